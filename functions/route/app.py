@@ -1,0 +1,53 @@
+"""route: owner by rules, CRM record, lead card, SLA timer; staff actions and CRM events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from leadflow import runtime
+from leadflow.crm.sync import apply_crm_event
+from leadflow.models import CrmEvent, LeadReady, StaffEvent
+from leadflow.observability import logger, metrics
+from leadflow.queues import parse_queue_message
+from leadflow.routing.router import Router
+from leadflow.sqs_batch import guarded, process_batch
+from leadflow.workspace import Workspace, staff_workspace
+
+_retry_crm: set[str] = set()
+
+
+def _route_ready_leads(event: dict) -> None:
+    """One pass over the batch's LeadReady records first, so their CRM push shares requests."""
+    ready = []
+    for record in event.get("Records", []):
+        try:
+            message = parse_queue_message(record["body"])
+        except ValueError:
+            continue  # the per-record pass dead-letters it with the reason
+        if isinstance(message, LeadReady):
+            ready.append(message)
+    _retry_crm.clear()
+    if ready:
+        router = Router(runtime.store(), runtime.outbound(), runtime.crm(), runtime.business())
+        _retry_crm.update(router.route(ready))
+
+
+def _handle(message: Any, record: SQSRecord) -> None:
+    if isinstance(message, LeadReady):
+        if message.lead_id in _retry_crm:
+            raise RuntimeError("CRM push pending: retried through the queue")
+    elif isinstance(message, StaffEvent):
+        staff_workspace().handle(message)
+    elif isinstance(message, CrmEvent):
+        apply_crm_event(message)
+    else:
+        raise ValueError(f"route does not take {message.type!r}")
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict, context: Any) -> dict:
+    _route_ready_leads(event)
+    return process_batch(event, context, guarded(_handle))

@@ -1,0 +1,1 @@
+"""leadflow: the domain shared by all functions (the common layer)."""

@@ -1,0 +1,223 @@
+"""Models that cross a boundary: queue messages between functions and the stored lead.
+
+Queue messages carry ``schema_version`` so a consumer can refuse (and dead-letter) a
+message it does not understand instead of misreading it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class Channel(StrEnum):
+    telegram = "telegram"
+    whatsapp = "whatsapp"
+    instagram = "instagram"
+    vk = "vk"
+    form = "form"
+    call = "call"
+    sms = "sms"
+
+
+class Intent(StrEnum):
+    booking = "booking"
+    question = "question"
+    not_target = "not_target"
+
+
+class Temperature(StrEnum):
+    hot = "hot"
+    warm = "warm"
+    cold = "cold"
+
+
+class LeadStatus(StrEnum):
+    new = "new"
+    qualifying = "qualifying"
+    assigned = "assigned"
+    accepted = "accepted"
+    booked = "booked"
+    confirmed = "confirmed"
+    visited = "visited"
+    no_show = "no_show"
+    cancelled = "cancelled"
+    lost = "lost"
+    not_target = "not_target"
+
+
+CLOSED_STATUSES = frozenset(
+    {LeadStatus.visited, LeadStatus.no_show, LeadStatus.cancelled, LeadStatus.lost, LeadStatus.not_target}
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", use_enum_values=True)
+
+
+class Utm(_Model):
+    source: str | None = None
+    medium: str | None = None
+    campaign: str | None = None
+    content: str | None = None
+    term: str | None = None
+
+    def is_empty(self) -> bool:
+        return not any(self.model_dump().values())
+
+
+class Contact(_Model):
+    name: str | None = None
+    phone: str | None = Field(default=None, description="E.164")
+    channel_user_id: str | None = Field(default=None, description="the sender's id in its channel")
+
+
+class CallInfo(_Model):
+    direction: Literal["in", "out"] = "in"
+    missed: bool = False
+    called_number: str | None = None
+    duration_s: int | None = None
+    recording_url: str | None = None
+
+
+class InboundMessage(_Model):
+    """One message from a client, whatever channel it came through (ingest → score)."""
+
+    type: Literal["inbound"] = "inbound"
+    schema_version: Literal[1] = 1
+    message_id: str = Field(description="dedupe key: channel + the provider's id")
+    channel: Channel
+    chat_id: str = Field(description="where a reply goes: chat id, phone, user id")
+    contact: Contact
+    text: str = ""
+    media: list[str] = Field(default_factory=list, description="voice, photo, video, location, …")
+    received_at: AwareDatetime
+    source: str | None = None
+    utm: Utm = Field(default_factory=Utm)
+    promo: str | None = None
+    page_url: str | None = None
+    call: CallInfo | None = None
+    business_connection_id: str | None = Field(
+        default=None, description="Telegram Business: reply as the business account"
+    )
+    raw_ref: str | None = Field(default=None, description="key of the stored raw payload")
+
+
+class StaffEvent(_Model):
+    """Something a staff member did in Telegram: a button press, a reply to a card, a command."""
+
+    type: Literal["staff"] = "staff"
+    schema_version: Literal[1] = 1
+    event_id: str
+    chat_id: str
+    user_id: str
+    action: str = Field(description="callback data, command or 'reply'")
+    text: str = ""
+    reply_to_message_id: str | None = None
+    callback_query_id: str | None = None
+    received_at: AwareDatetime
+
+
+class CrmEvent(_Model):
+    """A status change reported back by the CRM (Bitrix24 outbound webhook)."""
+
+    type: Literal["crm"] = "crm"
+    schema_version: Literal[1] = 1
+    event_id: str
+    event: str
+    entity: Literal["lead", "deal", "contact", "activity"] = "lead"
+    crm_id: str
+    received_at: AwareDatetime
+
+
+class LeadReady(_Model):
+    """A qualified lead that route should give an owner (score → route)."""
+
+    type: Literal["lead_ready"] = "lead_ready"
+    schema_version: Literal[1] = 1
+    lead_id: str
+    reason: Literal["complete", "hot", "waited", "not_target"] = "complete"
+
+
+QueueMessage = Annotated[InboundMessage | StaffEvent | CrmEvent | LeadReady, Field(discriminator="type")]
+
+
+class Qualification(_Model):
+    """What the qualifier understood from one message (offline or LLM)."""
+
+    intent: Intent = Intent.booking
+    temperature: Temperature = Temperature.warm
+    service: str | None = None
+    preferred_date: date | None = None
+    preferred_time: str | None = Field(default=None, pattern=r"^\d{2}:\d{2}$")
+    name: str | None = None
+    phone: str | None = None
+    urgent: bool = False
+    engine: str = "offline"
+    tokens: int = 0
+
+
+class Lead(_Model):
+    lead_id: str
+    status: LeadStatus = LeadStatus.new
+    channel: Channel
+    chat_id: str
+    contact_id: str
+    contact: Contact = Field(default_factory=Contact)
+    intent: Intent | None = None
+    temperature: Temperature | None = None
+    service: str | None = None
+    preferred_date: date | None = None
+    preferred_time: str | None = None
+    urgent: bool = False
+    media: list[str] = Field(default_factory=list)
+    owner: str | None = None
+    assignment_reason: str | None = None
+    crm_id: str | None = None
+    source: str | None = None
+    utm: Utm = Field(default_factory=Utm)
+    promo: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    priority: Literal["normal", "high"] = "normal"
+    handed_over: bool = Field(default=False, description="a human answers; the assistant is quiet")
+    received_at: datetime
+    last_message_at: datetime
+    first_reply_at: datetime | None = None
+    assigned_at: datetime | None = None
+    accepted_at: datetime | None = None
+    appointment_at: datetime | None = None
+    callback_at: datetime | None = Field(default=None, description="off-hours lead: call back at opening")
+    business_connection_id: str | None = None
+    card: str | None = Field(default=None, description="the owner's lead card: '<chat id>:<message id>'")
+    routed: bool = False
+    version: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in CLOSED_STATUSES
+
+    def public_view(self) -> dict:
+        """The shape `leadflow leads --json` prints (a stable interface)."""
+        keys = (
+            "lead_id status channel contact intent temperature service preferred_date preferred_time "
+            "owner crm_id source utm promo received_at first_reply_at accepted_at appointment_at"
+        ).split()
+        data = self.model_dump(mode="json")
+        return {k: data.get(k) for k in keys}
+
+
+class OutboundMessage(_Model):
+    """A message leadflow sends: to a client or to staff."""
+
+    id: str = Field(description="idempotency key: the same id is never sent twice")
+    channel: Channel
+    to: str
+    lead_id: str | None = None
+    kind: str = Field(description="reply, lead_card, sla_reminder, escalation, reminder, nudge, digest, …")
+    text: str
+    buttons: list[list[dict]] = Field(default_factory=list, description="Telegram inline keyboard rows")
+    business_connection_id: str | None = None
+    reply_to_message_id: str | None = None

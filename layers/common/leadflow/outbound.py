@@ -1,0 +1,114 @@
+"""Sending messages exactly once, through the channel's API or the local outbox.
+
+Every outbound message has an idempotency id (``reply:<inbound id>``, ``card:<lead>:<owner>``…)
+and is claimed in the conversation table before it is sent: a retried batch or an overlapping
+scheduled run finds the claim and does not send again. A retryable failure releases the claim
+and raises, so the queue retries later; a permanent one is recorded and reported to the caller.
+
+With no token for a channel (or LEADFLOW_OUTBOX_ONLY in the local stack) the message is only
+recorded: the conversation table *is* the outbox that `leadflow outbox` shows.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from collections.abc import Callable
+from typing import Literal
+
+from leadflow import clock
+from leadflow.channels.base import Sender, SendError, SendResult
+from leadflow.config import secret, settings
+from leadflow.models import OutboundMessage
+from leadflow.observability import logger, metrics
+from leadflow.store import Store
+
+Outcome = Literal["sent", "already_sent", "failed"]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    outcome: Outcome
+    provider_message_id: str | None = None
+
+
+class OutboxSender(Sender):
+    """Records instead of sending (local stack, or a channel with no token configured)."""
+
+    def __init__(self, channel: str):
+        self.channel = channel
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        return SendResult(provider_message_id=f"outbox-{message.id}")
+
+
+def _sender_for(channel: str) -> Sender:
+    cfg = settings()
+    if cfg.outbox_only:
+        return OutboxSender(channel)
+    if channel == "telegram" and (token := secret("TELEGRAM_BOT_TOKEN")):
+        from leadflow.channels.telegram import TelegramBot, TelegramSender
+
+        return TelegramSender(TelegramBot(token, base_url=cfg.telegram_api_base))
+    if channel == "whatsapp" and (token := secret("WHATSAPP_TOKEN")) and cfg.whatsapp_phone_number_id:
+        from leadflow.channels.whatsapp import WhatsAppSender
+
+        return WhatsAppSender(token, cfg.whatsapp_phone_number_id, base_url=cfg.meta_graph_base)
+    if channel == "instagram" and (token := secret("INSTAGRAM_TOKEN")):
+        from leadflow.channels.instagram import InstagramSender
+
+        return InstagramSender(token, base_url=cfg.meta_graph_base)
+    if channel == "vk" and (token := secret("VK_TOKEN")):
+        from leadflow.channels.vk import VkSender
+
+        return VkSender(token, base_url=cfg.vk_api_base)
+    if channel in ("sms", "call", "form") and cfg.sms_provider:
+        from leadflow.channels.sms import SmsSender
+        from leadflow.channels.sms_providers import make_sms_provider
+
+        return SmsSender(make_sms_provider(cfg, secret))
+    return OutboxSender(channel)
+
+
+@functools.cache
+def default_sender(channel: str) -> Sender:
+    return _sender_for(channel)
+
+
+class Outbound:
+    def __init__(self, store: Store, sender_for: Callable[[str], Sender] = default_sender):
+        self.store = store
+        self.sender_for = sender_for
+
+    def send(self, message: OutboundMessage) -> Delivery:
+        now = clock.now()
+        claim = self.store.conversation.claim_outbound(message, now)
+        if claim == "sent":
+            return Delivery("already_sent")
+        if claim == "in_flight":
+            # Another worker is sending it right now; retrying later is safe (it will be 'sent').
+            raise SendError("send in flight elsewhere", retryable=True)
+        sender = self.sender_for(message.channel)
+        via = "outbox" if isinstance(sender, OutboxSender) else "api"
+        try:
+            result = sender.send(message)
+        except SendError as exc:
+            if exc.retryable:
+                self.store.conversation.finish_outbound(message, "retry", now, error=exc.reason, via=via)
+                metrics.add_metric(name="SendRetried", unit="Count", value=1)
+                raise
+            self.store.conversation.finish_outbound(message, "failed", now, error=exc.reason, via=via)
+            logger.warning("send failed", extra={"kind": message.kind, "channel": message.channel, "reason": exc.reason})
+            metrics.add_metric(name="SendFailed", unit="Count", value=1)
+            return Delivery("failed")
+        self.store.conversation.finish_outbound(
+            message,
+            "sent",
+            clock.now(),
+            via=via,
+            provider_message_id=result.provider_message_id,
+            segments=result.segments,
+            cost=result.cost,
+        )
+        metrics.add_metric(name="MessagesSent", unit="Count", value=1)
+        return Delivery("sent", result.provider_message_id)

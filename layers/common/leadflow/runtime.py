@@ -1,0 +1,78 @@
+"""What a warm Lambda keeps between invocations: clients, stores, the business config.
+
+Everything is built on first use (never at import time) and can be dropped with ``reset()``
+when the environment changes (tests, the local stack).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from leadflow import config
+from leadflow.config import BusinessConfig, secret, settings
+from leadflow.outbound import Outbound, default_sender
+from leadflow.queues import Queue, sqs_client
+from leadflow.store import Store, default_store
+from leadflow.store import reset as reset_store
+
+
+
+def store() -> Store:
+    return default_store()
+
+
+def business() -> BusinessConfig:
+    return store().config.get(settings().config_max_age_s)
+
+
+@functools.cache
+def score_queue() -> Queue:
+    return Queue(sqs_client(), _required(settings().score_queue_url, "SCORE_QUEUE_URL"))
+
+
+@functools.cache
+def route_queue() -> Queue:
+    return Queue(sqs_client(), _required(settings().route_queue_url, "ROUTE_QUEUE_URL"))
+
+
+@functools.cache
+def outbound() -> Outbound:
+    return Outbound(store())
+
+
+@functools.cache
+def crm() -> Any:
+    from leadflow.crm import make_crm
+
+    return make_crm()
+
+
+@functools.cache
+def qualifier() -> Any:
+    """Offline always; the LLM first when OPENAI_API_KEY is set (openai imported only then)."""
+    from leadflow.conversation import LlmWithFallback, offline_qualify
+
+    key = secret("OPENAI_API_KEY")
+    if not key:
+        return offline_qualify
+    from leadflow.qualify.llm import LlmQualifier, make_client
+
+    cfg = settings()
+    biz = business()
+    budget = biz.qualify.llm_budget_s
+    llm = LlmQualifier(make_client(key, cfg.openai_base_url, budget), cfg.openai_model, biz.services, biz.tz, budget_s=budget)
+    return LlmWithFallback(llm, budget)
+
+
+def _required(value: str | None, name: str) -> str:
+    if not value:
+        raise RuntimeError(f"{name} is not set")
+    return value
+
+
+def reset() -> None:
+    for cached in (score_queue, route_queue, outbound, crm, qualifier, default_sender, sqs_client):
+        cached.cache_clear()
+    reset_store()
+    config.reset_caches()

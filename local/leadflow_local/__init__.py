@@ -1,0 +1,1 @@
+"""The local stack and the leadflow CLI. Never imported by the layer."""

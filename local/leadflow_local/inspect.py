@@ -1,0 +1,164 @@
+"""What the CLI reads and does on a running local stack.
+
+Listing everything (`leadflow leads`, `leadflow outbox`) scans the local emulator's tables:
+fine for a local stack with a demo's worth of data, and never used by the functions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from leadflow import clock, runtime
+from leadflow.models import Lead, LeadStatus
+from leadflow.store._dynamo import plain
+
+
+def _scan(table: Any, **kwargs: Any) -> list[dict]:
+    items: list[dict] = []
+    while True:
+        page = table.scan(**kwargs)
+        items.extend(plain(i) for i in page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def all_leads() -> list[Lead]:
+    leads = [Lead.model_validate(item) for item in _scan(runtime.store().leads.table)]
+    return sorted(leads, key=lambda lead: lead.received_at)
+
+
+def outbox() -> list[dict]:
+    items = _scan(runtime.store().conversation.table, FilterExpression="direction = :out",
+                  ExpressionAttributeValues={":out": "out"})  # fmt: skip
+    keys = ("id", "channel", "to", "lead_id", "kind", "text", "sent_at", "status", "via")
+    rows = [{k: item.get(k) for k in keys} for item in items]
+    for row in rows:
+        row["lead_id"] = None if row["lead_id"] == "-" else row["lead_id"]
+    return sorted(rows, key=lambda row: row["sent_at"] or "~")
+
+
+def book(lead_id: str, at: datetime) -> Lead:
+    from leadflow.reminders import schedule_booking_reminders
+
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=runtime.business().tz)
+    now = clock.now()
+
+    def apply(lead: Lead) -> Lead:
+        lead.appointment_at = at
+        lead.status = LeadStatus.booked
+        lead.accepted_at = lead.accepted_at or now
+        return lead
+
+    store = runtime.store()
+    lead = store.leads.mutate(lead_id, apply)
+    if lead is None:
+        raise LookupError(f"no lead {lead_id}")
+    store.timers.cancel(f"sla#{lead_id}")
+    schedule_booking_reminders(store, runtime.business(), lead, now)
+    runtime.crm().update_status(lead)
+    return lead
+
+
+def _dead_letter_queues(state: dict) -> dict[str, str]:
+    """DLQ logical id → the queue it serves, from template.yaml's redrive policies."""
+    from leadflow_local.template import load_template
+
+    result = {}
+    for name, props in load_template().queues().items():
+        redrive = props.get("RedrivePolicy")
+        if redrive:
+            result[redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]] = name
+    return result
+
+
+def _sqs() -> Any:
+    import boto3
+
+    return boto3.client("sqs")
+
+
+def _queue_url(name: str) -> str:
+    return _sqs().get_queue_url(QueueName=name)["QueueUrl"]
+
+
+def dlq_messages(state: dict) -> list[dict]:
+    sqs = _sqs()
+    found = []
+    for dlq in _dead_letter_queues(state):
+        url = _queue_url(dlq)
+        seen: set[str] = set()
+        for _ in range(10):
+            answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0,
+                                         MessageAttributeNames=["All"])  # fmt: skip
+            fresh = [m for m in answer.get("Messages", []) if m["MessageId"] not in seen]
+            if not fresh:
+                break
+            for m in fresh:
+                seen.add(m["MessageId"])
+                attrs = m.get("MessageAttributes", {})
+                found.append({
+                    "queue": dlq,
+                    "message_id": m["MessageId"],
+                    "reason": attrs.get("reason", {}).get("StringValue"),
+                    "body": json.loads(m["Body"]) if m["Body"].startswith("{") else m["Body"],
+                })  # fmt: skip
+    return found
+
+
+def redrive(state: dict) -> int:
+    """Move every dead-lettered message back to the queue it came from."""
+    sqs = _sqs()
+    moved = 0
+    for dlq, source in _dead_letter_queues(state).items():
+        url, target = _queue_url(dlq), _queue_url(source)
+        while True:
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30).get("Messages", [])
+            if not messages:
+                break
+            for m in messages:
+                sqs.send_message(QueueUrl=target, MessageBody=m["Body"])
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+                moved += 1
+    return moved
+
+
+def invite(staff_id: str, bot_username: str | None) -> tuple[str, str | None]:
+    business = runtime.business()
+    if business.staff_member(staff_id) is None:
+        raise LookupError(f"no staff member {staff_id!r} in the business config")
+    code = secrets.token_urlsafe(12).replace("-", "").replace("_", "")[:16]
+    runtime.store().staff.add_invite(code, staff_id, clock.now() + timedelta(days=7))
+    link = f"https://t.me/{bot_username}?start=inv-{code}" if bot_username else None
+    return code, link
+
+
+def invoke_function(name: str, event: dict, state: dict | None) -> Any:
+    """Run one handler in this process: against the running stack, or a fresh emulator."""
+    from leadflow_local import functions
+
+    if state is not None:
+        from leadflow_local.client import connect
+
+        connect(state, name)
+        return functions.invoke(name, event, state["env"][name])
+    from leadflow_local.stack import EXAMPLE_CONFIG, Emulator, function_env, quiet_local_runtime
+    from leadflow_local.template import load_template
+
+    template = load_template()
+    emulator = Emulator(template)
+    emulator.start()
+    try:
+        env = function_env(emulator, template, name, {"Stage": "local", "SecretsPrefix": "", "AlarmEmail": ""})
+        os.environ.update(env)
+        quiet_local_runtime()
+        runtime.reset()
+        runtime.store().config.put(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+        return functions.invoke(name, event, env)
+    finally:
+        emulator.stop()

@@ -1,0 +1,109 @@
+"""Read template.yaml — the one source of truth for tables, queues, schedules and each
+function's environment — so the local stack never declares a resource twice."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short tags (!Ref, !GetAtt, !Sub, …) read as their long forms."""
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+@dataclass
+class FunctionSpec:
+    logical_id: str
+    name: str  # ingest, score, …
+    code_dir: Path
+    handler: str
+    timeout: int
+    environment: dict[str, Any]
+    sqs_sources: list[dict] = field(default_factory=list)  # {queue, batch_size, window_s}
+    schedules: list[str] = field(default_factory=list)  # rate(…) expressions
+
+
+@dataclass
+class Template:
+    resources: dict[str, dict]
+    globals_env: dict[str, Any]
+    globals_timeout: int
+
+    def of_type(self, kind: str) -> dict[str, dict]:
+        return {k: v for k, v in self.resources.items() if v.get("Type") == kind}
+
+    def tables(self) -> dict[str, dict]:
+        return {k: v.get("Properties", {}) for k, v in self.of_type("AWS::DynamoDB::Table").items()}
+
+    def queues(self) -> dict[str, dict]:
+        return {k: v.get("Properties", {}) for k, v in self.of_type("AWS::SQS::Queue").items()}
+
+    def functions(self) -> dict[str, FunctionSpec]:
+        specs = {}
+        for logical_id, resource in self.of_type("AWS::Serverless::Function").items():
+            props = resource["Properties"]
+            name = logical_id.removesuffix("Function").lower()
+            env = {**self.globals_env, **props.get("Environment", {}).get("Variables", {})}
+            spec = FunctionSpec(
+                logical_id=logical_id,
+                name=name,
+                code_dir=ROOT / props["CodeUri"],
+                handler=props.get("Handler", "app.handler"),
+                timeout=int(props.get("Timeout", self.globals_timeout)),
+                environment=env,
+            )
+            for event in props.get("Events", {}).values():
+                p = event.get("Properties", {})
+                if event["Type"] == "SQS":
+                    queue = p["Queue"]["Fn::GetAtt"][0]
+                    spec.sqs_sources.append(
+                        {"queue": queue, "batch_size": p.get("BatchSize", 10), "window_s": p.get("MaximumBatchingWindowInSeconds", 0)}
+                    )
+                elif event["Type"] in ("Schedule", "ScheduleV2"):
+                    spec.schedules.append(p["Schedule"] if "Schedule" in p else p["ScheduleExpression"])
+            specs[name] = spec
+        return specs
+
+
+def load_template(path: Path = TEMPLATE) -> Template:
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    function_globals = data.get("Globals", {}).get("Function", {})
+    return Template(
+        resources=data["Resources"],
+        globals_env=function_globals.get("Environment", {}).get("Variables", {}),
+        globals_timeout=int(function_globals.get("Timeout", 3)),
+    )
+
+
+_RATE = re.compile(r"rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)")
+
+
+def rate_seconds(expression: str) -> int:
+    found = _RATE.fullmatch(expression.strip())
+    if not found:
+        raise ValueError(f"only rate(...) schedules run locally, got {expression!r}")
+    unit = found.group(2).rstrip("s")
+    return int(found.group(1)) * {"minute": 60, "hour": 3600, "day": 86400}[unit]

@@ -1,0 +1,21 @@
+"""Test-wide settings: no real AWS credentials, no real endpoints, a clean settings cache."""
+
+from __future__ import annotations
+
+import pytest
+
+from leadflow import config
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch):
+    for name in config.SECRET_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "leadflow-test")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "leadflow")
+    config.reset_caches()
+    yield
+    config.reset_caches()
