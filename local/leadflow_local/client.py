@@ -34,11 +34,13 @@ def connect(state: dict[str, Any], function: str = "route") -> None:
 
     os.environ.update(aws_env(state["aws_endpoint"]))
     os.environ.update(state["env"][function])
-    for key in ("LEADFLOW_CLOCK_SPEED", "LEADFLOW_CLOCK_ORIGIN"):
+    for key in ("LEADFLOW_CLOCK_SPEED", "LEADFLOW_CLOCK_ORIGIN", "LEADFLOW_CLOCK_START"):
         os.environ.pop(key, None)
-    if state.get("speed", 1) != 1 and state.get("clock_origin"):
-        os.environ["LEADFLOW_CLOCK_SPEED"] = str(state["speed"])
+    if state.get("clock_origin"):  # read the same (possibly fast) clock as the stack
+        os.environ["LEADFLOW_CLOCK_SPEED"] = str(state.get("speed", 1))
         os.environ["LEADFLOW_CLOCK_ORIGIN"] = str(state["clock_origin"])
+        if state.get("clock_start"):
+            os.environ["LEADFLOW_CLOCK_START"] = state["clock_start"]
     os.environ.update(state.get("secrets", {}))
     quiet_local_runtime()
     runtime.reset()

@@ -356,12 +356,12 @@ class Scheduler(threading.Thread):
         self.jobs, self.invoke, self.speed, self.stopping = jobs, invoke, speed, stop
 
     def run(self) -> None:
-        next_at = {name: 0.0 for name, _ in self.jobs}
+        last = {name: float("-inf") for name, _ in self.jobs}
         while not self.stopping.is_set():
-            now = time.monotonic()
             for name, every_s in self.jobs:
-                if now >= next_at[name]:
-                    next_at[name] = now + max(every_s / self.speed, 0.2)
+                # Measured from the last run at the current speed, so a change of speed applies at once.
+                if time.monotonic() - last[name] >= max(every_s / self.speed, 0.2):
+                    last[name] = time.monotonic()
                     try:
                         self.invoke(name, scheduled_event(f"leadflow-{name}"))
                     except Exception as exc:
@@ -374,7 +374,8 @@ class Scheduler(threading.Thread):
 
 class LocalStack:
     def __init__(self, port: int = 3000, config_path: Path | None = None, speed: float = 1.0,
-                 state_dir: Path = STATE_DIR, schedule: bool = True):  # fmt: skip
+                 state_dir: Path = STATE_DIR, schedule: bool = True, clock_start: datetime | None = None):  # fmt: skip
+        self.clock_start = clock_start
         self.template = load_template()
         self.requested_port = port
         self.config_path = config_path or EXAMPLE_CONFIG
@@ -402,9 +403,11 @@ class LocalStack:
                 self.dev_secrets[name] = secrets.token_urlsafe(18)
         os.environ.update(self.dev_secrets)
         quiet_local_runtime()
-        if self.speed != 1:
+        if self.speed != 1 or self.clock_start:
             os.environ["LEADFLOW_CLOCK_SPEED"] = str(self.speed)
             os.environ["LEADFLOW_CLOCK_ORIGIN"] = str(time.time())
+        if self.clock_start:
+            os.environ["LEADFLOW_CLOCK_START"] = self.clock_start.isoformat()
         self.emulator.start()
         parameters = {"Stage": "local", "SecretsPrefix": "", "AlarmEmail": ""}
         for name in functions.FUNCTION_NAMES:
@@ -465,6 +468,7 @@ class LocalStack:
             "aws_endpoint": self.emulator.endpoint,
             "speed": self.speed,
             "clock_origin": os.environ.get("LEADFLOW_CLOCK_ORIGIN"),
+            "clock_start": os.environ.get("LEADFLOW_CLOCK_START"),
             "env": self.envs,
             "secrets": {name: os.environ[name] for name in DEV_SECRETS if os.environ.get(name)},
             "config": str(self.config_path),

@@ -487,6 +487,23 @@ class Bitrix24Portal:
         }
         return comment_id
 
+    def comment_list(self, params: dict[str, Any]) -> _ListPage:
+        filter_ = params.get("filter") or {}
+        if not isinstance(filter_, dict) or not filter_.get("ENTITY_ID") or not filter_.get("ENTITY_TYPE"):
+            raise MethodError("", "ENTITY_ID and ENTITY_TYPE are required in filter")
+        rows = [
+            c
+            for c in self.portal.comments.values()
+            if c["ENTITY_TYPE"] == str(filter_["ENTITY_TYPE"]).lower()
+            and str(c["ENTITY_ID"]) == str(filter_["ENTITY_ID"])
+        ]
+        rows.sort(
+            key=lambda c: c["ID"], reverse=str((params.get("order") or {}).get("ID", "")).upper() == "DESC"
+        )
+        select = params.get("select") or ["ID", "ENTITY_ID", "ENTITY_TYPE", "COMMENT"]
+        shown = [{name: str(row.get(name)) for name in select} for row in rows[:50]]
+        return _ListPage(shown, len(rows), 50 if len(rows) > 50 else None)
+
     def item_pin(self, params: dict[str, Any]) -> None:
         try:
             item_id = int(params.get("id"))  # type: ignore[arg-type]
@@ -646,6 +663,7 @@ def _entity_methods() -> dict[str, Any]:
         "crm.settings.mode.get": Bitrix24Portal.mode_get,
         "crm.duplicate.findbycomm": Bitrix24Portal.findbycomm,
         "crm.timeline.comment.add": Bitrix24Portal.comment_add,
+        "crm.timeline.comment.list": Bitrix24Portal.comment_list,
         "crm.timeline.item.pin": Bitrix24Portal.item_pin,
         "crm.activity.todo.add": Bitrix24Portal.todo_add,
     }

@@ -2,7 +2,9 @@
 
 In AWS it is the wall clock. The local stack can run it K times faster (``--speed``) so a day
 of SLA and reminder behaviour plays out in minutes: it sets LEADFLOW_CLOCK_SPEED and
-LEADFLOW_CLOCK_ORIGIN (the real instant the fast clock started). Tests freeze or move it.
+LEADFLOW_CLOCK_ORIGIN (the real instant the fast clock started), and optionally
+LEADFLOW_CLOCK_START (where the clock stood at that instant; the demo starts on a working
+morning whatever the hour). Tests freeze or move it.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ def now() -> datetime:
         return _frozen
     real = datetime.now(UTC)
     speed = float(os.environ.get("LEADFLOW_CLOCK_SPEED") or 1)
-    if speed == 1:
+    start = os.environ.get("LEADFLOW_CLOCK_START")
+    if speed == 1 and not start:
         return real
     origin = datetime.fromtimestamp(float(os.environ.get("LEADFLOW_CLOCK_ORIGIN") or time.time()), UTC)
-    return origin + (real - origin) * speed
+    base = datetime.fromisoformat(start).astimezone(UTC) if start else origin
+    return base + (real - origin) * speed
 
 
 def freeze(at: datetime) -> None:

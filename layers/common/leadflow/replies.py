@@ -6,6 +6,7 @@ slot nobody checked. Templates come from the business config (Russian defaults).
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 
 from leadflow.config import BusinessConfig
@@ -23,6 +24,29 @@ def describe_day(day: date, today: date) -> str:
         return named
     prefix = "во" if day.weekday() == 1 else "в"
     return f"{prefix} {WEEKDAYS_ACC[day.weekday()]}, {day.day} {MONTHS_GEN[day.month - 1]}"
+
+
+@functools.cache
+def accusative(phrase: str) -> str:
+    """«Женская стрижка» → «женскую стрижку», for «Записываю вас на …»: the leading adjectives and
+    noun are inflected; what follows (a preposition, a brand) stays as written."""
+    from leadflow.qualify.offline import morph
+
+    words = phrase.lower().split()
+    result = []
+    for i, word in enumerate(words):
+        parsed = morph().parse(word)[0]
+        tags = parsed.tag
+        if {"NOUN", "ADJF"} & set(tags.grammemes) and "nomn" in tags:
+            inflected = parsed.inflect({"accs"})
+            result.append(inflected.word if inflected else word)
+            if "NOUN" in tags:
+                result.extend(words[i + 1 :])
+                break
+        else:
+            result.extend(words[i:])
+            break
+    return " ".join(result)
 
 
 def missing_fields(lead: Lead, business: BusinessConfig) -> list[str]:
@@ -60,7 +84,7 @@ def compose_reply(lead: Lead, business: BusinessConfig, *, first: bool, today: d
                 when += " " + describe_day(lead.preferred_date, today)
             if lead.preferred_time:
                 when += f" в {lead.preferred_time}"
-            parts.append(texts.booking_confirm.format(service=service.name.lower(), when=when))
+            parts.append(texts.booking_confirm.format(service=accusative(service.name), when=when))
         for field in missing_fields(lead, business):
             parts.append({"service": texts.ask_service, "time": texts.ask_time, "phone": texts.ask_phone}[field])
     if not is_open_now:

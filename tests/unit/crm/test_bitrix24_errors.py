@@ -157,3 +157,24 @@ def test_a_failure_in_a_later_chunk_reports_those_leads_and_keeps_the_earlier_on
 
     assert all(o.created and o.error is None for o in again)
     assert_one_record_per_lead(classic_portal, leads)
+
+
+def test_a_redelivered_duplicate_does_not_write_its_comment_twice(classic_portal):
+    classic_portal.portal.leads[500] = {
+        "ID": "500",
+        "PHONE": [{"VALUE": "+79160000001", "VALUE_TYPE": "WORK"}],
+    }
+    leads = [make_lead(1, callback=True), make_lead(2)]
+    classic_portal.apply_then_lose_next(method="batch", skip=1)
+    with pytest.raises(Bitrix24Error):
+        make_client(classic_portal).push(leads)
+
+    again = make_client(classic_portal).push(leads, after_unknown_outcome=True)
+
+    assert again[0].duplicate_of == "500" and again[0].error is None
+    assert again[1].created
+    assert len(classic_portal.comments_on("lead", 500)) == 1
+    assert len(classic_portal.portal.activities) == 1
+    assert_one_record_per_lead(classic_portal, leads[1:])
+    # redelivery: lookup + comment check, and no write at all since the lost attempt did everything
+    assert len(classic_portal.server.requests) == 2 + 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from tests.fakes.bitrix24_server import parse_query
 from tests.unit.crm.support import make_client, make_lead
 
 
@@ -35,6 +36,11 @@ def test_classic_mode_creates_a_lead_with_every_field_and_a_callback_task(classi
     assert record["UF_CRM_TAGS"] == ["hot", "haircut"]
     assert (record["ORIGINATOR_ID"], record["ORIGIN_ID"]) == ("leadflow", "lead-00001")
     assert record["_REGISTER_SONET_EVENT"] == "Y"
+    method, _, query = batch_commands(classic_portal)[-1]["add0"].partition("?")
+    sent = parse_query(query)
+    assert method == "crm.lead.add"
+    assert sent["fields"]["PHONE"] == [{"VALUE": lead.phone, "VALUE_TYPE": "WORK"}]
+    assert sent["params"] == {"REGISTER_SONET_EVENT": "Y"}
     [task] = classic_portal.portal.activities.values()
     assert (task["OWNER_TYPE_ID"], task["OWNER_ID"]) == (1, int(outcome.crm_id))
     assert task["DEADLINE"] == "2026-03-07T10:01:00+00:00"

@@ -191,6 +191,7 @@ def test_name(business: BusinessConfig, text: str, channel: str, expected: str) 
     ("text", "channel"),
     [
         ("Хочу к мастеру Ане на маникюр", "telegram"),  # staff
+        ("Подруга Маша посоветовала, хочу маникюр", "telegram"),  # a friend who is not being booked
         ("запишите к Артёму на стрижку", "telegram"),
         ("оператор: салон\nклиент: алло Сергей?\nоператор: вы ошиблись", "call_transcript"),
         ("Имя: тест\nТелефон: 1111111111\nКомментарий: тест", "site_form"),
@@ -250,6 +251,7 @@ def test_service_not_in_catalog_or_not_named(business: BusinessConfig, text: str
         ("Имя: Игорь\nТелефон: 8 902 911 45 03\nКомментарий:", "site_form", "booking"),
         ("Можно перенести мою запись на послезавтра?", "telegram", "booking"),
         ("стрижка в сб?", "telegram", "booking"),
+        ("подскажите стоимость замены масла, и можно ли в субботу?", "whatsapp", "booking"),
         ("сколько стоит чистка лица и сколько по времени длится?", "vk", "question"),
         ("Вы делаете ламинирование ресниц?", "telegram", "question"),
         ("добрый день скажите адрес где вы находитесь", "whatsapp", "question"),

@@ -39,12 +39,13 @@ import hmac
 import json
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from leadflow import clock
 from leadflow.channels.base import WebhookError, WebhookRequest, WebhookResult, require_secret
 from leadflow.channels.form import parse_sent_at, to_e164
 from leadflow.models import CallInfo, Channel, Contact, InboundMessage
@@ -191,7 +192,7 @@ def _own_json(request: WebhookRequest) -> WebhookResult:
         return WebhookResult(note="outgoing call: not a lead")
     if event.event == "incoming":
         return WebhookResult(note="call started: its missed/completed event makes the lead")
-    now = datetime.now(UTC)
+    now = clock.now()
     return _call_message(
         provider="leadflow",
         call_id=event.call_id,
@@ -260,7 +261,7 @@ def _zadarma(request: WebhookRequest, api_secret: str | None) -> WebhookResult:
         caller=fields.get("caller_id"),
         called=fields.get("called_did"),
         # call_start is wall-clock time in the account's zone, which we do not know: use our clock
-        received_at=datetime.now(UTC),
+        received_at=clock.now(),
         duration_s=min(int(duration), 86_400) if duration.isdigit() else None,
     )
 
@@ -319,7 +320,7 @@ def _mango_summary(data: Mapping[str, Any]) -> WebhookResult:
         raise WebhookError(400, "mango summary without entry_id")
     create_time, talk_time, end_time = (_int(data.get(k)) for k in ("create_time", "talk_time", "end_time"))
     answered = _int(data.get("entry_result")) == 1 and bool(talk_time)
-    now = datetime.now(UTC)
+    now = clock.now()
     received_at = parse_sent_at(create_time, now) if create_time else None
     duration = end_time - talk_time if answered and talk_time and end_time and end_time >= talk_time else None
     to = data.get("to")

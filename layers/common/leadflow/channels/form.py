@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from leadflow import clock
 from leadflow.channels.base import WebhookError, WebhookRequest, WebhookResult, require_secret
 from leadflow.models import Channel, Contact, InboundMessage, Utm
 
@@ -332,7 +333,7 @@ def _extras(fields: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 def form_message(fields: Mapping[str, Any], now: datetime | None = None) -> InboundMessage:
     """One submission → one InboundMessage; WebhookError(400) when nothing in it is usable."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     name = _name(fields)
     raw_phone = _first(fields, PHONE_KEYS)
     phone = to_e164(raw_phone)

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import parse_qsl
 
+from leadflow import clock
 from leadflow.channels.base import (
     Sender,
     SendError,
@@ -537,7 +538,7 @@ def handle_webhook(request: WebhookRequest, *, now: Callable[[], datetime] | Non
     if request.method.upper() not in ("POST", "GET"):
         raise WebhookError(405, "method not allowed")
     result = SmsWebhookResult()
-    handler(request, result, (now or (lambda: datetime.now(UTC)))())
+    handler(request, result, (now or (lambda: clock.now()))())
     result.opt_outs = [m.chat_id for m in result.messages if is_opt_out(m.text)]
     if not result.messages:
         result.note = result.note or (

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from leadflow import clock
 from leadflow.channels.base import (
     Sender,
     SendError,
@@ -387,7 +388,7 @@ def _utc(timestamp: int) -> datetime:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 # --------------------------------------------------------------------------- Bot API client

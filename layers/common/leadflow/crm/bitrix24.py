@@ -311,6 +311,7 @@ class _Found:
 
     by_origin: dict[str, str] = field(default_factory=dict)  # origin id → record id (ours)
     by_phone: dict[str, list[str]] = field(default_factory=dict)  # phone digits → ids (lead/contact)
+    commented: dict[str, str] = field(default_factory=dict)  # origin id → lead that has our comment
 
 
 # --------------------------------------------------------------------------- the client
@@ -473,7 +474,40 @@ class Bitrix24Client:
         needs_lookup = self._mode is None or retry or any(lead.phone for lead in chunk)
         found = self._lookup(chunk) if needs_lookup else _Found()
         mode = self.crm_mode()  # known after the lookup; a separate call only when no lookup ran
+        if retry and mode == "classic":
+            self._find_written_comments(chunk, found)
         return self._write(chunk, found, mode)
+
+    def _duplicate_marker(self, lead: CrmLead) -> str:
+        return f"({self.origin_prefix} {lead.origin_id})"
+
+    def _find_written_comments(self, chunk: list[CrmLead], found: _Found) -> None:
+        """On a redelivery, a duplicate's comment may already be on the lead: one more request,
+        paid only then, keeps it from being written twice."""
+        targets: dict[str, list[CrmLead]] = {}
+        for lead in chunk:
+            existing = found.by_phone.get(_digits(lead.phone)) if lead.phone else None
+            if existing and lead.origin_id not in found.by_origin:
+                targets.setdefault(max(existing, key=int), []).append(lead)
+        if not targets:
+            return
+        commands: dict[str, tuple[str, Mapping[str, Any]]] = {
+            f"seen{k}": (
+                "crm.timeline.comment.list",
+                {
+                    "filter": {"ENTITY_ID": target, "ENTITY_TYPE": "lead"},
+                    "select": ["ID", "COMMENT"],
+                    "order": {"ID": "DESC"},
+                },
+            )
+            for k, target in enumerate(targets)
+        }
+        results, _ = self.batch(commands)  # a failed check only risks a repeated comment
+        for k, (target, leads) in enumerate(targets.items()):
+            texts = [str(row.get("COMMENT") or "") for row in results.get(f"seen{k}") or []]
+            for lead in leads:
+                if any(self._duplicate_marker(lead) in text for text in texts):
+                    found.commented[lead.origin_id] = target
 
     def _lookup(self, chunk: list[CrmLead]) -> _Found:
         commands: dict[str, tuple[str, Mapping[str, Any]]] = {}
@@ -568,7 +602,7 @@ class Bitrix24Client:
         return "crm.activity.todo.add", params
 
     def _duplicate_comment(self, lead: CrmLead) -> str:
-        lines = [f"Повторное обращение ({self.origin_prefix} {lead.origin_id}): {lead.title}"]
+        lines = [f"Повторное обращение {self._duplicate_marker(lead)}: {lead.title}"]
         if lead.comments:
             lines.append(lead.comments)
         return "\n".join(lines)
@@ -588,6 +622,9 @@ class Bitrix24Client:
         own = found.by_origin.get(lead.origin_id)
         if own:
             plan["own"] = own  # created by an earlier attempt whose answer we never saw
+            return plan, cmds
+        if lead.origin_id in found.commented:
+            plan["duplicate_of"] = found.commented[lead.origin_id]  # done by the lost attempt
             return plan, cmds
         digits = _digits(lead.phone) if lead.phone else ""
         existing = found.by_phone.get(digits) if digits else None

@@ -64,7 +64,7 @@ MAX_PHRASE_GAP = 2
 
 
 @functools.cache
-def _morph() -> Any:
+def morph() -> Any:
     import pymorphy3
 
     return pymorphy3.MorphAnalyzer()
@@ -76,7 +76,7 @@ def lemmas_of(word: str) -> frozenset[str]:
     if word.isdigit() or len(word) < 2:
         return frozenset({word})
     forms = {word.replace("ё", "е")}
-    for parse in _morph().parse(word):
+    for parse in morph().parse(word):
         if parse.score >= 0.05:
             forms.add(parse.normal_form.replace("ё", "е"))
     return frozenset(forms)
@@ -84,7 +84,7 @@ def lemmas_of(word: str) -> frozenset[str]:
 
 @functools.lru_cache(maxsize=50_000)
 def _is_known(word: str) -> bool:
-    return bool(_morph().word_is_known(word))
+    return bool(morph().word_is_known(word))
 
 
 def _edit_distance_at_most(a: str, b: str, limit: int) -> bool:
@@ -266,7 +266,7 @@ class Catalog:
     @staticmethod
     def _phrase_lemma(word: str) -> str:
         forms = lemmas_of(word)
-        parses = _morph().parse(word)
+        parses = morph().parse(word)
         return parses[0].normal_form.replace("ё", "е") if parses and len(forms) > 1 else next(iter(forms))
 
     @classmethod
@@ -728,7 +728,7 @@ def _name_parse(word: str) -> Any | None:
     lower = word.lower()
     if not _is_known(lower):
         return None
-    names = [p for p in _morph().parse(lower) if "Name" in p.tag]
+    names = [p for p in morph().parse(lower) if "Name" in p.tag]
     nominative = [p for p in names if "nomn" in p.tag and "sing" in p.tag]
     return (nominative or names or [None])[0]
 
@@ -852,13 +852,13 @@ def _signature_name(raw: str) -> str | None:
 def _name_or_surname(word: str) -> bool:
     if not word[:1].isupper():
         return word.lower() in {"тел", "телефон", "номер"}
-    return any(tag in parse.tag for parse in _morph().parse(word.lower()) for tag in ("Name", "Surn", "Patr"))
+    return any(tag in parse.tag for parse in morph().parse(word.lower()) for tag in ("Name", "Surn", "Patr"))
 
 
 def _relative_name(raw: str) -> str | None:
     words = re.findall(r"[A-Za-zА-Яа-яЁё]+", raw)
     for index, word in enumerate(words):
-        # «записать маму, Галину Ивановну»: the relative is the one being booked, not «подруга Маша посоветовала»
+        # «записать маму, Галину»: the relative is being booked; «подруга Маша посоветовала» is not a booking
         booked = any(w.lower().startswith(("запис", "запиш")) for w in words[max(0, index - 4) : index])
         if booked and word.lower() in lexicon.RELATIVE_WORDS:
             for follower in words[index + 1 : index + 4]:
@@ -989,7 +989,7 @@ def warm_up(services: Iterable[Service] = ()) -> None:
     """Load the morphology dictionaries and phonenumbers now (for a Lambda init phase)."""
     import phonenumbers  # noqa: F401
 
-    _morph()
+    morph()
     services = tuple(services)
     if services:
         Catalog.of(services)

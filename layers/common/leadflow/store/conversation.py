@@ -57,13 +57,13 @@ class ConversationStore:
         lead = message.lead_id or NO_LEAD
         item = storable(
             {
+                **message.model_dump(mode="json"),
                 "lead_id": lead,
                 "sk": f"out#{message.id}",
                 "direction": "out",
                 "status": "sending",
                 "lease_until": int(now.timestamp()) + lease_s,
                 "claimed_at": now.isoformat(),
-                **message.model_dump(mode="json"),
             }
         )
         try:

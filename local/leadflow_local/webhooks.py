@@ -1,0 +1,204 @@
+"""Realistic, correctly signed webhook deliveries for each channel, as the platforms send them.
+
+Used by `leadflow demo`, the end-to-end tests and the benchmark to drive a running stack
+through its gateway, exactly like Telegram, Meta, VK, a form builder or a PBX would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlencode
+
+import requests
+
+_ids = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    channel: str
+    body: bytes
+    headers: dict[str, str]
+    query: str = ""
+
+
+class Webhooks:
+    def __init__(self, base_url: str, secrets: dict[str, str], session: requests.Session | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.secrets = secrets
+        self.session = session or requests.Session()
+
+    def post(self, delivery: Delivery) -> requests.Response:
+        url = f"{self.base_url}/webhooks/{delivery.channel}" + (f"?{delivery.query}" if delivery.query else "")
+        return self.session.post(url, data=delivery.body, headers=delivery.headers, timeout=30)
+
+    # ------------------------------------------------------------------ channels
+    def telegram_text(self, user_id: int, first_name: str, text: str, at: datetime, update_id: int | None = None) -> Delivery:
+        update_id = update_id or 900_000 + next(_ids)
+        user = {"id": user_id, "is_bot": False, "first_name": first_name, "language_code": "ru"}
+        update = {
+            "update_id": update_id,
+            "message": {
+                "message_id": update_id % 100_000,
+                "from": user,
+                "chat": {"id": user_id, "first_name": first_name, "type": "private"},
+                "date": int(at.timestamp()),
+                "text": text,
+            },
+        }
+        return self._telegram(update)
+
+    def telegram_callback(self, staff_chat: int, data: str, card_message_id: int, at: datetime) -> Delivery:
+        update_id = 900_000 + next(_ids)
+        user = {"id": staff_chat, "is_bot": False, "first_name": "Staff"}
+        update = {
+            "update_id": update_id,
+            "callback_query": {
+                "id": str(4_000_000 + update_id),
+                "from": user,
+                "chat_instance": "-1",
+                "data": data,
+                "message": {
+                    "message_id": card_message_id,
+                    "from": {"id": 1, "is_bot": True, "first_name": "leadflow"},
+                    "chat": {"id": staff_chat, "type": "private"},
+                    "date": int(at.timestamp()),
+                    "text": "Лид",
+                },
+            },
+        }
+        return self._telegram(update)
+
+    def telegram_reply_to_card(self, staff_chat: int, card_message_id: int, text: str, at: datetime) -> Delivery:
+        update_id = 900_000 + next(_ids)
+        update = {
+            "update_id": update_id,
+            "message": {
+                "message_id": update_id % 100_000,
+                "from": {"id": staff_chat, "is_bot": False, "first_name": "Staff"},
+                "chat": {"id": staff_chat, "type": "private"},
+                "date": int(at.timestamp()),
+                "text": text,
+                "reply_to_message": {
+                    "message_id": card_message_id,
+                    "from": {"id": 1, "is_bot": True, "first_name": "leadflow"},
+                    "chat": {"id": staff_chat, "type": "private"},
+                    "date": int(at.timestamp()),
+                    "text": "Лид",
+                },
+            },
+        }
+        return self._telegram(update)
+
+    def telegram_command(self, chat_id: int, text: str, at: datetime) -> Delivery:
+        update_id = 900_000 + next(_ids)
+        command = text.split()[0]
+        update = {
+            "update_id": update_id,
+            "message": {
+                "message_id": update_id % 100_000,
+                "from": {"id": chat_id, "is_bot": False, "first_name": "Staff"},
+                "chat": {"id": chat_id, "type": "private"},
+                "date": int(at.timestamp()),
+                "text": text,
+                "entities": [{"offset": 0, "length": len(command), "type": "bot_command"}],
+            },
+        }
+        return self._telegram(update)
+
+    def _telegram(self, update: dict) -> Delivery:
+        return Delivery(
+            "telegram",
+            json.dumps(update, ensure_ascii=False).encode(),
+            {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": self.secrets["TELEGRAM_WEBHOOK_SECRET"]},
+        )
+
+    def whatsapp_text(self, phone: str, name: str, text: str, at: datetime) -> Delivery:
+        wa_id = phone.lstrip("+")
+        body = {
+            "object": "whatsapp_business_account",
+            "entry": [{
+                "id": "102290129340398",
+                "changes": [{
+                    "field": "messages",
+                    "value": {
+                        "messaging_product": "whatsapp",
+                        "metadata": {"display_phone_number": "73912000000", "phone_number_id": "106540352242922"},
+                        "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
+                        "messages": [{
+                            "from": wa_id,
+                            "id": f"wamid.HBgL{next(_ids):012d}",
+                            "timestamp": str(int(at.timestamp())),
+                            "type": "text",
+                            "text": {"body": text},
+                        }],
+                    },
+                }],
+            }],
+        }  # fmt: skip
+        return self._meta("whatsapp", body)
+
+    def instagram_text(self, sender_id: str, text: str, at: datetime) -> Delivery:
+        body = {
+            "object": "instagram",
+            "entry": [{
+                "id": "17841400000000000",
+                "time": int(at.timestamp() * 1000),
+                "messaging": [{
+                    "sender": {"id": sender_id},
+                    "recipient": {"id": "17841400000000000"},
+                    "timestamp": int(at.timestamp() * 1000),
+                    "message": {"mid": f"aWdfZAG1faXRlbToxOkl{next(_ids):010d}", "text": text},
+                }],
+            }],
+        }  # fmt: skip
+        return self._meta("instagram", body)
+
+    def _meta(self, channel: str, body: dict) -> Delivery:
+        raw = json.dumps(body, ensure_ascii=False).encode()
+        signature = hmac.new(self.secrets["META_APP_SECRET"].encode(), raw, hashlib.sha256).hexdigest()
+        return Delivery(channel, raw, {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={signature}"})
+
+    def vk_message(self, user_id: int, text: str, at: datetime) -> Delivery:
+        event_id = hashlib.sha1(f"{user_id}{text}{at.isoformat()}".encode()).hexdigest()  # noqa: S324 - an id, not security
+        body = {
+            "group_id": 218000000,
+            "type": "message_new",
+            "event_id": event_id,
+            "v": "5.199",
+            "secret": self.secrets["VK_SECRET"],
+            "object": {
+                "message": {
+                    "date": int(at.timestamp()), "from_id": user_id, "id": next(_ids), "out": 0, "peer_id": user_id,
+                    "text": text, "conversation_message_id": 1, "attachments": [], "important": False,
+                    "is_hidden": False, "fwd_messages": [], "random_id": 0,
+                },
+                "client_info": {"button_actions": ["text"], "keyboard": True, "inline_keyboard": True, "lang_id": 0},
+            },
+        }  # fmt: skip
+        return Delivery("vk", json.dumps(body, ensure_ascii=False).encode(), {"Content-Type": "application/json"})
+
+    def tilda_form(self, fields: dict[str, str]) -> Delivery:
+        body = urlencode({**fields, "tranid": f"8451{next(_ids):07d}:1", "formid": "form512345678"}).encode()
+        return Delivery(
+            "form",
+            body,
+            {"Content-Type": "application/x-www-form-urlencoded", "User-Agent": "Tilda.cc forms"},
+            query=urlencode({"secret": self.secrets["FORM_SECRET"]}),
+        )
+
+    def missed_call(self, caller: str, called: str, at: datetime) -> Delivery:
+        body = {
+            "event": "missed", "call_id": f"c-{next(_ids):08d}", "caller": caller, "called": called,
+            "direction": "in", "started_at": at.isoformat(), "duration_s": 0,
+        }  # fmt: skip
+        return Delivery(
+            "call",
+            json.dumps(body).encode(),
+            {"Content-Type": "application/json", "X-Call-Secret": self.secrets["CALL_SECRET"]},
+        )
