@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from leadflow import config
+from leadflow import clock, config
 
 
 @pytest.fixture(autouse=True)
@@ -16,6 +16,19 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "leadflow-test")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "leadflow")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    monkeypatch.delenv("LEADFLOW_CLOCK_SPEED", raising=False)
+    monkeypatch.delenv("LEADFLOW_CLOCK_START", raising=False)
     config.reset_caches()
     yield
+    clock.unfreeze()
     config.reset_caches()
+
+
+@pytest.fixture
+def aws():
+    """moto with template.yaml's tables and queues, the example business config pushed."""
+    from tests.aws import aws_stack
+
+    with aws_stack() as stack:
+        yield stack

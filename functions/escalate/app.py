@@ -15,5 +15,7 @@ from leadflow.sla import Escalator
 def handler(event: dict, context: Any) -> dict:
     store, outbound, crm, business = runtime.store(), runtime.outbound(), runtime.crm(), runtime.business()
     router = Router(store, outbound, crm, business)
-    worked = Escalator(store, outbound, crm, business, runtime.route_queue(), router.reassign).run(clock.now())
+    worked = Escalator(store, outbound, crm, business, runtime.route_queue(), router.reassign).run(
+        clock.now()
+    )
     return {"timers": worked}

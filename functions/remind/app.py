@@ -12,5 +12,7 @@ from leadflow.reminders import Reminders
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict, context: Any) -> dict:
-    worked = Reminders(runtime.store(), runtime.outbound(), runtime.crm(), runtime.business()).run(clock.now())
+    worked = Reminders(runtime.store(), runtime.outbound(), runtime.crm(), runtime.business()).run(
+        clock.now()
+    )
     return {"timers": worked}

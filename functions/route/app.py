@@ -12,10 +12,10 @@ from leadflow.models import CrmEvent, LeadReady, StaffEvent
 from leadflow.observability import logger, metrics
 from leadflow.queues import parse_queue_message
 from leadflow.routing.router import Router
-from leadflow.sqs_batch import guarded, process_batch
-from leadflow.workspace import Workspace, staff_workspace
+from leadflow.sqs_batch import Poison, guarded, process_batch
+from leadflow.workspace import staff_workspace
 
-_retry_crm: set[str] = set()
+_failures: dict[str, Exception] = {}
 
 
 def _route_ready_leads(event: dict) -> None:
@@ -28,22 +28,24 @@ def _route_ready_leads(event: dict) -> None:
             continue  # the per-record pass dead-letters it with the reason
         if isinstance(message, LeadReady):
             ready.append(message)
-    _retry_crm.clear()
+    _failures.clear()
     if ready:
         router = Router(runtime.store(), runtime.outbound(), runtime.crm(), runtime.business())
-        _retry_crm.update(router.route(ready))
+        _failures.update(router.route(ready))
 
 
 def _handle(message: Any, record: SQSRecord) -> None:
     if isinstance(message, LeadReady):
-        if message.lead_id in _retry_crm:
-            raise RuntimeError("CRM push pending: retried through the queue")
+        if message.lead_id in _failures:
+            raise _failures[message.lead_id]  # Poison → DLQ now; anything else → retried
     elif isinstance(message, StaffEvent):
         staff_workspace().handle(message)
+        runtime.store().inbox.mark_done(message.event_id)
     elif isinstance(message, CrmEvent):
         apply_crm_event(message)
+        runtime.store().inbox.mark_done(message.event_id)
     else:
-        raise ValueError(f"route does not take {message.type!r}")
+        raise Poison(f"route does not take {message.type!r}")
 
 
 @logger.inject_lambda_context(clear_state=True)

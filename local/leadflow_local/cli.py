@@ -27,7 +27,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.speed <= 0:
         print("leadflow up: --speed must be positive", file=sys.stderr)
         return 2
-    stack = LocalStack(port=args.port, config_path=Path(args.config) if args.config else None, speed=args.speed)
+    stack = LocalStack(
+        port=args.port, config_path=Path(args.config) if args.config else None, speed=args.speed
+    )
     try:
         stack.start()
     except PortInUse as exc:
@@ -98,7 +100,9 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     if not messages:
         print("outbox is empty")
     for m in messages:
-        print(f"[{m['sent_at'] or m['status']}] {m['kind']:<12} {m['channel']}→{m['to']}  lead={m['lead_id'] or '-'}")
+        print(
+            f"[{m['sent_at'] or m['status']}] {m['kind']:<12} {m['channel']}→{m['to']}  lead={m['lead_id'] or '-'}"
+        )
         for line in m["text"].splitlines():
             print(f"    {line}")
     return 0
@@ -132,7 +136,11 @@ def _print_kpis(k: dict) -> None:
           f"acceptance p50 {fmt(k['acceptance_s']['p50'])} p90 {fmt(k['acceptance_s']['p90'])}")  # fmt: skip
     print(f"booked {k['booked']} (conversion {pct(k['conversion'])}) · confirmed {k['confirmed']} · "
           f"no-show {pct(k['no_show_rate'])} · SLA breaches {k['sla_breaches']} ({pct(k['sla_breach_rate'])})")  # fmt: skip
-    for title, key in (("by channel", "by_channel"), ("by source", "by_source"), ("by specialist", "by_owner")):
+    for title, key in (
+        ("by channel", "by_channel"),
+        ("by source", "by_source"),
+        ("by specialist", "by_owner"),
+    ):
         print(f"{title}:")
         for name, v in k[key].items():
             print(f"  {name:<12} leads {v['leads']:>3}  first reply p50 {fmt(v['first_response_s']['p50']):>7}  "
@@ -146,14 +154,19 @@ def cmd_book(args: argparse.Namespace) -> int:
     try:
         at = datetime.fromisoformat(args.at)
     except ValueError:
-        print(f"leadflow book: --at must be ISO 8601 (e.g. 2026-03-20T15:00+07:00), got {args.at!r}", file=sys.stderr)
+        print(
+            f"leadflow book: --at must be ISO 8601 (e.g. 2026-03-20T15:00+07:00), got {args.at!r}",
+            file=sys.stderr,
+        )
         return 2
     try:
         lead = book(args.lead, at)
     except LookupError as exc:
         print(f"leadflow book: {exc}", file=sys.stderr)
         return 1
-    print(f"{lead.lead_id} booked for {lead.appointment_at.isoformat() if lead.appointment_at else '-'}; reminders scheduled")
+    print(
+        f"{lead.lead_id} booked for {lead.appointment_at.isoformat() if lead.appointment_at else '-'}; reminders scheduled"
+    )
     return 0
 
 
@@ -250,7 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     up = sub.add_parser("up", help="run the whole system locally (AWS emulator, gateway, pollers, scheduler)")
-    up.add_argument("--port", type=int, default=3000, help="gateway port (default 3000, as sam local start-api)")
+    up.add_argument(
+        "--port", type=int, default=3000, help="gateway port (default 3000, as sam local start-api)"
+    )
     up.add_argument("--config", help="business config YAML (default: the bundled example business)")
     up.add_argument("--speed", type=float, default=1.0, help="run the clock K times faster")
     up.set_defaults(func=cmd_up)
@@ -259,12 +274,17 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--port", type=int, help="the running stack's gateway port (default: the state file)")
         return p
 
-    for name, func, text in (("leads", cmd_leads, "list leads"), ("outbox", cmd_outbox, "messages sent or recorded")):
+    for name, func, text in (
+        ("leads", cmd_leads, "list leads"),
+        ("outbox", cmd_outbox, "messages sent or recorded"),
+    ):
         p = with_port(sub.add_parser(name, help=text))
         p.add_argument("--json", action="store_true", help="one JSON array")
         p.set_defaults(func=func)
 
-    kpi = with_port(sub.add_parser("kpi", help="first response, acceptance, conversion, no-shows, SLA breaches"))
+    kpi = with_port(
+        sub.add_parser("kpi", help="first response, acceptance, conversion, no-shows, SLA breaches")
+    )
     kpi.add_argument("--json", action="store_true")
     kpi.add_argument("--since", help="YYYY-MM-DD")
     kpi.set_defaults(func=cmd_kpi)
@@ -274,21 +294,29 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--at", required=True, help="ISO 8601 time, e.g. 2026-03-20T15:00+07:00")
     book.set_defaults(func=cmd_book)
 
-    dlq = with_port(sub.add_parser("dlq", help="show dead-lettered messages with their reason, or redrive them"))
+    dlq = with_port(
+        sub.add_parser("dlq", help="show dead-lettered messages with their reason, or redrive them")
+    )
     dlq.add_argument("action", nargs="?", choices=["redrive"])
     dlq.add_argument("--json", action="store_true")
     dlq.set_defaults(func=cmd_dlq)
 
-    invoke = with_port(sub.add_parser("invoke", help="run one handler in-process (sam local invoke without Docker)"))
+    invoke = with_port(
+        sub.add_parser("invoke", help="run one handler in-process (sam local invoke without Docker)")
+    )
     invoke.add_argument("function", choices=["ingest", "score", "route", "escalate", "remind"])
     invoke.add_argument("-e", "--event", required=True, help="event JSON file (see events/)")
     invoke.set_defaults(func=cmd_invoke)
 
-    demo = sub.add_parser("demo", help="start the stack, replay a realistic stream of leads, print what happened")
+    demo = sub.add_parser(
+        "demo", help="start the stack, replay a realistic stream of leads, print what happened"
+    )
     demo.add_argument("--speed", type=float, default=600.0, help="clock speed while the SLA ladder plays out")
     demo.set_defaults(func=cmd_demo)
 
-    qualify = sub.add_parser("qualify", help="JSON lines in (id, text, received_at, channel) → qualification out")
+    qualify = sub.add_parser(
+        "qualify", help="JSON lines in (id, text, received_at, channel) → qualification out"
+    )
     qualify.add_argument("--catalog", required=True, help="YAML with timezone and services")
     qualify.add_argument("--engine", choices=["offline", "llm"], default="offline")
     qualify.set_defaults(func=cmd_qualify)

@@ -19,7 +19,7 @@ class NotRunning(RuntimeError):
 def read_state(port: int | None = None, state_file: Path = STATE_FILE) -> dict[str, Any]:
     if port is not None:
         try:
-            with urlopen(f"http://127.0.0.1:{port}/_leadflow/state", timeout=3) as answer:  # noqa: S310 - loopback only
+            with urlopen(f"http://127.0.0.1:{port}/_leadflow/state", timeout=3) as answer:
                 return json.loads(answer.read())
         except (URLError, OSError) as exc:
             raise NotRunning(f"no leadflow stack answers on port {port}") from exc

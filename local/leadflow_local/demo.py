@@ -32,11 +32,15 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
 
     business = load_business_config(EXAMPLE_CONFIG)
     start = _next_working_morning(business.timezone)
-    stack = LocalStack(port=_free_port(), speed=1.0, clock_start=start, state_dir=state_dir or Path(".leadflow"))
+    stack = LocalStack(
+        port=_free_port(), speed=1.0, clock_start=start, state_dir=state_dir or Path(".leadflow")
+    )
     problems: list[str] = []
     stack.start()
     try:
-        print(f"leadflow demo: stack up at {stack.url}; the clock reads {start:%A %d.%m %H:%M} ({business.timezone})\n")
+        print(
+            f"leadflow demo: stack up at {stack.url}; the clock reads {start:%A %d.%m %H:%M} ({business.timezone})\n"
+        )
         hooks = Webhooks(stack.url, stack.state()["secrets"])
 
         def now() -> datetime:
@@ -89,7 +93,7 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
             hooks.post(hooks.telegram_callback(STAFF_CHAT_ANNA, f"bk:{irina.lead_id}", card_id, now()))
             stack.drain()
 
-        print("\n…the clock runs ×%g now: SLA ladders and reminders play out" % speed)
+        print(f"\n…the clock runs ×{speed:g} now: SLA ladders and reminders play out")
         _speed_up(stack, speed)
         time.sleep(6)
         stack.drain()

@@ -46,7 +46,9 @@ class LambdaContext:
 
     def __post_init__(self) -> None:
         self.aws_request_id = str(uuid.uuid4())
-        self.invoked_function_arn = f"arn:aws:lambda:eu-central-1:123456789012:function:leadflow-{self.function_name}"
+        self.invoked_function_arn = (
+            f"arn:aws:lambda:eu-central-1:123456789012:function:leadflow-{self.function_name}"
+        )
         self.function_version = "$LATEST"
         self.log_group_name = f"/aws/lambda/leadflow-{self.function_name}"
         self.log_stream_name = "local"

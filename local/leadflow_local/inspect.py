@@ -118,7 +118,9 @@ def redrive(state: dict) -> int:
     for dlq, source in _dead_letter_queues(state).items():
         url, target = _queue_url(dlq), _queue_url(source)
         while True:
-            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30).get("Messages", [])
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30).get(
+                "Messages", []
+            )
             if not messages:
                 break
             for m in messages:
@@ -147,6 +149,7 @@ def invoke_function(name: str, event: dict, state: dict | None) -> Any:
 
         connect(state, name)
         return functions.invoke(name, event, state["env"][name])
+    from leadflow_local.functions import ROOT
     from leadflow_local.stack import EXAMPLE_CONFIG, Emulator, function_env, quiet_local_runtime
     from leadflow_local.template import load_template
 
@@ -154,8 +157,15 @@ def invoke_function(name: str, event: dict, state: dict | None) -> Any:
     emulator = Emulator(template)
     emulator.start()
     try:
-        env = function_env(emulator, template, name, {"Stage": "local", "SecretsPrefix": "", "AlarmEmail": ""})
+        env = function_env(
+            emulator, template, name, {"Stage": "local", "SecretsPrefix": "", "AlarmEmail": ""}
+        )
         os.environ.update(env)
+        # The development secrets the sample events were signed with (events/env.local.json),
+        # unless the environment chose its own.
+        dev = json.loads((ROOT / "events" / "env.local.json").read_text(encoding="utf-8"))["IngestFunction"]
+        for key, value in dev.items():
+            os.environ.setdefault(key, value)
         quiet_local_runtime()
         runtime.reset()
         runtime.store().config.put(EXAMPLE_CONFIG.read_text(encoding="utf-8"))

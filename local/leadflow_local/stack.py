@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import secrets
@@ -101,7 +102,9 @@ class Emulator:
         events = self.client("events")
         for spec in self.template.functions().values():
             for i, expression in enumerate(spec.schedules):
-                events.put_rule(Name=f"leadflow-{spec.name}-{i}", ScheduleExpression=expression, State="ENABLED")
+                events.put_rule(
+                    Name=f"leadflow-{spec.name}-{i}", ScheduleExpression=expression, State="ENABLED"
+                )
 
     def resolve(self, value: Any, parameters: dict[str, str]) -> str:
         """A template value (Ref / GetAtt of our resources or parameters) as the local stack sees it."""
@@ -154,7 +157,9 @@ def create_queues(sqs: Any, template: Template) -> dict[str, str]:
     return urls
 
 
-def function_env(emulator: Emulator, template: Template, name: str, parameters: dict[str, str]) -> dict[str, str]:
+def function_env(
+    emulator: Emulator, template: Template, name: str, parameters: dict[str, str]
+) -> dict[str, str]:
     spec = template.functions()[name]
     return {key: emulator.resolve(value, parameters) for key, value in spec.environment.items()}
 
@@ -174,7 +179,9 @@ def quiet_local_runtime() -> None:
 # --------------------------------------------------------------------------- gateway
 
 
-def api_gateway_event(method: str, raw_path: str, query: str, headers: dict[str, str], body: bytes, source_ip: str) -> dict:
+def api_gateway_event(
+    method: str, raw_path: str, query: str, headers: dict[str, str], body: bytes, source_ip: str
+) -> dict:
     channel = raw_path.rstrip("/").split("/")[-1]
     try:
         text, is_b64 = body.decode("utf-8"), False
@@ -193,7 +200,13 @@ def api_gateway_event(method: str, raw_path: str, query: str, headers: dict[str,
             "accountId": ACCOUNT,
             "apiId": "local",
             "domainName": "127.0.0.1",
-            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": source_ip, "userAgent": headers.get("user-agent", "")},
+            "http": {
+                "method": method,
+                "path": raw_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": headers.get("user-agent", ""),
+            },
             "requestId": str(uuid.uuid4()),
             "routeKey": f"{method} /webhooks/{{channel}}",
             "stage": "$default",
@@ -227,7 +240,14 @@ class Gateway:
                 if not parts.path.startswith("/webhooks/"):
                     self._reply(404, "not found", "text/plain")
                     return
-                event = api_gateway_event(self.command, parts.path, parts.query, dict(self.headers.items()), body, self.client_address[0])
+                event = api_gateway_event(
+                    self.command,
+                    parts.path,
+                    parts.query,
+                    dict(self.headers.items()),
+                    body,
+                    self.client_address[0],
+                )
                 try:
                     answer = invoke(event)
                 except Exception as exc:  # a crash in ingest is a 500, as API Gateway would answer
@@ -236,7 +256,9 @@ class Gateway:
                 headers = answer.get("headers") or {}
                 payload = answer.get("body") or ""
                 data = base64.b64decode(payload) if answer.get("isBase64Encoded") else payload.encode("utf-8")
-                self._reply(int(answer.get("statusCode", 200)), data, headers.get("Content-Type", "text/plain"))
+                self._reply(
+                    int(answer.get("statusCode", 200)), data, headers.get("Content-Type", "text/plain")
+                )
 
             def _reply(self, status: int, body: str | bytes, content_type: str) -> None:
                 data = body.encode() if isinstance(body, str) else body
@@ -246,7 +268,7 @@ class Gateway:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = _serve  # noqa: N815
+            do_GET = do_POST = _serve
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -257,7 +279,9 @@ class Gateway:
             raise PortInUse(f"port {port} is in use (is another `leadflow up` running?)") from exc
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
 
     def start(self) -> None:
         self.thread.start()
@@ -295,9 +319,24 @@ def sqs_event(messages: list[dict], queue: str) -> dict:
 class Poller(threading.Thread):
     """Lambda's SQS event source mapping, locally: receive, invoke, delete what succeeded."""
 
-    def __init__(self, sqs: Any, queue: str, url: str, batch_size: int, invoke: Callable[[dict], Any], stop: threading.Event):
+    def __init__(
+        self,
+        sqs: Any,
+        queue: str,
+        url: str,
+        batch_size: int,
+        invoke: Callable[[dict], Any],
+        stop: threading.Event,
+    ):
         super().__init__(daemon=True, name=f"poller-{queue}")
-        self.sqs, self.queue, self.url, self.batch_size, self.invoke, self.stopping = sqs, queue, url, batch_size, invoke, stop
+        self.sqs, self.queue, self.url, self.batch_size, self.invoke, self.stopping = (
+            sqs,
+            queue,
+            url,
+            batch_size,
+            invoke,
+            stop,
+        )
 
     def run(self) -> None:
         while not self.stopping.is_set():
@@ -351,7 +390,13 @@ def scheduled_event(rule: str) -> dict:
 class Scheduler(threading.Thread):
     """EventBridge schedules on the leadflow clock: rate(1 minute) at --speed 60 fires every second."""
 
-    def __init__(self, jobs: list[tuple[str, int]], invoke: Callable[[str, dict], Any], speed: float, stop: threading.Event):
+    def __init__(
+        self,
+        jobs: list[tuple[str, int]],
+        invoke: Callable[[str, dict], Any],
+        speed: float,
+        stop: threading.Event,
+    ):
         super().__init__(daemon=True, name="scheduler")
         self.jobs, self.invoke, self.speed, self.stopping = jobs, invoke, speed, stop
 
@@ -421,12 +466,16 @@ class LocalStack:
         sqs = self.emulator.client("sqs")
         for spec in self.template.functions().values():
             for source in spec.sqs_sources:
-                poller = Poller(sqs, source["queue"], self.emulator.queue_urls[source["queue"]], source["batch_size"],
-                                lambda event, n=spec.name: self.invoke(n, event), self.stopping)  # fmt: skip
-                self.pollers.append(poller)
+                url = self.emulator.queue_urls[source["queue"]]
+                invoke = functools.partial(self.invoke, spec.name)
+                self.pollers.append(
+                    Poller(sqs, source["queue"], url, source["batch_size"], invoke, self.stopping)
+                )
         self.threads.extend(self.pollers)
         if self.schedule:
-            jobs = [(s.name, rate_seconds(e)) for s in self.template.functions().values() for e in s.schedules]
+            jobs = [
+                (s.name, rate_seconds(e)) for s in self.template.functions().values() for e in s.schedules
+            ]
             self.threads.append(Scheduler(jobs, self.invoke, self.speed, self.stopping))
         self.gateway.start()
         for thread in self.threads:
@@ -486,7 +535,9 @@ class LocalStack:
                     QueueUrl=self.emulator.queue_urls[name],
                     AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
                 )["Attributes"]
-                busy += int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+                busy += int(attrs["ApproximateNumberOfMessages"]) + int(
+                    attrs["ApproximateNumberOfMessagesNotVisible"]
+                )
             if busy == 0:
                 quiet_since = quiet_since or time.monotonic()
                 if time.monotonic() - quiet_since > 0.5:

@@ -80,7 +80,11 @@ class Template:
                 if event["Type"] == "SQS":
                     queue = p["Queue"]["Fn::GetAtt"][0]
                     spec.sqs_sources.append(
-                        {"queue": queue, "batch_size": p.get("BatchSize", 10), "window_s": p.get("MaximumBatchingWindowInSeconds", 0)}
+                        {
+                            "queue": queue,
+                            "batch_size": p.get("BatchSize", 10),
+                            "window_s": p.get("MaximumBatchingWindowInSeconds", 0),
+                        }
                     )
                 elif event["Type"] in ("Schedule", "ScheduleV2"):
                     spec.schedules.append(p["Schedule"] if "Schedule" in p else p["ScheduleExpression"])

@@ -34,11 +34,15 @@ class Webhooks:
         self.session = session or requests.Session()
 
     def post(self, delivery: Delivery) -> requests.Response:
-        url = f"{self.base_url}/webhooks/{delivery.channel}" + (f"?{delivery.query}" if delivery.query else "")
+        url = f"{self.base_url}/webhooks/{delivery.channel}" + (
+            f"?{delivery.query}" if delivery.query else ""
+        )
         return self.session.post(url, data=delivery.body, headers=delivery.headers, timeout=30)
 
     # ------------------------------------------------------------------ channels
-    def telegram_text(self, user_id: int, first_name: str, text: str, at: datetime, update_id: int | None = None) -> Delivery:
+    def telegram_text(
+        self, user_id: int, first_name: str, text: str, at: datetime, update_id: int | None = None
+    ) -> Delivery:
         update_id = update_id or 900_000 + next(_ids)
         user = {"id": user_id, "is_bot": False, "first_name": first_name, "language_code": "ru"}
         update = {
@@ -74,7 +78,9 @@ class Webhooks:
         }
         return self._telegram(update)
 
-    def telegram_reply_to_card(self, staff_chat: int, card_message_id: int, text: str, at: datetime) -> Delivery:
+    def telegram_reply_to_card(
+        self, staff_chat: int, card_message_id: int, text: str, at: datetime
+    ) -> Delivery:
         update_id = 900_000 + next(_ids)
         update = {
             "update_id": update_id,
@@ -115,7 +121,10 @@ class Webhooks:
         return Delivery(
             "telegram",
             json.dumps(update, ensure_ascii=False).encode(),
-            {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": self.secrets["TELEGRAM_WEBHOOK_SECRET"]},
+            {
+                "Content-Type": "application/json",
+                "X-Telegram-Bot-Api-Secret-Token": self.secrets["TELEGRAM_WEBHOOK_SECRET"],
+            },
         )
 
     def whatsapp_text(self, phone: str, name: str, text: str, at: datetime) -> Delivery:
@@ -162,7 +171,9 @@ class Webhooks:
     def _meta(self, channel: str, body: dict) -> Delivery:
         raw = json.dumps(body, ensure_ascii=False).encode()
         signature = hmac.new(self.secrets["META_APP_SECRET"].encode(), raw, hashlib.sha256).hexdigest()
-        return Delivery(channel, raw, {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={signature}"})
+        return Delivery(
+            channel, raw, {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={signature}"}
+        )
 
     def vk_message(self, user_id: int, text: str, at: datetime) -> Delivery:
         event_id = hashlib.sha1(f"{user_id}{text}{at.isoformat()}".encode()).hexdigest()  # noqa: S324 - an id, not security
@@ -181,7 +192,9 @@ class Webhooks:
                 "client_info": {"button_actions": ["text"], "keyboard": True, "inline_keyboard": True, "lang_id": 0},
             },
         }  # fmt: skip
-        return Delivery("vk", json.dumps(body, ensure_ascii=False).encode(), {"Content-Type": "application/json"})
+        return Delivery(
+            "vk", json.dumps(body, ensure_ascii=False).encode(), {"Content-Type": "application/json"}
+        )
 
     def tilda_form(self, fields: dict[str, str]) -> Delivery:
         body = urlencode({**fields, "tranid": f"8451{next(_ids):07d}:1", "formid": "form512345678"}).encode()

@@ -16,11 +16,24 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-SECRET_NAMES = (
-    "TELEGRAM_BOT_TOKEN TELEGRAM_WEBHOOK_SECRET META_APP_SECRET META_VERIFY_TOKEN WHATSAPP_TOKEN "
-    "INSTAGRAM_TOKEN VK_CONFIRMATION_CODE VK_SECRET VK_TOKEN FORM_SECRET CALL_SECRET "
-    "BITRIX24_WEBHOOK_URL BITRIX24_APP_TOKEN OPENAI_API_KEY SMS_API_KEY SMS_LOGIN"
-).split()
+SECRET_NAMES = [
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_WEBHOOK_SECRET",
+    "META_APP_SECRET",
+    "META_VERIFY_TOKEN",
+    "WHATSAPP_TOKEN",
+    "INSTAGRAM_TOKEN",
+    "VK_CONFIRMATION_CODE",
+    "VK_SECRET",
+    "VK_TOKEN",
+    "FORM_SECRET",
+    "CALL_SECRET",
+    "BITRIX24_WEBHOOK_URL",
+    "BITRIX24_APP_TOKEN",
+    "OPENAI_API_KEY",
+    "SMS_API_KEY",
+    "SMS_LOGIN",
+]
 
 
 # --------------------------------------------------------------------------- settings
@@ -118,7 +131,7 @@ class Service(_Section):
 
 
 class TimeRange(_Section):
-    """"10:00-20:00"; an end at or before the start runs past midnight."""
+    """ "10:00-20:00"; an end at or before the start runs past midnight."""
 
     start: str
     end: str
@@ -144,7 +157,9 @@ class TimeRange(_Section):
 
 WeekHours = dict[Weekday, list[TimeRange]]
 
-DEFAULT_HOURS: dict[str, list[str]] = {day: ["10:00-20:00"] for day in WEEKDAYS}
+
+def _default_hours() -> WeekHours:
+    return {day: [TimeRange(start="10:00", end="20:00")] for day in WEEKDAYS}
 
 
 class Branch(_Section):
@@ -228,7 +243,9 @@ class Messages(_Section):
     media_ack: str = "Спасибо! Голосовые и вложения мы посмотрим, администратор скоро ответит."
     not_target: str = "Спасибо за сообщение."
     off_hours: str = "Сейчас мы закрыты, администратор перезвонит вам утром."
-    reminder: str = "Напоминаем: вы записаны на {service} {when}. Подтвердите, пожалуйста: ответьте «да» или «нет»."
+    reminder: str = (
+        "Напоминаем: вы записаны на {service} {when}. Подтвердите, пожалуйста: ответьте «да» или «нет»."
+    )
     nudge: str = "Здравствуйте! Подобрать вам удобное время{service_part}? Напишите день и время — администратор подтвердит."
     winback: str = "Жаль, что не получилось прийти. Давайте подберём другое время{service_part}?"
     confirmed: str = "Спасибо, ждём вас!"
@@ -237,11 +254,13 @@ class Messages(_Section):
     whatsapp_template: str | None = Field(
         default=None, description="approved template name for messages outside WhatsApp's 24-hour window"
     )
-    missed_call: str = "Здравствуйте! Мы пропустили ваш звонок и скоро перезвоним. Если удобнее — напишите сюда."
+    missed_call: str = (
+        "Здравствуйте! Мы пропустили ваш звонок и скоро перезвоним. Если удобнее — напишите сюда."
+    )
 
 
 class Qualify(_Section):
-    required: list[Literal["service", "time", "phone"]] = Field(default_factory=lambda: ["service", "time"])
+    required: list[Literal["service", "time", "phone"]] = ["service", "time"]
     phone_when_missing: bool = Field(default=True, description="ask for a phone when the channel gave none")
     route_after_min: int = 10
     llm_budget_s: float = 2.5
@@ -264,7 +283,7 @@ class BusinessConfig(_Section):
     timezone: str
     services: list[Service]
     branches: list[Branch] = Field(default_factory=list)
-    hours: WeekHours = Field(default_factory=lambda: {d: [TimeRange.model_validate(r) for r in v] for d, v in DEFAULT_HOURS.items()})  # type: ignore[misc]
+    hours: WeekHours = Field(default_factory=lambda: _default_hours())
     staff: list[StaffMember] = Field(default_factory=list)
     routing: list[RoutingRule] = Field(default_factory=list)
     sla: Sla = Field(default_factory=Sla)
@@ -282,7 +301,9 @@ class BusinessConfig(_Section):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Moscow)") from None
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Europe/Moscow)"
+            ) from None
         return value
 
     @model_validator(mode="after")

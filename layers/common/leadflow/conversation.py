@@ -52,7 +52,9 @@ def lead_id_for(message_id: str) -> str:
 def offline_qualify(message: InboundMessage, business: BusinessConfig) -> Qualification:
     from leadflow.qualify.offline import qualify_offline
 
-    return qualify_offline(message.text, message.received_at, business.services, tz=business.tz, channel=message.channel)
+    return qualify_offline(
+        message.text, message.received_at, business.services, tz=business.tz, channel=message.channel
+    )
 
 
 class LlmWithFallback:
@@ -84,12 +86,19 @@ class LlmWithFallback:
             return None
         try:
             return future.result(timeout=LLM_REFINE_WAIT_S)  # type: ignore[attr-defined]
-        except Exception:  # noqa: BLE001 - any failure of a late refinement just leaves the offline answer
+        except Exception:
             return None
 
 
 class Conversation:
-    def __init__(self, store: Store, outbound: Outbound, route_queue, business: BusinessConfig, qualify: Qualify = offline_qualify):
+    def __init__(
+        self,
+        store: Store,
+        outbound: Outbound,
+        route_queue,
+        business: BusinessConfig,
+        qualify: Qualify = offline_qualify,
+    ):
         self.store = store
         self.outbound = outbound
         self.route_queue = route_queue
@@ -101,20 +110,35 @@ class Conversation:
             return  # a redelivery of a message handled before
         if message.channel == "telegram" and self.store.staff.staff_for_chat(message.chat_id):
             self.route_queue.send(
-                StaffEvent(event_id=message.message_id, chat_id=message.chat_id, user_id=message.contact.channel_user_id or "",
-                           action="message", text=message.text, received_at=message.received_at)
+                StaffEvent(
+                    event_id=message.message_id,
+                    chat_id=message.chat_id,
+                    user_id=message.contact.channel_user_id or "",
+                    action="message",
+                    text=message.text,
+                    received_at=message.received_at,
+                )
             )
             self.store.inbox.mark_done(message.message_id)
             return
         started = clock.now()
-        understood = self.qualify(message, self.business) if (message.text or "").strip() else _media_only(message)
+        understood = (
+            self.qualify(message, self.business) if (message.text or "").strip() else _media_only(message)
+        )
         lead, is_first = self._lead_for(message, understood)
         self.store.conversation.add_inbound(lead.lead_id, message)
-        lead = self.store.leads.mutate(lead.lead_id, lambda current: merge(current, message, understood, self.business.tz)) or lead
+        lead = (
+            self.store.leads.mutate(
+                lead.lead_id, lambda current: merge(current, message, understood, self.business.tz)
+            )
+            or lead
+        )
 
         if lead.handed_over:
             self._forward_to_owner(lead, message)
-        elif lead.status in (LeadStatus.booked, LeadStatus.confirmed) and self._answer_to_reminder(lead, message):
+        elif lead.status in (LeadStatus.booked, LeadStatus.confirmed) and self._answer_to_reminder(
+            lead, message
+        ):
             pass
         else:
             self._reply(lead, message, first=is_first)
@@ -122,7 +146,12 @@ class Conversation:
         if isinstance(self.qualify, LlmWithFallback):
             refined = self.qualify.late_answer(message.message_id)
             if refined is not None:
-                lead = self.store.leads.mutate(lead.lead_id, lambda current: merge(current, message, refined, self.business.tz)) or lead
+                lead = (
+                    self.store.leads.mutate(
+                        lead.lead_id, lambda current: merge(current, message, refined, self.business.tz)
+                    )
+                    or lead
+                )
         self._hand_on(lead, message)
         self.store.inbox.mark_done(message.message_id)
         metrics.add_metric(name="ScoreSeconds", unit="Seconds", value=(clock.now() - started).total_seconds())
@@ -180,14 +209,23 @@ class Conversation:
         if channel == "sms" and not lead.contact.phone:
             return  # a form that left only an e-mail: the owner calls back
         delivery = self.outbound.send(
-            OutboundMessage(id=f"reply:{message.message_id}", channel=channel, to=to, lead_id=lead.lead_id,
-                            kind="reply", text=text, business_connection_id=lead.business_connection_id)
+            OutboundMessage(
+                id=f"reply:{message.message_id}",
+                channel=channel,
+                to=to,
+                lead_id=lead.lead_id,
+                kind="reply",
+                text=text,
+                business_connection_id=lead.business_connection_id,
+            )
         )
         if delivery.outcome == "sent" and lead.first_reply_at is None:
             replied_at = clock.now()
             self.store.leads.mutate(lead.lead_id, lambda current: _first_reply(current, replied_at))
             metrics.add_metric(
-                name="FirstResponseSeconds", unit="Seconds", value=max((replied_at - lead.received_at).total_seconds(), 0)
+                name="FirstResponseSeconds",
+                unit="Seconds",
+                value=max((replied_at - lead.received_at).total_seconds(), 0),
             )
 
     def _forward_to_owner(self, lead: Lead, message: InboundMessage) -> None:
@@ -199,9 +237,15 @@ class Conversation:
         chat = staff_chat(self.store, self.business, lead.owner)
         card_message = lead.card.partition(":")[2] if lead.card else None
         self.outbound.send(
-            OutboundMessage(id=f"forward:{message.message_id}", channel="telegram", to=chat, lead_id=lead.lead_id,
-                            kind="client_message", text=f"💬 {lead.contact.name or 'Клиент'}: {message.text or '[' + ', '.join(message.media) + ']'}",
-                            reply_to_message_id=card_message)
+            OutboundMessage(
+                id=f"forward:{message.message_id}",
+                channel="telegram",
+                to=chat,
+                lead_id=lead.lead_id,
+                kind="client_message",
+                text=f"💬 {lead.contact.name or 'Клиент'}: {message.text or '[' + ', '.join(message.media) + ']'}",
+                reply_to_message_id=card_message,
+            )
         )
 
     def _answer_to_reminder(self, lead: Lead, message: InboundMessage) -> bool:
@@ -224,16 +268,34 @@ class Conversation:
         from leadflow.workspace import client_channel
 
         channel, to = client_channel(lead)
-        self.outbound.send(OutboundMessage(id=f"reply:{message.message_id}", channel=channel, to=to, lead_id=lead.lead_id,
-                                           kind="reply", text=answer, business_connection_id=lead.business_connection_id))
+        self.outbound.send(
+            OutboundMessage(
+                id=f"reply:{message.message_id}",
+                channel=channel,
+                to=to,
+                lead_id=lead.lead_id,
+                kind="reply",
+                text=answer,
+                business_connection_id=lead.business_connection_id,
+            )
+        )
         if lead.owner:
             from leadflow.sla import staff_chat
 
-            verdict = {"confirmed": "подтвердил визит ✅", "cancelled": "отменил визит ❌", "booked": "просит перенести визит 🔁"}
+            verdict = {
+                "confirmed": "подтвердил визит ✅",
+                "cancelled": "отменил визит ❌",
+                "booked": "просит перенести визит 🔁",
+            }
             self.outbound.send(
-                OutboundMessage(id=f"owner_note:{message.message_id}", channel="telegram",
-                                to=staff_chat(self.store, self.business, lead.owner), lead_id=lead.lead_id,
-                                kind="owner_note", text=f"{lead.contact.name or 'Клиент'} {verdict[str(status)]} ({lead.lead_id})")
+                OutboundMessage(
+                    id=f"owner_note:{message.message_id}",
+                    channel="telegram",
+                    to=staff_chat(self.store, self.business, lead.owner),
+                    lead_id=lead.lead_id,
+                    kind="owner_note",
+                    text=f"{lead.contact.name or 'Клиент'} {verdict[str(status)]} ({lead.lead_id})",
+                )
             )
         return updated is not None
 
@@ -247,11 +309,19 @@ class Conversation:
         complete = not missing_fields(lead, self.business) or lead.intent == Intent.question
         hot = lead.temperature == Temperature.hot or bool(message.call and message.call.missed)
         if complete or hot:
-            self.route_queue.send(LeadReady(lead_id=lead.lead_id, reason="hot" if hot and not complete else "complete"))
+            self.route_queue.send(
+                LeadReady(lead_id=lead.lead_id, reason="hot" if hot and not complete else "complete")
+            )
             return
         due = lead.received_at + timedelta(minutes=self.business.qualify.route_after_min)
         self.store.timers.put(
-            Timer(f"route_wait#{lead.lead_id}", "escalate", "route_wait", iso(max(due, clock.now())), lead.lead_id),
+            Timer(
+                f"route_wait#{lead.lead_id}",
+                "escalate",
+                "route_wait",
+                iso(max(due, clock.now())),
+                lead.lead_id,
+            ),
             only_if_new=True,
         )
         from leadflow.reminders import schedule_nudges
@@ -262,7 +332,10 @@ class Conversation:
 def _media_only(message: InboundMessage) -> Qualification:
     missed = bool(message.call and message.call.missed)
     return Qualification(
-        intent=Intent.booking, temperature=Temperature.hot if missed else Temperature.warm, urgent=missed, engine="none"
+        intent=Intent.booking,
+        temperature=Temperature.hot if missed else Temperature.warm,
+        urgent=missed,
+        engine="none",
     )
 
 

@@ -62,13 +62,17 @@ class Ingest:
         try:
             result = handle_webhook(request)
         except WebhookError as exc:
-            logger.info("refused", extra={"channel": request.channel, "status": exc.status, "reason": exc.reason})
+            logger.info(
+                "refused", extra={"channel": request.channel, "status": exc.status, "reason": exc.reason}
+            )
             metrics.add_metric(name="WebhookRefused", unit="Count", value=1)
             return Response(exc.status, "forbidden" if exc.status in (401, 403) else exc.reason)
         except (ValidationError, ValueError, KeyError, TypeError, AttributeError) as exc:
             # A channel parser tripping on a payload shape it did not expect: the client's
             # fault, answered 400 and logged without the payload.
-            logger.warning("unparseable payload", extra={"channel": request.channel, "error": type(exc).__name__})
+            logger.warning(
+                "unparseable payload", extra={"channel": request.channel, "error": type(exc).__name__}
+            )
             return Response(400, "malformed payload")
 
         raw = request.body[:RAW_LIMIT].decode("utf-8", errors="replace")

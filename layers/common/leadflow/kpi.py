@@ -29,7 +29,9 @@ def _rate(part: int, whole: int) -> float | None:
 
 def _summary(leads: list[Lead]) -> dict:
     targets = [lead for lead in leads if lead.intent != "not_target"]
-    first = [(lead.first_reply_at - lead.received_at).total_seconds() for lead in leads if lead.first_reply_at]
+    first = [
+        (lead.first_reply_at - lead.received_at).total_seconds() for lead in leads if lead.first_reply_at
+    ]
     accept = [(lead.accepted_at - lead.received_at).total_seconds() for lead in leads if lead.accepted_at]
     booked = [lead for lead in targets if lead.status in BOOKED or lead.appointment_at]
     settled = [lead for lead in booked if lead.status in (LeadStatus.visited, LeadStatus.no_show)]
@@ -62,7 +64,9 @@ def compute_kpis(leads: Iterable[Lead], tz: ZoneInfo | None = None) -> dict:
     result.update(
         {
             "temperature": dict(Counter(lead.temperature or "—" for lead in leads)),
-            "by_hour": dict(sorted(Counter(lead.received_at.astimezone(zone).hour for lead in leads).items())),
+            "by_hour": dict(
+                sorted(Counter(lead.received_at.astimezone(zone).hour for lead in leads).items())
+            ),
             "confirmed": sum(1 for lead in leads if lead.status == LeadStatus.confirmed),
             "by_channel": _grouped(leads, lambda lead: lead.channel),
             "by_source": _grouped(leads, lambda lead: lead.utm.source or lead.source),
@@ -97,6 +101,7 @@ def digest_text(k: dict, day: date) -> str:
         f"Первый ответ: медиана {_minutes(k['first_response_s']['p50'])}, p90 {_minutes(k['first_response_s']['p90'])}",
         f"Записано: {k['booked']}, подтвердили: {k['confirmed']}, не пришли: {k['no_show']}",
         f"Нарушений SLA: {k['sla_breaches']}",
-        "Нагрузка: " + (", ".join(f"{name} {v['leads']}" for name, v in k["by_owner"].items() if name != "—") or "—"),
+        "Нагрузка: "
+        + (", ".join(f"{name} {v['leads']}" for name, v in k["by_owner"].items() if name != "—") or "—"),
     ]
     return "\n".join(lines)

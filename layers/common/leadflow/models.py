@@ -201,10 +201,26 @@ class Lead(_Model):
 
     def public_view(self) -> dict:
         """The shape `leadflow leads --json` prints (a stable interface)."""
-        keys = (
-            "lead_id status channel contact intent temperature service preferred_date preferred_time "
-            "owner crm_id source utm promo received_at first_reply_at accepted_at appointment_at"
-        ).split()
+        keys = [
+            "lead_id",
+            "status",
+            "channel",
+            "contact",
+            "intent",
+            "temperature",
+            "service",
+            "preferred_date",
+            "preferred_time",
+            "owner",
+            "crm_id",
+            "source",
+            "utm",
+            "promo",
+            "received_at",
+            "first_reply_at",
+            "accepted_at",
+            "appointment_at",
+        ]
         data = self.model_dump(mode="json")
         return {k: data.get(k) for k in keys}
 

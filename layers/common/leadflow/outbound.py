@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 from leadflow import clock
@@ -101,7 +101,9 @@ class Outbound:
                 metrics.add_metric(name="SendRetried", unit="Count", value=1)
                 raise
             self.store.conversation.finish_outbound(message, "failed", now, error=exc.reason, via=via)
-            logger.warning("send failed", extra={"kind": message.kind, "channel": message.channel, "reason": exc.reason})
+            logger.warning(
+                "send failed", extra={"kind": message.kind, "channel": message.channel, "reason": exc.reason}
+            )
             metrics.add_metric(name="SendFailed", unit="Count", value=1)
             return Delivery("failed")
         self.store.conversation.finish_outbound(

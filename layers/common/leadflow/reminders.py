@@ -44,7 +44,9 @@ def schedule_booking_reminders(store: Store, business: BusinessConfig, lead: Lea
     store.timers.cancel(f"nudge#{lead.lead_id}")
     if lead.status == LeadStatus.no_show:
         due = now + timedelta(days=business.reminders.winback_after_days)
-        store.timers.put(Timer(f"winback#{lead.lead_id}", "remind", "winback", iso(due), lead.lead_id), only_if_new=True)
+        store.timers.put(
+            Timer(f"winback#{lead.lead_id}", "remind", "winback", iso(due), lead.lead_id), only_if_new=True
+        )
         return
     if not lead.appointment_at:
         return
@@ -53,8 +55,14 @@ def schedule_booking_reminders(store: Store, business: BusinessConfig, lead: Lea
         if due <= now:
             continue
         store.timers.put(
-            Timer(f"appt#{lead.lead_id}#{hours}", "remind", "appointment", iso(due), lead.lead_id,
-                  data={"at": lead.appointment_at.isoformat(), "hours": hours})
+            Timer(
+                f"appt#{lead.lead_id}#{hours}",
+                "remind",
+                "appointment",
+                iso(due),
+                lead.lead_id,
+                data={"at": lead.appointment_at.isoformat(), "hours": hours},
+            )
         )
 
 
@@ -64,8 +72,14 @@ def schedule_nudges(store: Store, business: BusinessConfig, lead: Lead) -> None:
         return
     due = lead.last_message_at + timedelta(days=days[0])
     store.timers.put(
-        Timer(f"nudge#{lead.lead_id}", "remind", "nudge", iso(due), lead.lead_id,
-              data={"since": lead.last_message_at.isoformat()}),
+        Timer(
+            f"nudge#{lead.lead_id}",
+            "remind",
+            "nudge",
+            iso(due),
+            lead.lead_id,
+            data={"since": lead.last_message_at.isoformat()},
+        ),
         only_if_new=True,
     )
 
@@ -84,7 +98,9 @@ class Reminders:
         self.business = business
 
     def run(self, now: datetime) -> int:
-        self.store.timers.put(Timer("digest", "remind", "digest", iso(next_digest_at(self.business, now))), only_if_new=True)
+        self.store.timers.put(
+            Timer("digest", "remind", "digest", iso(next_digest_at(self.business, now))), only_if_new=True
+        )
         done = 0
         for timer in self.store.timers.due("remind", now):
             if not self.store.timers.claim(timer, now):
@@ -114,7 +130,11 @@ class Reminders:
         channel, to = client_channel(lead)
         message = OutboundMessage(
             id=f"{kind}:{timer.timer_id}:{timer.step}:{timer.data.get('at', '')}",
-            channel=channel, to=to, lead_id=lead.lead_id, kind=kind, text=text,
+            channel=channel,
+            to=to,
+            lead_id=lead.lead_id,
+            kind=kind,
+            text=text,
             business_connection_id=lead.business_connection_id,
         )
         try:
@@ -123,7 +143,11 @@ class Reminders:
             self.store.timers.reschedule(timer.timer_id, now + timedelta(minutes=10), timer.step, timer.data)
             return False
         if delivery.outcome == "failed":
-            self._tell_owner(lead, f"Не удалось отправить клиенту ({channel}) сообщение «{kind}». Свяжитесь с ним сами.", timer)
+            self._tell_owner(
+                lead,
+                f"Не удалось отправить клиенту ({channel}) сообщение «{kind}». Свяжитесь с ним сами.",
+                timer,
+            )
         metrics.add_metric(name=f"{kind.capitalize()}Sent", unit="Count", value=1)
         return True
 
@@ -133,9 +157,14 @@ class Reminders:
         if not lead.owner:
             return
         self.outbound.send(
-            OutboundMessage(id=f"owner_note:{timer.timer_id}:{timer.step}", channel="telegram",
-                            to=staff_chat(self.store, self.business, lead.owner), lead_id=lead.lead_id,
-                            kind="owner_note", text=text)
+            OutboundMessage(
+                id=f"owner_note:{timer.timer_id}:{timer.step}",
+                channel="telegram",
+                to=staff_chat(self.store, self.business, lead.owner),
+                lead_id=lead.lead_id,
+                kind="owner_note",
+                text=text,
+            )
         )
 
     def _appointment(self, timer: Timer, now: datetime) -> None:
@@ -151,7 +180,9 @@ class Reminders:
         service = self.business.service(lead.service)
         local = lead.appointment_at.astimezone(self.business.tz)
         when = f"{describe_day(local.date(), now.astimezone(self.business.tz).date())} в {local:%H:%M}"
-        text = self.business.messages.reminder.format(service=service.name.lower() if service else "визит", when=when)
+        text = self.business.messages.reminder.format(
+            service=service.name.lower() if service else "визит", when=when
+        )
         if self._to_client(timer, lead, "reminder", text, now):
             self.store.timers.cancel(timer.timer_id)
 
@@ -170,11 +201,19 @@ class Reminders:
         days = self.business.reminders.nudge_after_days
         service = self.business.service(lead.service)
         if timer.step < len(days):
-            text = self.business.messages.nudge.format(service_part=f" на {service.name.lower()}" if service else "")
+            text = self.business.messages.nudge.format(
+                service_part=f" на {service.name.lower()}" if service else ""
+            )
             if not self._to_client(timer, lead, "nudge", text, now):
                 return
-            later = days[timer.step + 1] if timer.step + 1 < len(days) else self.business.reminders.nurture_after_days
-            self.store.timers.reschedule(timer.timer_id, lead.last_message_at + timedelta(days=later), timer.step + 1, timer.data)
+            later = (
+                days[timer.step + 1]
+                if timer.step + 1 < len(days)
+                else self.business.reminders.nurture_after_days
+            )
+            self.store.timers.reschedule(
+                timer.timer_id, lead.last_message_at + timedelta(days=later), timer.step + 1, timer.data
+            )
             return
         nurtured = self.store.leads.mutate(lead.lead_id, _hand_to_nurture)
         if nurtured is not None:
@@ -192,7 +231,9 @@ class Reminders:
         if lead.channel in ("call", "form", "sms") and not contact.get("marketing_consent"):
             self.store.timers.cancel(timer.timer_id)  # marketing by SMS only with consent
             return
-        text = self.business.messages.winback.format(service_part=f" на {service.name.lower()}" if service else "")
+        text = self.business.messages.winback.format(
+            service_part=f" на {service.name.lower()}" if service else ""
+        )
         if self._to_client(timer, lead, "winback", text, now):
             self.store.timers.cancel(timer.timer_id)
 
@@ -207,15 +248,24 @@ class Reminders:
             if lead.received_at.astimezone(self.business.tz).date() == local_day
         ]
         text = digest_text(compute_kpis(leads, tz=self.business.tz), local_day)
-        managers = [s.id for s in self.business.staff if s.active and s.role in ("manager", "senior")] or ["owner"]
+        managers = [s.id for s in self.business.staff if s.active and s.role in ("manager", "senior")] or [
+            "owner"
+        ]
         from leadflow.sla import staff_chat
 
         for staff_id in managers:
             self.outbound.send(
-                OutboundMessage(id=f"digest:{local_day}:{staff_id}", channel="telegram",
-                                to=staff_chat(self.store, self.business, staff_id), kind="digest", text=text)
+                OutboundMessage(
+                    id=f"digest:{local_day}:{staff_id}",
+                    channel="telegram",
+                    to=staff_chat(self.store, self.business, staff_id),
+                    kind="digest",
+                    text=text,
+                )
             )
-        self.store.timers.reschedule(timer.timer_id, next_digest_at(self.business, now + timedelta(minutes=1)), 0)
+        self.store.timers.reschedule(
+            timer.timer_id, next_digest_at(self.business, now + timedelta(minutes=1)), 0
+        )
 
 
 def _hand_to_nurture(lead: Lead) -> Lead | None:

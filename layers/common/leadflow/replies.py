@@ -12,8 +12,21 @@ from datetime import date
 from leadflow.config import BusinessConfig
 from leadflow.models import Intent, Lead
 
-MONTHS_GEN = "января февраля марта апреля мая июня июля августа сентября октября ноября декабря".split()
-WEEKDAYS_ACC = "понедельник вторник среду четверг пятницу субботу воскресенье".split()
+MONTHS_GEN = [
+    "января",
+    "февраля",
+    "марта",
+    "апреля",
+    "мая",
+    "июня",
+    "июля",
+    "августа",
+    "сентября",
+    "октября",
+    "ноября",
+    "декабря",
+]
+WEEKDAYS_ACC = ["понедельник", "вторник", "среду", "четверг", "пятницу", "субботу", "воскресенье"]
 LENGTH_LIMITS = {"sms": 335, "instagram": 1000, "telegram": 4096, "whatsapp": 4096, "vk": 4096}
 
 
@@ -62,7 +75,9 @@ def missing_fields(lead: Lead, business: BusinessConfig) -> list[str]:
     return missing
 
 
-def compose_reply(lead: Lead, business: BusinessConfig, *, first: bool, today: date, is_open_now: bool) -> str | None:
+def compose_reply(
+    lead: Lead, business: BusinessConfig, *, first: bool, today: date, is_open_now: bool
+) -> str | None:
     """The reply to the lead's latest message; None when the assistant should stay quiet."""
     texts = business.messages
     parts: list[str] = []
@@ -86,7 +101,9 @@ def compose_reply(lead: Lead, business: BusinessConfig, *, first: bool, today: d
                 when += f" в {lead.preferred_time}"
             parts.append(texts.booking_confirm.format(service=accusative(service.name), when=when))
         for field in missing_fields(lead, business):
-            parts.append({"service": texts.ask_service, "time": texts.ask_time, "phone": texts.ask_phone}[field])
+            parts.append(
+                {"service": texts.ask_service, "time": texts.ask_time, "phone": texts.ask_phone}[field]
+            )
     if not is_open_now:
         parts.append(texts.off_hours)
     text = " ".join(p for p in parts if p)
@@ -98,7 +115,9 @@ def _answer_question(lead: Lead, business: BusinessConfig) -> str:
     if service and (service.price or service.duration_min):
         facts = []
         if service.price:
-            facts.append(f"стоимость от {service.price} ₽" if str(service.price).isdigit() else str(service.price))
+            facts.append(
+                f"стоимость от {service.price} ₽" if str(service.price).isdigit() else str(service.price)
+            )
         if service.duration_min:
             facts.append(f"около {service.duration_min} мин")
         return f"{service.name}: {', '.join(facts)}. Хотите записаться? Подскажите удобный день и время."

@@ -17,7 +17,6 @@ from leadflow.store import Store, default_store
 from leadflow.store import reset as reset_store
 
 
-
 def store() -> Store:
     return default_store()
 
@@ -61,7 +60,9 @@ def qualifier() -> Any:
     cfg = settings()
     biz = business()
     budget = biz.qualify.llm_budget_s
-    llm = LlmQualifier(make_client(key, cfg.openai_base_url, budget), cfg.openai_model, biz.services, biz.tz, budget_s=budget)
+    llm = LlmQualifier(
+        make_client(key, cfg.openai_base_url, budget), cfg.openai_model, biz.services, biz.tz, budget_s=budget
+    )
     return LlmWithFallback(llm, budget)
 
 

@@ -34,7 +34,13 @@ def schedule_sla(store: Store, business: BusinessConfig, lead: Lead, now: dateti
         return
     due = sla_due(business, lead, lead.assigned_at or now)
     store.timers.put(
-        Timer(timer_id=f"sla#{lead.lead_id}", queue="escalate", kind="sla", due_at=iso(due), lead_id=lead.lead_id),
+        Timer(
+            timer_id=f"sla#{lead.lead_id}",
+            queue="escalate",
+            kind="sla",
+            due_at=iso(due),
+            lead_id=lead.lead_id,
+        ),
         only_if_new=True,
     )
 
@@ -47,7 +53,9 @@ def staff_chat(store: Store, business: BusinessConfig, staff_id: str) -> str:
     """The staff member's Telegram chat (onboarding), else the config's, else their id (outbox)."""
     state = store.staff.state([staff_id])[staff_id]
     member = business.staff_member(staff_id)
-    return str(state.get("telegram_chat_id") or (member.telegram_chat_id if member else None) or f"staff:{staff_id}")
+    return str(
+        state.get("telegram_chat_id") or (member.telegram_chat_id if member else None) or f"staff:{staff_id}"
+    )
 
 
 def seniors(business: BusinessConfig) -> list[str]:
@@ -55,7 +63,16 @@ def seniors(business: BusinessConfig) -> list[str]:
     return chosen or [s.id for s in business.staff if s.active and s.role == "manager"]
 
 
-def notify_staff(outbound, store: Store, business: BusinessConfig, staff_id: str, lead: Lead, kind: str, text: str, key: str) -> None:
+def notify_staff(
+    outbound,
+    store: Store,
+    business: BusinessConfig,
+    staff_id: str,
+    lead: Lead,
+    kind: str,
+    text: str,
+    key: str,
+) -> None:
     outbound.send(
         OutboundMessage(
             id=f"{kind}:{lead.lead_id}:{key}:{staff_id}",
@@ -119,13 +136,29 @@ class Escalator:
         if timer.step == 0:
             self.store.leads.mutate(lead.lead_id, _mark_breached)
             metrics.add_metric(name="SlaBreaches", unit="Count", value=1)
-            notify_staff(self.outbound, self.store, self.business, lead.owner, lead, "sla_reminder",
-                         f"⏰ Лид ждёт ответа дольше SLA: {label}. Нажмите «Беру».", "0")
+            notify_staff(
+                self.outbound,
+                self.store,
+                self.business,
+                lead.owner,
+                lead,
+                "sla_reminder",
+                f"⏰ Лид ждёт ответа дольше SLA: {label}. Нажмите «Беру».",
+                "0",
+            )
             self.store.timers.reschedule(timer.timer_id, now + timedelta(minutes=sla.escalate_after_min), 1)
         elif timer.step == 1:
             for senior in seniors(self.business):
-                notify_staff(self.outbound, self.store, self.business, senior, lead, "escalation",
-                             f"🔺 Лид без ответа ({lead.owner}): {label}. Приоритет повышен.", "1")
+                notify_staff(
+                    self.outbound,
+                    self.store,
+                    self.business,
+                    senior,
+                    lead,
+                    "escalation",
+                    f"🔺 Лид без ответа ({lead.owner}): {label}. Приоритет повышен.",
+                    "1",
+                )
             raised = self.store.leads.mutate(lead.lead_id, _raise_priority)
             if raised is not None:
                 self.crm.raise_priority(raised)

@@ -66,11 +66,17 @@ def guarded(handle: Callable[[Any, SQSRecord], None]) -> Callable[[SQSRecord], N
             if receives >= MAX_RECEIVES:
                 dead_letter(record, f"{type(exc).__name__}: {exc}"[:1000])
                 return
-            logger.warning("record failed, will retry", extra={"message_id": record.message_id, "error": type(exc).__name__, "receives": receives})
+            logger.warning(
+                "record failed, will retry",
+                extra={"message_id": record.message_id, "error": type(exc).__name__, "receives": receives},
+            )
             raise
 
     return run
 
 
 def process_batch(event: dict, context: Any, handle: Callable[[SQSRecord], None]) -> dict:
-    return process_partial_response(event=event, record_handler=handle, processor=_processor(), context=context)
+    response = process_partial_response(
+        event=event, record_handler=handle, processor=_processor(), context=context
+    )
+    return dict(response)

@@ -11,7 +11,16 @@ from datetime import datetime, time, timedelta
 
 from leadflow import clock
 from leadflow.config import BusinessConfig
-from leadflow.models import CLOSED_STATUSES, Channel, Contact, InboundMessage, Lead, LeadStatus, OutboundMessage, StaffEvent
+from leadflow.models import (
+    CLOSED_STATUSES,
+    Channel,
+    Contact,
+    InboundMessage,
+    Lead,
+    LeadStatus,
+    OutboundMessage,
+    StaffEvent,
+)
 from leadflow.observability import logger
 from leadflow.outbound import Outbound
 from leadflow.replies import describe_day
@@ -33,13 +42,26 @@ def card_buttons(lead: Lead) -> list[list[dict]]:
     if lead.status in CLOSED_STATUSES:
         return []
     if lead.status in (LeadStatus.booked, LeadStatus.confirmed):
-        return [[{"text": "Пришёл", "callback_data": f"vis:{lid}"}, {"text": "Не пришёл", "callback_data": f"ns:{lid}"}]]
+        return [
+            [
+                {"text": "Пришёл", "callback_data": f"vis:{lid}"},
+                {"text": "Не пришёл", "callback_data": f"ns:{lid}"},
+            ]
+        ]
     rows = [
-        [{"text": "Записан", "callback_data": f"bk:{lid}"}, {"text": "Не целевой", "callback_data": f"nt:{lid}"}],
+        [
+            {"text": "Записан", "callback_data": f"bk:{lid}"},
+            {"text": "Не целевой", "callback_data": f"nt:{lid}"},
+        ],
     ]
     if not lead.accepted_at:
-        rows.insert(0, [{"text": "Беру", "callback_data": f"acc:{lid}"},
-                        {"text": "Перезвоню позже", "callback_data": f"snz:{lid}"}])
+        rows.insert(
+            0,
+            [
+                {"text": "Беру", "callback_data": f"acc:{lid}"},
+                {"text": "Перезвоню позже", "callback_data": f"snz:{lid}"},
+            ],
+        )
     if lead.handed_over:
         rows.append([{"text": "Вернуть боту", "callback_data": f"bot:{lid}"}])
     return rows
@@ -58,19 +80,25 @@ def card_text(store: Store, business: BusinessConfig, lead: Lead) -> str:
     lines.append(f"Когда: {when or '—'}")
     source = lead.source or lead.utm.source
     utm = " / ".join(v for v in (lead.utm.medium, lead.utm.campaign) if v)
-    lines.append(f"Канал: {lead.channel}" + (f" · источник: {source}" if source else "") + (f" ({utm})" if utm else ""))
+    lines.append(
+        f"Канал: {lead.channel}" + (f" · источник: {source}" if source else "") + (f" ({utm})" if utm else "")
+    )
     if lead.promo:
         lines.append(f"Промокод: {lead.promo}")
     if lead.callback_at:
         lines.append(f"Перезвонить: {lead.callback_at.astimezone(tz):%d.%m %H:%M}")
     contact = store.contacts.get(lead.contact_id)
     if int(contact.get("leads", 0)) > 1 or contact.get("visits"):
-        lines.append(f"Повторный клиент: обращений {contact.get('leads', 0)}, визитов {contact.get('visits', 0)}"
-                     + (f", прежний мастер {contact['last_owner']}" if contact.get("last_owner") else ""))
+        lines.append(
+            f"Повторный клиент: обращений {contact.get('leads', 0)}, визитов {contact.get('visits', 0)}"
+            + (f", прежний мастер {contact['last_owner']}" if contact.get("last_owner") else "")
+        )
     recent = [m for m in store.conversation.history(lead.lead_id) if m.get("direction") == "in"][-3:]
     if recent:
         lines.append("Последние сообщения:")
-        lines.extend(f"— {(m.get('text') or '[' + ', '.join(m.get('media', [])) + ']')[:200]}" for m in recent)
+        lines.extend(
+            f"— {(m.get('text') or '[' + ', '.join(m.get('media', [])) + ']')[:200]}" for m in recent
+        )
     if lead.accepted_at:
         lines.append(f"✅ Взял {lead.owner} в {lead.accepted_at.astimezone(tz):%H:%M}")
     if lead.appointment_at:
@@ -131,7 +159,16 @@ def parse_staff_datetime(text: str, business: BusinessConfig, now: datetime) -> 
 
 
 class Workspace:
-    def __init__(self, store: Store, outbound: Outbound, crm, business: BusinessConfig, schedule_reminders, cancel_timers, score_queue):
+    def __init__(
+        self,
+        store: Store,
+        outbound: Outbound,
+        crm,
+        business: BusinessConfig,
+        schedule_reminders,
+        cancel_timers,
+        score_queue,
+    ):
         self.score_queue = score_queue  # client messages that looked like staff traffic go back there
         self.store = store
         self.outbound = outbound
@@ -144,7 +181,16 @@ class Workspace:
     def handle(self, event: StaffEvent) -> None:
         action, _, argument = event.action.partition(":")
         staff_id = self.store.staff.staff_for_chat(event.chat_id)
-        if staff_id is None and action in ("reply", "message", "/stop", "/on", "/off", "/leads", "/today", "/bot"):
+        if staff_id is None and action in (
+            "reply",
+            "message",
+            "/stop",
+            "/on",
+            "/off",
+            "/leads",
+            "/today",
+            "/bot",
+        ):
             self._back_to_client_flow(event)  # a client quoting our answer, or typing a command
             return
         if action.startswith("/"):
@@ -170,7 +216,9 @@ class Workspace:
         if action == "bk" and not (lead.preferred_date and lead.preferred_time):
             self._answer(event, "Ответьте на карточку: «запись 20.03 15:00» — и я запишу клиента.")
             return
-        changed = self.store.leads.mutate(lead_id, lambda current: _apply_button(current, action, staff_id, now, self.business))
+        changed = self.store.leads.mutate(
+            lead_id, lambda current: _apply_button(current, action, staff_id, now, self.business)
+        )
         if changed is None:
             return
         self.store.conversation.add_staff_note(lead_id, event.event_id, now, staff_id=staff_id, action=action)
@@ -180,7 +228,12 @@ class Workspace:
             from leadflow.sla import schedule_sla
 
             self.cancel_timers(lead_id, ("sla",))
-            schedule_sla(self.store, self.business, changed.model_copy(update={"assigned_at": now + timedelta(minutes=SNOOZE_MIN)}), now)
+            schedule_sla(
+                self.store,
+                self.business,
+                changed.model_copy(update={"assigned_at": now + timedelta(minutes=SNOOZE_MIN)}),
+                now,
+            )
         if changed.status in CLOSED_STATUSES:
             self.store.contacts.close_lead(changed.contact_id, lead_id)
             if changed.owner:
@@ -203,7 +256,11 @@ class Workspace:
             self._answer(event, "Не нашёл лид этой карточки. Ответьте на карточку лида.")
             return
         now = clock.now()
-        booking = parse_staff_datetime(event.text, self.business, now) if event.text.lower().startswith("запись") else None
+        booking = (
+            parse_staff_datetime(event.text, self.business, now)
+            if event.text.lower().startswith("запись")
+            else None
+        )
         if booking:
             lead = self.store.leads.mutate(lead_id, lambda current: _book(current, booking, staff_id, now))
             if lead:
@@ -231,7 +288,9 @@ class Workspace:
                 business_connection_id=lead.business_connection_id,
             )
         )
-        self.store.conversation.add_staff_note(lead_id, event.event_id, now, staff_id=staff_id, action="reply")
+        self.store.conversation.add_staff_note(
+            lead_id, event.event_id, now, staff_id=staff_id, action="reply"
+        )
         self.cancel_timers(lead_id, ("sla",))
 
     # ------------------------------------------------------------------ commands
@@ -245,7 +304,9 @@ class Workspace:
                 return
             self.store.staff.connect_chat(staff_id, event.chat_id)
             member = self.business.staff_member(staff_id)
-            self._answer(event, f"Готово, {member.name if member else staff_id}! Сюда будут приходить ваши лиды.")
+            self._answer(
+                event, f"Готово, {member.name if member else staff_id}! Сюда будут приходить ваши лиды."
+            )
             return
         staff_id = self.store.staff.staff_for_chat(event.chat_id)
         if staff_id is None:
@@ -268,7 +329,18 @@ class Workspace:
 
             local_today = now.astimezone(self.business.tz).date()
             leads = list(self.store.leads.received_between(local_today - timedelta(days=1), now.date()))
-            self._answer(event, today_text(compute_kpis([lead for lead in leads if lead.received_at.astimezone(self.business.tz).date() == local_today])))
+            self._answer(
+                event,
+                today_text(
+                    compute_kpis(
+                        [
+                            lead
+                            for lead in leads
+                            if lead.received_at.astimezone(self.business.tz).date() == local_today
+                        ]
+                    )
+                ),
+            )
         elif command == "/bot":
             self._answer(event, "Чтобы вернуть лид ассистенту, ответьте /bot на карточку лида.")
         else:
@@ -297,8 +369,14 @@ class Workspace:
             return "Открытых лидов нет."
         lines = [f"Открытые лиды ({len(leads)}):"]
         for lead in sorted(leads, key=lambda item: item.received_at)[-30:]:
-            sla = "✅ взят" if lead.accepted_at else ("⏰ SLA нарушен" if "sla_breached" in lead.tags else "⏳ ждёт")
-            lines.append(f"{lead.lead_id} · {lead.contact.name or '—'} · {lead.service or '—'} · {lead.owner} · {sla}")
+            sla = (
+                "✅ взят"
+                if lead.accepted_at
+                else ("⏰ SLA нарушен" if "sla_breached" in lead.tags else "⏳ ждёт")
+            )
+            lines.append(
+                f"{lead.lead_id} · {lead.contact.name or '—'} · {lead.service or '—'} · {lead.owner} · {sla}"
+            )
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ helpers
@@ -317,7 +395,13 @@ class Workspace:
 
     def _answer(self, event: StaffEvent, text: str) -> None:
         self.outbound.send(
-            OutboundMessage(id=f"answer:{event.event_id}", channel="telegram", to=event.chat_id, kind="staff_answer", text=text)
+            OutboundMessage(
+                id=f"answer:{event.event_id}",
+                channel="telegram",
+                to=event.chat_id,
+                kind="staff_answer",
+                text=text,
+            )
         )
 
     def _refresh_card(self, lead: Lead, event: StaffEvent) -> None:
@@ -340,7 +424,9 @@ class Workspace:
         logger.info("card updated", extra={"lead_id": lead.lead_id, "status": lead.status})
 
 
-def _apply_button(lead: Lead, action: str, staff_id: str, now: datetime, business: BusinessConfig) -> Lead | None:
+def _apply_button(
+    lead: Lead, action: str, staff_id: str, now: datetime, business: BusinessConfig
+) -> Lead | None:
     if lead.status in CLOSED_STATUSES and action not in ("vis", "ns"):
         return None
     if action in ("acc", "snz", "bk") and not lead.accepted_at:
@@ -352,7 +438,9 @@ def _apply_button(lead: Lead, action: str, staff_id: str, now: datetime, busines
         lead.callback_at = now + timedelta(minutes=SNOOZE_MIN)
     elif action == "bk" and lead.preferred_date and lead.preferred_time:
         hour, minute = (int(p) for p in lead.preferred_time.split(":"))
-        return _book(lead, datetime.combine(lead.preferred_date, time(hour, minute), business.tz), staff_id, now)
+        return _book(
+            lead, datetime.combine(lead.preferred_date, time(hour, minute), business.tz), staff_id, now
+        )
     elif action == "nt":
         lead.status = LeadStatus.not_target
     elif action == "vis":
@@ -404,4 +492,6 @@ def staff_workspace() -> Workspace:
         for kind in kinds:
             store.timers.cancel(f"{kind}#{lead_id}")
 
-    return Workspace(store, runtime.outbound(), runtime.crm(), business, schedule, cancel, runtime.score_queue())
+    return Workspace(
+        store, runtime.outbound(), runtime.crm(), business, schedule, cancel, runtime.score_queue()
+    )

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from leadflow.channels.base import WebhookError, WebhookRequest, WebhookResult
 from leadflow.channels.bitrix24_events import handle_webhook, parse_php_form
 

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from leadflow.channels.base import WebhookError, WebhookRequest, WebhookResult
 from leadflow.channels.call import client_lines, handle_webhook
 

@@ -12,6 +12,7 @@ import boto3
 import pytest
 import requests
 from botocore.config import Config
+
 from leadflow.channels.base import SendError, WebhookError, WebhookRequest
 from leadflow.channels.sms import (
     GSM7_BASIC,
@@ -36,7 +37,6 @@ from leadflow.channels.sms_providers import (
 )
 from leadflow.config import Settings
 from leadflow.models import OutboundMessage
-
 from tests.fakes.http import FakeServer, Request, Response
 from tests.fakes.smsc_server import FakeSmsc
 from tests.fakes.smsru_server import FakeSmsRu, smsru_callback_body

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from leadflow.channels.base import SendError, WebhookError, WebhookRequest
 from leadflow.channels.telegram import (
     TelegramBot,
@@ -19,7 +20,6 @@ from leadflow.channels.telegram import (
     split_text,
 )
 from leadflow.models import OutboundMessage
-
 from tests.fakes.telegram_server import DEFAULT_TOKEN, FakeTelegram
 
 EVENTS = Path(__file__).resolve().parents[3] / "events" / "telegram"

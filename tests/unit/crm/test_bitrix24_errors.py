@@ -6,8 +6,8 @@ import logging
 import socket
 
 import pytest
-from leadflow.crm.bitrix24 import Bitrix24Client, Bitrix24Error, TokenBucket
 
+from leadflow.crm.bitrix24 import Bitrix24Client, Bitrix24Error, TokenBucket
 from tests.unit.crm.support import make_client, make_lead
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import requests
-from leadflow.crm.bitrix24 import php_query
 
+from leadflow.crm.bitrix24 import php_query
 from tests.fakes.bitrix24_server import parse_query
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from leadflow.config import BusinessConfig, load_business_config
 
 DATA = Path(__file__).resolve().parent / "data"

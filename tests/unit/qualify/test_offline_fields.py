@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest
+
 from leadflow.config import BusinessConfig
 from leadflow.qualify.offline import qualify_offline
 

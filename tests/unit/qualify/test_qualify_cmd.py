@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from leadflow_local.qualify_cmd import run
 
 

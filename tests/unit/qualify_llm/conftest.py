@@ -6,9 +6,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from leadflow.config import Service
 from leadflow.qualify.llm import LlmQualifier, make_client
-
 from tests.fakes.http import FakeServer
 from tests.fakes.openai_server import Answer, FakeOpenAI, labels
 

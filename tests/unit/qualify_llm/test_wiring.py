@@ -5,11 +5,11 @@ import sys
 from datetime import date
 
 import pytest
+
 from leadflow.config import Settings
 from leadflow.models import Intent, Qualification, Temperature
 from leadflow.qualify import llm as llm_module
 from leadflow.qualify.llm import make_client, qualify_with_llm
-
 from tests.fakes.openai_server import FakeOpenAI, labels, server_error
 from tests.unit.qualify_llm.conftest import RECEIVED, SERVICES, TZ
 

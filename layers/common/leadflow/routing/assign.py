@@ -59,7 +59,9 @@ def choose_owner(
     pool = [m for m in candidates(rule, lead, business, facts) if m.id not in exclude]
     state = staff.state([m.id for m in pool] + ([previous_owner] if previous_owner else []))
     eligible = [
-        m for m in pool if on_shift(m, business, at, state[m.id]) and state[m.id].get("open_leads", 0) < m.capacity
+        m
+        for m in pool
+        if on_shift(m, business, at, state[m.id]) and state[m.id].get("open_leads", 0) < m.capacity
     ]
 
     def done(owner: str, reason: str) -> Assignment:

@@ -18,6 +18,7 @@ from leadflow.outbound import Outbound
 from leadflow.routing.assign import choose_owner
 from leadflow.routing.rules import LeadFacts
 from leadflow.sla import schedule_sla
+from leadflow.sqs_batch import Poison
 from leadflow.store import Store
 from leadflow.workspace import send_lead_card
 
@@ -29,27 +30,36 @@ class Router:
         self.crm = crm
         self.business = business
 
-    def route(self, batch: list[LeadReady]) -> set[str]:
-        """Route a batch; returns the lead ids whose CRM push must be retried."""
+    def route(self, batch: list[LeadReady]) -> dict[str, Exception]:
+        """Route a batch; returns what failed per lead id (retried or dead-lettered by the caller).
+        One lead's failure never stops the others."""
         now = clock.now()
+        failures: dict[str, Exception] = {}
         routed: list[Lead] = []
         for ready in batch:
-            lead = self._assign(ready.lead_id, now)
+            try:
+                lead = self._assign(ready.lead_id, now)
+            except Exception as exc:
+                failures[ready.lead_id] = exc
+                continue
             if lead is not None:
                 routed.append(lead)
-        failed = self._push_to_crm([lead for lead in routed if lead.crm_id is None and lead.owner])
+        failures.update(self._push_to_crm([lead for lead in routed if lead.crm_id is None and lead.owner]))
         for lead in routed:
-            if lead.lead_id in failed or not lead.owner:
+            if lead.lead_id in failures or not lead.owner:
                 continue
-            current = self.store.leads.get(lead.lead_id) or lead
-            send_lead_card(self.store, self.outbound, self.business, current)
-            schedule_sla(self.store, self.business, current, now)
-        return failed
+            try:
+                current = self.store.leads.get(lead.lead_id) or lead
+                send_lead_card(self.store, self.outbound, self.business, current)
+                schedule_sla(self.store, self.business, current, now)
+            except Exception as exc:
+                failures[lead.lead_id] = exc
+        return failures
 
     def _assign(self, lead_id: str, now: datetime) -> Lead | None:
         lead = self.store.leads.get(lead_id)
         if lead is None:
-            raise LookupError(f"lead {lead_id} not found")
+            raise Poison(f"lead {lead_id} does not exist")
         if lead.status in CLOSED_STATUSES:
             return None
         if lead.intent == Intent.not_target and not self.business.crm.push_not_target:
@@ -87,7 +97,9 @@ class Router:
         else:
             self.store.contacts.update(lead.contact_id, last_owner=assignment.owner)
             metrics.add_metric(name="LeadsAssigned", unit="Count", value=1)
-            logger.info("assigned", extra={"lead_id": lead_id, "owner": assignment.owner, "reason": assignment.reason})
+            logger.info(
+                "assigned", extra={"lead_id": lead_id, "owner": assignment.owner, "reason": assignment.reason}
+            )
         return saved
 
     def reassign(self, lead: Lead, now: datetime) -> str | None:
@@ -122,26 +134,30 @@ class Router:
         schedule_sla(self.store, self.business, saved, now)
         return assignment.owner
 
-    def _push_to_crm(self, leads: list[Lead]) -> set[str]:
+    def _push_to_crm(self, leads: list[Lead]) -> dict[str, Exception]:
         if not leads:
-            return set()
+            return {}
         owners = [self.business.staff_member(lead.owner) for lead in leads]
-        pairs = [(lead, str(m.bitrix24_user_id) if m and m.bitrix24_user_id else None) for lead, m in zip(leads, owners, strict=True)]
+        pairs = [
+            (lead, str(m.bitrix24_user_id) if m and m.bitrix24_user_id else None)
+            for lead, m in zip(leads, owners, strict=True)
+        ]
         try:
             outcomes = self.crm.push(pairs, self.business)
         except CrmUnavailable as exc:
             logger.warning("crm unavailable, will retry", extra={"crm": self.crm.name, "reason": str(exc)})
             metrics.add_metric(name="CrmRetries", unit="Count", value=len(leads))
-            return {lead.lead_id for lead in leads}
-        failed = set()
+            return {lead.lead_id: exc for lead in leads}
+        failed: dict[str, Exception] = {}
         for outcome in outcomes:
             if outcome.crm_id:
                 crm_id = outcome.crm_id
                 self.store.leads.mutate(outcome.lead_id, lambda current, c=crm_id: _set_crm_id(current, c))
             elif outcome.error:
                 logger.warning("crm refused lead", extra={"lead_id": outcome.lead_id, "error": outcome.error})
-                if outcome.retryable:
-                    failed.add(outcome.lead_id)
+                failed[outcome.lead_id] = (CrmUnavailable if outcome.retryable else Poison)(
+                    f"CRM: {outcome.error}"
+                )
         return failed
 
 

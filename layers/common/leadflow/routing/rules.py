@@ -47,13 +47,17 @@ def first_matching_rule(lead: Lead, facts: LeadFacts, business: BusinessConfig) 
     return next((r for r in business.routing if _matches(r, lead, facts, business)), DEFAULT_RULE)
 
 
-def candidates(rule: RoutingRule, lead: Lead, business: BusinessConfig, facts: LeadFacts) -> list[StaffMember]:
+def candidates(
+    rule: RoutingRule, lead: Lead, business: BusinessConfig, facts: LeadFacts
+) -> list[StaffMember]:
     """Active staff the rule's action names (ids, roles, skills), in a stable order.
 
     With no ``assign_to``: specialists whose skills cover the lead's service (or its group);
     specialists with no skills listed take anything.
     """
-    active = [s for s in business.staff if s.active and (facts.branch is None or s.branch in (None, facts.branch))]
+    active = [
+        s for s in business.staff if s.active and (facts.branch is None or s.branch in (None, facts.branch))
+    ]
     if rule.assign_to:
         chosen = [
             s

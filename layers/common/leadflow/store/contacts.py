@@ -84,9 +84,7 @@ class ContactStore:
             self.table.update_item(
                 Key={"pk": f"contact#{contact_id}"},
                 UpdateExpression="SET open_lead_id = :l ADD leads :one",
-                ConditionExpression=(
-                    "attribute_not_exists(open_lead_id) OR open_lead_id IN (:none, :old)"
-                ),
+                ConditionExpression=("attribute_not_exists(open_lead_id) OR open_lead_id IN (:none, :old)"),
                 ExpressionAttributeValues={":l": lead_id, ":one": 1, ":none": "", ":old": replacing or ""},
             )
             return True

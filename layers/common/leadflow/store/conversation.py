@@ -71,18 +71,26 @@ class ConversationStore:
                 Item=item,
                 ConditionExpression="attribute_not_exists(sk) OR (#s = :sending AND lease_until < :now) OR #s = :retry",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":sending": "sending", ":retry": "retry", ":now": int(now.timestamp())},
+                ExpressionAttributeValues={
+                    ":sending": "sending",
+                    ":retry": "retry",
+                    ":now": int(now.timestamp()),
+                },
             )
             return "claimed"
         except ClientError as exc:
             if not is_conditional_failure(exc):
                 raise
-        current = self.table.get_item(Key={"lead_id": lead, "sk": f"out#{message.id}"}, ConsistentRead=True)["Item"]
+        current = self.table.get_item(Key={"lead_id": lead, "sk": f"out#{message.id}"}, ConsistentRead=True)[
+            "Item"
+        ]
         return "sent" if current.get("status") in ("sent", "failed") else "in_flight"
 
     def finish_outbound(self, message: OutboundMessage, status: str, at: datetime, **details: Any) -> None:
         """status: sent, failed (permanent; reason recorded) or retry (released for another try)."""
-        fields = storable({"status": status, "sent_at": at.isoformat() if status == "sent" else None, **details})
+        fields = storable(
+            {"status": status, "sent_at": at.isoformat() if status == "sent" else None, **details}
+        )
         names = {f"#f{i}": k for i, k in enumerate(fields)}
         values = {f":v{i}": v for i, v in enumerate(fields.values())}
         self.table.update_item(
@@ -94,7 +102,9 @@ class ConversationStore:
 
     def add_staff_note(self, lead_id: str, event_id: str, at: datetime, **fields: Any) -> None:
         self.table.put_item(
-            Item=storable({"lead_id": lead_id, "sk": f"staff#{iso(at)}#{event_id}", "direction": "staff", **fields})
+            Item=storable(
+                {"lead_id": lead_id, "sk": f"staff#{iso(at)}#{event_id}", "direction": "staff", **fields}
+            )
         )
 
     def history(self, lead_id: str, limit: int = 50) -> list[dict]:
@@ -102,8 +112,12 @@ class ConversationStore:
         return [plain(i) for i in page.get("Items", [])]
 
     def outbound(self, lead_id: str) -> list[dict]:
-        page = self.table.query(KeyConditionExpression=Key("lead_id").eq(lead_id) & Key("sk").begins_with("out#"))
+        page = self.table.query(
+            KeyConditionExpression=Key("lead_id").eq(lead_id) & Key("sk").begins_with("out#")
+        )
         return [plain(i) for i in page.get("Items", [])]
 
     def find_outbound_by_provider_id(self, lead_id: str, provider_message_id: str) -> dict | None:
-        return next((m for m in self.outbound(lead_id) if m.get("provider_message_id") == provider_message_id), None)
+        return next(
+            (m for m in self.outbound(lead_id) if m.get("provider_message_id") == provider_message_id), None
+        )

@@ -46,7 +46,9 @@ class InboxStore:
             raise
 
     def is_done(self, key: str) -> bool:
-        item = self.table.get_item(Key={"key": key}, ProjectionExpression="#s", ExpressionAttributeNames={"#s": "status"}).get("Item")
+        item = self.table.get_item(
+            Key={"key": key}, ProjectionExpression="#s", ExpressionAttributeNames={"#s": "status"}
+        ).get("Item")
         return bool(item and item.get("status") == "done")
 
     def mark_done(self, key: str) -> None:

@@ -78,7 +78,9 @@ class LeadStore:
         raise LeadConflict(lead_id)
 
     def by_crm_id(self, crm_id: str) -> Lead | None:
-        page = self.table.query(IndexName="by_crm_id", KeyConditionExpression=Key("crm_id").eq(crm_id), Limit=1)
+        page = self.table.query(
+            IndexName="by_crm_id", KeyConditionExpression=Key("crm_id").eq(crm_id), Limit=1
+        )
         items = page.get("Items", [])
         return self.get(items[0]["lead_id"]) if items else None
 

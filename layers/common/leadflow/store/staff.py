@@ -95,7 +95,9 @@ class StaffStore:
             )
 
     def add_invite(self, code: str, staff_id: str, expires_at: datetime) -> None:
-        self.table.put_item(Item={"pk": f"invite#{code}", "staff_id": staff_id, "expires_at": int(expires_at.timestamp())})
+        self.table.put_item(
+            Item={"pk": f"invite#{code}", "staff_id": staff_id, "expires_at": int(expires_at.timestamp())}
+        )
 
     def redeem_invite(self, code: str, now: datetime) -> str | None:
         """The staff id of a valid, unused invite; the invite is consumed (one time)."""
