@@ -21,6 +21,7 @@ _failures: dict[str, Exception] = {}
 def _route_ready_leads(event: dict) -> None:
     """One pass over the batch's LeadReady records first, so their CRM push shares requests."""
     ready = []
+    redelivered = False
     for record in event.get("Records", []):
         try:
             message = parse_queue_message(record["body"])
@@ -28,10 +29,11 @@ def _route_ready_leads(event: dict) -> None:
             continue  # the per-record pass dead-letters it with the reason
         if isinstance(message, LeadReady):
             ready.append(message)
+            redelivered |= int(record.get("attributes", {}).get("ApproximateReceiveCount", "1")) > 1
     _failures.clear()
     if ready:
         router = Router(runtime.store(), runtime.outbound(), runtime.crm(), runtime.business())
-        _failures.update(router.route(ready))
+        _failures.update(router.route(ready, redelivered))
 
 
 def _handle(message: Any, record: SQSRecord) -> None:

@@ -177,6 +177,7 @@ class Lead(_Model):
     owner: str | None = None
     assignment_reason: str | None = None
     crm_id: str | None = None
+    crm_entity: Literal["lead", "deal"] | None = None
     source: str | None = None
     utm: Utm = Field(default_factory=Utm)
     promo: str | None = None

@@ -44,7 +44,7 @@ def outbound() -> Outbound:
 def crm() -> Any:
     from leadflow.crm import make_crm
 
-    return make_crm()
+    return make_crm(business())
 
 
 @functools.cache

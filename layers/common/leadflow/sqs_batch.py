@@ -29,7 +29,8 @@ class Poison(Exception):
 
 @functools.cache
 def _processor() -> BatchProcessor:
-    return BatchProcessor(event_type=EventType.SQS)
+    # All records failing is reported like any partial failure: SQS retries exactly those.
+    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def dead_letter(record: SQSRecord, reason: str) -> None:

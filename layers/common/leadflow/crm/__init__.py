@@ -18,6 +18,7 @@ class CrmUnavailable(Exception):
 class Pushed:
     lead_id: str
     crm_id: str | None
+    entity: str | None = None  # "lead" or "deal"
     error: str | None = None
     retryable: bool = False
 
@@ -25,8 +26,11 @@ class Pushed:
 class Crm(Protocol):
     name: str
 
-    def push(self, leads: list[tuple[Lead, str | None]], business: BusinessConfig) -> list[Pushed]:
-        """Record leads (each with its owner's CRM user id); one outcome per lead, same order."""
+    def push(
+        self, leads: list[tuple[Lead, str | None]], business: BusinessConfig, redelivered: bool = False
+    ) -> list[Pushed]:
+        """Record leads (each with its owner's CRM user id); one outcome per lead, same order.
+        ``redelivered``: an earlier attempt may have written records whose answer was lost."""
         ...
 
     def update_status(self, lead: Lead) -> None: ...
@@ -41,7 +45,9 @@ class BuiltinCrm:
 
     name = "builtin"
 
-    def push(self, leads: list[tuple[Lead, str | None]], business: BusinessConfig) -> list[Pushed]:
+    def push(
+        self, leads: list[tuple[Lead, str | None]], business: BusinessConfig, redelivered: bool = False
+    ) -> list[Pushed]:
         return [Pushed(lead.lead_id, None) for lead, _ in leads]
 
     def update_status(self, lead: Lead) -> None:
@@ -54,7 +60,7 @@ class BuiltinCrm:
         return None
 
 
-def make_crm() -> Crm:
+def make_crm(business: BusinessConfig | None = None) -> Crm:
     from leadflow.config import secret
 
     url = secret("BITRIX24_WEBHOOK_URL")
@@ -62,4 +68,4 @@ def make_crm() -> Crm:
         return BuiltinCrm()
     from leadflow.crm.bitrix24_adapter import Bitrix24Crm
 
-    return Bitrix24Crm.from_url(url)
+    return Bitrix24Crm.from_url(url, business)

@@ -30,7 +30,7 @@ class Router:
         self.crm = crm
         self.business = business
 
-    def route(self, batch: list[LeadReady]) -> dict[str, Exception]:
+    def route(self, batch: list[LeadReady], redelivered: bool = False) -> dict[str, Exception]:
         """Route a batch; returns what failed per lead id (retried or dead-lettered by the caller).
         One lead's failure never stops the others."""
         now = clock.now()
@@ -44,7 +44,8 @@ class Router:
                 continue
             if lead is not None:
                 routed.append(lead)
-        failures.update(self._push_to_crm([lead for lead in routed if lead.crm_id is None and lead.owner]))
+        unpushed = [lead for lead in routed if lead.crm_id is None and lead.owner]
+        failures.update(self._push_to_crm(unpushed, redelivered))
         for lead in routed:
             if lead.lead_id in failures or not lead.owner:
                 continue
@@ -134,7 +135,7 @@ class Router:
         schedule_sla(self.store, self.business, saved, now)
         return assignment.owner
 
-    def _push_to_crm(self, leads: list[Lead]) -> dict[str, Exception]:
+    def _push_to_crm(self, leads: list[Lead], redelivered: bool = False) -> dict[str, Exception]:
         if not leads:
             return {}
         owners = [self.business.staff_member(lead.owner) for lead in leads]
@@ -143,7 +144,7 @@ class Router:
             for lead, m in zip(leads, owners, strict=True)
         ]
         try:
-            outcomes = self.crm.push(pairs, self.business)
+            outcomes = self.crm.push(pairs, self.business, redelivered)
         except CrmUnavailable as exc:
             logger.warning("crm unavailable, will retry", extra={"crm": self.crm.name, "reason": str(exc)})
             metrics.add_metric(name="CrmRetries", unit="Count", value=len(leads))
@@ -151,8 +152,10 @@ class Router:
         failed: dict[str, Exception] = {}
         for outcome in outcomes:
             if outcome.crm_id:
-                crm_id = outcome.crm_id
-                self.store.leads.mutate(outcome.lead_id, lambda current, c=crm_id: _set_crm_id(current, c))
+                crm_id, entity = outcome.crm_id, outcome.entity
+                self.store.leads.mutate(
+                    outcome.lead_id, lambda current, c=crm_id, e=entity: _set_crm_id(current, c, e)
+                )
             elif outcome.error:
                 logger.warning("crm refused lead", extra={"lead_id": outcome.lead_id, "error": outcome.error})
                 failed[outcome.lead_id] = (CrmUnavailable if outcome.retryable else Poison)(
@@ -161,10 +164,11 @@ class Router:
         return failed
 
 
-def _set_crm_id(lead: Lead, crm_id: str) -> Lead | None:
+def _set_crm_id(lead: Lead, crm_id: str, entity: str | None) -> Lead | None:
     if lead.crm_id == crm_id:
         return None
     lead.crm_id = crm_id
+    lead.crm_entity = entity  # type: ignore[assignment]
     return lead
 
 
