@@ -150,7 +150,9 @@ class TimeRange(_Section):
     @classmethod
     def _hhmm(cls, value: str) -> str:
         hours, _, minutes = value.partition(":")
-        if not (hours.isdigit() and minutes.isdigit() and int(hours) <= 24 and int(minutes) < 60):
+        valid = hours.isdigit() and len(hours) <= 2 and minutes.isdigit() and len(minutes) == 2
+        # 24:00 is the end of the day; 24:30 or 25:00 is a typo, not a time.
+        if not (valid and (int(hours) < 24 or minutes == "00") and int(hours) <= 24 and int(minutes) < 60):
             raise ValueError(f"expected HH:MM, got {value!r}")
         return f"{int(hours):02d}:{int(minutes):02d}"
 
@@ -171,6 +173,11 @@ class Branch(_Section):
     days_off: list[date] = Field(default_factory=list)
     extra_working_days: list[date] = Field(default_factory=list, description="transferred working days")
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return None if value is None else _known_time_zone(value)
+
 
 class StaffMember(_Section):
     id: str
@@ -181,7 +188,7 @@ class StaffMember(_Section):
     telegram_chat_id: str | None = None
     bitrix24_user_id: int | None = None
     shifts: WeekHours | None = Field(default=None, description="unset = the branch's opening hours")
-    capacity: int = 20
+    capacity: int = Field(default=20, ge=0, description="open leads at once; 0 = takes no new leads")
     active: bool = True
 
 
@@ -298,35 +305,13 @@ class BusinessConfig(_Section):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r} (use an IANA name such as Europe/Moscow)"
-            ) from None
-        return value
+        return _known_time_zone(value)
 
     @model_validator(mode="after")
     def _references_exist(self) -> BusinessConfig:
-        service_ids = {s.id for s in self.services}
-        groups = {s.group for s in self.services if s.group}
-        branch_ids = {b.id for b in self.branches}
-        staff_ids = {s.id for s in self.staff}
-        if len(service_ids) != len(self.services):
-            raise ValueError("services: ids must be unique")
-        if len(staff_ids) != len(self.staff):
-            raise ValueError("staff: ids must be unique")
-        for member in self.staff:
-            unknown = set(member.skills) - service_ids - groups
-            if unknown:
-                raise ValueError(f"staff {member.id}: unknown skills {sorted(unknown)}")
-            if member.branch and member.branch not in branch_ids:
-                raise ValueError(f"staff {member.id}: unknown branch {member.branch!r}")
-        roles = {"specialist", "manager", "senior"}
-        for rule in self.routing:
-            for target in rule.assign_to or []:
-                if target not in staff_ids | roles | service_ids | groups:
-                    raise ValueError(f"routing rule {rule.name!r}: unknown assign_to {target!r}")
+        problems = _reference_problems(self)
+        if problems:
+            raise BadReferences(problems)
         return self
 
     @property
@@ -338,6 +323,72 @@ class BusinessConfig(_Section):
 
     def staff_member(self, staff_id: str | None) -> StaffMember | None:
         return next((s for s in self.staff if s.id == staff_id), None)
+
+
+Loc = tuple[str | int, ...]
+
+
+class BadReferences(ValueError):
+    """Names that point at nothing, each with where it is in the config (so the line can be named)."""
+
+    def __init__(self, problems: list[tuple[Loc, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{_dotted(loc)}: {msg}" for loc, msg in problems))
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top)"
+
+
+def _known_time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Moscow)") from None
+    return value
+
+
+def _duplicates(section: str, ids: list[str]) -> list[tuple[Loc, str]]:
+    seen: set[str] = set()
+    problems: list[tuple[Loc, str]] = []
+    for i, item_id in enumerate(ids):
+        if item_id in seen:
+            problems.append(((section, i, "id"), f"duplicate id {item_id!r}"))
+        seen.add(item_id)
+    return problems
+
+
+def _reference_problems(cfg: BusinessConfig) -> list[tuple[Loc, str]]:
+    """Every skill, branch, assign_to and rule match that names nothing in the config."""
+    service_ids = {s.id for s in cfg.services}
+    groups = {s.group for s in cfg.services if s.group}
+    branch_ids = {b.id for b in cfg.branches}
+    staff_ids = {s.id for s in cfg.staff}
+    roles = {"specialist", "manager", "senior"}
+    problems = _duplicates("services", [s.id for s in cfg.services])
+    problems += _duplicates("staff", [s.id for s in cfg.staff])
+    problems += _duplicates("branches", [b.id for b in cfg.branches])
+    for i, member in enumerate(cfg.staff):
+        for j, skill in enumerate(member.skills):
+            if skill not in service_ids | groups:
+                problems.append((("staff", i, "skills", j), f"staff {member.id}: unknown skill {skill!r}"))
+        if member.branch and member.branch not in branch_ids:
+            problems.append((("staff", i, "branch"), f"staff {member.id}: unknown branch {member.branch!r}"))
+    for i, rule in enumerate(cfg.routing):
+        for j, target in enumerate(rule.assign_to or []):
+            if target not in staff_ids | roles | service_ids | groups:
+                problems.append(
+                    (
+                        ("routing", i, "assign_to", j),
+                        f"routing rule {rule.name!r}: unknown assign_to {target!r}",
+                    )
+                )
+        for field, known in (("service", service_ids | groups), ("branch", branch_ids)):
+            for j, name in enumerate(getattr(rule.match, field) or []):
+                if name not in known:
+                    where: Loc = ("routing", i, "match", field, j)
+                    problems.append((where, f"routing rule {rule.name!r}: match on unknown {field} {name!r}"))
+    return problems
 
 
 class ConfigError(ValueError):
@@ -357,11 +408,12 @@ def parse_business_config(text: str, source: str = "config") -> BusinessConfig:
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
-            loc = error["loc"]
-            line = _line_of(data, loc)
-            where = ".".join(str(p) for p in loc) or "(top)"
-            at = f" (line {line})" if line else ""
-            lines.append(f"{source}: {where}{at}: {error['msg']}")
+            cause = error.get("ctx", {}).get("error")
+            located = cause.problems if isinstance(cause, BadReferences) else [(error["loc"], error["msg"])]
+            for loc, msg in located:
+                line = _line_of(data, loc)
+                at = f" (line {line})" if line else ""
+                lines.append(f"{source}: {_dotted(loc)}{at}: {msg}")
         raise ConfigError("\n".join(lines)) from None
 
 

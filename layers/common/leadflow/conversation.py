@@ -352,6 +352,7 @@ def merge(lead: Lead, message: InboundMessage, understood: Qualification, tz: Zo
         if value is not None and (newer or getattr(lead, field) is None):
             setattr(lead, field, value)
     lead.urgent = lead.urgent or understood.urgent
+    lead.llm_tokens += understood.tokens
     if message.call and message.call.missed:
         lead.tags = sorted({*lead.tags, "missed_call"})
     lead.temperature = temperature_of(lead, message.received_at.astimezone(tz).date())

@@ -174,6 +174,7 @@ class Lead(_Model):
     preferred_time: str | None = None
     urgent: bool = False
     media: list[str] = Field(default_factory=list)
+    llm_tokens: int = 0
     owner: str | None = None
     assignment_reason: str | None = None
     crm_id: str | None = None

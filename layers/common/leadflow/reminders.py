@@ -12,6 +12,7 @@ from datetime import datetime, time, timedelta
 from leadflow.channels.base import SendError
 from leadflow.clock import iso
 from leadflow.config import BusinessConfig
+from leadflow.delivery import deliver_to_client
 from leadflow.models import CLOSED_STATUSES, Lead, LeadStatus, OutboundMessage
 from leadflow.observability import logger, metrics
 from leadflow.replies import describe_day
@@ -137,12 +138,20 @@ class Reminders:
             text=text,
             business_connection_id=lead.business_connection_id,
         )
+        consent = kind not in MARKETING_KINDS or bool(self.store.contacts.get(lead.contact_id).get("marketing_consent"))
         try:
-            delivery = self.outbound.send(message)
+            path = deliver_to_client(self.outbound, self.business, lead, message, consent=consent)
         except SendError:
             self.store.timers.reschedule(timer.timer_id, now + timedelta(minutes=10), timer.step, timer.data)
             return False
-        if delivery.outcome == "failed":
+        if path == "window_closed":
+            self._tell_owner(
+                lead,
+                f"Клиент не писал в WhatsApp больше суток: сообщение «{kind}» не доставлено "
+                "(нет шаблона и SMS). Свяжитесь с ним сами.",
+                timer,
+            )
+        elif path == "failed":
             self._tell_owner(
                 lead,
                 f"Не удалось отправить клиенту ({channel}) сообщение «{kind}». Свяжитесь с ним сами.",
@@ -174,6 +183,7 @@ class Reminders:
             or lead.status not in (LeadStatus.booked, LeadStatus.confirmed)
             or not lead.appointment_at
             or lead.appointment_at.isoformat() != timer.data.get("at")
+            or lead.appointment_at <= now  # a run that came too late: no reminder after the visit
         ):
             self.store.timers.cancel(timer.timer_id)
             return
@@ -216,7 +226,11 @@ class Reminders:
             )
             return
         nurtured = self.store.leads.mutate(lead.lead_id, _hand_to_nurture)
-        if nurtured is not None:
+        if nurtured is not None and nurtured.version != lead.version:
+            # Closed as lost: the contact's next message opens a new lead, the owner gets the slot back.
+            self.store.contacts.close_lead(nurtured.contact_id, nurtured.lead_id)
+            if nurtured.owner:
+                self.store.staff.release_lead(nurtured.owner)
             self.crm.update_status(nurtured)
             logger.info("nurture hand-off", extra={"lead_id": lead.lead_id})
         self.store.timers.cancel(timer.timer_id)
@@ -241,11 +255,16 @@ class Reminders:
     def _digest(self, timer: Timer, now: datetime) -> None:
         from leadflow.kpi import compute_kpis, digest_text
 
-        local_day = now.astimezone(self.business.tz).date()
+        # The 24 hours up to the scheduled time (not ``now``, not the calendar day): a late run
+        # still reports its own day under its own id, and leads after the evening digest land in
+        # the next one instead of in none.
+        until = min(timer.due, now)
+        since = until - timedelta(days=1)
+        local_day = until.astimezone(self.business.tz).date()
         leads = [
             lead
-            for lead in self.store.leads.received_between(local_day - timedelta(days=1), now.date())
-            if lead.received_at.astimezone(self.business.tz).date() == local_day
+            for lead in self.store.leads.received_between(since.date(), until.date())
+            if since <= lead.received_at < until
         ]
         text = digest_text(compute_kpis(leads, tz=self.business.tz), local_day)
         managers = [s.id for s in self.business.staff if s.active and s.role in ("manager", "senior")] or [

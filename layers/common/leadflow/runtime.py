@@ -50,7 +50,7 @@ def crm() -> Any:
 @functools.cache
 def qualifier() -> Any:
     """Offline always; the LLM first when OPENAI_API_KEY is set (openai imported only then)."""
-    from leadflow.conversation import LlmWithFallback, offline_qualify
+    from leadflow.conversation import LLM_REFINE_WAIT_S, LlmWithFallback, offline_qualify
 
     key = secret("OPENAI_API_KEY")
     if not key:
@@ -60,8 +60,10 @@ def qualifier() -> Any:
     cfg = settings()
     biz = business()
     budget = biz.qualify.llm_budget_s
+    # The first reply waits `budget` for the LLM; the call itself may run on to refine the lead.
+    patience = budget + LLM_REFINE_WAIT_S
     llm = LlmQualifier(
-        make_client(key, cfg.openai_base_url, budget), cfg.openai_model, biz.services, biz.tz, budget_s=budget
+        make_client(key, cfg.openai_base_url, patience), cfg.openai_model, biz.services, biz.tz, budget_s=patience
     )
     return LlmWithFallback(llm, budget)
 

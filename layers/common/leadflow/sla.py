@@ -9,7 +9,7 @@ and the ladder stops the moment the lead is accepted or closed.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from leadflow.clock import iso
 from leadflow.config import BusinessConfig
@@ -118,6 +118,11 @@ class Escalator:
             done += 1
         return done
 
+    def _after(self, now: datetime, minutes: int) -> datetime:
+        """The ladder's next step in business minutes, like the SLA itself: a lead that breaches
+        at closing time is escalated and reassigned after opening, when someone can take it."""
+        return Calendar.for_branch(self.business).add_business_minutes(now, minutes)
+
     def _route_waiting(self, timer: Timer) -> None:
         from leadflow.models import LeadReady
 
@@ -146,7 +151,7 @@ class Escalator:
                 f"⏰ Лид ждёт ответа дольше SLA: {label}. Нажмите «Беру».",
                 "0",
             )
-            self.store.timers.reschedule(timer.timer_id, now + timedelta(minutes=sla.escalate_after_min), 1)
+            self.store.timers.reschedule(timer.timer_id, self._after(now, sla.escalate_after_min), 1)
         elif timer.step == 1:
             for senior in seniors(self.business):
                 notify_staff(
@@ -157,13 +162,14 @@ class Escalator:
                     lead,
                     "escalation",
                     f"🔺 Лид без ответа ({lead.owner}): {label}. Приоритет повышен.",
-                    "1",
+                    # Per owner: after a reassignment the senior must hear about the new owner too.
+                    f"1:{lead.owner}",
                 )
             raised = self.store.leads.mutate(lead.lead_id, _raise_priority)
             if raised is not None:
                 self.crm.raise_priority(raised)
             wait = max(sla.reassign_after_min - sla.escalate_after_min, 1)
-            self.store.timers.reschedule(timer.timer_id, now + timedelta(minutes=wait), 2)
+            self.store.timers.reschedule(timer.timer_id, self._after(now, wait), 2)
         else:
             self.store.timers.cancel(timer.timer_id)  # before: the new owner gets a fresh SLA timer
             if "reassigned" in lead.tags:

@@ -7,7 +7,7 @@ days come from config.
 from __future__ import annotations
 
 import functools
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from leadflow.config import WEEKDAYS, Branch, BusinessConfig, TimeRange, WeekHours
@@ -22,9 +22,31 @@ def _russian_holidays(year: int) -> frozenset[date]:
     return frozenset(holidays.country_holidays("RU", years=year).keys())
 
 
-def _time(value: str) -> time:
+def _minutes(value: str) -> int:
     hours, minutes = (int(p) for p in value.split(":"))
-    return time(23, 59, 59) if hours == 24 else time(hours, minutes)
+    return hours * 60 + minutes
+
+
+def _at(day: date, minutes: int, tz: ZoneInfo) -> datetime:
+    """Local wall time ``minutes`` after ``day``'s midnight, in UTC (24:00 is the next midnight).
+
+    Everything is compared and added in UTC so that a DST change inside an interval counts real
+    minutes (Python adds wall-clock time to datetimes that share one ZoneInfo)."""
+    extra_days, rest = divmod(minutes, 24 * 60)
+    local = datetime.combine(day + timedelta(days=extra_days), time(rest // 60, rest % 60), tz)
+    return local.astimezone(UTC)
+
+
+def _merged(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Sorted, overlaps joined: a bar's Friday 20:00-02:00 and Saturday 00:00-03:00 are one stretch,
+    and ranges listed out of order in the config still give the earliest opening first."""
+    result: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(intervals):
+        if result and start <= result[-1][1]:
+            result[-1] = (result[-1][0], max(result[-1][1], end))
+        else:
+            result.append((start, end))
+    return result
 
 
 class Calendar:
@@ -56,20 +78,22 @@ class Calendar:
         return self.hours.get(weekday, [])
 
     def intervals(self, day: date) -> list[tuple[datetime, datetime]]:
-        """Opening intervals that start on ``day`` (local), as aware datetimes; overnight ranges end next day."""
+        """Opening intervals that start on ``day`` (local), as UTC datetimes; overnight ranges end next day."""
         result = []
         for r in self._ranges(day):
-            start = datetime.combine(day, _time(r.start), self.tz)
-            end_day = day if _time(r.end) > _time(r.start) else day + timedelta(days=1)
-            result.append((start, datetime.combine(end_day, _time(r.end), self.tz)))
+            start, end = _minutes(r.start), _minutes(r.end)
+            if end <= start:
+                end += 24 * 60  # "20:00-02:00" closes the next night
+            result.append((_at(day, start, self.tz), _at(day, end, self.tz)))
         return result
 
-    def _around(self, at: datetime) -> list[tuple[datetime, datetime]]:
+    def _around(self, at: datetime, days: int = SEARCH_DAYS) -> list[tuple[datetime, datetime]]:
         local = at.astimezone(self.tz).date()
-        return [iv for d in range(-1, SEARCH_DAYS) for iv in self.intervals(local + timedelta(days=d))]
+        return _merged([iv for d in range(-1, days) for iv in self.intervals(local + timedelta(days=d))])
 
     def is_open(self, at: datetime) -> bool:
-        return any(start <= at < end for start, end in self._around(at))
+        # Yesterday's overnight range and today's ranges are all that can cover ``at``.
+        return any(start <= at < end for start, end in self._around(at, days=1))
 
     def next_open(self, at: datetime) -> datetime | None:
         """``at`` itself when open, else the next opening; None if closed for SEARCH_DAYS."""
@@ -81,6 +105,7 @@ class Calendar:
     def add_business_minutes(self, start: datetime, minutes: int) -> datetime:
         """The moment ``minutes`` of opening time after ``start``; a lead at 22:00 is due that many
         minutes after the next opening."""
+        start = start.astimezone(UTC)
         left = timedelta(minutes=minutes)
         for iv_start, iv_end in self._around(start):
             if iv_end <= start:

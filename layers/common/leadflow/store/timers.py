@@ -77,18 +77,30 @@ class TimerStore:
                 return False
             raise
 
-    def reschedule(self, timer_id: str, due: datetime, step: int, data: dict | None = None) -> None:
+    def reschedule(self, timer_id: str, due: datetime, step: int, data: dict | None = None) -> bool:
+        """Move a timer on; False when it was cancelled meanwhile (it stays cancelled)."""
         expression = "SET due_at = :d, step = :s, attempts = :zero"
         values: dict = {":d": iso(due), ":s": step, ":zero": 0}
+        names = {"#id": "timer_id"}
         if data is not None:
             expression += ", #data = :data"
             values[":data"] = storable(data)
-        self.table.update_item(
-            Key={"timer_id": timer_id},
-            UpdateExpression=expression,
-            ExpressionAttributeValues=values,
-            **({"ExpressionAttributeNames": {"#data": "data"}} if data is not None else {}),
-        )
+            names["#data"] = "data"
+        try:
+            # Conditional: an unconditional update would resurrect a timer cancelled mid-step as a
+            # keyless stub that blocks the next only_if_new put (a snoozed lead's fresh SLA).
+            self.table.update_item(
+                Key={"timer_id": timer_id},
+                UpdateExpression=expression,
+                ConditionExpression="attribute_exists(#id)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+            return True
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
 
     def cancel(self, timer_id: str) -> None:
         self.table.delete_item(Key={"timer_id": timer_id})
