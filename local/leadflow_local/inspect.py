@@ -112,21 +112,23 @@ def dlq_messages(state: dict) -> list[dict]:
 
 
 def redrive(state: dict) -> int:
-    """Move every dead-lettered message back to the queue it came from."""
+    """Move every message now in a dead-letter queue back to the queue it came from.
+
+    All of them are taken (and hidden) first, then sent back: a message that fails again and
+    is dead-lettered anew during the redrive waits for the next redrive instead of looping."""
     sqs = _sqs()
     moved = 0
     for dlq, source in _dead_letter_queues(state).items():
         url, target = _queue_url(dlq), _queue_url(source)
-        while True:
-            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30).get(
-                "Messages", []
-            )
-            if not messages:
-                break
-            for m in messages:
-                sqs.send_message(QueueUrl=target, MessageBody=m["Body"])
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-                moved += 1
+        taken: list[dict] = []
+        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=120).get(
+            "Messages"
+        ):
+            taken.extend(batch)
+        for m in taken:
+            sqs.send_message(QueueUrl=target, MessageBody=m["Body"])
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+            moved += 1
     return moved
 
 

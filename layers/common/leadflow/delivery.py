@@ -13,6 +13,7 @@ from typing import Literal
 
 from leadflow.channels.base import Sender, SendError, SendResult
 from leadflow.channels.meta import OutsideWindow
+from leadflow.channels.sms import MARKETING_KINDS
 from leadflow.config import BusinessConfig, settings
 from leadflow.models import Lead, OutboundMessage
 from leadflow.observability import logger, metrics
@@ -20,7 +21,6 @@ from leadflow.outbound import Outbound
 
 # Russian businesses approve their templates in Russian.
 TEMPLATE_LANGUAGE = "ru"
-MARKETING_KINDS = frozenset({"winback", "nurture", "nudge"})
 
 Path = Literal["sent", "already_sent", "template", "sms", "failed", "window_closed"]
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from leadflow import clock
 from leadflow.channels.base import WebhookError, WebhookRequest, WebhookResult
@@ -28,7 +28,13 @@ CHANNEL_MODULES = {
     "sms": "leadflow.channels.sms",
     "bitrix24": "leadflow.channels.bitrix24_events",
 }
-RAW_LIMIT = 300_000  # DynamoDB items stop at 400 KB; no real webhook comes near
+# SQS refuses a body over 256 KiB; DynamoDB an item over 400 KB. The raw payload gets what the
+# queue message leaves of the item (it is a debugging aid, the queue message is what counts).
+QUEUE_MESSAGE_LIMIT = 262_144
+ITEM_BUDGET = 390_000  # bytes for raw + message; the rest of the item is well under 10 KB
+# What a parser may raise on a payload shape it did not expect (deep nesting included).
+PARSE_ERRORS = (ValidationError, ValueError, LookupError, TypeError, AttributeError, ArithmeticError,
+                RecursionError)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,7 @@ class Ingest:
             )
             metrics.add_metric(name="WebhookRefused", unit="Count", value=1)
             return Response(exc.status, "forbidden" if exc.status in (401, 403) else exc.reason)
-        except (ValidationError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        except PARSE_ERRORS as exc:
             # A channel parser tripping on a payload shape it did not expect: the client's
             # fault, answered 400 and logged without the payload.
             logger.warning(
@@ -75,12 +81,18 @@ class Ingest:
             )
             return Response(400, "malformed payload")
 
-        raw = request.body[:RAW_LIMIT].decode("utf-8", errors="replace")
-        taken = 0
-        for message in result.messages:
-            taken += self._accept(message.message_id, request.channel, raw, message, self.score_queue)
-        for event in [*result.staff_events, *result.crm_events]:
-            taken += self._accept(event.event_id, request.channel, raw, event, self.route_queue)
+        queued = [
+            *((m.message_id, m.model_dump_json(), self.score_queue) for m in result.messages),
+            *((e.event_id, e.model_dump_json(), self.route_queue) for e in [*result.staff_events, *result.crm_events]),
+        ]  # fmt: skip
+        if any(len(body.encode()) > QUEUE_MESSAGE_LIMIT for _, body, _ in queued):
+            logger.info(
+                "refused", extra={"channel": request.channel, "status": 413, "reason": "message too large"}
+            )
+            return Response(413, "message too large")
+        taken = sum(
+            self._accept(key, request.channel, request.body, body, queue) for key, body, queue in queued
+        )
         extra: dict[str, Any] = {"channel": request.channel, "taken": taken}
         if result.note:
             extra["note"] = result.note
@@ -89,9 +101,24 @@ class Ingest:
             metrics.add_metric(name="MessagesAccepted", unit="Count", value=taken)
         return Response(result.status, result.body, result.content_type)
 
-    def _accept(self, key: str, channel: str, raw: str, message: BaseModel, queue: Queue) -> int:
-        if not self.inbox.accept(key, channel, raw, message.model_dump_json(), clock.now()):
+    def _accept(self, key: str, channel: str, body: bytes, message: str, queue: Queue) -> int:
+        raw = _truncated(body, ITEM_BUDGET - len(message.encode()))
+        if not self.inbox.accept(key, channel, raw, message, clock.now()):
             metrics.add_metric(name="DuplicatesIgnored", unit="Count", value=1)
             return 0
-        queue.send(message)
+        try:
+            queue.send_json(message)
+        except Exception:
+            # The platform retries a failed webhook: its redelivery must be taken, not deduped.
+            logger.error("enqueue failed", extra={"channel": channel})
+            try:
+                self.inbox.release(key)
+            except Exception:
+                logger.exception("release failed: a redelivery is taken once the lease runs out")
+            raise
         return 1
+
+
+def _truncated(body: bytes, limit: int) -> str:
+    # "ignore": a cut multi-byte character must not grow into a 3-byte U+FFFD per byte.
+    return body[: max(limit, 0)].decode("utf-8", errors="ignore")

@@ -23,7 +23,11 @@ class Queue:
         self.url = url
 
     def send(self, message: BaseModel) -> None:
-        self.sqs.send_message(QueueUrl=self.url, MessageBody=message.model_dump_json())
+        self.send_json(message.model_dump_json())
+
+    def send_json(self, body: str) -> None:
+        """A message already serialised (ingest has sized and stored the same JSON)."""
+        self.sqs.send_message(QueueUrl=self.url, MessageBody=body)
 
 
 @functools.cache

@@ -12,14 +12,12 @@ from datetime import datetime, time, timedelta
 from leadflow.channels.base import SendError
 from leadflow.clock import iso
 from leadflow.config import BusinessConfig
-from leadflow.delivery import deliver_to_client
+from leadflow.delivery import MARKETING_KINDS, deliver_to_client
 from leadflow.models import CLOSED_STATUSES, Lead, LeadStatus, OutboundMessage
 from leadflow.observability import logger, metrics
 from leadflow.replies import describe_day
 from leadflow.store import Store
 from leadflow.store.timers import Timer
-
-MARKETING_KINDS = frozenset({"winback", "nurture"})
 
 
 def _hhmm(value: str) -> time:
@@ -138,7 +136,9 @@ class Reminders:
             text=text,
             business_connection_id=lead.business_connection_id,
         )
-        consent = kind not in MARKETING_KINDS or bool(self.store.contacts.get(lead.contact_id).get("marketing_consent"))
+        consent = kind not in MARKETING_KINDS or bool(
+            self.store.contacts.get(lead.contact_id).get("marketing_consent")
+        )
         try:
             path = deliver_to_client(self.outbound, self.business, lead, message, consent=consent)
         except SendError:
@@ -225,8 +225,9 @@ class Reminders:
                 timer.timer_id, lead.last_message_at + timedelta(days=later), timer.step + 1, timer.data
             )
             return
-        nurtured = self.store.leads.mutate(lead.lead_id, _hand_to_nurture)
-        if nurtured is not None and nurtured.version != lead.version:
+        handed: list[Lead] = []
+        nurtured = self.store.leads.mutate(lead.lead_id, lambda current: _hand_to_nurture(current, handed))
+        if nurtured is not None and handed:
             # Closed as lost: the contact's next message opens a new lead, the owner gets the slot back.
             self.store.contacts.close_lead(nurtured.contact_id, nurtured.lead_id)
             if nurtured.owner:
@@ -258,7 +259,7 @@ class Reminders:
         # The 24 hours up to the scheduled time (not ``now``, not the calendar day): a late run
         # still reports its own day under its own id, and leads after the evening digest land in
         # the next one instead of in none.
-        until = min(timer.due, now)
+        until = timer.due
         since = until - timedelta(days=1)
         local_day = until.astimezone(self.business.tz).date()
         leads = [
@@ -287,9 +288,11 @@ class Reminders:
         )
 
 
-def _hand_to_nurture(lead: Lead) -> Lead | None:
-    if "nurture" in lead.tags:
+def _hand_to_nurture(lead: Lead, handed: list[Lead]) -> Lead | None:
+    handed.clear()  # mutate retries on conflicts: only the attempt that was saved counts
+    if "nurture" in lead.tags or lead.status in CLOSED_STATUSES:
         return None
     lead.tags = [*lead.tags, "nurture"]
     lead.status = LeadStatus.lost
+    handed.append(lead)
     return lead
