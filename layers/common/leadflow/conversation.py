@@ -121,6 +121,9 @@ class Conversation:
             )
             self.store.inbox.mark_done(message.message_id)
             return
+        if message.channel == "sms" and _is_sms_opt_out(message.text):
+            self._opt_out(message)
+            return
         started = clock.now()
         understood = (
             self.qualify(message, self.business) if (message.text or "").strip() else _media_only(message)
@@ -155,6 +158,14 @@ class Conversation:
         self._hand_on(lead, message)
         self.store.inbox.mark_done(message.message_id)
         metrics.add_metric(name="ScoreSeconds", unit="Seconds", value=(clock.now() - started).total_seconds())
+
+    def _opt_out(self, message: InboundMessage) -> None:
+        """«СТОП»: this number is never texted again; no reply (that would be a text)."""
+        identities = [f"phone#{message.contact.phone or message.chat_id}"]
+        contact_id, _ = self.store.contacts.resolve(identities)
+        self.store.contacts.update(contact_id, sms_opt_out=True, sms_opt_out_at=message.received_at.isoformat())
+        metrics.add_metric(name="SmsOptOuts", unit="Count", value=1)
+        self.store.inbox.mark_done(message.message_id)
 
     # ------------------------------------------------------------------ the lead
     def _lead_for(self, message: InboundMessage, understood: Qualification) -> tuple[Lead, bool]:
@@ -327,6 +338,12 @@ class Conversation:
         from leadflow.reminders import schedule_nudges
 
         schedule_nudges(self.store, self.business, lead)
+
+
+def _is_sms_opt_out(text: str) -> bool:
+    from leadflow.channels.sms import is_opt_out
+
+    return is_opt_out(text or "")
 
 
 def _media_only(message: InboundMessage) -> Qualification:

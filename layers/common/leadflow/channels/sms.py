@@ -265,7 +265,7 @@ def is_opt_out(text: str) -> bool:
 # (advertising by phone/SMS requires the recipient's consent, 38-ФЗ art. 18). A "nudge" (T+1/T+3
 # follow-up to a lead that did not book) is counted as marketing: it promotes a sale the client
 # did not ask to be reminded of, and a wrongly sent nudge costs more than a missed one.
-TRANSACTIONAL_KINDS = frozenset({"reply", "reminder", "missed_call"})
+TRANSACTIONAL_KINDS = frozenset({"reply", "reminder", "missed_call", "staff_reply"})
 MARKETING_KINDS = frozenset({"winback", "nurture", "nudge"})
 
 
