@@ -5,20 +5,13 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import APIGatewayHttpResolver, Response
 
-from leadflow import runtime
 from leadflow.channels.base import WebhookRequest
-from leadflow.config import settings
-from leadflow.ingest import Ingest
+from leadflow.ingest import default_ingest
 from leadflow.observability import logger, metrics
 
 app = APIGatewayHttpResolver()
-
-
-def _ingest() -> Ingest:
-    store = runtime.store()
-    return Ingest(store.inbox, runtime.score_queue(), runtime.route_queue(), settings().max_body_bytes)
 
 
 @app.route("/webhooks/<channel>", method=["GET", "POST"])
@@ -34,7 +27,7 @@ def webhook(channel: str) -> Response:
         body=body,
         source_ip=event.request_context.http.source_ip,
     )
-    answer = _ingest().handle(request)
+    answer = default_ingest().handle(request)
     return Response(status_code=answer.status, content_type=answer.content_type, body=answer.body)
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 SECRET_NAMES = [
@@ -396,6 +395,8 @@ class ConfigError(ValueError):
 
 
 def parse_business_config(text: str, source: str = "config") -> BusinessConfig:
+    import yaml  # here, not at the top: ingest never parses a config and should not load it
+
     try:
         data = yaml.compose(text)
         raw = yaml.safe_load(text)
@@ -419,6 +420,8 @@ def parse_business_config(text: str, source: str = "config") -> BusinessConfig:
 
 def _line_of(node: Any, loc: tuple[Any, ...]) -> int | None:
     """1-based line of the YAML node at a pydantic error location (the nearest existing parent)."""
+    import yaml
+
     found = node
     for part in loc:
         if isinstance(found, yaml.MappingNode):

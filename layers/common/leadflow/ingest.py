@@ -5,6 +5,7 @@ Per accepted message: one conditional write (the raw payload + dedupe mark) and 
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -122,3 +123,18 @@ class Ingest:
 def _truncated(body: bytes, limit: int) -> str:
     # "ignore": a cut multi-byte character must not grow into a 3-byte U+FFFD per byte.
     return body[: max(limit, 0)].decode("utf-8", errors="ignore")
+
+
+@functools.cache
+def default_ingest() -> Ingest:
+    """The ingest wired to the function's table and queues (built on the first request)."""
+    from leadflow.config import settings
+    from leadflow.queues import sqs_client
+    from leadflow.store import dynamodb_resource
+
+    cfg = settings()
+    if not (cfg.score_queue_url and cfg.route_queue_url):
+        raise RuntimeError("SCORE_QUEUE_URL and ROUTE_QUEUE_URL must be set")
+    inbox = InboxStore(dynamodb_resource().Table(cfg.inbox_table))
+    sqs = sqs_client()
+    return Ingest(inbox, Queue(sqs, cfg.score_queue_url), Queue(sqs, cfg.route_queue_url), cfg.max_body_bytes)

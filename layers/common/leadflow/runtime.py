@@ -75,7 +75,9 @@ def _required(value: str | None, name: str) -> str:
 
 
 def reset() -> None:
-    for cached in (score_queue, route_queue, outbound, crm, qualifier, default_sender, sqs_client):
+    from leadflow.ingest import default_ingest
+
+    for cached in (score_queue, route_queue, outbound, crm, qualifier, default_sender, sqs_client, default_ingest):
         cached.cache_clear()
     reset_store()
     config.reset_caches()

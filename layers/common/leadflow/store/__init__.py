@@ -10,17 +10,20 @@ import functools
 from typing import Any
 
 from leadflow.config import Settings, settings
-from leadflow.store.config_store import ConfigStore
-from leadflow.store.contacts import ContactStore
-from leadflow.store.conversation import ConversationStore
-from leadflow.store.inbox import InboxStore
-from leadflow.store.leads import LeadStore
-from leadflow.store.staff import StaffStore
-from leadflow.store.timers import TimerStore
 
 
 class Store:
     def __init__(self, dynamodb: Any, cfg: Settings):
+        # Imported here, not at the top: ingest imports only store.inbox and should not pay
+        # for the rest (boto3.dynamodb.conditions alone is ~100 ms of cold start).
+        from leadflow.store.config_store import ConfigStore
+        from leadflow.store.contacts import ContactStore
+        from leadflow.store.conversation import ConversationStore
+        from leadflow.store.inbox import InboxStore
+        from leadflow.store.leads import LeadStore
+        from leadflow.store.staff import StaffStore
+        from leadflow.store.timers import TimerStore
+
         self.leads = LeadStore(dynamodb.Table(cfg.leads_table))
         self.contacts = ContactStore(dynamodb.Table(cfg.contacts_table))
         self.conversation = ConversationStore(dynamodb.Table(cfg.conversation_table))
