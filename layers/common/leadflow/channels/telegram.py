@@ -280,15 +280,17 @@ def _staff_event(event_id: str, message: TgMessage, sender: TgUser) -> StaffEven
     argument = text
     reply_to: str | None = None
     command = _command(message)
+    replied = message.reply_to_message
+    if replied is not None and replied.from_ is not None and replied.from_.is_bot:
+        # Kept for commands too: ``/bot`` sent as a reply to a lead card names the lead it is about.
+        reply_to = str(replied.message_id)
     if command is not None and command[0] in STAFF_COMMANDS:
         name, argument = command
         is_invite = argument.lower().startswith(STAFF_INVITE_PREFIX)
         if name != "/start" or is_invite:
             action = name
-    elif message.reply_to_message is not None:
-        replied = message.reply_to_message
-        if replied.from_ is not None and replied.from_.is_bot:
-            action, reply_to = "reply", str(replied.message_id)
+    elif reply_to is not None:
+        action = "reply"
     if action is None:
         return None
     return StaffEvent(
@@ -599,6 +601,24 @@ class TelegramSender(Sender):
                     retry_after=exc.retry_after,
                 ) from None
         return SendResult(provider_message_id=str(message_id), segments=len(parts))
+
+    def edit(self, message: OutboundMessage) -> SendResult:
+        """editMessageText on the message ``reply_to_message_id`` (a lead card) in chat ``to``.
+
+        No waiting on 429 here: the caller's queue retries the whole staff event later.
+        """
+        if not message.reply_to_message_id:
+            raise SendError("telegram editMessageText: no message to edit", retryable=False)
+        text = _prefix_within(message.text.strip(), MAX_TEXT_UTF16)
+        if not text:
+            raise SendError("telegram editMessageText: empty text", retryable=False)
+        self.bot.edit_message_text(message.to, message.reply_to_message_id, text, message.buttons)
+        return SendResult(provider_message_id=message.reply_to_message_id)
+
+    def answer_callback(self, callback_query_id: str, text: str) -> SendResult:
+        # A toast shows at most 200 characters; longer ones are refused by the Bot API.
+        self.bot.answer_callback_query(callback_query_id, text[:200] or None)
+        return SendResult()
 
     def _send_part(
         self,
