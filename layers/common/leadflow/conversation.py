@@ -137,13 +137,13 @@ class Conversation:
             or lead
         )
 
+        answered_reminder = lead.status in (
+            LeadStatus.booked,
+            LeadStatus.confirmed,
+        ) and self._answer_to_reminder(lead, message)
         if lead.handed_over:
-            self._forward_to_owner(lead, message)
-        elif lead.status in (LeadStatus.booked, LeadStatus.confirmed) and self._answer_to_reminder(
-            lead, message
-        ):
-            pass
-        else:
+            self._forward_to_owner(lead, message)  # the owner sees it, a «да» to a reminder included
+        elif not answered_reminder:
             self._reply(lead, message, first=is_first)
 
         if isinstance(self.qualify, LlmWithFallback):
@@ -163,7 +163,9 @@ class Conversation:
         """«СТОП»: this number is never texted again; no reply (that would be a text)."""
         identities = [f"phone#{message.contact.phone or message.chat_id}"]
         contact_id, _ = self.store.contacts.resolve(identities)
-        self.store.contacts.update(contact_id, sms_opt_out=True, sms_opt_out_at=message.received_at.isoformat())
+        self.store.contacts.update(
+            contact_id, sms_opt_out=True, sms_opt_out_at=message.received_at.isoformat()
+        )
         metrics.add_metric(name="SmsOptOuts", unit="Count", value=1)
         self.store.inbox.mark_done(message.message_id)
 
@@ -245,9 +247,10 @@ class Conversation:
 
         if not lead.owner:
             return
-        chat = staff_chat(self.store, self.business, lead.owner)
-        card_message = lead.card.partition(":")[2] if lead.card else None
-        self.outbound.send(
+        # Under the card, in the card's chat (a chat id may itself hold a colon: "staff:anna").
+        chat, _, card_message = lead.card.rpartition(":") if lead.card else ("", "", "")
+        chat = chat or staff_chat(self.store, self.business, lead.owner)
+        delivery = self.outbound.send(
             OutboundMessage(
                 id=f"forward:{message.message_id}",
                 channel="telegram",
@@ -255,9 +258,12 @@ class Conversation:
                 lead_id=lead.lead_id,
                 kind="client_message",
                 text=f"💬 {lead.contact.name or 'Клиент'}: {message.text or '[' + ', '.join(message.media) + ']'}",
-                reply_to_message_id=card_message,
+                reply_to_message_id=card_message or None,
             )
         )
+        if delivery.provider_message_id:
+            # A reply to the forwarded message reaches the client like a reply to the card.
+            self.store.staff.remember_card(chat, delivery.provider_message_id, lead.lead_id)
 
     def _answer_to_reminder(self, lead: Lead, message: InboundMessage) -> bool:
         """«да» confirms a booked visit, «нет»/«отмена» cancels, «перенести» asks for a new time."""

@@ -63,7 +63,11 @@ def qualifier() -> Any:
     # The first reply waits `budget` for the LLM; the call itself may run on to refine the lead.
     patience = budget + LLM_REFINE_WAIT_S
     llm = LlmQualifier(
-        make_client(key, cfg.openai_base_url, patience), cfg.openai_model, biz.services, biz.tz, budget_s=patience
+        make_client(key, cfg.openai_base_url, patience),
+        cfg.openai_model,
+        biz.services,
+        biz.tz,
+        budget_s=patience,
     )
     return LlmWithFallback(llm, budget)
 
@@ -77,7 +81,16 @@ def _required(value: str | None, name: str) -> str:
 def reset() -> None:
     from leadflow.ingest import default_ingest
 
-    for cached in (score_queue, route_queue, outbound, crm, qualifier, default_sender, sqs_client, default_ingest):
+    for cached in (
+        score_queue,
+        route_queue,
+        outbound,
+        crm,
+        qualifier,
+        default_sender,
+        sqs_client,
+        default_ingest,
+    ):
         cached.cache_clear()
     reset_store()
     config.reset_caches()

@@ -166,7 +166,7 @@ class Escalator:
                     f"1:{lead.owner}",
                 )
             raised = self.store.leads.mutate(lead.lead_id, _raise_priority)
-            if raised is not None:
+            if raised is not None and lead.priority != "high":  # mutate returns the lead unchanged too
                 self.crm.raise_priority(raised)
             wait = max(sla.reassign_after_min - sla.escalate_after_min, 1)
             self.store.timers.reschedule(timer.timer_id, self._after(now, wait), 2)

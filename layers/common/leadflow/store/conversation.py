@@ -107,9 +107,17 @@ class ConversationStore:
             )
         )
 
-    def history(self, lead_id: str, limit: int = 50) -> list[dict]:
-        page = self.table.query(KeyConditionExpression=Key("lead_id").eq(lead_id), Limit=limit)
-        return [plain(i) for i in page.get("Items", [])]
+    def history(self, lead_id: str) -> list[dict]:
+        """The whole conversation of a lead, grouped by kind (in#, out#, staff#) and in time order
+        within each; a lead's conversation is tens of items, so all pages are read."""
+        kwargs: dict = {"KeyConditionExpression": Key("lead_id").eq(lead_id)}
+        items: list[dict] = []
+        while True:
+            page = self.table.query(**kwargs)
+            items.extend(plain(i) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def outbound(self, lead_id: str) -> list[dict]:
         page = self.table.query(
