@@ -8,10 +8,11 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from leadflow import runtime
 from leadflow.crm.sync import apply_crm_event
-from leadflow.models import CrmEvent, LeadReady, StaffEvent
+from leadflow.models import CrmEvent, DeliveryReport, LeadReady, StaffEvent
 from leadflow.observability import logger, metrics
 from leadflow.queues import parse_queue_message
 from leadflow.routing.router import Router
+from leadflow.sms_reports import apply_delivery_report
 from leadflow.sqs_batch import Poison, guarded, process_batch
 from leadflow.workspace import staff_workspace
 
@@ -45,6 +46,9 @@ def _handle(message: Any, record: SQSRecord) -> None:
         runtime.store().inbox.mark_done(message.event_id)
     elif isinstance(message, CrmEvent):
         apply_crm_event(message)
+        runtime.store().inbox.mark_done(message.event_id)
+    elif isinstance(message, DeliveryReport):
+        apply_delivery_report(runtime.store(), runtime.outbound(), runtime.business(), message)
         runtime.store().inbox.mark_done(message.event_id)
     else:
         raise Poison(f"route does not take {message.type!r}")

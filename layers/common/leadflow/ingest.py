@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from leadflow import clock
 from leadflow.channels.base import WebhookError, WebhookRequest, WebhookResult
+from leadflow.models import DeliveryReport
 from leadflow.observability import logger, metrics
 from leadflow.queues import Queue
 from leadflow.store.inbox import InboxStore
@@ -82,10 +83,11 @@ class Ingest:
             )
             return Response(400, "malformed payload")
 
+        events = [*result.staff_events, *result.crm_events, *_delivery_reports(result)]
         queued = [
             *((m.message_id, m.model_dump_json(), self.score_queue) for m in result.messages),
-            *((e.event_id, e.model_dump_json(), self.route_queue) for e in [*result.staff_events, *result.crm_events]),
-        ]  # fmt: skip
+            *((e.event_id, e.model_dump_json(), self.route_queue) for e in events),
+        ]
         if any(len(body.encode()) > QUEUE_MESSAGE_LIMIT for _, body, _ in queued):
             logger.info(
                 "refused", extra={"channel": request.channel, "status": 413, "reason": "message too large"}
@@ -123,6 +125,21 @@ class Ingest:
 def _truncated(body: bytes, limit: int) -> str:
     # "ignore": a cut multi-byte character must not grow into a 3-byte U+FFFD per byte.
     return body[: max(limit, 0)].decode("utf-8", errors="ignore")
+
+
+def _delivery_reports(result: WebhookResult) -> list[DeliveryReport]:
+    """SMS delivery callbacks (channels.sms.SmsWebhookResult.statuses) as queue messages."""
+    now = clock.now()
+    return [
+        DeliveryReport(
+            event_id=f"sms:status:{s.provider_message_id}:{s.status}",
+            provider_message_id=s.provider_message_id,
+            status=s.status,
+            error=s.error,
+            received_at=now,
+        )
+        for s in getattr(result, "statuses", [])
+    ]
 
 
 @functools.cache

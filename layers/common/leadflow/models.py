@@ -133,6 +133,19 @@ class CrmEvent(_Model):
     received_at: AwareDatetime
 
 
+class DeliveryReport(_Model):
+    """A provider's delivery report for a message we sent (SMS status callbacks)."""
+
+    type: Literal["delivery"] = "delivery"
+    schema_version: Literal[1] = 1
+    event_id: str
+    channel: Channel = Channel.sms
+    provider_message_id: str
+    status: Literal["delivered", "failed", "pending"]
+    error: str | None = None
+    received_at: AwareDatetime
+
+
 class LeadReady(_Model):
     """A qualified lead that route should give an owner (score → route)."""
 
@@ -142,7 +155,9 @@ class LeadReady(_Model):
     reason: Literal["complete", "hot", "waited", "not_target"] = "complete"
 
 
-QueueMessage = Annotated[InboundMessage | StaffEvent | CrmEvent | LeadReady, Field(discriminator="type")]
+QueueMessage = Annotated[
+    InboundMessage | StaffEvent | CrmEvent | DeliveryReport | LeadReady, Field(discriminator="type")
+]
 
 
 class Qualification(_Model):

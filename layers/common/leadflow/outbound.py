@@ -15,16 +15,17 @@ import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import time
 from typing import Literal, Protocol
 
 from leadflow import clock
 from leadflow.channels.base import Sender, SendError, SendResult
-from leadflow.config import secret, settings
+from leadflow.config import BusinessConfig, secret, settings
 from leadflow.models import OutboundMessage
 from leadflow.observability import logger, metrics
 from leadflow.store import Store
 
-Outcome = Literal["sent", "already_sent", "failed"]
+Outcome = Literal["sent", "already_sent", "failed", "refused"]
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,9 @@ def _sender_for(channel: str) -> Sender:
         from leadflow.channels.sms import SmsSender
         from leadflow.channels.sms_providers import make_sms_provider
 
-        return SmsSender(make_sms_provider(cfg, secret))
+        provider = make_sms_provider(cfg, secret)
+        if provider is not None:
+            return SmsSender(provider, sender=cfg.sms_sender)
     return OutboxSender(channel)
 
 
@@ -93,12 +96,50 @@ def default_sender(channel: str) -> Sender:
 
 
 class Outbound:
-    def __init__(self, store: Store, sender_for: Callable[[str], Sender] = default_sender):
+    def __init__(
+        self,
+        store: Store,
+        sender_for: Callable[[str], Sender] = default_sender,
+        business: Callable[[], BusinessConfig] | None = None,
+    ):
         self.store = store
         self.sender_for = sender_for
+        self.business = business  # for SMS quiet hours; None = the stored config
 
     def send(self, message: OutboundMessage) -> Delivery:
+        if message.channel == "sms":
+            refusal = self._sms_refusal(message)
+            if refusal is not None:
+                return refusal
         return self._deliver(message, lambda sender: sender.send(message))
+
+    def _sms_refusal(self, message: OutboundMessage) -> Delivery | None:
+        """The law before the transport: an opted-out number is never texted, marketing needs
+        consent and waits out the night. Checked for every SMS, outbox included."""
+        from leadflow.channels.sms import sms_policy
+
+        contact: dict = {}
+        lead = self.store.leads.get(message.lead_id) if message.lead_id else None
+        if lead is not None:
+            contact = self.store.contacts.get(lead.contact_id)
+        business = self.business() if self.business else self.store.config.get()
+        quiet = business.reminders.quiet_hours
+        decision = sms_policy(
+            message.kind,
+            opted_out=bool(contact.get("sms_opt_out")),
+            marketing_consent=bool(contact.get("marketing_consent")),
+            now_local=clock.now().astimezone(business.tz),
+            quiet_start=_hhmm(quiet.start),
+            quiet_end=_hhmm(quiet.end),
+        )
+        if decision.action == "send":
+            return None
+        if decision.action == "wait":
+            raise SendError(f"sms waits: {decision.reason}", retryable=True)
+        if self.store.conversation.claim_outbound(message, clock.now()) == "claimed":
+            self.store.conversation.finish_outbound(message, "refused", clock.now(), error=decision.reason)
+        metrics.add_metric(name="SmsRefused", unit="Count", value=1)
+        return Delivery("refused")
 
     def edit(self, message: OutboundMessage) -> Delivery:
         """Change a message sent before (its id in ``reply_to_message_id``), exactly once per ``message.id``.
@@ -146,16 +187,12 @@ class Outbound:
         try:
             result = attempt(sender)
         except SendError as exc:
-            if exc.retryable and retry_later:
-                self.store.conversation.finish_outbound(message, "retry", now, error=exc.reason, via=via)
-                metrics.add_metric(name="SendRetried", unit="Count", value=1)
-                raise
-            self.store.conversation.finish_outbound(message, "failed", now, error=exc.reason, via=via)
-            logger.warning(
-                "send failed", extra={"kind": message.kind, "channel": message.channel, "reason": exc.reason}
-            )
-            metrics.add_metric(name="SendFailed", unit="Count", value=1)
-            return Delivery("failed")
+            confirmed = self._confirm_unknown_outcome(sender, message, exc)
+            if confirmed is None:
+                return self._not_sent(message, exc, now, via, retry_later)
+            result = confirmed
+        if message.channel == "sms" and result.provider_message_id:
+            self.store.conversation.remember_provider_id("sms", result.provider_message_id, message)
         self.store.conversation.finish_outbound(
             message,
             "sent",
@@ -167,6 +204,50 @@ class Outbound:
         )
         metrics.add_metric(name="MessagesSent", unit="Count", value=1)
         return Delivery("sent", result.provider_message_id)
+
+    def _not_sent(
+        self, message: OutboundMessage, exc: SendError, now, via: str, retry_later: bool
+    ) -> Delivery:
+        """Retryable → released and raised (the queue retries); permanent → recorded as failed."""
+        if exc.retryable and retry_later:
+            self.store.conversation.finish_outbound(message, "retry", now, error=exc.reason, via=via)
+            metrics.add_metric(name="SendRetried", unit="Count", value=1)
+            raise exc
+        self.store.conversation.finish_outbound(message, "failed", now, error=exc.reason, via=via)
+        logger.warning(
+            "send failed", extra={"kind": message.kind, "channel": message.channel, "reason": exc.reason}
+        )
+        metrics.add_metric(name="SendFailed", unit="Count", value=1)
+        return Delivery("failed")
+
+    def _confirm_unknown_outcome(
+        self, sender: Sender, message: OutboundMessage, exc: SendError
+    ) -> SendResult | None:
+        """A timeout whose outcome is unknown (SMS): ask the provider instead of sending again.
+
+        Returns the send if it happened. If it surely did not, the error becomes retryable; if the
+        provider cannot be asked, the message counts as sent — a possible gap beats a double text."""
+        if type(exc).__name__ != "UnknownOutcome" or not hasattr(sender, "confirm"):
+            return None
+        from leadflow.channels.sms_providers import ProviderCannotQuery
+
+        try:
+            found = sender.confirm(message)
+        except ProviderCannotQuery:
+            logger.warning(
+                "sms outcome unknown and not checkable: counted as sent", extra={"kind": message.kind}
+            )
+            return SendResult(provider_message_id=None)
+        except SendError:
+            found = None
+        if found is None:
+            exc.retryable = True  # the provider has no such message: sending again is safe
+        return found
+
+
+def _hhmm(value: str) -> time:
+    hours, minutes = (int(p) for p in value.split(":"))
+    return time(hours % 24, minutes)
 
 
 def _editor(sender: Sender, what: str) -> Editor:

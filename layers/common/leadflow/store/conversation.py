@@ -84,7 +84,7 @@ class ConversationStore:
         current = self.table.get_item(Key={"lead_id": lead, "sk": f"out#{message.id}"}, ConsistentRead=True)[
             "Item"
         ]
-        return "sent" if current.get("status") in ("sent", "failed") else "in_flight"
+        return "sent" if current.get("status") in ("sent", "failed", "refused") else "in_flight"
 
     def finish_outbound(self, message: OutboundMessage, status: str, at: datetime, **details: Any) -> None:
         """status: sent, failed (permanent; reason recorded) or retry (released for another try)."""
@@ -98,6 +98,35 @@ class ConversationStore:
             UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
+        )
+
+    def remember_provider_id(self, channel: str, provider_message_id: str, message: OutboundMessage) -> None:
+        """So a delivery report (which names only the provider's id) finds our message."""
+        self.table.put_item(
+            Item={
+                "lead_id": f"{channel}#{provider_message_id}",
+                "sk": "ref",
+                "message_lead_id": message.lead_id or NO_LEAD,
+                "out_id": message.id,
+            }
+        )
+
+    def by_provider_id(self, channel: str, provider_message_id: str) -> dict | None:
+        ref = self.table.get_item(Key={"lead_id": f"{channel}#{provider_message_id}", "sk": "ref"}).get(
+            "Item"
+        )
+        if not ref:
+            return None
+        item = self.table.get_item(Key={"lead_id": ref["message_lead_id"], "sk": f"out#{ref['out_id']}"}).get(
+            "Item"
+        )
+        return plain(item) if item else None
+
+    def set_delivery(self, lead_id: str, out_id: str, status: str, error: str | None) -> None:
+        self.table.update_item(
+            Key={"lead_id": lead_id, "sk": f"out#{out_id}"},
+            UpdateExpression="SET delivery = :d, delivery_error = :e",
+            ExpressionAttributeValues={":d": status, ":e": error or ""},
         )
 
     def add_staff_note(self, lead_id: str, event_id: str, at: datetime, **fields: Any) -> None:
