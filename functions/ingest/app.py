@@ -16,6 +16,16 @@ app = APIGatewayHttpResolver()
 
 @app.route("/webhooks/<channel>", method=["GET", "POST"])
 def webhook(channel: str) -> Response:
+    return _handle(channel, {})
+
+
+@app.route("/webhooks/call/events/<kind>", method=["POST"])
+def mango_event(kind: str) -> Response:
+    """Mango Office appends /events/call, /events/summary, … to the URL it is given."""
+    return _handle("call", {"provider": f"mango/events/{kind}"})
+
+
+def _handle(channel: str, extra_query: dict[str, str]) -> Response:
     event = app.current_event
     raw = event.get("body") or ""
     body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode("utf-8")
@@ -23,7 +33,7 @@ def webhook(channel: str) -> Response:
         method=event.request_context.http.method,
         channel=channel,
         headers={k.lower(): v for k, v in (event.headers or {}).items()},
-        query=dict(event.query_string_parameters or {}),
+        query={**(event.query_string_parameters or {}), **extra_query},
         body=body,
         source_ip=event.request_context.http.source_ip,
     )

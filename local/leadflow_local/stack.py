@@ -40,7 +40,7 @@ CHANNELS = ("telegram", "whatsapp", "instagram", "vk", "form", "call", "sms", "b
 # stays fail-closed, and `make demo` signs its requests with these.
 DEV_SECRETS = (
     "TELEGRAM_WEBHOOK_SECRET", "META_APP_SECRET", "META_VERIFY_TOKEN", "VK_SECRET", "VK_CONFIRMATION_CODE",
-    "FORM_SECRET", "CALL_SECRET", "BITRIX24_APP_TOKEN",
+    "FORM_SECRET", "CALL_SECRET", "BITRIX24_APP_TOKEN", "SMS_API_KEY",
 )  # fmt: skip
 
 
@@ -182,7 +182,9 @@ def quiet_local_runtime() -> None:
 def api_gateway_event(
     method: str, raw_path: str, query: str, headers: dict[str, str], body: bytes, source_ip: str
 ) -> dict:
-    channel = raw_path.rstrip("/").split("/")[-1]
+    parts = raw_path.strip("/").split("/")
+    channel = parts[1] if len(parts) > 1 else ""
+    route = "/webhooks/call/events/{kind}" if parts[1:3] == ["call", "events"] else "/webhooks/{channel}"
     try:
         text, is_b64 = body.decode("utf-8"), False
     except UnicodeDecodeError:
@@ -190,12 +192,14 @@ def api_gateway_event(
     now = datetime.now(UTC)
     return {
         "version": "2.0",
-        "routeKey": f"{method} /webhooks/{{channel}}",
+        "routeKey": f"{method} {route}",
         "rawPath": raw_path,
         "rawQueryString": query,
         "headers": {k.lower(): v for k, v in headers.items()},
         "queryStringParameters": dict(parse_qsl(query, keep_blank_values=True)) or None,
-        "pathParameters": {"channel": channel},
+        "pathParameters": {"kind": parts[3]}
+        if route.endswith("{kind}") and len(parts) > 3
+        else {"channel": channel},
         "requestContext": {
             "accountId": ACCOUNT,
             "apiId": "local",
@@ -208,7 +212,7 @@ def api_gateway_event(
                 "userAgent": headers.get("user-agent", ""),
             },
             "requestId": str(uuid.uuid4()),
-            "routeKey": f"{method} /webhooks/{{channel}}",
+            "routeKey": f"{method} {route}",
             "stage": "$default",
             "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "timeEpoch": int(now.timestamp() * 1000),

@@ -221,12 +221,13 @@ def test_a_large_accepted_delivery_keeps_its_item_under_dynamodbs_limit(env, log
     logs.watch(PHONE)
 
 
-def test_mango_appending_its_path_to_a_plain_url_finds_no_route(env, logs):
-    # Mango appends /events/summary to the configured address. With ?provider=mango in that address
-    # the suffix lands in the query (the samples); with a plain /webhooks/call it becomes a path
-    # that /webhooks/{channel} (API Gateway and the handler alike) does not match.
+def test_mango_events_under_a_plain_url_reach_the_mango_adapter(env, logs):
+    # Mango appends /events/summary, /events/call … to the configured https://…/webhooks/call.
     sample = delivery(EVENTS / "call" / "mango_summary_missed.json")
-    event = api_gateway_event("POST", "/webhooks/call/events/summary", "provider=mango", sample["headers"],
+    event = api_gateway_event("POST", "/webhooks/call/events/summary", "", sample["headers"],
                               sample["body"].encode(), SOURCE_IP)  # fmt: skip
-    assert ingest(event)["status"] == 404
-    assert ingest(sample)["status"] == 200
+    assert ingest(event)["status"] == 200
+    (queued,) = env.receive("ScoreQueue")
+    assert '"missed":true' in queued["Body"].replace(" ", "")
+    assert ingest(sample)["status"] == 200  # the same summary through ?provider=mango is a duplicate
+    assert env.receive("ScoreQueue") == []
