@@ -215,3 +215,14 @@ class Webhooks:
             json.dumps(body).encode(),
             {"Content-Type": "application/json", "X-Call-Secret": self.secrets["CALL_SECRET"]},
         )
+
+    def smsc_inbound(self, phone: str, text: str, at: datetime) -> Delivery:
+        """An inbound SMS as SMSC.ru posts it to the callback URL (its secret in the query)."""
+        body = urlencode({"id": f"{next(_ids):09d}", "phone": phone.lstrip("+"), "mes": text,
+                          "sent": str(int(at.timestamp())), "to": "79000000000"}).encode()  # fmt: skip
+        return Delivery(
+            "sms",
+            body,
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            query=urlencode({"provider": "smsc", "secret": self.secrets["SMS_API_KEY"]}),
+        )

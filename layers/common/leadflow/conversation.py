@@ -269,10 +269,10 @@ class Conversation:
         """«да» confirms a booked visit, «нет»/«отмена» cancels, «перенести» asks for a new time."""
         text = message.text or ""
         texts = self.business.messages
-        if YES.search(text):
-            status, answer = LeadStatus.confirmed, texts.confirmed
-        elif MOVE.search(text):
+        if MOVE.search(text):  # first: «да, но можно перенести?» is a request to move
             status, answer = LeadStatus.booked, texts.reschedule
+        elif YES.search(text):
+            status, answer = LeadStatus.confirmed, texts.confirmed
         elif NO.search(text):
             status, answer = LeadStatus.cancelled, texts.cancelled
         else:

@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel
 
 from leadflow import clock
-from leadflow.models import CrmEvent, InboundMessage, StaffEvent
+from leadflow.models import CrmEvent, DeliveryReport, InboundMessage, StaffEvent
 from leadflow.queues import parse_queue_message
 from tests.unit.ingest.helpers import EVENTS, body_of, channel_of, delivery, ingest, sample_files, sample_id
 
@@ -75,9 +75,14 @@ EXPECTED: dict[str, tuple[int, str, int, list[str]]] = {
     "sms/inbound_da_aws": (*OK, 1, []),
     "sms/inbound_da_smsc": (*OK, 1, []),
     "sms/inbound_stop_smsc": (*OK, 1, []),
-    "sms/status_aws": (*OK, 0, []),
-    "sms/status_smsc": (*OK, 0, []),
-    "sms/status_smsru": (200, "100", 0, []),  # any other answer and SMS.ru retries forever
+    "sms/status_aws": (*OK, 0, ["delivery"]),
+    "sms/status_smsc": (*OK, 0, ["delivery"]),
+    "sms/status_smsru": (
+        200,
+        "100",
+        0,
+        ["delivery", "delivery"],
+    ),  # any other answer and SMS.ru retries forever
     "bitrix24/activity_add": (*OK, 0, ["crm"]),
     "bitrix24/company_update_unused": (*OK, 0, []),
     "bitrix24/contact_update": (*OK, 0, ["crm"]),
@@ -118,7 +123,7 @@ def test_sample_through_the_handler(env, logs, path):
     scored, routed = _queued(env, "ScoreQueue"), _queued(env, "RouteQueue")
     assert len(scored) == n_score and all(isinstance(m, InboundMessage) for m in scored)
     assert [m.type for m in routed] == route_types  # type: ignore[attr-defined]
-    assert all(isinstance(m, StaffEvent | CrmEvent) for m in routed)
+    assert all(isinstance(m, StaffEvent | CrmEvent | DeliveryReport) for m in routed)
     for message in scored:
         assert message.channel == channel  # type: ignore[attr-defined]
         logs.watch(message.text, message.contact.phone, message.contact.name, message.chat_id)  # type: ignore[attr-defined]

@@ -1,0 +1,276 @@
+"""End-to-end benchmark on the local stack: 2,000 leads across every channel through the gateway.
+
+Replays a Saturday-morning stream (bench/e2e/traffic.py) as signed webhooks against
+``LocalStack`` (moto server, gateway, pollers, scheduler) with the offline engine, then reports:
+webhook-to-first-reply latency, leads/s through ingest → score → route, AWS requests per lead by
+service, DynamoDB capacity units (estimated, see meter.py), Lambda durations per function, and
+the cost per 1,000 leads (bench/e2e/cost.py).
+
+    .venv/bin/python bench/e2e/run.py [--leads 2000] [--duration 90] [--json OUT.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench" / "e2e"))
+
+from meter import Meter, invoking  # noqa: E402
+from traffic import delivery, make_leads  # noqa: E402
+
+COMMAND = "python bench/e2e/run.py"
+# The stack must behave as in AWS: offline engine, no real API, no CRM portal.
+UNSET = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "TELEGRAM_BOT_TOKEN", "WHATSAPP_TOKEN", "INSTAGRAM_TOKEN",
+         "VK_TOKEN", "BITRIX24_WEBHOOK_URL", "SMS_PROVIDER", "LEADFLOW_CLOCK_SPEED", "LEADFLOW_CLOCK_START")  # fmt: skip
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def saturday_morning(tz_name: str) -> datetime:
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(tz_name)
+    today = datetime.now(tz).date()
+    saturday = today + timedelta(days=(5 - today.weekday()) % 7 or 7)
+    return datetime(saturday.year, saturday.month, saturday.day, 9, 55, tzinfo=tz)
+
+
+def gsi_hash_keys() -> dict[str, list[str]]:
+    from leadflow_local.template import load_template
+
+    return {
+        table: [gsi["KeySchema"][0]["AttributeName"] for gsi in props.get("GlobalSecondaryIndexes", [])]
+        for table, props in load_template().tables().items()
+    }
+
+
+def run(n: int, duration_s: float, seed: int, workers: int = 8) -> dict[str, Any]:
+    import boto3
+
+    for name in UNSET:
+        os.environ.pop(name, None)
+    os.environ["LEADFLOW_OUTBOX_ONLY"] = "true"
+    boto3.setup_default_session()
+    meter = Meter(gsi_hash_keys())
+    meter.install(boto3.DEFAULT_SESSION)
+
+    from leadflow import clock, runtime
+    from leadflow.config import load_business_config
+    from leadflow_local import functions
+    from leadflow_local.stack import EXAMPLE_CONFIG, LocalStack, _free_port
+    from leadflow_local.webhooks import Webhooks
+
+    class MeteredStack(LocalStack):
+        def invoke(self, name: str, event: dict) -> Any:
+            # Timed inside the one-invocation-at-a-time lock (re-entrant): a handler's duration,
+            # not its wait for the previous one.
+            with functions._lock:
+                return meter.timed_invoke(name, lambda: LocalStack.invoke(self, name, event))
+
+    business = load_business_config(EXAMPLE_CONFIG)
+    leads = make_leads(n, duration_s, seed)
+    state_dir = Path(tempfile.mkdtemp(prefix="leadflow-bench-"))
+    stack = MeteredStack(
+        port=_free_port(), state_dir=state_dir, clock_start=saturday_morning(business.timezone)
+    )
+    with invoking("bench"):
+        stack.start()
+    for env in stack.envs.values():
+        env["POWERTOOLS_METRICS_DISABLED"] = "true"  # EMF lines on stdout would drown the figures
+    meter.set_size_client(boto3.session.Session().client(
+        "dynamodb", endpoint_url=stack.emulator.endpoint, region_name="eu-central-1",
+        aws_access_key_id="local", aws_secret_access_key="local"))  # fmt: skip
+    meter.invocations.clear()
+    meter.durations.clear()
+    meter.calls.clear()
+    meter.rru.clear()
+    meter.wru.clear()
+    meter.empty_receives = 0
+    posted_at: dict[int, datetime] = {}
+    statuses: dict[int, int] = {}
+    local = threading.local()
+    secrets = stack.state()["secrets"]
+
+    def post(lead: Any) -> None:
+        import requests
+
+        if not hasattr(local, "hooks"):
+            local.hooks = Webhooks(stack.url, secrets, requests.Session())
+        delay = start + lead.offset_s - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        at = clock.now()
+        d = delivery(local.hooks, lead, at)
+        posted_at[lead.seq] = at
+        statuses[lead.seq] = local.hooks.post(d).status_code
+
+    try:
+        start = time.monotonic()
+        first_post = clock.now()
+        with invoking("bench"), ThreadPoolExecutor(workers) as pool:
+            list(pool.map(post, leads))
+        posted = time.monotonic()
+        with invoking("bench"):
+            drained = stack.drain(timeout_s=240)
+        finished = time.monotonic() - 0.5  # drain waits 0.5 s of quiet before it answers
+        wall_s = finished - start
+        with invoking("bench"):
+            result = collect(leads, posted_at, statuses, first_post)
+        result.update(
+            leads=n, replay_s=round(posted - start, 1), wall_s=round(wall_s, 1), drained=drained,
+            leads_per_s=round(n / wall_s, 1), offered_per_s=round(n / max(posted - start, 1e-9), 1),
+            **usage(meter, n, api_requests=len(statuses)),
+        )  # fmt: skip
+        return result
+    finally:
+        stack.stop()
+        runtime.reset()
+
+
+def collect(
+    leads: list, posted_at: dict[int, datetime], statuses: dict[int, int], first_post: datetime
+) -> dict:
+    """Match every replayed lead to its stored lead and first reply; latency = reply claimed − POST."""
+    from leadflow import runtime
+    from leadflow_local.inspect import _scan, all_leads
+
+    def digits(value: Any) -> str:
+        return "".join(ch for ch in str(value or "") if ch.isdigit())
+
+    stored = all_leads()
+    by_user: dict[tuple[str, str], Any] = {}
+    for lead in stored:
+        by_user[(lead.channel, digits(lead.contact.channel_user_id))] = lead
+        by_user.setdefault((lead.channel, digits(lead.contact.phone)), lead)
+    replies: dict[str, datetime] = {}
+    for item in _scan(runtime.store().conversation.table, FilterExpression="direction = :out AND kind = :reply",
+                      ExpressionAttributeValues={":out": "out", ":reply": "reply"}):  # fmt: skip
+        at = datetime.fromisoformat(item["claimed_at"])
+        if item["lead_id"] not in replies or at < replies[item["lead_id"]]:
+            replies[item["lead_id"]] = at
+    latencies, missing_lead, missing_reply, unowned = [], 0, 0, 0
+    for lead in leads:
+        found = by_user.get((lead.channel, digits(lead.user_id)))
+        if found is None:
+            missing_lead += 1
+            continue
+        if found.intent != "not_target" and not found.owner:
+            unowned += 1
+        reply = replies.get(found.lead_id)
+        if reply is None:
+            missing_reply += 1
+            continue
+        latencies.append((reply - posted_at[lead.seq]).total_seconds() * 1000)
+    refused = sum(1 for status in statuses.values() if status != 200)
+    return {
+        "stored_leads": len(stored), "missing_lead": missing_lead, "missing_reply": missing_reply,
+        "unowned": unowned, "refused": refused,
+        "latency_ms": {q: round(percentile(latencies, q)) for q in (50, 95, 99)},
+        "llm_tokens_per_lead": sum(lead.llm_tokens for lead in stored) / max(len(stored), 1),
+    }  # fmt: skip
+
+
+def usage(meter: Meter, n: int, api_requests: int) -> dict:
+    functions = ("ingest", "score", "route", "escalate", "remind")
+    per_function_calls: dict[str, dict[str, int]] = {}
+    for (caller, service, _op), count in meter.calls.items():
+        per_function_calls.setdefault(caller, {}).setdefault(service, 0)
+        per_function_calls[caller][service] += count
+    handler = {
+        s: sum(per_function_calls.get(f, {}).get(s, 0) for f in functions) for s in ("sqs", "dynamodb")
+    }
+    poller_sqs = per_function_calls.get("poller", {}).get("sqs", 0) - meter.empty_receives
+    durations = {
+        name: {
+            "invocations": meter.invocations[name],
+            "p50_ms": round(statistics.median(values) * 1000, 1),
+            "mean_ms": round(statistics.fmean(values) * 1000, 1),
+            "total_s": round(sum(values), 2),
+        }
+        for name, values in meter.durations.items()
+        if values
+    }
+    return {
+        "per_lead": {
+            "api_gateway": api_requests / n,
+            "lambda_invocations": sum(meter.invocations[f] for f in ("ingest", "score", "route")) / n,
+            "sqs_requests": (handler["sqs"] + poller_sqs) / n,
+            "sqs_by_handlers": handler["sqs"] / n,
+            "sqs_by_event_source_mapping": poller_sqs / n,
+            "dynamodb_requests": handler["dynamodb"] / n,
+            "dynamodb_rru": sum(meter.rru[f] for f in functions) / n,
+            "dynamodb_wru": sum(meter.wru[f] for f in functions) / n,
+        },
+        "schedule_fires": {f: meter.invocations[f] for f in ("escalate", "remind")},
+        "empty_receives": meter.empty_receives,
+        "durations": durations,
+        "calls_by_function": per_function_calls,
+    }
+
+
+def report(result: dict) -> None:
+    cmd = f"{COMMAND} --leads {result['leads']}"
+    lat = result["latency_ms"]
+    p = result["per_lead"]
+    print(f"e2e: {result['leads']} leads replayed in {result['replay_s']} s, all done after {result['wall_s']} s "
+          f"(drained={result['drained']}); stored leads {result['stored_leads']}, missing {result['missing_lead']}, "
+          f"without reply {result['missing_reply']}, without owner {result['unowned']}, refused {result['refused']}")  # fmt: skip
+    print(f"e2e: webhook→first reply latency p50 {lat[50]} ms, p95 {lat[95]} ms, p99 {lat[99]} ms   [{cmd}]")
+    print(f"e2e: throughput {result['leads_per_s']} leads/s through ingest→score→route "
+          f"(offered {result['offered_per_s']} leads/s)   [{cmd}]")  # fmt: skip
+    print(f"e2e: per lead: API Gateway {p['api_gateway']:.2f}, Lambda {p['lambda_invocations']:.2f}, "
+          f"SQS {p['sqs_requests']:.2f} (handlers {p['sqs_by_handlers']:.2f} + event source mapping "
+          f"{p['sqs_by_event_source_mapping']:.2f}), DynamoDB {p['dynamodb_requests']:.2f} requests, "
+          f"{p['dynamodb_rru']:.2f} RRU, {p['dynamodb_wru']:.2f} WRU (estimated from item sizes)   [{cmd}]")  # fmt: skip
+    fires = result["schedule_fires"]
+    print(f"e2e: schedule fires during the run: escalate {fires['escalate']}, remind {fires['remind']}; "
+          f"empty SQS long-poll receives {result['empty_receives']} (fixed cost, not per lead)")  # fmt: skip
+    for name, d in sorted(result["durations"].items()):
+        print(f"e2e: lambda {name:<8} {d['invocations']:>5} invocations, p50 {d['p50_ms']} ms, "
+              f"mean {d['mean_ms']} ms   [{cmd}]")  # fmt: skip
+    print(f"e2e: LLM tokens per lead {result['llm_tokens_per_lead']:.0f} (offline engine)   [{cmd}]")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--leads", type=int, default=2000)
+    parser.add_argument(
+        "--duration", type=float, default=None, help="replay span in seconds (default leads/25)"
+    )
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    args = parser.parse_args()
+    duration = args.duration if args.duration is not None else args.leads / 25
+    result = run(args.leads, duration, args.seed)
+    report(result)
+    from cost import cost_table, print_cost
+
+    costs = cost_table(result)
+    print_cost(costs, f"{COMMAND} --leads {args.leads}")
+    if args.json:
+        args.json.write_text(
+            json.dumps({"e2e": result, "cost": costs}, default=str, indent=1), encoding="utf-8"
+        )
+    ok = result["missing_lead"] == 0 and result["missing_reply"] == 0 and result["refused"] == 0
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
