@@ -1,0 +1,103 @@
+"""The business config: the minimal file is valid, and every error names its YAML line."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from leadflow.config import ConfigError, parse_business_config
+
+BASE = """\
+timezone: Asia/Krasnoyarsk
+services:
+  - {id: manicure, name: Маникюр, group: nails}
+branches:
+  - id: center
+"""
+
+
+def errors_of(text: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_business_config(textwrap.dedent(text), source="biz.yaml")
+    return str(caught.value)
+
+
+def test_only_timezone_and_services_is_valid():
+    cfg = parse_business_config("timezone: Europe/Moscow\nservices: [{id: cut, name: Стрижка}]\n")
+    assert cfg.staff == [] and cfg.routing == [] and cfg.hours["mon"][0].start == "10:00"
+
+
+def test_bad_timezone_names_line_1():
+    message = errors_of(BASE.replace("Krasnoyarsk", "Krasnoyarskk"))
+    assert message.startswith(
+        "biz.yaml: timezone (line 1): Value error, unknown time zone 'Asia/Krasnoyarskk'"
+    )
+
+
+def test_bad_branch_timezone_names_its_line():
+    text = BASE + "    timezone: Europe/Moskva\n"
+    assert "branches.0.timezone (line 6): Value error, unknown time zone 'Europe/Moskva'" in errors_of(text)
+
+
+@pytest.mark.parametrize("bad", ["25:00", "24:30", "9:5", "10-00", "ten"])
+def test_bad_hh_mm_names_its_line(bad):
+    text = BASE + f'    hours:\n      mon: ["09:00-18:00"]\n      tue: ["09:00-{bad}"]\n'
+    message = errors_of(text)
+    assert "(line 8)" in message and "expected HH:MM" in message, message
+
+
+def test_24_00_closes_the_day():
+    cfg = parse_business_config(BASE + '    hours: {fri: ["18:00-24:00"]}\n')
+    assert cfg.branches[0].hours is not None and cfg.branches[0].hours["fri"][0].end == "24:00"
+
+
+def test_unknown_skill_names_its_line():
+    text = (
+        BASE
+        + "staff:\n  - {id: anna, name: Анна}\n  - id: katya\n    name: Катя\n    skills: [nails, hiar]\n"
+    )
+    assert errors_of(text) == "biz.yaml: staff.1.skills.1 (line 10): staff katya: unknown skill 'hiar'"
+
+
+def test_unknown_assign_to_names_its_line():
+    text = BASE + (
+        "staff: [{id: anna, name: Анна}]\n"
+        "routing:\n"
+        "  - name: vip\n"
+        "    match: {vip: true}\n"
+        "    assign_to:\n"
+        "      - manager\n"
+        "      - boss\n"
+    )
+    assert (
+        errors_of(text)
+        == "biz.yaml: routing.0.assign_to.1 (line 12): routing rule 'vip': unknown assign_to 'boss'"
+    )
+
+
+def test_every_reference_error_is_reported_with_its_own_line():
+    text = BASE + (
+        "staff:\n"
+        "  - {id: anna, name: Анна, branch: north}\n"  # line 7
+        "  - {id: anna, name: Анна 2}\n"  # line 8
+        "routing:\n"
+        "  - {name: r, match: {service: nail}}\n"  # line 10
+    )
+    lines = errors_of(text).splitlines()
+    assert lines == [
+        "biz.yaml: staff.1.id (line 8): duplicate id 'anna'",
+        "biz.yaml: staff.0.branch (line 7): staff anna: unknown branch 'north'",
+        "biz.yaml: routing.0.match.service.0 (line 10): routing rule 'r': match on unknown service 'nail'",
+    ]
+
+
+def test_negative_capacity_names_its_line():
+    assert "staff.0.capacity (line 7)" in errors_of(BASE + "staff:\n  - {id: a, name: A, capacity: -1}\n")
+
+
+def test_bundled_example_business_is_valid():
+    from leadflow.config import load_business_config
+    from leadflow_local.stack import EXAMPLE_CONFIG
+
+    assert len(load_business_config(EXAMPLE_CONFIG).staff) == 7
