@@ -1,0 +1,192 @@
+"""Each function's IAM policy in template.yaml grants only the tables and queues it uses.
+
+The whole lead life cycle runs through the five handlers while botocore records, per function,
+every DynamoDB table and SQS queue it touched and whether it wrote. The template's policies
+(SAM policy templates and inline statements) must cover exactly that: nothing used is missing
+(AccessDenied in AWS), nothing granted is unused (more than least privilege).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+import boto3
+
+from leadflow import clock, runtime
+from leadflow_local.functions import invoke
+from leadflow_local.stack import api_gateway_event, sqs_event
+from leadflow_local.template import load_template
+
+READS = {"GetItem", "BatchGetItem", "Query", "Scan"}
+RECEIVES = {"ReceiveMessage", "DeleteMessage", "GetQueueAttributes", "ChangeMessageVisibility"}
+SATURDAY_11 = datetime(2026, 3, 14, 4, 0, tzinfo=UTC)
+running: contextvars.ContextVar[str] = contextvars.ContextVar("running", default="test")
+
+
+INLINE: dict[str, dict[str, set[str]]] = defaultdict(dict)  # function → table → exact actions granted
+OPERATIONS: dict[str, dict[str, set[str]]] = defaultdict(
+    lambda: defaultdict(set)
+)  # function → table → ops used
+
+
+def granted() -> dict[str, dict[str, set[str]]]:
+    """function → {"read": tables, "write": tables, "send": queues} from template.yaml."""
+    grants: dict[str, dict[str, set[str]]] = {}
+    for spec in load_template().functions().values():
+        resource = load_template().resources[spec.logical_id]
+        g = {"read": set(), "write": set(), "send": set()}
+        for policy in resource["Properties"].get("Policies", []):
+            for kind, args in policy.items():
+                if kind == "DynamoDBCrudPolicy":
+                    g["read"].add(args["TableName"]["Ref"])
+                    g["write"].add(args["TableName"]["Ref"])
+                elif kind == "DynamoDBReadPolicy":
+                    g["read"].add(args["TableName"]["Ref"])
+                elif kind == "SQSSendMessagePolicy":
+                    g["send"].add(args["QueueName"]["Fn::GetAtt"][0])
+                elif kind == "Statement":
+                    for statement in args:
+                        table = statement["Resource"]["Fn::GetAtt"][0]
+                        INLINE[spec.name][table] = {a.split(":")[1] for a in statement["Action"]}
+                        for action in statement["Action"]:
+                            g["read" if action.split(":")[1] in READS else "write"].add(table)
+        grants[spec.name] = g
+    return grants
+
+
+def record_usage(aws) -> dict[str, dict[str, set[str]]]:
+    used: dict[str, dict[str, set[str]]] = defaultdict(lambda: {"read": set(), "write": set(), "send": set()})
+    queue_names = {url: name for name, url in aws.queue_urls.items()}
+
+    def hook(model, params, **_):
+        who = running.get()
+        if model.service_model.service_name == "dynamodb":
+            tables = [params["TableName"]] if "TableName" in params else list(params.get("RequestItems", {}))
+            for table in tables:
+                used[who]["read" if model.name in READS else "write"].add(table)
+                OPERATIONS[who][table].add(model.name)
+        elif model.service_model.service_name == "sqs" and model.name not in RECEIVES:
+            used[who]["send"].add(queue_names.get(params["QueueUrl"], params["QueueUrl"]))
+
+    boto3._get_default_session().events.register("before-parameter-build.*.*", hook)
+    return used
+
+
+def run(name: str, event: dict) -> dict:
+    runtime.reset()  # each function is its own process in AWS: nothing cached from another one
+    token = running.set(name)
+    try:
+        return invoke(name, event)
+    finally:
+        running.reset(token)
+
+
+def drain(aws, queue: str, function: str) -> int:
+    messages = aws.receive(queue)
+    if messages:
+        assert run(function, sqs_event(messages, queue)) == {"batchItemFailures": []}
+    return len(messages)
+
+
+def test_every_function_is_granted_exactly_what_it_uses(aws, monkeypatch):
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "s3cret")
+    monkeypatch.setenv("BITRIX24_APP_TOKEN", "b24")
+    monkeypatch.setenv("DLQ_URL", aws.queue_urls["RouteDeadLetterQueue"])
+    runtime.reset()
+    used = record_usage(aws)
+    clock.freeze(SATURDAY_11)
+
+    def telegram(update: dict) -> None:
+        body = json.dumps(update).encode()
+        headers = {"X-Telegram-Bot-Api-Secret-Token": "s3cret", "Content-Type": "application/json"}
+        assert (
+            run("ingest", api_gateway_event("POST", "/webhooks/telegram", "", headers, body, "127.0.0.1"))[
+                "statusCode"
+            ]
+            == 200
+        )
+
+    # A client books; the lead is scored, routed, carded; staff onboard and act from Telegram.
+    telegram({"update_id": 1, "message": {"message_id": 1, "date": int(clock.now().timestamp()), "chat": {"id": 42, "type": "private"},
+              "from": {"id": 42, "is_bot": False, "first_name": "Ира"}, "text": "Хочу на маникюр завтра в 15:00, 89138402765"}})  # fmt: skip
+    telegram({"update_id": 4, "message": {"message_id": 4, "date": int(clock.now().timestamp()), "chat": {"id": 43, "type": "private"},
+              "from": {"id": 43, "is_bot": False, "first_name": "Оля"}, "text": "хочу на педикюр на следующей неделе"}})  # fmt: skip
+    drain(aws, "ScoreQueue", "score")
+    drain(aws, "RouteQueue", "route")
+    lead = next(
+        aws.store.leads.get(i["lead_id"])
+        for i in aws.store.leads.table.scan()["Items"]
+        if i["chat_id"] == "42"
+    )
+    aws.store.staff.add_invite("code1", lead.owner, clock.now() + timedelta(days=1))
+    telegram({"update_id": 2, "message": {"message_id": 2, "date": int(clock.now().timestamp()), "chat": {"id": 5001, "type": "private"},
+              "from": {"id": 5001, "is_bot": False, "first_name": "Анна"}, "text": "/start inv-code1",
+              "entities": [{"offset": 0, "length": 6, "type": "bot_command"}]}})  # fmt: skip
+    drain(aws, "RouteQueue", "route")
+    # Nobody presses «Беру»: the SLA ladder runs to the end, and a client who went quiet is nudged.
+    for _ in range(4):
+        clock.advance(timedelta(minutes=20))
+        run("escalate", {"detail-type": "Scheduled Event"})
+    drain(aws, "RouteQueue", "route")
+    telegram({"update_id": 3, "callback_query": {"id": "cb1", "from": {"id": 5001, "is_bot": False, "first_name": "Анна"},
+              "chat_instance": "1", "data": f"bk:{lead.lead_id}", "message": {"message_id": 9, "date": 1,
+              "chat": {"id": 5001, "type": "private"}, "from": {"id": 1, "is_bot": True, "first_name": "bot"}, "text": "card"}}})  # fmt: skip
+    drain(aws, "RouteQueue", "route")
+
+    # An enqueue that fails: ingest releases its dedupe mark so the platform's redelivery is taken.
+    def refuse_once(**_):
+        boto3._get_default_session().events.unregister("before-parameter-build.sqs.SendMessage", refuse_once)
+        raise ConnectionError("sqs unavailable")
+
+    boto3._get_default_session().events.register("before-parameter-build.sqs.SendMessage", refuse_once)
+    with contextlib.suppress(Exception):
+        telegram({"update_id": 6, "message": {"message_id": 6, "date": int(clock.now().timestamp()),
+                  "chat": {"id": 44, "type": "private"}, "from": {"id": 44, "is_bot": False, "first_name": "Ян"},
+                  "text": "привет"}})  # fmt: skip
+    assert aws.store.inbox.get("telegram:6")["status"] == "failed"
+    # The client quotes the bot's reply: it looks like staff traffic, route hands it back to score.
+    telegram({"update_id": 5, "message": {"message_id": 5, "date": int(clock.now().timestamp()), "chat": {"id": 42, "type": "private"},
+              "from": {"id": 42, "is_bot": False, "first_name": "Ира"}, "text": "да, всё верно",
+              "reply_to_message": {"message_id": 3, "date": 1, "chat": {"id": 42, "type": "private"},
+                                   "from": {"id": 1, "is_bot": True, "first_name": "bot"}, "text": "Записываю вас"}}})  # fmt: skip
+    drain(aws, "RouteQueue", "route")
+    drain(aws, "ScoreQueue", "score")
+    # A CRM event; then a week of reminders, nudges to the quiet client and evening digests.
+    form = "event=ONCRMLEADUPDATE&data%5BFIELDS%5D%5BID%5D=7&ts=1773460800&auth%5Bapplication_token%5D=b24"
+    run("ingest", api_gateway_event("POST", "/webhooks/bitrix24", "", {"content-type": "application/x-www-form-urlencoded"},
+                                    form.encode(), "127.0.0.1"))  # fmt: skip
+    drain(aws, "RouteQueue", "route")
+    for _ in range(16):  # a week: reminders, nudges, the nurture hand-off, digests
+        clock.advance(timedelta(hours=12))
+        run("remind", {"detail-type": "Scheduled Event"})
+
+    grants = granted()
+    for function, tables in INLINE.items():
+        for table, actions in tables.items():
+            assert OPERATIONS[function][table] <= actions, (
+                f"{function} calls {OPERATIONS[function][table] - actions} on {table}"
+            )
+    for function in ("ingest", "score", "route", "escalate", "remind"):
+        for access in ("read", "write", "send"):
+            missing = (
+                used[function][access]
+                - grants[function][access]
+                - (grants[function]["write"] if access == "read" else set())
+            )
+            assert not missing, f"{function} {access}s {sorted(missing)} without a grant"
+        granted_tables = grants[function]["read"] | grants[function]["write"]
+        used_tables = used[function]["read"] | used[function]["write"]
+        assert granted_tables <= used_tables, (
+            f"{function} is granted unused tables {sorted(granted_tables - used_tables)}"
+        )
+        needlessly_writable = grants[function]["write"] - used[function]["write"]
+        assert not needlessly_writable, f"{function} may write {sorted(needlessly_writable)} but only reads"
+        # A dead-letter queue is written only when a record fails for good (tests/integration covers it).
+        unused_queues = {
+            q for q in grants[function]["send"] - used[function]["send"] if not q.endswith("DeadLetterQueue")
+        }
+        assert not unused_queues, f"{function} may send to {sorted(unused_queues)} but never does"
