@@ -58,6 +58,20 @@ class LambdaContext:
         return max(int((self._deadline - time.monotonic()) * 1000), 0)
 
 
+_function_locks = {name: threading.Lock() for name in FUNCTION_NAMES}
+
+
+def invoke_concurrently(name: str, event: dict, env: dict[str, str], timeout_s: int = 30) -> Any:
+    """For the local stack: each function one invocation at a time (like one warm instance), the
+    five side by side. Their common environment is set once by the stack; what differs between
+    them comes through leadflow.config.function_environment."""
+    from leadflow.config import function_environment
+
+    handler = load_function(name).handler
+    with _function_locks[name], function_environment(env):
+        return handler(event, LambdaContext(name, timeout_s))
+
+
 def invoke(name: str, event: dict, env: dict[str, str] | None = None, timeout_s: int = 30) -> Any:
     """Run one handler with its environment; the lock makes it one invocation at a time."""
     handler = load_function(name).handler

@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+from urllib.request import Request, urlopen
 
 from leadflow_local import functions
 from leadflow_local.template import Template, load_template, rate_seconds
@@ -83,6 +84,9 @@ class Emulator:
 
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
+        # moto keeps its state per process: a stack started after another one in the same process
+        # (tests, `leadflow invoke`) must not find the last one's tables.
+        urlopen(Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=10).close()  # noqa: S310 - loopback
         os.environ.update(aws_env(self.endpoint))
         self.create_resources()
 
@@ -497,7 +501,7 @@ class LocalStack:
 
     def invoke(self, name: str, event: dict) -> Any:
         spec = self.template.functions()[name]
-        return functions.invoke(name, event, self.envs[name], spec.timeout)
+        return functions.invoke_concurrently(name, event, self.envs[name], spec.timeout)
 
     # -- what the CLI reads
     @property

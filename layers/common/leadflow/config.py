@@ -6,8 +6,11 @@ for nothing it does not use and tests can set the environment before the first c
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import os
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -81,6 +84,26 @@ def _ssm_provider() -> Any:
     from aws_lambda_powertools.utilities.parameters import SSMProvider
 
     return SSMProvider()
+
+
+_function_env: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "function_env", default=None
+)
+
+
+def env(name: str) -> str | None:
+    """A variable of this function's environment. The local stack runs all five functions in one
+    process at once, so what differs between them (DLQ_URL) comes from a per-invocation overlay."""
+    return (_function_env.get() or {}).get(name) or os.environ.get(name)
+
+
+@contextlib.contextmanager
+def function_environment(values: dict[str, str]) -> Iterator[None]:
+    token = _function_env.set(values)
+    try:
+        yield
+    finally:
+        _function_env.reset(token)
 
 
 def secret(name: str) -> str | None:

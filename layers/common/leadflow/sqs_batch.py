@@ -8,7 +8,6 @@ with the reason as a message attribute, so `leadflow dlq` can show why and redri
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +16,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
+from leadflow.config import env
 from leadflow.observability import logger, metrics
 from leadflow.queues import parse_queue_message, sqs_client
 
@@ -27,14 +27,14 @@ class Poison(Exception):
     """A message that no retry can fix (unknown shape or version)."""
 
 
-@functools.cache
 def _processor() -> BatchProcessor:
+    # One per batch: a processor keeps the batch's records and outcomes on itself.
     # All records failing is reported like any partial failure: SQS retries exactly those.
     return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def dead_letter(record: SQSRecord, reason: str) -> None:
-    url = os.environ.get("DLQ_URL")
+    url = env("DLQ_URL")
     if not url:
         raise RuntimeError("DLQ_URL is not set")
     sqs_client().send_message(
