@@ -275,6 +275,7 @@ class Messages(_Section):
     reminder: str = (
         "Напоминаем: вы записаны на {service} {when}. Подтвердите, пожалуйста: ответьте «да» или «нет»."
     )
+    reminder_sms: str = "Напоминаем: {service} {when}. Ответьте ДА или НЕТ"
     nudge: str = "Здравствуйте! Подобрать вам удобное время{service_part}? Напишите день и время — администратор подтвердит."
     winback: str = "Жаль, что не получилось прийти. Давайте подберём другое время{service_part}?"
     confirmed: str = "Спасибо, ждём вас!"
@@ -323,6 +324,21 @@ class BusinessConfig(_Section):
     sms: SmsSettings = Field(default_factory=SmsSettings)
     vip_phones: list[str] = Field(default_factory=list)
     open_lead_window_days: int = 14
+
+    @field_validator("vip_phones")
+    @classmethod
+    def _e164(cls, phones: list[str]) -> list[str]:
+        """As leads store them (+7…), whatever spelling the owner typed («8 913 …»)."""
+        import phonenumbers
+
+        result = []
+        for raw in phones:
+            try:
+                number = phonenumbers.parse(raw, "RU")
+            except phonenumbers.NumberParseException:
+                raise ValueError(f"vip_phones: {raw!r} is not a phone number") from None
+            result.append(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+        return result
 
     @field_validator("timezone")
     @classmethod

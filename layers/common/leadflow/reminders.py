@@ -190,9 +190,21 @@ class Reminders:
         service = self.business.service(lead.service)
         local = lead.appointment_at.astimezone(self.business.tz)
         when = f"{describe_day(local.date(), now.astimezone(self.business.tz).date())} в {local:%H:%M}"
-        text = self.business.messages.reminder.format(
-            service=service.name.lower() if service else "визит", when=when
-        )
+        from leadflow.workspace import client_channel
+
+        if client_channel(lead)[0] == "sms":
+            # One SMS part (70 Cyrillic characters): the short template, trimmed if a name is long.
+            from leadflow.channels.sms import fit_one_segment
+
+            day = describe_day(local.date(), now.astimezone(self.business.tz).date())
+            short_when = f"{day if ',' not in day else f'{local:%d.%m}'} в {local:%H:%M}"
+            template = self.business.messages.reminder_sms
+            text = fit_one_segment(
+                template.format(service=service.name.lower() if service else "визит", when=short_when)
+            )
+        else:
+            template = self.business.messages.reminder
+            text = template.format(service=service.name.lower() if service else "визит", when=when)
         if self._to_client(timer, lead, "reminder", text, now):
             self.store.timers.cancel(timer.timer_id)
 

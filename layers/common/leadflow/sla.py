@@ -171,11 +171,23 @@ class Escalator:
             wait = max(sla.reassign_after_min - sla.escalate_after_min, 1)
             self.store.timers.reschedule(timer.timer_id, self._after(now, wait), 2)
         else:
-            self.store.timers.cancel(timer.timer_id)  # before: the new owner gets a fresh SLA timer
-            if "reassigned" in lead.tags:
-                return  # reassigned once already: the senior knows; no ping-pong between owners
-            new_owner = self.reassign(lead, now)
-            logger.info("reassigned", extra={"lead_id": lead.lead_id, "from": lead.owner, "to": new_owner})
+            # Reassign first, then restart this same timer for the new owner: a crash in between
+            # leaves the timer due again when its lease ends, never a lead without a clock.
+            if timer.data.get("round") == 2:
+                self.store.timers.cancel(timer.timer_id)  # reassigned once already: no ping-pong
+                return
+            if "reassigned" not in lead.tags:
+                new_owner = self.reassign(lead, now)
+                logger.info(
+                    "reassigned", extra={"lead_id": lead.lead_id, "from": lead.owner, "to": new_owner}
+                )
+                if new_owner is None:
+                    self.store.timers.cancel(timer.timer_id)  # nobody else to give it to: the senior knows
+                    return
+                lead = self.store.leads.get(lead.lead_id) or lead
+            self.store.timers.reschedule(
+                timer.timer_id, sla_due(self.business, lead, now), 0, {**timer.data, "round": 2}
+            )
 
 
 def _mark_breached(lead: Lead) -> Lead | None:

@@ -3,6 +3,7 @@ senior and raise priority at +15, reassign at +30 — each step once, stopping o
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import threading
@@ -256,3 +257,29 @@ def test_route_after_min_is_configurable_and_routed_leads_are_not_resent(aws):
     route(aws.store, business, crm, routed.lead_id)  # the manager routed it by hand meanwhile
     tick(escalator(aws.store, business, crm), local(2026, 3, 17, 10, 5))
     assert [json.loads(m["Body"])["lead_id"] for m in aws.receive("RouteQueue")] == [waiting.lead_id]
+
+
+def test_a_crash_right_after_reassigning_still_leaves_the_new_owner_a_clock(aws, monkeypatch):
+    crm = RecordingCrm()
+    business, lead = _hot_lead(aws, crm)
+    job = escalator(aws.store, business, crm)
+    tick(job, local(2026, 3, 17, 10, 44), times=2)  # reminder, then escalation
+    # Given the function dies between the reassignment and the timer's restart
+    real_reschedule = aws.store.timers.reschedule
+
+    def crash(*args, **kwargs):
+        monkeypatch.setattr(aws.store.timers, "reschedule", real_reschedule)
+        raise RuntimeError("killed mid-step")
+
+    monkeypatch.setattr(aws.store.timers, "reschedule", crash)
+    clock.freeze(local(2026, 3, 17, 10, 45))
+    with contextlib.suppress(RuntimeError):
+        job.run(clock.now())
+    new_owner = aws.store.leads.get(lead.lead_id).owner
+    assert new_owner != lead.owner
+    # When the claim's lease runs out, the next run finds the step again
+    tick(job, local(2026, 3, 17, 10, 51), times=2)
+    timer = aws.store.timers.get(f"sla#{lead.lead_id}")
+    # Then the new owner has a running SLA clock, and the lead was not passed on a second time
+    assert timer is not None and timer.step == 0 and timer.data.get("round") == 2
+    assert aws.store.leads.get(lead.lead_id).owner == new_owner

@@ -164,3 +164,30 @@ def test_a_failed_sms_is_reported_to_the_owner(aws, smsc):
     assert item["delivery"] == "failed"
     (note,) = [i for i in outbound_items(aws) if i["kind"] == "owner_note"]
     assert "не доставлено" in note["text"] and CALLER in note["text"]
+
+
+def test_an_sms_reminder_is_one_part(aws, smsc):
+    from leadflow.channels.sms import count_segments
+    from leadflow.reminders import Reminders, schedule_booking_reminders
+
+    clock.freeze(SATURDAY_11)
+    run_score(missed_call())
+    lead_id = outbound_items(aws)[0]["lead_id"]
+    lead = aws.store.leads.mutate(
+        lead_id,
+        lambda lead: lead.model_copy(
+            update={
+                "service": "haircut_women",
+                "status": "booked",
+                "appointment_at": SATURDAY_11 + timedelta(days=5),
+            }
+        ),
+    )
+    business = runtime.business()
+    schedule_booking_reminders(aws.store, business, lead, clock.now())
+    clock.freeze(SATURDAY_11 + timedelta(days=4))  # 24 h before
+    Reminders(aws.store, runtime.outbound(), runtime.crm(), business).run(clock.now())
+
+    reminder = next(m for m in smsc.messages.values() if "Напоминаем" in m.text)
+    assert reminder.text == "Напоминаем: женская стрижка завтра в 11:00. Ответьте ДА или НЕТ"
+    assert count_segments(reminder.text).segments == 1 == reminder.segments
