@@ -448,6 +448,7 @@ class LocalStack:
         from leadflow import runtime
         from leadflow.config import load_business_config
 
+        self._environ_before = dict(os.environ)  # the stack sets endpoints, secrets, clock: undone at stop
         business_yaml = self.config_path.read_text(encoding="utf-8")
         load_business_config(self.config_path)  # refuse a bad config before starting anything
         self.gateway = Gateway(self.requested_port, lambda event: self.invoke("ingest", event), self.state)
@@ -498,6 +499,9 @@ class LocalStack:
             self.gateway.stop()
         self.emulator.stop()
         self.state_file.unlink(missing_ok=True)
+        if hasattr(self, "_environ_before"):
+            os.environ.clear()
+            os.environ.update(self._environ_before)
 
     def invoke(self, name: str, event: dict) -> Any:
         spec = self.template.functions()[name]
