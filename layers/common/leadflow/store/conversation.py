@@ -153,8 +153,3 @@ class ConversationStore:
             KeyConditionExpression=Key("lead_id").eq(lead_id) & Key("sk").begins_with("out#")
         )
         return [plain(i) for i in page.get("Items", [])]
-
-    def find_outbound_by_provider_id(self, lead_id: str, provider_message_id: str) -> dict | None:
-        return next(
-            (m for m in self.outbound(lead_id) if m.get("provider_message_id") == provider_message_id), None
-        )
