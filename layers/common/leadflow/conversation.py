@@ -31,6 +31,7 @@ from leadflow.models import (
     StaffEvent,
     Temperature,
 )
+from leadflow.notify import client_channel, to_client, to_staff
 from leadflow.observability import logger, metrics
 from leadflow.outbound import Outbound
 from leadflow.replies import compose_reply, missing_fields
@@ -216,22 +217,9 @@ class Conversation:
             text = compose_reply(lead, self.business, first=first, today=local_today, is_open_now=is_open)
         if not text:
             return
-        from leadflow.workspace import client_channel
-
-        channel, to = client_channel(lead)
-        if channel == "sms" and not lead.contact.phone:
+        if client_channel(lead)[0] == "sms" and not lead.contact.phone:
             return  # a form that left only an e-mail: the owner calls back
-        delivery = self.outbound.send(
-            OutboundMessage(
-                id=f"reply:{message.message_id}",
-                channel=channel,
-                to=to,
-                lead_id=lead.lead_id,
-                kind="reply",
-                text=text,
-                business_connection_id=lead.business_connection_id,
-            )
-        )
+        delivery = to_client(self.outbound, lead, f"reply:{message.message_id}", "reply", text)
         if delivery.outcome == "sent" and lead.first_reply_at is None:
             replied_at = clock.now()
             self.store.leads.mutate(lead.lead_id, lambda current: _first_reply(current, replied_at))
@@ -243,7 +231,7 @@ class Conversation:
 
     def _forward_to_owner(self, lead: Lead, message: InboundMessage) -> None:
         """After hand-over the assistant is quiet; the owner sees the client's words under the card."""
-        from leadflow.sla import staff_chat
+        from leadflow.notify import staff_chat
 
         if not lead.owner:
             return
@@ -282,37 +270,24 @@ class Conversation:
             self.store.contacts.close_lead(lead.contact_id, lead.lead_id)
             if lead.owner:
                 self.store.staff.release_lead(lead.owner)
-        from leadflow.workspace import client_channel
 
-        channel, to = client_channel(lead)
-        self.outbound.send(
-            OutboundMessage(
-                id=f"reply:{message.message_id}",
-                channel=channel,
-                to=to,
-                lead_id=lead.lead_id,
-                kind="reply",
-                text=answer,
-                business_connection_id=lead.business_connection_id,
-            )
-        )
+        to_client(self.outbound, lead, f"reply:{message.message_id}", "reply", answer)
         if lead.owner:
-            from leadflow.sla import staff_chat
-
             verdict = {
                 "confirmed": "подтвердил визит ✅",
                 "cancelled": "отменил визит ❌",
                 "booked": "просит перенести визит 🔁",
             }
-            self.outbound.send(
-                OutboundMessage(
-                    id=f"owner_note:{message.message_id}",
-                    channel="telegram",
-                    to=staff_chat(self.store, self.business, lead.owner),
-                    lead_id=lead.lead_id,
-                    kind="owner_note",
-                    text=f"{lead.contact.name or 'Клиент'} {verdict[str(status)]} ({lead.lead_id})",
-                )
+            note = f"{lead.contact.name or 'Клиент'} {verdict[str(status)]} ({lead.lead_id})"
+            to_staff(
+                self.outbound,
+                self.store,
+                self.business,
+                lead.owner,
+                lead,
+                f"owner_note:{message.message_id}",
+                "owner_note",
+                note,
             )
         return updated is not None
 

@@ -14,6 +14,7 @@ from leadflow.clock import iso
 from leadflow.config import BusinessConfig
 from leadflow.delivery import MARKETING_KINDS, deliver_to_client
 from leadflow.models import CLOSED_STATUSES, Lead, LeadStatus, OutboundMessage
+from leadflow.notify import to_staff
 from leadflow.observability import logger, metrics
 from leadflow.replies import describe_day
 from leadflow.store import Store
@@ -124,7 +125,7 @@ class Reminders:
         if wait:
             self.store.timers.reschedule(timer.timer_id, wait, timer.step, timer.data)
             return False
-        from leadflow.workspace import client_channel
+        from leadflow.notify import client_channel
 
         channel, to = client_channel(lead)
         message = OutboundMessage(
@@ -161,19 +162,18 @@ class Reminders:
         return True
 
     def _tell_owner(self, lead: Lead, text: str, timer: Timer) -> None:
-        from leadflow.sla import staff_chat
 
         if not lead.owner:
             return
-        self.outbound.send(
-            OutboundMessage(
-                id=f"owner_note:{timer.timer_id}:{timer.step}",
-                channel="telegram",
-                to=staff_chat(self.store, self.business, lead.owner),
-                lead_id=lead.lead_id,
-                kind="owner_note",
-                text=text,
-            )
+        to_staff(
+            self.outbound,
+            self.store,
+            self.business,
+            lead.owner,
+            lead,
+            f"owner_note:{timer.timer_id}:{timer.step}",
+            "owner_note",
+            text,
         )
 
     def _appointment(self, timer: Timer, now: datetime) -> None:
@@ -190,7 +190,7 @@ class Reminders:
         service = self.business.service(lead.service)
         local = lead.appointment_at.astimezone(self.business.tz)
         when = f"{describe_day(local.date(), now.astimezone(self.business.tz).date())} в {local:%H:%M}"
-        from leadflow.workspace import client_channel
+        from leadflow.notify import client_channel
 
         if client_channel(lead)[0] == "sms":
             # One SMS part (70 Cyrillic characters): the short template, trimmed if a name is long.
@@ -283,7 +283,7 @@ class Reminders:
         managers = [s.id for s in self.business.staff if s.active and s.role in ("manager", "senior")] or [
             "owner"
         ]
-        from leadflow.sla import staff_chat
+        from leadflow.notify import staff_chat
 
         for staff_id in managers:
             self.outbound.send(

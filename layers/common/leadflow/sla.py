@@ -14,6 +14,7 @@ from datetime import datetime
 from leadflow.clock import iso
 from leadflow.config import BusinessConfig
 from leadflow.models import CLOSED_STATUSES, Lead, LeadStatus, OutboundMessage, Temperature
+from leadflow.notify import staff_chat
 from leadflow.observability import logger, metrics
 from leadflow.routing.hours import Calendar
 from leadflow.store import Store
@@ -47,15 +48,6 @@ def schedule_sla(store: Store, business: BusinessConfig, lead: Lead, now: dateti
 
 def is_waiting_for_owner(lead: Lead) -> bool:
     return lead.accepted_at is None and lead.status == LeadStatus.assigned
-
-
-def staff_chat(store: Store, business: BusinessConfig, staff_id: str) -> str:
-    """The staff member's Telegram chat (onboarding), else the config's, else their id (outbox)."""
-    state = store.staff.state([staff_id])[staff_id]
-    member = business.staff_member(staff_id)
-    return str(
-        state.get("telegram_chat_id") or (member.telegram_chat_id if member else None) or f"staff:{staff_id}"
-    )
 
 
 def seniors(business: BusinessConfig) -> list[str]:

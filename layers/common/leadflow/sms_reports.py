@@ -40,7 +40,7 @@ def apply_delivery_report(
         )
         return
     if lead.owner:
-        from leadflow.sla import staff_chat
+        from leadflow.notify import staff_chat
 
         outbound.send(
             OutboundMessage(

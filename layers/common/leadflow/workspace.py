@@ -21,6 +21,7 @@ from leadflow.models import (
     OutboundMessage,
     StaffEvent,
 )
+from leadflow.notify import client_channel
 from leadflow.observability import logger
 from leadflow.outbound import Outbound
 from leadflow.replies import describe_day
@@ -43,13 +44,6 @@ ACTION_LOG = {
     "reply": "ответ клиенту",
 }
 STAFF_COMMAND_HELP = "Команды: /leads, /today, /off [ДД.ММ], /on, /stop."
-
-
-def client_channel(lead: Lead) -> tuple[str, str]:
-    """Where a message to the client goes: its own channel, or SMS for calls and forms."""
-    if lead.channel in ("call", "form"):
-        return "sms", lead.contact.phone or lead.chat_id
-    return lead.channel, lead.chat_id
 
 
 def card_buttons(lead: Lead) -> list[list[dict]]:
@@ -173,7 +167,7 @@ def _action_log(history: list[dict], business: BusinessConfig) -> list[str]:
 
 
 def send_lead_card(store: Store, outbound: Outbound, business: BusinessConfig, lead: Lead) -> None:
-    from leadflow.sla import staff_chat
+    from leadflow.notify import staff_chat
 
     if not lead.owner:
         return

@@ -1,0 +1,56 @@
+"""Addressing a message to a lead's client or to a staff member — the two recipients every step
+writes to — so each step says only what it sends, not how it reaches them."""
+
+from __future__ import annotations
+
+from leadflow.config import BusinessConfig
+from leadflow.models import Lead, OutboundMessage
+from leadflow.outbound import Delivery, Outbound
+from leadflow.store import Store
+
+
+def client_channel(lead: Lead) -> tuple[str, str]:
+    """Where a message to the client goes: its own channel, or SMS for calls and forms."""
+    if lead.channel in ("call", "form"):
+        return "sms", lead.contact.phone or lead.chat_id
+    return lead.channel, lead.chat_id
+
+
+def staff_chat(store: Store, business: BusinessConfig, staff_id: str) -> str:
+    """The staff member's Telegram chat (onboarding), else the config's, else their id (outbox)."""
+    state = store.staff.state([staff_id])[staff_id]
+    member = business.staff_member(staff_id)
+    return str(
+        state.get("telegram_chat_id") or (member.telegram_chat_id if member else None) or f"staff:{staff_id}"
+    )
+
+
+def to_client(outbound: Outbound, lead: Lead, message_id: str, kind: str, text: str) -> Delivery:
+    channel, to = client_channel(lead)
+    return outbound.send(
+        OutboundMessage(
+            id=message_id,
+            channel=channel,
+            to=to,
+            lead_id=lead.lead_id,
+            kind=kind,
+            text=text,
+            business_connection_id=lead.business_connection_id,
+        )
+    )
+
+
+def to_staff(
+    outbound: Outbound, store: Store, business: BusinessConfig, staff_id: str, lead: Lead | None,
+    message_id: str, kind: str, text: str,
+) -> Delivery:  # fmt: skip
+    return outbound.send(
+        OutboundMessage(
+            id=message_id,
+            channel="telegram",
+            to=staff_chat(store, business, staff_id),
+            lead_id=lead.lead_id if lead else None,
+            kind=kind,
+            text=text,
+        )
+    )
