@@ -5,11 +5,13 @@ only the atomic DynamoDB updates (ticket counter, conditional capacity) keep the
 
 moto applies an update as an unlocked read-modify-write: 100 concurrent ``ADD n :one`` gave 30
 distinct values in-process and 96 on ThreadedMotoServer. DynamoDB applies every single-item write
-atomically, so the fixture below gives moto that guarantee and nothing more (one lock per write
-request); reads and everything in leadflow stay concurrent."""
+atomically and answers with that write's values, so the fixture below gives moto that guarantee
+and nothing more (one lock per write request, its answer copied under the lock); reads and
+everything in leadflow stay concurrent."""
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -52,7 +54,10 @@ def atomic_item_writes(aws, monkeypatch):
 
         def atomic(self, *args, _write=write, **kwargs):
             with lock:
-                return _write(self, *args, **kwargs)
+                # moto returns the live item; its answer (ReturnValues) is serialised after the
+                # call, when another thread may have changed it. DynamoDB answers with the values
+                # of this write: a copy taken under the lock is that answer.
+                return copy.deepcopy(_write(self, *args, **kwargs))
 
         monkeypatch.setattr(DynamoDBBackend, name, atomic)
     return aws
