@@ -27,6 +27,17 @@ class Delivery:
     query: str = ""
 
 
+def _bot_card(chat_id: int, message_id: int, at: datetime) -> dict:
+    """A lead card the bot sent: what staff press buttons on and reply to."""
+    return {
+        "message_id": message_id,
+        "from": {"id": 1, "is_bot": True, "first_name": "leadflow"},
+        "chat": {"id": chat_id, "type": "private"},
+        "date": int(at.timestamp()),
+        "text": "Лид",
+    }
+
+
 class Webhooks:
     def __init__(self, base_url: str, secrets: dict[str, str], session: requests.Session | None = None):
         self.base_url = base_url.rstrip("/")
@@ -43,37 +54,18 @@ class Webhooks:
     def telegram_text(
         self, user_id: int, first_name: str, text: str, at: datetime, update_id: int | None = None
     ) -> Delivery:
-        update_id = update_id or 900_000 + next(_ids)
-        user = {"id": user_id, "is_bot": False, "first_name": first_name, "language_code": "ru"}
-        update = {
-            "update_id": update_id,
-            "message": {
-                "message_id": update_id % 100_000,
-                "from": user,
-                "chat": {"id": user_id, "first_name": first_name, "type": "private"},
-                "date": int(at.timestamp()),
-                "text": text,
-            },
-        }
-        return self._telegram(update)
+        return self._telegram_message(user_id, first_name, text, at, update_id=update_id)
 
     def telegram_callback(self, staff_chat: int, data: str, card_message_id: int, at: datetime) -> Delivery:
         update_id = 900_000 + next(_ids)
-        user = {"id": staff_chat, "is_bot": False, "first_name": "Staff"}
         update = {
             "update_id": update_id,
             "callback_query": {
                 "id": str(4_000_000 + update_id),
-                "from": user,
+                "from": {"id": staff_chat, "is_bot": False, "first_name": "Staff"},
                 "chat_instance": "-1",
                 "data": data,
-                "message": {
-                    "message_id": card_message_id,
-                    "from": {"id": 1, "is_bot": True, "first_name": "leadflow"},
-                    "chat": {"id": staff_chat, "type": "private"},
-                    "date": int(at.timestamp()),
-                    "text": "Лид",
-                },
+                "message": _bot_card(staff_chat, card_message_id, at),
             },
         }
         return self._telegram(update)
@@ -81,41 +73,35 @@ class Webhooks:
     def telegram_reply_to_card(
         self, staff_chat: int, card_message_id: int, text: str, at: datetime
     ) -> Delivery:
-        update_id = 900_000 + next(_ids)
-        update = {
-            "update_id": update_id,
-            "message": {
-                "message_id": update_id % 100_000,
-                "from": {"id": staff_chat, "is_bot": False, "first_name": "Staff"},
-                "chat": {"id": staff_chat, "type": "private"},
-                "date": int(at.timestamp()),
-                "text": text,
-                "reply_to_message": {
-                    "message_id": card_message_id,
-                    "from": {"id": 1, "is_bot": True, "first_name": "leadflow"},
-                    "chat": {"id": staff_chat, "type": "private"},
-                    "date": int(at.timestamp()),
-                    "text": "Лид",
-                },
-            },
-        }
-        return self._telegram(update)
+        return self._telegram_message(
+            staff_chat, "Staff", text, at, reply_to_message=_bot_card(staff_chat, card_message_id, at)
+        )
 
     def telegram_command(self, chat_id: int, text: str, at: datetime) -> Delivery:
-        update_id = 900_000 + next(_ids)
         command = text.split()[0]
-        update = {
-            "update_id": update_id,
-            "message": {
-                "message_id": update_id % 100_000,
-                "from": {"id": chat_id, "is_bot": False, "first_name": "Staff"},
-                "chat": {"id": chat_id, "type": "private"},
-                "date": int(at.timestamp()),
-                "text": text,
-                "entities": [{"offset": 0, "length": len(command), "type": "bot_command"}],
-            },
+        entities = [{"offset": 0, "length": len(command), "type": "bot_command"}]
+        return self._telegram_message(chat_id, "Staff", text, at, entities=entities)
+
+    def _telegram_message(
+        self,
+        user_id: int,
+        first_name: str,
+        text: str,
+        at: datetime,
+        update_id: int | None = None,
+        **extra: object,
+    ) -> Delivery:
+        """A text message in a private chat, as the Bot API delivers it."""
+        update_id = update_id or 900_000 + next(_ids)
+        message = {
+            "message_id": update_id % 100_000,
+            "from": {"id": user_id, "is_bot": False, "first_name": first_name, "language_code": "ru"},
+            "chat": {"id": user_id, "first_name": first_name, "type": "private"},
+            "date": int(at.timestamp()),
+            "text": text,
+            **extra,
         }
-        return self._telegram(update)
+        return self._telegram({"update_id": update_id, "message": message})
 
     def _telegram(self, update: dict) -> Delivery:
         return Delivery(

@@ -25,19 +25,21 @@ def staff_chat(store: Store, business: BusinessConfig, staff_id: str) -> str:
     )
 
 
-def to_client(outbound: Outbound, lead: Lead, message_id: str, kind: str, text: str) -> Delivery:
+def client_message(lead: Lead, message_id: str, kind: str, text: str) -> OutboundMessage:
     channel, to = client_channel(lead)
-    return outbound.send(
-        OutboundMessage(
-            id=message_id,
-            channel=channel,
-            to=to,
-            lead_id=lead.lead_id,
-            kind=kind,
-            text=text,
-            business_connection_id=lead.business_connection_id,
-        )
+    return OutboundMessage(
+        id=message_id,
+        channel=channel,
+        to=to,
+        lead_id=lead.lead_id,
+        kind=kind,
+        text=text,
+        business_connection_id=lead.business_connection_id,
     )
+
+
+def to_client(outbound: Outbound, lead: Lead, message_id: str, kind: str, text: str) -> Delivery:
+    return outbound.send(client_message(lead, message_id, kind, text))
 
 
 def to_staff(

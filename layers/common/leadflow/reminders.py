@@ -14,7 +14,7 @@ from leadflow.clock import iso
 from leadflow.config import BusinessConfig
 from leadflow.delivery import MARKETING_KINDS, deliver_to_client
 from leadflow.models import CLOSED_STATUSES, Lead, LeadStatus, OutboundMessage
-from leadflow.notify import to_staff
+from leadflow.notify import client_message, to_staff
 from leadflow.observability import logger, metrics
 from leadflow.replies import describe_day
 from leadflow.store import Store
@@ -125,17 +125,8 @@ class Reminders:
         if wait:
             self.store.timers.reschedule(timer.timer_id, wait, timer.step, timer.data)
             return False
-        from leadflow.notify import client_channel
-
-        channel, to = client_channel(lead)
-        message = OutboundMessage(
-            id=f"{kind}:{timer.timer_id}:{timer.step}:{timer.data.get('at', '')}",
-            channel=channel,
-            to=to,
-            lead_id=lead.lead_id,
-            kind=kind,
-            text=text,
-            business_connection_id=lead.business_connection_id,
+        message = client_message(
+            lead, f"{kind}:{timer.timer_id}:{timer.step}:{timer.data.get('at', '')}", kind, text
         )
         consent = kind not in MARKETING_KINDS or bool(
             self.store.contacts.get(lead.contact_id).get("marketing_consent")
@@ -155,14 +146,13 @@ class Reminders:
         elif path == "failed":
             self._tell_owner(
                 lead,
-                f"Не удалось отправить клиенту ({channel}) сообщение «{kind}». Свяжитесь с ним сами.",
+                f"Не удалось отправить клиенту ({message.channel}) сообщение «{kind}». Свяжитесь с ним сами.",
                 timer,
             )
         metrics.add_metric(name=f"{kind.capitalize()}Sent", unit="Count", value=1)
         return True
 
     def _tell_owner(self, lead: Lead, text: str, timer: Timer) -> None:
-
         if not lead.owner:
             return
         to_staff(
