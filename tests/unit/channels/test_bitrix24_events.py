@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,17 +20,7 @@ URLENCODED = "application/x-www-form-urlencoded"
 
 
 def request_from_event(path: Path) -> WebhookRequest:
-    event = json.loads(path.read_text(encoding="utf-8"))
-    body = event.get("body") or ""
-    raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
-    return WebhookRequest(
-        method=event["requestContext"]["http"]["method"],
-        channel=event["pathParameters"]["channel"],
-        headers={k.lower(): v for k, v in event["headers"].items()},
-        query=dict(parse_qsl(event.get("rawQueryString") or "", keep_blank_values=True)),
-        body=raw,
-        source_ip=event["requestContext"]["http"]["sourceIp"],
-    )
+    return WebhookRequest.from_api_gateway(json.loads(path.read_text(encoding="utf-8")))
 
 
 def outbound_body(

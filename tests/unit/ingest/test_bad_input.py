@@ -185,6 +185,7 @@ def test_the_body_limit_follows_max_body_bytes(env, logs, monkeypatch):
 def test_an_unknown_channel_is_404(env, logs):
     assert ingest(post("myspace", b"{}"))["status"] == 404
     assert ingest(post("Telegram", b"{}"))["status"] == 404
+    assert ingest({**post("telegram", b"{}"), "pathParameters": None})["status"] == 404  # not our route
     _nothing_taken(env)
 
 

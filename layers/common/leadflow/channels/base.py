@@ -7,8 +7,10 @@ A channel module exposes ``handle_webhook(request) -> WebhookResult``. It verifi
 
 from __future__ import annotations
 
+import base64
 import hmac
 from dataclasses import dataclass, field
+from typing import Any
 
 from leadflow.models import CrmEvent, InboundMessage, OutboundMessage, StaffEvent
 
@@ -24,6 +26,29 @@ class WebhookRequest:
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
+
+    @classmethod
+    def from_api_gateway(cls, event: dict[str, Any]) -> WebhookRequest:
+        """The request in an HTTP API (payload format 2.0) event for one of ingest's routes.
+
+        API Gateway has already matched the route: ``/webhooks/{channel}``, or Mango Office's
+        ``/webhooks/call/events/{kind}`` (it appends the event kind to the URL it is given).
+        """
+        http = event["requestContext"]["http"]
+        path = event.get("pathParameters") or {}
+        query = dict(event.get("queryStringParameters") or {})
+        channel = path.get("channel", "")
+        if "kind" in path:
+            channel, query["provider"] = "call", f"mango/events/{path['kind']}"
+        raw = event.get("body") or ""
+        return cls(
+            method=http["method"],
+            channel=channel,
+            headers={k.lower(): v for k, v in (event.get("headers") or {}).items()},
+            query=query,
+            body=base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode("utf-8"),
+            source_ip=http.get("sourceIp"),
+        )
 
 
 @dataclass
