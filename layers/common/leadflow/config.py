@@ -52,6 +52,7 @@ class Settings(BaseModel):
     timers_table: str = "TimersTable"
     inbox_table: str = "InboxTable"
     config_table: str = "ConfigTable"
+    rate_limit_table: str | None = Field(default=None, description="shared Bitrix24 budget; unset → per process")
     score_queue_url: str | None = None
     route_queue_url: str | None = None
     secrets_prefix: str | None = Field(default=None, description="SSM path; unset → secrets from env")
@@ -194,11 +195,35 @@ class Branch(_Section):
     closed_on_public_holidays: bool = False
     days_off: list[date] = Field(default_factory=list)
     extra_working_days: list[date] = Field(default_factory=list, description="transferred working days")
+    # How a lead is known to be this branch's (see leadflow.routing.branches):
+    phones: list[str] = Field(default_factory=list, description="its lines and WhatsApp numbers")
+    accounts: list[str] = Field(default_factory=list, description="'vk:<group id>', 'instagram:<account id>'")
+    aliases: list[str] = Field(default_factory=list, description="what clients call it: street, metro, area")
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
         return None if value is None else _known_time_zone(value)
+
+    @field_validator("phones")
+    @classmethod
+    def _e164(cls, phones: list[str]) -> list[str]:
+        return _e164_list(phones, "phones")
+
+    @field_validator("accounts")
+    @classmethod
+    def _channel_ids(cls, accounts: list[str]) -> list[str]:
+        for account in accounts:
+            channel, _, account_id = account.partition(":")
+            if channel not in ("vk", "instagram") or not account_id.strip():
+                raise ValueError(
+                    f"accounts: {account!r} should be 'vk:<group id>' or 'instagram:<account id>'"
+                )
+        return [a.replace(" ", "") for a in accounts]
+
+    @property
+    def title(self) -> str:
+        return self.name or self.id
 
 
 class StaffMember(_Section):
@@ -268,6 +293,7 @@ class Messages(_Section):
     ask_service: str = "Подскажите, на какую услугу вас записать?"
     ask_time: str = "На какой день и время вам удобно?"
     ask_phone: str = "Оставьте, пожалуйста, номер телефона для связи."
+    ask_branch: str = "В какой филиал вам удобнее: {branches}?"
     question_ack: str = "Сейчас уточню и отвечу вам."
     media_ack: str = "Спасибо! Голосовые и вложения мы посмотрим, администратор скоро ответит."
     not_target: str = "Спасибо за сообщение."
@@ -328,17 +354,7 @@ class BusinessConfig(_Section):
     @field_validator("vip_phones")
     @classmethod
     def _e164(cls, phones: list[str]) -> list[str]:
-        """As leads store them (+7…), whatever spelling the owner typed («8 913 …»)."""
-        import phonenumbers
-
-        result = []
-        for raw in phones:
-            try:
-                number = phonenumbers.parse(raw, "RU")
-            except phonenumbers.NumberParseException:
-                raise ValueError(f"vip_phones: {raw!r} is not a phone number") from None
-            result.append(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
-        return result
+        return _e164_list(phones, "vip_phones")
 
     @field_validator("timezone")
     @classmethod
@@ -361,6 +377,9 @@ class BusinessConfig(_Section):
 
     def staff_member(self, staff_id: str | None) -> StaffMember | None:
         return next((s for s in self.staff if s.id == staff_id), None)
+
+    def branch(self, branch_id: str | None) -> Branch | None:
+        return next((b for b in self.branches if b.id == branch_id), None)
 
 
 Loc = tuple[str | int, ...]
@@ -386,6 +405,20 @@ def _known_time_zone(value: str) -> str:
     return value
 
 
+def _e164_list(phones: list[str], field: str) -> list[str]:
+    """As leads store them (+7…), whatever spelling the owner typed («8 913 …»)."""
+    import phonenumbers
+
+    result = []
+    for raw in phones:
+        try:
+            number = phonenumbers.parse(raw, "RU")
+        except phonenumbers.NumberParseException:
+            raise ValueError(f"{field}: {raw!r} is not a phone number") from None
+        result.append(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    return result
+
+
 def _duplicates(section: str, ids: list[str]) -> list[tuple[Loc, str]]:
     seen: set[str] = set()
     problems: list[tuple[Loc, str]] = []
@@ -406,6 +439,7 @@ def _reference_problems(cfg: BusinessConfig) -> list[tuple[Loc, str]]:
     problems = _duplicates("services", [s.id for s in cfg.services])
     problems += _duplicates("staff", [s.id for s in cfg.staff])
     problems += _duplicates("branches", [b.id for b in cfg.branches])
+    problems += _shared_branch_keys(cfg)
     for i, member in enumerate(cfg.staff):
         for j, skill in enumerate(member.skills):
             if skill not in service_ids | groups:
@@ -426,6 +460,20 @@ def _reference_problems(cfg: BusinessConfig) -> list[tuple[Loc, str]]:
                 if name not in known:
                     where: Loc = ("routing", i, "match", field, j)
                     problems.append((where, f"routing rule {rule.name!r}: match on unknown {field} {name!r}"))
+    return problems
+
+
+def _shared_branch_keys(cfg: BusinessConfig) -> list[tuple[Loc, str]]:
+    """A number, account or alias can point at one branch only."""
+    owner: dict[tuple[str, str], str] = {}
+    problems: list[tuple[Loc, str]] = []
+    for i, branch in enumerate(cfg.branches):
+        for field in ("phones", "accounts", "aliases"):
+            for j, value in enumerate(getattr(branch, field)):
+                key = (field, value.casefold())
+                other = owner.setdefault(key, branch.id)
+                if other != branch.id:
+                    problems.append((("branches", i, field, j), f"{value!r} is already branch {other!r}'s"))
     return problems
 
 

@@ -35,6 +35,7 @@ from leadflow.notify import client_channel, to_client, to_staff
 from leadflow.observability import logger, metrics
 from leadflow.outbound import Outbound
 from leadflow.replies import compose_reply, missing_fields
+from leadflow.routing.branches import branch_for
 from leadflow.routing.hours import Calendar
 from leadflow.store import Store
 from leadflow.store.timers import Timer
@@ -131,9 +132,10 @@ class Conversation:
         )
         lead, is_first = self._lead_for(message, understood)
         self.store.conversation.add_inbound(lead.lead_id, message)
+        branch = branch_for(self.business, message)
         lead = (
             self.store.leads.mutate(
-                lead.lead_id, lambda current: merge(current, message, understood, self.business.tz)
+                lead.lead_id, lambda current: merge(current, message, understood, self.business.tz, branch)
             )
             or lead
         )
@@ -152,7 +154,8 @@ class Conversation:
             if refined is not None:
                 lead = (
                     self.store.leads.mutate(
-                        lead.lead_id, lambda current: merge(current, message, refined, self.business.tz)
+                        lead.lead_id,
+                        lambda current: merge(current, message, refined, self.business.tz, branch),
                     )
                     or lead
                 )
@@ -197,6 +200,7 @@ class Conversation:
                     received_at=message.received_at,
                     last_message_at=message.received_at,
                     business_connection_id=message.business_connection_id,
+                    branch=_known(self.business, contact.get("last_branch")),  # until the client says
                 )
                 created = self.store.leads.create(lead)
                 if created:
@@ -213,7 +217,7 @@ class Conversation:
         if message.call and message.call.missed and not message.text:
             text: str | None = self.business.messages.missed_call
         else:
-            is_open = Calendar.for_branch(self.business).is_open(now)
+            is_open = Calendar.for_branch(self.business, lead.branch).is_open(now)
             text = compose_reply(lead, self.business, first=first, today=local_today, is_open_now=is_open)
         if not text:
             return
@@ -321,6 +325,10 @@ class Conversation:
         schedule_nudges(self.store, self.business, lead)
 
 
+def _known(business: BusinessConfig, branch_id: str | None) -> str | None:
+    return branch_id if len(business.branches) > 1 and business.branch(branch_id) else None
+
+
 def _is_sms_opt_out(text: str) -> bool:
     from leadflow.channels.sms import is_opt_out
 
@@ -337,10 +345,14 @@ def _media_only(message: InboundMessage) -> Qualification:
     )
 
 
-def merge(lead: Lead, message: InboundMessage, understood: Qualification, tz: ZoneInfo) -> Lead | None:
+def merge(
+    lead: Lead, message: InboundMessage, understood: Qualification, tz: ZoneInfo, branch: str | None = None
+) -> Lead | None:
     """Fold one message's understanding into the lead: new facts fill or refine, none are lost.
-    A late-arriving older message only fills gaps."""
+    A late-arriving older message only fills gaps; a routed lead keeps its branch."""
     newer = message.received_at >= lead.last_message_at
+    if branch and not lead.routed and (newer or lead.branch is None):
+        lead.branch = branch
     if understood.intent == Intent.booking or lead.intent is None:
         lead.intent = understood.intent
     elif understood.intent == Intent.question and lead.intent == Intent.not_target:

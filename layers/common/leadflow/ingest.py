@@ -83,6 +83,10 @@ class Ingest:
             )
             return Response(400, "malformed payload")
 
+        branch = request.query.get("branch", "").strip()[:200]
+        if branch:  # a webhook URL of its own per branch (…/webhooks/form?branch=center)
+            for message in result.messages:
+                message.branch = message.branch or branch
         events = [*result.staff_events, *result.crm_events, *_delivery_reports(result)]
         queued = [
             *((m.message_id, m.model_dump_json(), self.score_queue) for m in result.messages),

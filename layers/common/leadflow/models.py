@@ -103,6 +103,11 @@ class InboundMessage(_Model):
     business_connection_id: str | None = Field(
         default=None, description="Telegram Business: reply as the business account"
     )
+    recipient: str | None = Field(
+        default=None,
+        description="what the client reached: our number (E.164), 'vk:<group>', 'instagram:<id>'",
+    )
+    branch: str | None = Field(default=None, description="as the sender named it: ?branch= or a form field")
     raw_ref: str | None = Field(default=None, description="key of the stored raw payload")
 
 
@@ -190,6 +195,7 @@ class Lead(_Model):
     urgent: bool = False
     media: list[str] = Field(default_factory=list)
     llm_tokens: int = 0
+    branch: str | None = None
     owner: str | None = None
     assignment_reason: str | None = None
     crm_id: str | None = None
@@ -228,6 +234,7 @@ class Lead(_Model):
             "service",
             "preferred_date",
             "preferred_time",
+            "branch",
             "owner",
             "crm_id",
             "source",

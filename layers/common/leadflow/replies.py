@@ -7,6 +7,7 @@ slot nobody checked. Templates come from the business config (Russian defaults).
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from datetime import date
 
 from leadflow.config import BusinessConfig
@@ -72,6 +73,8 @@ def missing_fields(lead: Lead, business: BusinessConfig) -> list[str]:
     phone_needed = "phone" in required or business.qualify.phone_when_missing
     if phone_needed and not lead.contact.phone:
         missing.append("phone")
+    if len(business.branches) > 1 and not lead.branch:
+        missing.append("branch")
     return missing
 
 
@@ -100,10 +103,13 @@ def compose_reply(
             if lead.preferred_time:
                 when += f" в {lead.preferred_time}"
             parts.append(texts.booking_confirm.format(service=accusative(service.name), when=when))
-        for field in missing_fields(lead, business):
-            parts.append(
-                {"service": texts.ask_service, "time": texts.ask_time, "phone": texts.ask_phone}[field]
-            )
+        questions = {
+            "service": texts.ask_service,
+            "time": texts.ask_time,
+            "phone": texts.ask_phone,
+            "branch": texts.ask_branch.format(branches=_one_of(b.title for b in business.branches)),
+        }
+        parts.extend(questions[field] for field in missing_fields(lead, business))
     if not is_open_now:
         parts.append(texts.off_hours)
     text = " ".join(p for p in parts if p)
@@ -122,6 +128,12 @@ def _answer_question(lead: Lead, business: BusinessConfig) -> str:
             facts.append(f"около {service.duration_min} мин")
         return f"{service.name}: {', '.join(facts)}. Хотите записаться? Подскажите удобный день и время."
     return business.messages.question_ack
+
+
+def _one_of(names: Iterable[str]) -> str:
+    """«Центр», «Арбат» или «Химки»."""
+    quoted = [f"«{name}»" for name in names]
+    return ", ".join(quoted[:-1]) + " или " + quoted[-1] if len(quoted) > 1 else "".join(quoted)
 
 
 def _fit(text: str, limit: int) -> str:

@@ -27,7 +27,8 @@ def sla_minutes(business: BusinessConfig, temperature: str | None) -> int:
 
 
 def sla_due(business: BusinessConfig, lead: Lead, start: datetime) -> datetime:
-    return Calendar.for_branch(business).add_business_minutes(start, sla_minutes(business, lead.temperature))
+    calendar = Calendar.for_branch(business, lead.branch)
+    return calendar.add_business_minutes(start, sla_minutes(business, lead.temperature))
 
 
 def schedule_sla(store: Store, business: BusinessConfig, lead: Lead, now: datetime) -> None:
@@ -110,10 +111,10 @@ class Escalator:
             done += 1
         return done
 
-    def _after(self, now: datetime, minutes: int) -> datetime:
+    def _after(self, lead: Lead, now: datetime, minutes: int) -> datetime:
         """The ladder's next step in business minutes, like the SLA itself: a lead that breaches
         at closing time is escalated and reassigned after opening, when someone can take it."""
-        return Calendar.for_branch(self.business).add_business_minutes(now, minutes)
+        return Calendar.for_branch(self.business, lead.branch).add_business_minutes(now, minutes)
 
     def _route_waiting(self, timer: Timer) -> None:
         from leadflow.models import LeadReady
@@ -143,7 +144,7 @@ class Escalator:
                 f"⏰ Лид ждёт ответа дольше SLA: {label}. Нажмите «Беру».",
                 "0",
             )
-            self.store.timers.reschedule(timer.timer_id, self._after(now, sla.escalate_after_min), 1)
+            self.store.timers.reschedule(timer.timer_id, self._after(lead, now, sla.escalate_after_min), 1)
         elif timer.step == 1:
             for senior in seniors(self.business):
                 notify_staff(
@@ -161,7 +162,7 @@ class Escalator:
             if raised is not None and lead.priority != "high":  # mutate returns the lead unchanged too
                 self.crm.raise_priority(raised)
             wait = max(sla.reassign_after_min - sla.escalate_after_min, 1)
-            self.store.timers.reschedule(timer.timer_id, self._after(now, wait), 2)
+            self.store.timers.reschedule(timer.timer_id, self._after(lead, now, wait), 2)
         else:
             # Reassign first, then restart this same timer for the new owner: a crash in between
             # leaves the timer due again when its lease ends, never a lead without a clock.

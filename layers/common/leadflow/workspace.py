@@ -106,6 +106,9 @@ def card_text(store: Store, business: BusinessConfig, lead: Lead) -> str:
     lines.append(f"Имя: {lead.contact.name or '—'}")
     lines.append(f"Телефон: {phone_for_card(lead.contact.phone)}")
     lines.append(f"Услуга: {service.name if service else '—'}")
+    branch = business.branch(lead.branch)
+    if branch:
+        lines.append(f"Филиал: {branch.title}")
     when = describe_day(lead.preferred_date, today) if lead.preferred_date else ""
     when = f"{when} {lead.preferred_time or ''}".strip()
     lines.append(f"Когда: {when or '—'}")

@@ -158,6 +158,7 @@ def _call_message(
     if not phone:
         return WebhookResult(note="caller number withheld or invalid: nobody to call back")
     outcome = "missed" if missed else "completed"
+    line = to_e164(called)
     message = InboundMessage(
         message_id=f"call:{provider}:{call_id[:MAX_ID_CHARS]}:{outcome}",
         channel=Channel.call,
@@ -169,10 +170,11 @@ def _call_message(
         call=CallInfo(
             direction="in",
             missed=missed,
-            called_number=to_e164(called) or (called or None),
+            called_number=line or (called or None),
             duration_s=None if missed else duration_s,
             recording_url=recording_url,
         ),
+        recipient=line,
     )
     return WebhookResult(messages=[message])
 

@@ -60,6 +60,7 @@ COMMENT_KEYS = (
 EMAIL_KEYS = ("email", "e_mail", "optin_email", "почта")
 PAGE_KEYS = ("page", "page_url", "referer", "referrer", "url")
 PROMO_KEYS = ("promo", "promocode", "promo_code", "промокод")
+BRANCH_KEYS = ("branch", "filial", "филиал", "salon", "салон")
 SUBMISSION_ID_KEYS = ("tranid", "submission_id", "request_id", "id")
 USER_ID_KEYS = ("messenger_user_id", "chatfuel_user_id", "subscriber_id", "user_id")
 SENT_AT_KEYS = ("submitted_at", "created_at", "sent_at", "submission_time", "timestamp", "last_interaction")
@@ -314,6 +315,7 @@ def _extras(fields: Mapping[str, Any]) -> list[tuple[str, str]]:
         + EMAIL_KEYS
         + PAGE_KEYS
         + PROMO_KEYS
+        + BRANCH_KEYS
         + SUBMISSION_ID_KEYS
         + USER_ID_KEYS
         + SENT_AT_KEYS
@@ -341,6 +343,7 @@ def form_message(fields: Mapping[str, Any], now: datetime | None = None) -> Inbo
     service = _first(fields, SERVICE_KEYS)
     comment = _first(fields, COMMENT_KEYS)
     promo = _first(fields, PROMO_KEYS)
+    branch = _first(fields, BRANCH_KEYS)
     page_url = _first(fields, PAGE_KEYS)
     extras = _extras(fields)
     manychat = _is_manychat(fields)
@@ -355,6 +358,7 @@ def form_message(fields: Mapping[str, Any], now: datetime | None = None) -> Inbo
         ("Телефон", phone or raw_phone),
         ("Email", email),
         ("Услуга", service),
+        ("Филиал", branch),
         ("Комментарий", comment),
     ):
         if value:
@@ -380,6 +384,8 @@ def form_message(fields: Mapping[str, Any], now: datetime | None = None) -> Inbo
             "form": _first(fields, ("formid", "form_id", "formname", "form_name")),
             "day": received_at.date().isoformat(),
         }
+        if branch:
+            digest_input["branch"] = branch
         canonical = json.dumps(digest_input, ensure_ascii=False, sort_keys=True)
         message_id = f"form:hash:{hashlib.sha256(canonical.encode()).hexdigest()[:32]}"
 
@@ -396,4 +402,5 @@ def form_message(fields: Mapping[str, Any], now: datetime | None = None) -> Inbo
         utm=utm,
         promo=promo,
         page_url=page_url[:2000] if page_url else None,
+        branch=branch[:200] if branch else None,
     )

@@ -195,6 +195,7 @@ def _lead(
         received_at=utc_from_seconds(event.timestamp / 1000),
         source=source,
         utm=utm,
+        recipient=f"instagram:{event.recipient.id}" if event.recipient.id else None,
     )
 
 

@@ -169,6 +169,7 @@ def parse_callback(callback: VkCallback) -> WebhookResult:
         received_at=datetime.fromtimestamp(message.date, tz=UTC),
         source=source,
         utm=Utm(source=source, campaign=message.ref) if source else Utm(),
+        recipient=f"vk:{callback.group_id}" if callback.group_id else None,
     )
     return WebhookResult(messages=[inbound])
 

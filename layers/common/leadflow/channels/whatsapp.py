@@ -236,6 +236,7 @@ def _inbound(message: WaMessage, value: WaValue) -> InboundMessage | None:
         utm=utm,
         page_url=page_url,
         business_connection_id=value.metadata.phone_number_id,
+        recipient=normalise_phone(value.metadata.display_phone_number),
     )
 
 

@@ -14,12 +14,14 @@ DEFAULT_SOURCE_IDS = {"call": "CALL", "form": "WEBFORM", "sms": "OTHER"}
 
 def crm_lead(lead: Lead, business: BusinessConfig, assigned_by_id: str | None) -> CrmLead:
     service = business.service(lead.service)
+    branch = business.branch(lead.branch)
     who = lead.contact.name or lead.contact.phone or "клиент"
     when = " ".join(str(v) for v in (lead.preferred_date, lead.preferred_time) if v)
     comments = "\n".join(
         line
         for line in (
             f"Услуга: {service.name}" if service else None,
+            f"Филиал: {branch.title}" if branch else None,
             f"Желаемое время: {when}" if when else None,
             f"Интерес: {lead.intent or '—'}, температура: {lead.temperature or '—'}"
             + (", срочно" if lead.urgent else ""),

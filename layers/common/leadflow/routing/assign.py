@@ -15,7 +15,7 @@ from datetime import datetime
 from leadflow.config import BusinessConfig, RoutingRule, StaffMember
 from leadflow.models import Lead
 from leadflow.routing.hours import Calendar
-from leadflow.routing.rules import LeadFacts, candidates, first_matching_rule
+from leadflow.routing.rules import LeadFacts, candidates, first_matching_rule, works_in
 from leadflow.store.staff import StaffStore
 
 UNLIMITED = 10**6
@@ -83,6 +83,7 @@ def choose_owner(
     calendar = Calendar.for_branch(business, facts.branch)
     pool = [m for m in candidates(rule, lead, business, facts) if m.id not in exclude]
     managers = [m for m in business.staff if m.role == "manager" and m.active and m.id not in exclude]
+    managers.sort(key=lambda m: not works_in(m, facts.branch))  # the branch's own managers first
     wanted = [m.id for m in pool + managers] + ([previous_owner] if previous_owner else [])
     state = staff.state(wanted)
     at, callback_at = now, None
@@ -113,6 +114,8 @@ def choose_owner(
     # A VIP goes to a manager even when a specialist served them last time.
     if member is not None and facts.vip and member.id not in {m.id for m in pool}:
         member, note = None, f"previous owner {previous_owner} is not a VIP owner; "
+    if member is not None and not works_in(member, facts.branch):
+        member, note = None, f"previous owner {previous_owner} works in another branch; "
     if member is not None:
         if member.active and on_shift(member, business, at, state[member.id]):
             if staff.take_lead(member.id, member.capacity):

@@ -59,7 +59,7 @@ class Calendar:
 
     @classmethod
     def for_branch(cls, business: BusinessConfig, branch_id: str | None = None) -> Calendar:
-        branch = next((b for b in business.branches if b.id == branch_id), None)
+        branch = business.branch(branch_id)
         if branch is None and business.branches and branch_id is None:
             branch = business.branches[0]
         tz = ZoneInfo(branch.timezone) if branch and branch.timezone else business.tz

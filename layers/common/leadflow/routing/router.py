@@ -74,6 +74,7 @@ class Router:
         facts = LeadFacts(
             repeat_client=int(contact.get("leads", 0)) > 1 or bool(previous_owner),
             vip=bool(contact.get("vip")) or (lead.contact.phone or "") in self.business.vip_phones,
+            branch=lead.branch,
         )
         assignment = choose_owner(lead, facts, self.business, self.store.staff, now, previous_owner)
 
@@ -96,7 +97,8 @@ class Router:
         if saved is None or saved.owner != assignment.owner:
             self.store.staff.release_lead(assignment.owner)  # a concurrent route won
         else:
-            self.store.contacts.update(lead.contact_id, last_owner=assignment.owner)
+            remembered = {"last_branch": lead.branch} if lead.branch else {}
+            self.store.contacts.update(lead.contact_id, last_owner=assignment.owner, **remembered)
             metrics.add_metric(name="LeadsAssigned", unit="Count", value=1)
             logger.info(
                 "assigned", extra={"lead_id": lead_id, "owner": assignment.owner, "reason": assignment.reason}
@@ -107,7 +109,7 @@ class Router:
         """After an SLA ladder ran out: the next free specialist by the same rules."""
         old_owner = lead.owner
         contact = self.store.contacts.get(lead.contact_id)
-        facts = LeadFacts(repeat_client=False, vip=bool(contact.get("vip")))
+        facts = LeadFacts(repeat_client=False, vip=bool(contact.get("vip")), branch=lead.branch)
         exclude = frozenset({old_owner} if old_owner else set())
         assignment = choose_owner(lead, facts, self.business, self.store.staff, now, None, exclude)
         if assignment.owner == old_owner:

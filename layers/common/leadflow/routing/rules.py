@@ -43,6 +43,11 @@ def _matches(rule: RoutingRule, lead: Lead, facts: LeadFacts, business: Business
     return not (m.vip is not None and m.vip != facts.vip)
 
 
+def works_in(member: StaffMember, branch: str | None) -> bool:
+    """Staff without a branch work in every branch; a lead without one can go to anybody."""
+    return branch is None or member.branch in (None, branch)
+
+
 def first_matching_rule(lead: Lead, facts: LeadFacts, business: BusinessConfig) -> RoutingRule:
     return next((r for r in business.routing if _matches(r, lead, facts, business)), DEFAULT_RULE)
 
@@ -55,9 +60,7 @@ def candidates(
     With no ``assign_to``: specialists whose skills cover the lead's service (or its group);
     specialists with no skills listed take anything.
     """
-    active = [
-        s for s in business.staff if s.active and (facts.branch is None or s.branch in (None, facts.branch))
-    ]
+    active = [s for s in business.staff if s.active and works_in(s, facts.branch)]
     if rule.assign_to:
         chosen = [
             s
