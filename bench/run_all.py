@@ -23,6 +23,7 @@ PY = sys.executable
 OTHER_BENCHES = [
     ("qualify", "bench/qualify/run.py", [], False),
     ("route: Bitrix24 push", "bench/route/bitrix_push.py", [], True),
+    ("route: Bitrix24, containers at once", "bench/route/bitrix_concurrent.py", [], True),
     ("route: DynamoDB per lead", "bench/route/dynamo_per_lead.py", [], False),
     ("schedule", "bench/schedule/run.py", [], False),
     ("ingest", "bench/ingest/run.py", [], False),

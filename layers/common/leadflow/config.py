@@ -52,7 +52,7 @@ class Settings(BaseModel):
     timers_table: str = "TimersTable"
     inbox_table: str = "InboxTable"
     config_table: str = "ConfigTable"
-    rate_limit_table: str | None = Field(default=None, description="shared Bitrix24 budget; unset → per process")
+    rate_limit_table: str | None = None  # the shared Bitrix24 budget (crm/rate_limit.py); unset: per process
     score_queue_url: str | None = None
     route_queue_url: str | None = None
     secrets_prefix: str | None = Field(default=None, description="SSM path; unset → secrets from env")
@@ -327,6 +327,9 @@ class Crm(_Section):
     tags_field: str | None = Field(default=None, description="UF field for tags, e.g. UF_CRM_TAGS")
     push_not_target: bool = False
     source_ids: dict[str, str] = Field(default_factory=dict, description="channel → SOURCE_ID")
+    # The portal's REST limit: 2 requests/s with a burst of 50; Enterprise plans 5/s and 250.
+    requests_per_s: float = Field(default=2.0, gt=0)
+    burst: int = Field(default=50, ge=1)
 
 
 class SmsSettings(_Section):

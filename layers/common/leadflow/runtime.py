@@ -42,6 +42,8 @@ def outbound() -> Outbound:
 
 @functools.cache
 def crm() -> Any:
+    """Bitrix24 clients pace themselves through crm.rate_limit.portal_limiter: one budget in
+    RATE_LIMIT_TABLE for every container of every function."""
     from leadflow.crm import make_crm
 
     return make_crm(business())
@@ -79,6 +81,7 @@ def _required(value: str | None, name: str) -> str:
 
 
 def reset() -> None:
+    from leadflow.crm import rate_limit
     from leadflow.ingest import default_ingest
 
     for cached in (
@@ -93,4 +96,5 @@ def reset() -> None:
     ):
         cached.cache_clear()
     reset_store()
+    rate_limit.reset()
     config.reset_caches()

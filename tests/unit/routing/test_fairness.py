@@ -11,7 +11,6 @@ everything in leadflow stay concurrent."""
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +22,7 @@ from leadflow import clock
 from leadflow.routing.assign import choose_owner
 from leadflow.routing.rules import LeadFacts
 from leadflow.store.staff import StaffStore
+from tests.aws import atomic_moto_writes
 from tests.unit.routing.support import KRS, business, lead, local
 
 ROUTES = 100
@@ -45,22 +45,9 @@ staff:
 
 
 @pytest.fixture
-def atomic_item_writes(aws, monkeypatch):
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.Lock()
-    for name in ("update_item", "put_item", "delete_item"):
-        write = getattr(DynamoDBBackend, name)
-
-        def atomic(self, *args, _write=write, **kwargs):
-            with lock:
-                # moto returns the live item; its answer (ReturnValues) is serialised after the
-                # call, when another thread may have changed it. DynamoDB answers with the values
-                # of this write: a copy taken under the lock is that answer.
-                return copy.deepcopy(_write(self, *args, **kwargs))
-
-        monkeypatch.setattr(DynamoDBBackend, name, atomic)
-    return aws
+def atomic_item_writes(aws):
+    with atomic_moto_writes():
+        yield aws
 
 
 def route_concurrently(aws, capacity: int) -> Counter[str]:

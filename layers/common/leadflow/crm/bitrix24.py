@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import urlencode, urlsplit
 
 import requests
@@ -156,6 +156,15 @@ class PushOutcome:
 # --------------------------------------------------------------------------- rate limiting
 
 
+class RateLimiter(Protocol):
+    """What the client asks before each request: TokenBucket here, SharedRateLimiter (rate_limit.py)
+    when every container must spend one budget."""
+
+    def acquire(self) -> float: ...
+
+    def drain(self) -> None: ...
+
+
 class TokenBucket:
     """Client-side mirror of the portal's leaky bucket: ``rate_per_s`` refill, ``burst`` capacity.
 
@@ -222,7 +231,7 @@ _BUCKETS_LOCK = threading.Lock()
 
 def shared_bucket(portal_key: str, rate_per_s: float, burst: int) -> TokenBucket:
     """One bucket per portal per process: a warm Lambda that builds a client per invocation
-    still spends one budget."""
+    still spends one budget. Processes share nothing: see rate_limit.portal_limiter for that."""
     key = (portal_key, rate_per_s, burst)
     with _BUCKETS_LOCK:
         bucket = _BUCKETS.get(key)
@@ -329,7 +338,7 @@ class Bitrix24Client:
         origin_prefix: str = "leadflow",
         rate_per_s: float = 2.0,
         burst: int = 50,
-        rate_limiter: TokenBucket | None = None,
+        rate_limiter: RateLimiter | None = None,
         register_sonet_event: bool = True,
     ):
         if not webhook_url:
@@ -344,7 +353,11 @@ class Bitrix24Client:
         parts = urlsplit(self._base)
         # The portal (host) and webhook user identify the bucket; the secret code is not part of it.
         portal_key = f"{parts.scheme}://{parts.netloc}"
-        self.limiter = rate_limiter or shared_bucket(portal_key, rate_per_s, burst)
+        if rate_limiter is None:
+            from leadflow.crm.rate_limit import portal_limiter  # imports this module
+
+            rate_limiter = portal_limiter(portal_key, rate_per_s, burst)
+        self.limiter = rate_limiter
         self.requests_sent = 0
         self._unknown_outcome: set[str] = set()
         _redact_transport_logs()

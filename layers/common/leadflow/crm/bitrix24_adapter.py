@@ -3,7 +3,7 @@ owner and priority in step with ours."""
 
 from __future__ import annotations
 
-from leadflow.config import BusinessConfig
+from leadflow.config import BusinessConfig, Crm
 from leadflow.crm import CrmUnavailable, Pushed
 from leadflow.crm.bitrix24 import Bitrix24Client, Bitrix24Error, CallbackTask, CrmLead
 from leadflow.models import Lead
@@ -58,9 +58,12 @@ class Bitrix24Crm:
 
     @classmethod
     def from_url(cls, url: str, business: BusinessConfig | None = None) -> Bitrix24Crm:
-        mode = business.crm.mode if business else "auto"
-        tags_field = business.crm.tags_field if business else None
-        return cls(Bitrix24Client(url, mode=mode, tags_field=tags_field))
+        crm = business.crm if business else Crm()
+        return cls(
+            Bitrix24Client(
+                url, mode=crm.mode, tags_field=crm.tags_field, rate_per_s=crm.requests_per_s, burst=crm.burst
+            )
+        )
 
     def push(
         self, leads: list[tuple[Lead, str | None]], business: BusinessConfig, redelivered: bool = False
