@@ -209,6 +209,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)  # the client's per-failure warnings are expected here
+    logging.getLogger("leadflow").setLevel(logging.ERROR)  # the local stack's import set it to INFO
     leads = make_leads(args.leads, args.seed)
     portal_key = "bench-portal"
 
