@@ -31,7 +31,7 @@ from leadflow.models import (
     StaffEvent,
     Temperature,
 )
-from leadflow.notify import client_channel, to_client, to_staff
+from leadflow.notify import client_channel, to_client, to_owner
 from leadflow.observability import logger, metrics
 from leadflow.outbound import Outbound
 from leadflow.replies import compose_reply, missing_fields
@@ -239,9 +239,8 @@ class Conversation:
 
         if not lead.owner:
             return
-        # Under the card, in the card's chat (a chat id may itself hold a colon: "staff:anna").
-        chat, _, card_message = lead.card.rpartition(":") if lead.card else ("", "", "")
-        chat = chat or staff_chat(self.store, self.business, lead.owner)
+        # Under the card, in the card's chat; without a card, in the owner's chat.
+        chat, card_message = lead.card_ref() or (staff_chat(self.store, self.business, lead.owner), None)
         delivery = self.outbound.send(
             OutboundMessage(
                 id=f"forward:{message.message_id}",
@@ -250,7 +249,7 @@ class Conversation:
                 lead_id=lead.lead_id,
                 kind="client_message",
                 text=f"💬 {lead.contact.name or 'Клиент'}: {message.text or '[' + ', '.join(message.media) + ']'}",
-                reply_to_message_id=card_message or None,
+                reply_to_message_id=card_message,
             )
         )
         if delivery.provider_message_id:
@@ -276,23 +275,13 @@ class Conversation:
                 self.store.staff.release_lead(lead.owner)
 
         to_client(self.outbound, lead, f"reply:{message.message_id}", "reply", answer)
-        if lead.owner:
-            verdict = {
-                "confirmed": "подтвердил визит ✅",
-                "cancelled": "отменил визит ❌",
-                "booked": "просит перенести визит 🔁",
-            }
-            note = f"{lead.contact.name or 'Клиент'} {verdict[str(status)]} ({lead.lead_id})"
-            to_staff(
-                self.outbound,
-                self.store,
-                self.business,
-                lead.owner,
-                lead,
-                f"owner_note:{message.message_id}",
-                "owner_note",
-                note,
-            )
+        verdict = {
+            "confirmed": "подтвердил визит ✅",
+            "cancelled": "отменил визит ❌",
+            "booked": "просит перенести визит 🔁",
+        }
+        note = f"{lead.contact.name or 'Клиент'} {verdict[str(status)]} ({lead.lead_id})"
+        to_owner(self.outbound, self.store, self.business, lead, f"owner_note:{message.message_id}", note)
         return updated is not None
 
     # ------------------------------------------------------------------ hand-on to route

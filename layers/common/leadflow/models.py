@@ -222,6 +222,13 @@ class Lead(_Model):
     def is_open(self) -> bool:
         return self.status not in CLOSED_STATUSES
 
+    def card_ref(self) -> tuple[str, str] | None:
+        """(chat, message id) of the lead's card; the chat may hold a colon (``staff:anna`` in the outbox)."""
+        if not self.card or ":" not in self.card:
+            return None
+        chat, _, message_id = self.card.rpartition(":")
+        return chat, message_id
+
     def public_view(self) -> dict:
         """The shape `leadflow leads --json` prints (a stable interface)."""
         keys = [

@@ -42,6 +42,15 @@ def to_client(outbound: Outbound, lead: Lead, message_id: str, kind: str, text: 
     return outbound.send(client_message(lead, message_id, kind, text))
 
 
+def to_owner(
+    outbound: Outbound, store: Store, business: BusinessConfig, lead: Lead, message_id: str, text: str
+) -> Delivery | None:
+    """A note to the lead's owner about their lead (none while it has no owner)."""
+    if not lead.owner:
+        return None
+    return to_staff(outbound, store, business, lead.owner, lead, message_id, "owner_note", text)
+
+
 def to_staff(
     outbound: Outbound, store: Store, business: BusinessConfig, staff_id: str, lead: Lead | None,
     message_id: str, kind: str, text: str,

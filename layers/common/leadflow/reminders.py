@@ -14,7 +14,7 @@ from leadflow.clock import iso
 from leadflow.config import BusinessConfig
 from leadflow.delivery import MARKETING_KINDS, deliver_to_client
 from leadflow.models import CLOSED_STATUSES, Lead, LeadStatus, OutboundMessage
-from leadflow.notify import client_message, to_staff
+from leadflow.notify import client_message, to_owner
 from leadflow.observability import logger, metrics
 from leadflow.replies import describe_day
 from leadflow.store import Store
@@ -136,35 +136,16 @@ class Reminders:
         except SendError:
             self.store.timers.reschedule(timer.timer_id, now + timedelta(minutes=10), timer.step, timer.data)
             return False
-        if path == "window_closed":
-            self._tell_owner(
-                lead,
-                f"Клиент не писал в WhatsApp больше суток: сообщение «{kind}» не доставлено "
-                "(нет шаблона и SMS). Свяжитесь с ним сами.",
-                timer,
-            )
-        elif path == "failed":
-            self._tell_owner(
-                lead,
-                f"Не удалось отправить клиенту ({message.channel}) сообщение «{kind}». Свяжитесь с ним сами.",
-                timer,
-            )
+        problem = {
+            "window_closed": f"Клиент не писал в WhatsApp больше суток: сообщение «{kind}» не доставлено "
+            "(нет шаблона и SMS). Свяжитесь с ним сами.",
+            "failed": f"Не удалось отправить клиенту ({message.channel}) сообщение «{kind}». Свяжитесь с ним сами.",
+        }.get(path)
+        if problem:
+            note_id = f"owner_note:{timer.timer_id}:{timer.step}"
+            to_owner(self.outbound, self.store, self.business, lead, note_id, problem)
         metrics.add_metric(name=f"{kind.capitalize()}Sent", unit="Count", value=1)
         return True
-
-    def _tell_owner(self, lead: Lead, text: str, timer: Timer) -> None:
-        if not lead.owner:
-            return
-        to_staff(
-            self.outbound,
-            self.store,
-            self.business,
-            lead.owner,
-            lead,
-            f"owner_note:{timer.timer_id}:{timer.step}",
-            "owner_note",
-            text,
-        )
 
     def _appointment(self, timer: Timer, now: datetime) -> None:
         lead = self.store.leads.get(timer.lead_id or "")

@@ -4,7 +4,8 @@ not left at that — the text goes through the client's messenger, or the owner 
 from __future__ import annotations
 
 from leadflow.config import BusinessConfig
-from leadflow.models import DeliveryReport, OutboundMessage
+from leadflow.models import DeliveryReport
+from leadflow.notify import to_client, to_owner
 from leadflow.observability import logger, metrics
 from leadflow.outbound import Outbound
 from leadflow.store import Store
@@ -26,32 +27,11 @@ def apply_delivery_report(
     lead = store.leads.get(sent["lead_id"])
     if lead is None:
         return
-    if lead.channel in MESSENGERS:
-        outbound.send(
-            OutboundMessage(
-                id=f"{sent['id']}:fallback",
-                channel=lead.channel,
-                to=lead.chat_id,
-                lead_id=lead.lead_id,
-                kind=sent["kind"],
-                text=sent["text"],
-                business_connection_id=lead.business_connection_id,
-            )
-        )
+    if lead.channel in MESSENGERS:  # the client's own messenger instead
+        to_client(outbound, lead, f"{sent['id']}:fallback", sent["kind"], sent["text"])
         return
-    if lead.owner:
-        from leadflow.notify import staff_chat
-
-        outbound.send(
-            OutboundMessage(
-                id=f"{sent['id']}:undelivered",
-                channel="telegram",
-                to=staff_chat(store, business, lead.owner),
-                lead_id=lead.lead_id,
-                kind="owner_note",
-                text=(
-                    f"SMS клиенту {lead.contact.name or ''} не доставлено ({report.error or 'ошибка оператора'}). "
-                    f"Позвоните: {lead.contact.phone or '—'} (лид {lead.lead_id})."
-                ),
-            )
-        )
+    note = (
+        f"SMS клиенту {lead.contact.name or ''} не доставлено ({report.error or 'ошибка оператора'}). "
+        f"Позвоните: {lead.contact.phone or '—'} (лид {lead.lead_id})."
+    )
+    to_owner(outbound, store, business, lead, f"{sent['id']}:undelivered", note)

@@ -192,14 +192,6 @@ def send_lead_card(store: Store, outbound: Outbound, business: BusinessConfig, l
         store.leads.mutate(lead.lead_id, lambda current: _set_card(current, ref))
 
 
-def card_ref(lead: Lead) -> tuple[str, str] | None:
-    """(chat, message id) of the lead's card; the chat may hold a colon (``staff:anna`` in the outbox)."""
-    if not lead.card or ":" not in lead.card:
-        return None
-    chat, _, message_id = lead.card.rpartition(":")
-    return chat, message_id
-
-
 def _set_card(lead: Lead, ref: str) -> Lead | None:
     if lead.card == ref:
         return None
@@ -556,7 +548,7 @@ class Workspace:
 
         A permanent failure (card deleted, bot blocked) is only recorded: the lead is already right.
         """
-        ref = card_ref(lead)
+        ref = lead.card_ref()
         if ref is None:
             return
         chat, message_id = ref
