@@ -11,7 +11,7 @@ import contextvars
 import functools
 import os
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -181,6 +181,12 @@ class TimeRange(_Section):
 
 
 WeekHours = dict[Weekday, list[TimeRange]]
+
+
+def clock_time(value: str) -> time:
+    """A config's "HH:MM" (validated) as a time of day; "24:00" is midnight."""
+    hours, minutes = (int(p) for p in value.split(":"))
+    return time(hours % 24, minutes)
 
 
 def _default_hours() -> WeekHours:

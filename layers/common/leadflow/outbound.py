@@ -15,12 +15,11 @@ import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import time
 from typing import Literal, Protocol
 
 from leadflow import clock
 from leadflow.channels.base import Sender, SendError, SendResult
-from leadflow.config import BusinessConfig, secret, settings
+from leadflow.config import clock_time, secret, settings
 from leadflow.models import OutboundMessage
 from leadflow.observability import logger, metrics
 from leadflow.store import Store
@@ -100,11 +99,9 @@ class Outbound:
         self,
         store: Store,
         sender_for: Callable[[str], Sender] = default_sender,
-        business: Callable[[], BusinessConfig] | None = None,
     ):
         self.store = store
         self.sender_for = sender_for
-        self.business = business  # for SMS quiet hours; None = the stored config
 
     def send(self, message: OutboundMessage) -> Delivery:
         if message.channel == "sms":
@@ -122,15 +119,15 @@ class Outbound:
         lead = self.store.leads.get(message.lead_id) if message.lead_id else None
         if lead is not None:
             contact = self.store.contacts.get(lead.contact_id)
-        business = self.business() if self.business else self.store.config.get()
+        business = self.store.config.get()  # its quiet hours
         quiet = business.reminders.quiet_hours
         decision = sms_policy(
             message.kind,
             opted_out=bool(contact.get("sms_opt_out")),
             marketing_consent=bool(contact.get("marketing_consent")),
             now_local=clock.now().astimezone(business.tz),
-            quiet_start=_hhmm(quiet.start),
-            quiet_end=_hhmm(quiet.end),
+            quiet_start=clock_time(quiet.start),
+            quiet_end=clock_time(quiet.end),
         )
         if decision.action == "send":
             return None
@@ -243,11 +240,6 @@ class Outbound:
         if found is None:
             exc.retryable = True  # the provider has no such message: sending again is safe
         return found
-
-
-def _hhmm(value: str) -> time:
-    hours, minutes = (int(p) for p in value.split(":"))
-    return time(hours % 24, minutes)
 
 
 def _editor(sender: Sender, what: str) -> Editor:

@@ -7,11 +7,11 @@ for morning. Sequences stop the moment the client replies or books.
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from leadflow.channels.base import SendError
 from leadflow.clock import iso
-from leadflow.config import BusinessConfig
+from leadflow.config import BusinessConfig, clock_time
 from leadflow.delivery import MARKETING_KINDS, deliver_to_client
 from leadflow.models import CLOSED_STATUSES, Lead, LeadStatus, OutboundMessage
 from leadflow.notify import client_message, to_owner
@@ -21,15 +21,10 @@ from leadflow.store import Store
 from leadflow.store.timers import Timer
 
 
-def _hhmm(value: str) -> time:
-    hours, minutes = (int(p) for p in value.split(":"))
-    return time(hours % 24, minutes)
-
-
 def quiet_until(business: BusinessConfig, now: datetime) -> datetime | None:
     """The end of the quiet hours when ``now`` falls inside them, else None."""
     quiet = business.reminders.quiet_hours
-    start, end = _hhmm(quiet.start), _hhmm(quiet.end)
+    start, end = clock_time(quiet.start), clock_time(quiet.end)
     local = now.astimezone(business.tz)
     t = local.time()
     inside = (start <= t or t < end) if start > end else (start <= t < end)
@@ -86,7 +81,7 @@ def schedule_nudges(store: Store, business: BusinessConfig, lead: Lead) -> None:
 
 def next_digest_at(business: BusinessConfig, now: datetime) -> datetime:
     local = now.astimezone(business.tz)
-    at = datetime.combine(local.date(), _hhmm(business.reminders.digest_at), business.tz)
+    at = datetime.combine(local.date(), clock_time(business.reminders.digest_at), business.tz)
     return at if at > local else at + timedelta(days=1)
 
 

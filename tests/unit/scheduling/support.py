@@ -30,10 +30,6 @@ def local(year: int, month: int, day: int, hour: int, minute: int = 0) -> dateti
     return datetime(year, month, day, hour, minute, tzinfo=KRASNOYARSK)
 
 
-def at_local(moment: datetime) -> str:
-    return f"{moment.astimezone(KRASNOYARSK):%a %d.%m %H:%M}"
-
-
 class RecordingCrm(BuiltinCrm):
     """The built-in CRM that also remembers what it was asked to do (and can report a status)."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from leadflow import clock
+from leadflow.workspace import SNOOZE_MIN
 from tests.unit.workspace.conftest import ANNA, KATYA, MARINA, Workspace
 
 BOOKING = "Здравствуйте! Хочу на маникюр завтра в 15:00, меня зовут Ирина, тел 89138402765"
@@ -113,7 +114,7 @@ def test_a_card_that_cannot_be_edited_leaves_the_lead_right(telegram_ws):
 
     assert ws.route_failures == []  # permanent: recorded, not retried for ever
     lead = ws.lead(lead.lead_id)
-    assert lead.status == "accepted" and lead.callback_at is not None
+    assert lead.status == "accepted" and lead.callback_at == clock.now() + timedelta(minutes=SNOOZE_MIN)
     updates = ws.outbox(lead.lead_id, "card_update")
     assert sorted(u["status"] for u in updates) == ["failed", "failed"]
     assert any("403" in u["error"] for u in updates) and any("chat not found" in u["error"] for u in updates)

@@ -74,7 +74,11 @@ def test_manager_sees_every_open_lead_with_its_owner_and_sla_state(telegram_ws):
     view = ws.tg.texts(MARINA)[-1]
     assert view.startswith("Открытые лиды (2)")
     assert all(lead.lead_id in view for lead in leads)
-    assert "✅ взят" in view and "⏳ ждёт" in view and ("Анна" in view or "Катя" in view)
+    assert "✅ взят" in view and "⏳ ждёт" in view
+    names = {"anna": "Анна", "katya": "Катя"}
+    for lead in leads:  # each lead's line names its own owner
+        (line,) = [line for line in view.splitlines() if line.startswith(lead.lead_id)]
+        assert f"· {names[lead.owner or '']} ·" in line
 
     ws.command(chat, "/leads")  # a specialist: only their own
     own = ws.tg.texts(chat)[-1]

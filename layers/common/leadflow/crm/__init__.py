@@ -60,7 +60,7 @@ class BuiltinCrm:
         return None
 
 
-def make_crm(business: BusinessConfig | None = None) -> Crm:
+def make_crm(business: BusinessConfig) -> Crm:
     from leadflow.config import secret
 
     url = secret("BITRIX24_WEBHOOK_URL")

@@ -3,7 +3,7 @@ owner and priority in step with ours."""
 
 from __future__ import annotations
 
-from leadflow.config import BusinessConfig, Crm
+from leadflow.config import BusinessConfig
 from leadflow.crm import CrmUnavailable, Pushed
 from leadflow.crm.bitrix24 import Bitrix24Client, Bitrix24Error, CallbackTask, CrmLead
 from leadflow.models import Lead
@@ -57,8 +57,8 @@ class Bitrix24Crm:
         self.client = client
 
     @classmethod
-    def from_url(cls, url: str, business: BusinessConfig | None = None) -> Bitrix24Crm:
-        crm = business.crm if business else Crm()
+    def from_url(cls, url: str, business: BusinessConfig) -> Bitrix24Crm:
+        crm = business.crm
         return cls(
             Bitrix24Client(
                 url, mode=crm.mode, tags_field=crm.tags_field, rate_per_s=crm.requests_per_s, burst=crm.burst

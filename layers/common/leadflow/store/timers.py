@@ -77,8 +77,8 @@ class TimerStore:
                 return False
             raise
 
-    def reschedule(self, timer_id: str, due: datetime, step: int, data: dict | None = None) -> bool:
-        """Move a timer on; False when it was cancelled meanwhile (it stays cancelled)."""
+    def reschedule(self, timer_id: str, due: datetime, step: int, data: dict | None = None) -> None:
+        """Move a timer on; one cancelled meanwhile stays cancelled."""
         expression = "SET due_at = :d, step = :s, attempts = :zero"
         values: dict = {":d": iso(due), ":s": step, ":zero": 0}
         names = {"#id": "timer_id"}
@@ -96,11 +96,9 @@ class TimerStore:
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
-            return True
         except ClientError as exc:
-            if is_conditional_failure(exc):
-                return False
-            raise
+            if not is_conditional_failure(exc):
+                raise
 
     def cancel(self, timer_id: str) -> None:
         self.table.delete_item(Key={"timer_id": timer_id})
