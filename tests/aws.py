@@ -15,8 +15,8 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from leadflow import runtime
-from leadflow.store import Store
+from leadflow import wiring
+from leadflow.adapters.store import Store
 from leadflow_local.stack import EXAMPLE_CONFIG, create_queues, create_tables
 from leadflow_local.template import load_template
 
@@ -30,7 +30,7 @@ class AwsStack:
 
     @property
     def store(self) -> Store:
-        return runtime.store()
+        return wiring.store()
 
     def sqs(self) -> Any:
         return boto3.client("sqs", region_name=REGION)
@@ -48,7 +48,7 @@ class AwsStack:
             found.extend(batch)
 
     def push_config(self, yaml_text: str) -> None:
-        runtime.store().config.put(yaml_text)
+        wiring.store().config.put(yaml_text)
 
 
 @contextmanager
@@ -65,7 +65,7 @@ def aws_stack(config: Path | str | None = EXAMPLE_CONFIG) -> Iterator[AwsStack]:
         }  # fmt: skip
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
-        runtime.reset()
+        wiring.reset()
         stack = AwsStack(urls, env)
         if config is not None:
             text = Path(config).read_text(encoding="utf-8") if isinstance(config, Path) else config
@@ -73,7 +73,7 @@ def aws_stack(config: Path | str | None = EXAMPLE_CONFIG) -> Iterator[AwsStack]:
         try:
             yield stack
         finally:
-            runtime.reset()
+            wiring.reset()
             for key, value in saved.items():
                 if value is None:
                     os.environ.pop(key, None)

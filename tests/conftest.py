@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from leadflow import clock, config
+from leadflow import clock
+from leadflow.settings import SECRET_NAMES, reset_caches
 
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch):
-    for name in config.SECRET_NAMES:
+    for name in SECRET_NAMES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -21,10 +22,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch):
         monkeypatch.delenv(leftover, raising=False)  # never a stopped emulator from an earlier test
     monkeypatch.delenv("LEADFLOW_CLOCK_SPEED", raising=False)
     monkeypatch.delenv("LEADFLOW_CLOCK_START", raising=False)
-    config.reset_caches()
+    reset_caches()
     yield
     clock.unfreeze()
-    config.reset_caches()
+    reset_caches()
 
 
 @pytest.fixture

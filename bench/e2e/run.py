@@ -71,8 +71,8 @@ def run(n: int, duration_s: float, seed: int, workers: int = 8) -> dict[str, Any
     meter = Meter(gsi_hash_keys())
     meter.install(boto3.DEFAULT_SESSION)
 
-    from leadflow import clock, runtime
-    from leadflow.config import load_business_config
+    from leadflow import clock, wiring
+    from leadflow.business import load_business_config
     from leadflow_local import functions
     from leadflow_local.stack import EXAMPLE_CONFIG, LocalStack, _free_port
     from leadflow_local.webhooks import Webhooks
@@ -140,14 +140,14 @@ def run(n: int, duration_s: float, seed: int, workers: int = 8) -> dict[str, Any
         return result
     finally:
         stack.stop()
-        runtime.reset()
+        wiring.reset()
 
 
 def collect(
     leads: list, posted_at: dict[int, datetime], statuses: dict[int, int], first_post: datetime
 ) -> dict:
     """Match every replayed lead to its stored lead and first reply; latency = reply claimed − POST."""
-    from leadflow import runtime
+    from leadflow import wiring
     from leadflow_local.inspect import _scan, all_leads
 
     def digits(value: Any) -> str:
@@ -159,7 +159,7 @@ def collect(
         by_user[(lead.channel, digits(lead.contact.channel_user_id))] = lead
         by_user.setdefault((lead.channel, digits(lead.contact.phone)), lead)
     replies: dict[str, datetime] = {}
-    for item in _scan(runtime.store().conversation.table, FilterExpression="direction = :out AND kind = :reply",
+    for item in _scan(wiring.store().conversation.table, FilterExpression="direction = :out AND kind = :reply",
                       ExpressionAttributeValues={":out": "out", ":reply": "reply"}):  # fmt: skip
         at = datetime.fromisoformat(item["claimed_at"])
         if item["lead_id"] not in replies or at < replies[item["lead_id"]]:

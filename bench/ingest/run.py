@@ -83,7 +83,8 @@ def emulator_run(webhooks: int) -> None:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     import boto3
 
-    from leadflow import config, runtime
+    from leadflow import wiring
+    from leadflow.settings import reset_caches
     from leadflow_local import functions
     from leadflow_local.stack import Emulator, api_gateway_event, function_env, quiet_local_runtime
     from leadflow_local.template import load_template
@@ -98,7 +99,7 @@ def emulator_run(webhooks: int) -> None:
             emulator, template, "ingest", {"Stage": "local", "SecretsPrefix": "", "AlarmEmail": ""}
         )
         os.environ.update(env)
-        config.reset_caches()
+        reset_caches()
         calls: Counter[str] = Counter()
 
         def count_call(event_name: str, **_: object) -> None:
@@ -107,7 +108,7 @@ def emulator_run(webhooks: int) -> None:
         session = boto3.DEFAULT_SESSION or boto3.setup_default_session() or boto3.DEFAULT_SESSION
         assert session is not None
         session.events.register("before-call", count_call)
-        runtime.reset()
+        wiring.reset()
         functions.load_function("ingest")
         hooks = Webhooks("http://unused", SECRETS)
         now = datetime.now(UTC)

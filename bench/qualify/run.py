@@ -40,7 +40,7 @@ def load_cases(path: Path) -> list[dict]:
 
 
 def predict(case: dict, services, tz) -> dict:
-    from leadflow.qualify.offline import qualify_offline
+    from leadflow.domain.qualify.offline import qualify_offline
 
     result = qualify_offline(
         case["text"],
@@ -77,7 +77,7 @@ def score_file(path: Path, services, tz, verbose: bool) -> dict[str, float]:
 def throughput(paths: list[Path], services, tz, seconds: float = 3.0, cold_words: bool = False) -> float:
     """Messages per second after warm-up; cold_words empties the per-word caches before every pass,
     so each pass pays for morphology like a stream of unseen messages would."""
-    from leadflow.qualify import offline
+    from leadflow.domain.qualify import offline
 
     cases = [case for path in paths for case in load_cases(path)]
     for case in cases:  # warm-up: dictionaries loaded, catalog index built, as in a warm Lambda
@@ -99,9 +99,9 @@ def throughput(paths: list[Path], services, tz, seconds: float = 3.0, cold_words
 
 def cold_first_message(catalog: Path) -> float:
     code = (
-        "import time;t=time.perf_counter();from datetime import datetime;from leadflow.config import "
+        "import time;t=time.perf_counter();from datetime import datetime;from leadflow.business import "
         f"load_business_config as l;c=l({str(catalog)!r});"
-        "from leadflow.qualify.offline import qualify_offline;"
+        "from leadflow.domain.qualify.offline import qualify_offline;"
         "qualify_offline('хочу на стрижку завтра в 15:00 89131234567',datetime.fromisoformat("
         "'2026-03-12T10:00:00+07:00'),c.services,tz=c.tz);print(time.perf_counter()-t)"
     )
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-speed", action="store_true", help="skip throughput and import timing")
     args = parser.parse_args(argv)
 
-    from leadflow.config import load_business_config
+    from leadflow.business import load_business_config
 
     config = load_business_config(args.catalog)
     paths = args.data or [
@@ -159,11 +159,11 @@ def main(argv: list[str] | None = None) -> int:
             f"throughput: {rate:,.0f} msg/s on one core with warm word caches, {cold_rate:,.0f} msg/s with "
             f"word caches emptied before each pass (target 200)"
         )
-        offline_ms = import_time("leadflow.qualify.offline") * 1000
-        models_ms = import_time("leadflow.models") * 1000
+        offline_ms = import_time("leadflow.domain.qualify.offline") * 1000
+        models_ms = import_time("leadflow.domain.models") * 1000
         boto3_ms = import_time("boto3") * 1000
         print(
-            f"cold import: leadflow.qualify.offline {offline_ms:.0f} ms (leadflow.models+pydantic alone: "
+            f"cold import: leadflow.domain.qualify.offline {offline_ms:.0f} ms (leadflow.domain.models+pydantic alone: "
             f"{models_ms:.0f} ms), boto3 {boto3_ms:.0f} ms (median of 5 fresh interpreters, .pyc cached)"
         )
         print(

@@ -89,7 +89,7 @@ class RunResult:
 def run(
     leads: list[Any], containers: int, group: int, redelivery_s: float, make_limiter: Callable[[], Any]
 ) -> RunResult:
-    from leadflow.crm.bitrix24 import Bitrix24Client, Bitrix24Error
+    from leadflow.adapters.crm.bitrix24 import Bitrix24Client, Bitrix24Error
     from tests.fakes.bitrix24_server import Bitrix24Portal
 
     result = RunResult(len(leads))
@@ -143,7 +143,7 @@ def run(
 
 
 def make_leads(count: int, seed: int) -> list[Any]:
-    from leadflow.crm.bitrix24 import CrmLead
+    from leadflow.adapters.crm.bitrix24 import CrmLead
 
     rng = random.Random(seed)
     leads = []
@@ -194,8 +194,8 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))  # the repo root: tests.fakes, tests.unit.crm.support
     import boto3
 
-    from leadflow.crm.bitrix24 import TokenBucket
-    from leadflow.crm.rate_limit import SHARED_MAX_WAIT_S, SharedRateLimiter
+    from leadflow.adapters.crm.bitrix24 import TokenBucket
+    from leadflow.adapters.rate_limit import SHARED_MAX_WAIT_S, SharedRateLimiter
     from tests.aws import atomic_moto_writes
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -57,7 +57,7 @@ def _environment() -> None:
 
 
 def _make_leads(store: Any, count: int, start: datetime) -> list[str]:
-    from leadflow.models import Contact, Lead
+    from leadflow.domain.models import Contact, Lead
 
     ids = []
     for i in range(count):
@@ -93,24 +93,24 @@ def main() -> int:
     import boto3
     from moto import mock_aws
 
-    from leadflow import clock, runtime
-    from leadflow.models import LeadReady
-    from leadflow.routing.assign import choose_owner
-    from leadflow.routing.router import Router
-    from leadflow.routing.rules import LeadFacts
+    from leadflow import clock, wiring
+    from leadflow.domain.assignment import choose_owner
+    from leadflow.domain.models import LeadReady
+    from leadflow.domain.rules import LeadFacts
+    from leadflow.steps.route import Router
     from leadflow_local.stack import EXAMPLE_CONFIG, create_tables
     from leadflow_local.template import load_template
 
     # Powertools prints its metrics (EMF) to stdout; only the table belongs there.
     with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
         create_tables(boto3.client("dynamodb"), load_template())
-        runtime.reset()
-        store = runtime.store()
+        wiring.reset()
+        store = wiring.store()
         store.config.put(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
-        business = runtime.business()
+        business = wiring.business()
         start = datetime(2026, 3, 16, 1, 0, tzinfo=UTC)  # Monday 08:00 in Krasnoyarsk
         ids = _make_leads(store, args.leads, start)
-        router = Router(store, runtime.outbound(), runtime.crm(), business)
+        router = Router(store, wiring.outbound(), wiring.crm(), business)
         counter = CallCounter(store.leads.table.meta.client)
 
         batches = [ids[i : i + args.batch] for i in range(0, len(ids), args.batch)]
@@ -135,7 +135,7 @@ def main() -> int:
             choose_owner(lead, LeadFacts(), business, store.staff, lead.received_at, None)
             assign_only += counter.take()
         owners = Counter(store.leads.get(i).owner for i in ids)  # type: ignore[union-attr]
-        runtime.reset()
+        wiring.reset()
 
     print(f"routed {args.leads} leads of the example business in batches of {args.batch} on moto")
     print(f"  owners: {dict(sorted(owners.items()))}")

@@ -66,11 +66,11 @@ def measure(size: int, due: int) -> dict:
     import boto3
     from moto import mock_aws
 
-    from leadflow import runtime
-    from leadflow.crm import BuiltinCrm
-    from leadflow.outbound import Outbound
-    from leadflow.sla import Escalator
-    from leadflow.store import dynamodb_resource
+    from leadflow import wiring
+    from leadflow.adapters.crm import BuiltinCrm
+    from leadflow.adapters.outbound import Outbound
+    from leadflow.adapters.store import dynamodb_resource
+    from leadflow.steps.escalate import Escalator
     from leadflow_local.stack import EXAMPLE_CONFIG, create_queues, create_tables
     from leadflow_local.template import load_template
 
@@ -80,13 +80,13 @@ def measure(size: int, due: int) -> dict:
         create_tables(raw, template)
         urls = create_queues(boto3.client("sqs", region_name=REGION), template)
         os.environ.update({"ROUTE_QUEUE_URL": urls["RouteQueue"], "SCORE_QUEUE_URL": urls["ScoreQueue"]})
-        runtime.reset()
-        store = runtime.store()
+        wiring.reset()
+        store = wiring.store()
         store.config.put(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
         started = time.perf_counter()
         fill(raw, size, due)
         fill_s = time.perf_counter() - started
-        job = Escalator(store, Outbound(store), BuiltinCrm(), runtime.business(), runtime.route_queue(),
+        job = Escalator(store, Outbound(store), BuiltinCrm(), wiring.business(), wiring.route_queue(),
                         lambda lead, now: None)  # fmt: skip
         counter = DynamoCounter()
         events = dynamodb_resource().meta.client.meta.events
@@ -101,7 +101,7 @@ def measure(size: int, due: int) -> dict:
         events.register("before-call.dynamodb", again.before)
         events.register("after-call.dynamodb", again.after)
         job.run(NOW + timedelta(minutes=1))
-        runtime.reset()
+        wiring.reset()
     return {"size": size, "worked": worked, "requests": sum(counter.requests.values()),
             "by_op": dict(counter.requests), "items": counter.items, "scanned": counter.scanned,
             "idle_requests": sum(again.requests.values()), "idle_scanned": again.scanned,

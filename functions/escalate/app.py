@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from leadflow import clock, runtime
+from leadflow import clock, wiring
 from leadflow.observability import logger, metrics
-from leadflow.routing.router import Router
-from leadflow.sla import Escalator
+from leadflow.steps.escalate import Escalator
+from leadflow.steps.route import Router
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict, context: Any) -> dict:
-    store, outbound, crm, business = runtime.store(), runtime.outbound(), runtime.crm(), runtime.business()
+    store, outbound, crm, business = wiring.store(), wiring.outbound(), wiring.crm(), wiring.business()
     router = Router(store, outbound, crm, business)
-    worked = Escalator(store, outbound, crm, business, runtime.route_queue(), router.reassign).run(
-        clock.now()
-    )
+    worked = Escalator(store, outbound, crm, business, wiring.route_queue(), router.reassign).run(clock.now())
     return {"timers": worked}

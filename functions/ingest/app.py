@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from leadflow.channels.base import WebhookRequest
-from leadflow.ingest import default_ingest
+from leadflow.adapters.channels.base import WebhookRequest
 from leadflow.observability import logger, metrics
+from leadflow.steps.ingest import default_ingest
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from leadflow.observability import logger, metrics
-from leadflow.routing.step import handle_route_batch
+from leadflow.steps.route_batch import handle_route_batch
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -6,18 +6,18 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from leadflow import runtime
-from leadflow.conversation import Conversation
-from leadflow.models import InboundMessage
+from leadflow import wiring
+from leadflow.adapters.sqs_batch import Poison, guarded, process_batch
+from leadflow.domain.models import InboundMessage
 from leadflow.observability import logger, metrics
-from leadflow.sqs_batch import Poison, guarded, process_batch
+from leadflow.steps.score import Conversation
 
 
 def _handle(message: Any, record: SQSRecord) -> None:
     if not isinstance(message, InboundMessage):
         raise Poison(f"score takes inbound messages, got {message.type!r}")
     conversation = Conversation(
-        runtime.store(), runtime.outbound(), runtime.route_queue(), runtime.business(), runtime.qualifier()
+        wiring.store(), wiring.outbound(), wiring.route_queue(), wiring.business(), wiring.qualifier()
     )
     conversation.handle(message)
 

@@ -109,14 +109,14 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 
 
 def cmd_kpi(args: argparse.Namespace) -> int:
-    from leadflow import runtime
-    from leadflow.kpi import compute_kpis
+    from leadflow import wiring
+    from leadflow.domain.kpi import compute_kpis
     from leadflow_local.inspect import all_leads
 
     _connected(args)
     since = date.fromisoformat(args.since) if args.since else None
     leads = [lead for lead in all_leads() if since is None or lead.received_at.date() >= since]
-    kpis = compute_kpis(leads, tz=runtime.business().tz)
+    kpis = compute_kpis(leads, tz=wiring.business().tz)
     if args.json:
         _print_json(kpis)
         return 0
@@ -214,7 +214,7 @@ def cmd_qualify(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from leadflow.config import ConfigError, load_business_config
+    from leadflow.business import ConfigError, load_business_config
 
     try:
         business = load_business_config(args.file)
@@ -228,16 +228,16 @@ def cmd_config(args: argparse.Namespace) -> int:
         print(f"{args.file}: ok ({len(business.services)} services, {len(business.staff)} staff, "
               f"{len(business.routing)} routing rules)")  # fmt: skip
         return 0
-    from leadflow import runtime
+    from leadflow import wiring
 
     if args.table:  # a deployed stack: its ConfigTable (AWS credentials from the environment)
         import os
 
         os.environ["CONFIG_TABLE"] = args.table
-        runtime.reset()
+        wiring.reset()
     else:
         _connected(args)
-    runtime.store().config.put(Path(args.file).read_text(encoding="utf-8"))
+    wiring.store().config.put(Path(args.file).read_text(encoding="utf-8"))
     print(f"{args.file}: stored; functions pick it up within a minute")
     return 0
 

@@ -30,7 +30,7 @@ def read_state(port: int | None = None, state_file: Path = STATE_FILE) -> dict[s
 
 def connect(state: dict[str, Any], function: str = "route") -> None:
     """Point this process's leadflow runtime at the running stack's emulator and tables."""
-    from leadflow import runtime
+    from leadflow import wiring
 
     os.environ.update(aws_env(state["aws_endpoint"]))
     os.environ.update(state["env"][function])
@@ -43,4 +43,4 @@ def connect(state: dict[str, Any], function: str = "route") -> None:
             os.environ["LEADFLOW_CLOCK_START"] = state["clock_start"]
     os.environ.update(state.get("secrets", {}))
     quiet_local_runtime()
-    runtime.reset()
+    wiring.reset()

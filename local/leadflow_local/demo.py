@@ -25,8 +25,8 @@ def _next_working_morning(tz_name: str) -> datetime:
 
 
 def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
-    from leadflow import clock, runtime
-    from leadflow.config import load_business_config
+    from leadflow import clock, wiring
+    from leadflow.business import load_business_config
     from leadflow_local.inspect import all_leads, invite, outbox
     from leadflow_local.stack import EXAMPLE_CONFIG, LocalStack, _free_port
 
@@ -99,7 +99,7 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
         stack.drain()
 
         _report(all_leads(), outbox(), business.tz)
-        from leadflow.kpi import compute_kpis
+        from leadflow.domain.kpi import compute_kpis
         from leadflow_local.cli import _print_kpis
 
         print("\nKPIs")
@@ -107,7 +107,7 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
         problems.extend(_check(all_leads(), outbox()))
     finally:
         stack.stop()
-        runtime.reset()
+        wiring.reset()
     if problems:
         print("\nleadflow demo: FAILED\n  " + "\n  ".join(problems), file=sys.stderr)
         return 1

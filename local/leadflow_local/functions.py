@@ -64,8 +64,8 @@ _function_locks = {name: threading.Lock() for name in FUNCTION_NAMES}
 def invoke_concurrently(name: str, event: dict, env: dict[str, str], timeout_s: int = 30) -> Any:
     """For the local stack: each function one invocation at a time (like one warm instance), the
     five side by side. Their common environment is set once by the stack; what differs between
-    them comes through leadflow.config.function_environment."""
-    from leadflow.config import function_environment
+    them comes through leadflow.settings.function_environment."""
+    from leadflow.settings import function_environment
 
     handler = load_function(name).handler
     with _function_locks[name], function_environment(env):

@@ -12,9 +12,9 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from leadflow import clock, runtime
-from leadflow.models import Lead, LeadStatus
-from leadflow.store._dynamo import plain
+from leadflow import clock, wiring
+from leadflow.adapters.store._dynamo import plain
+from leadflow.domain.models import Lead, LeadStatus
 
 
 def _scan(table: Any, **kwargs: Any) -> list[dict]:
@@ -28,12 +28,12 @@ def _scan(table: Any, **kwargs: Any) -> list[dict]:
 
 
 def all_leads() -> list[Lead]:
-    leads = [Lead.model_validate(item) for item in _scan(runtime.store().leads.table)]
+    leads = [Lead.model_validate(item) for item in _scan(wiring.store().leads.table)]
     return sorted(leads, key=lambda lead: lead.received_at)
 
 
 def outbox() -> list[dict]:
-    items = _scan(runtime.store().conversation.table, FilterExpression="direction = :out",
+    items = _scan(wiring.store().conversation.table, FilterExpression="direction = :out",
                   ExpressionAttributeValues={":out": "out"})  # fmt: skip
     keys = ("id", "channel", "to", "lead_id", "kind", "text", "sent_at", "status", "via")
     rows = [{k: item.get(k) for k in keys} for item in items]
@@ -43,10 +43,10 @@ def outbox() -> list[dict]:
 
 
 def book(lead_id: str, at: datetime) -> Lead:
-    from leadflow.reminders import schedule_booking_reminders
+    from leadflow.steps.remind import schedule_booking_reminders
 
     if at.tzinfo is None:
-        at = at.replace(tzinfo=runtime.business().tz)
+        at = at.replace(tzinfo=wiring.business().tz)
     now = clock.now()
 
     def apply(lead: Lead) -> Lead:
@@ -55,13 +55,13 @@ def book(lead_id: str, at: datetime) -> Lead:
         lead.accepted_at = lead.accepted_at or now
         return lead
 
-    store = runtime.store()
+    store = wiring.store()
     lead = store.leads.mutate(lead_id, apply)
     if lead is None:
         raise LookupError(f"no lead {lead_id}")
     store.timers.cancel(f"sla#{lead_id}")
-    schedule_booking_reminders(store, runtime.business(), lead, now)
-    runtime.crm().update_status(lead)
+    schedule_booking_reminders(store, wiring.business(), lead, now)
+    wiring.crm().update_status(lead)
     return lead
 
 
@@ -133,11 +133,11 @@ def redrive(state: dict) -> int:
 
 
 def invite(staff_id: str, bot_username: str | None) -> tuple[str, str | None]:
-    business = runtime.business()
+    business = wiring.business()
     if business.staff_member(staff_id) is None:
         raise LookupError(f"no staff member {staff_id!r} in the business config")
     code = secrets.token_urlsafe(12).replace("-", "").replace("_", "")[:16]
-    runtime.store().staff.add_invite(code, staff_id, clock.now() + timedelta(days=7))
+    wiring.store().staff.add_invite(code, staff_id, clock.now() + timedelta(days=7))
     link = f"https://t.me/{bot_username}?start=inv-{code}" if bot_username else None
     return code, link
 
@@ -169,8 +169,8 @@ def invoke_function(name: str, event: dict, state: dict | None) -> Any:
         for key, value in dev.items():
             os.environ.setdefault(key, value)
         quiet_local_runtime()
-        runtime.reset()
-        runtime.store().config.put(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+        wiring.reset()
+        wiring.store().config.put(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
         return functions.invoke(name, event, env)
     finally:
         emulator.stop()

@@ -28,13 +28,13 @@ class LineError(ValueError):
 
 def _load_engine(engine: str) -> tuple[Qualifier | None, str | None]:
     if engine == "offline":
-        from leadflow.qualify.offline import qualify_offline
+        from leadflow.domain.qualify.offline import qualify_offline
 
         return qualify_offline, None
     try:
-        from leadflow.qualify.llm import qualify_with_llm
+        from leadflow.adapters.llm import qualify_with_llm
     except ImportError as exc:
-        return None, f"engine llm unavailable: cannot import leadflow.qualify.llm ({exc.__class__.__name__})"
+        return None, f"engine llm unavailable: cannot import leadflow.adapters.llm ({exc.__class__.__name__})"
     return qualify_with_llm, None
 
 
@@ -74,7 +74,7 @@ def _record_id(line: str) -> Any:
 
 
 def run(catalog_path: str, engine: str, stdin: TextIO, stdout: TextIO) -> int:
-    from leadflow.config import ConfigError, load_business_config
+    from leadflow.business import ConfigError, load_business_config
 
     if engine not in ENGINES:
         print(

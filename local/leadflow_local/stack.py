@@ -445,8 +445,8 @@ class LocalStack:
 
     # -- lifecycle
     def start(self) -> None:
-        from leadflow import runtime
-        from leadflow.config import load_business_config
+        from leadflow import wiring
+        from leadflow.business import load_business_config
 
         self._environ_before = dict(os.environ)  # the stack sets endpoints, secrets, clock: undone at stop
         business_yaml = self.config_path.read_text(encoding="utf-8")
@@ -467,8 +467,8 @@ class LocalStack:
         for name in functions.FUNCTION_NAMES:
             self.envs[name] = function_env(self.emulator, self.template, name, parameters)
         os.environ.update(self.envs["ingest"])
-        runtime.reset()
-        runtime.store().config.put(business_yaml)
+        wiring.reset()
+        wiring.store().config.put(business_yaml)
         for name in functions.FUNCTION_NAMES:
             functions.load_function(name)  # import now: the first webhook should not pay for it
 

@@ -94,8 +94,9 @@ def _deliveries(hooks, at: datetime) -> dict[str, list]:
 def test_after_every_fault_each_lead_is_whole_once(faulty_world, monkeypatch):
     import boto3
 
-    from leadflow import clock, conversation, runtime
-    from leadflow.models import Contact, Lead
+    from leadflow import clock, wiring
+    from leadflow.domain.models import Contact, Lead
+    from leadflow.steps import score as conversation
     from leadflow_local import inspect
     from leadflow_local.stack import LocalStack, _free_port
     from leadflow_local.webhooks import Webhooks
@@ -174,14 +175,14 @@ def test_after_every_fault_each_lead_is_whole_once(faulty_world, monkeypatch):
         ghost = Lead(lead_id=GHOST, channel="form", chat_id="+79135550999", contact_id="c-ghost",
                      contact=Contact(name="Вера", phone="+79135550999"), intent="booking", temperature="warm",
                      service="manicure", received_at=clock.now(), last_message_at=clock.now())  # fmt: skip
-        runtime.store().leads.create(ghost)
+        wiring.store().leads.create(ghost)
         assert inspect.redrive(stack.state()) == 1
         routed = _wait_for(
-            lambda: (lead := runtime.store().leads.get(GHOST)) and lead.owner and lead.crm_id and lead
+            lambda: (lead := wiring.store().leads.get(GHOST)) and lead.owner and lead.crm_id and lead
         )
         assert routed.owner and len(portal.records_with_origin(GHOST)) == 1
         assert stack.drain(10) and inspect.dlq_messages(stack.state()) == []
         assert calls["n"] >= len(by_contact) + 2  # the crashed records were retried
     finally:
         stack.stop()
-        runtime.reset()
+        wiring.reset()

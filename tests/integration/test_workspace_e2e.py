@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from leadflow import clock, runtime
+from leadflow import clock, wiring
 from leadflow_local.inspect import all_leads, invite, outbox
 from leadflow_local.stack import LocalStack, _free_port
 from leadflow_local.webhooks import Webhooks
@@ -33,7 +33,7 @@ def stack(tmp_path) -> Iterator[LocalStack]:
         local.stop()
         os.environ.clear()
         os.environ.update(saved)
-        runtime.reset()
+        wiring.reset()
 
 
 def _messages(kind: str, lead_id: str) -> list[dict]:
@@ -85,7 +85,7 @@ def test_owner_takes_a_whatsapp_lead_and_answers_it_from_telegram(stack):
     assert len(_messages("reply", lead.lead_id)) == assistant_replies
     (forwarded,) = _messages("client_message", lead.lead_id)
     assert forwarded["to"] == str(chat) and forwarded["text"] == "💬 Ольга: Да, записывайте, спасибо!"
-    stored = runtime.store().conversation.outbound(lead.lead_id)
+    stored = wiring.store().conversation.outbound(lead.lead_id)
     assert next(m for m in stored if m["kind"] == "client_message")["reply_to_message_id"] == str(card_id)
     (after,) = all_leads()
     assert after.handed_over and after.status == "accepted"

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leadflow.channels.base import WebhookError, WebhookRequest, WebhookResult
-from leadflow.channels.bitrix24_events import handle_webhook, parse_php_form
+from leadflow.adapters.channels.base import WebhookError, WebhookRequest, WebhookResult
+from leadflow.adapters.channels.bitrix24_events import handle_webhook, parse_php_form
 
 EVENTS = Path(__file__).resolve().parents[3] / "events" / "bitrix24"
 APP_TOKEN = "dev-b24-app-token"

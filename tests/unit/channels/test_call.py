@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leadflow.channels.base import WebhookError, WebhookRequest, WebhookResult
-from leadflow.channels.call import client_lines, handle_webhook
+from leadflow.adapters.channels.base import WebhookError, WebhookRequest, WebhookResult
+from leadflow.adapters.channels.call import client_lines, handle_webhook
 
 EVENTS = Path(__file__).resolve().parents[3] / "events" / "call"
 CALL_SECRET = "dev-call-secret"

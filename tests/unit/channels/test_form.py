@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leadflow.channels.base import WebhookError, WebhookRequest, WebhookResult
-from leadflow.channels.form import handle_webhook
+from leadflow.adapters.channels.base import WebhookError, WebhookRequest, WebhookResult
+from leadflow.adapters.channels.form import handle_webhook
 
 EVENTS = Path(__file__).resolve().parents[3] / "events" / "form"
 FORM_SECRET = "dev-form-secret"

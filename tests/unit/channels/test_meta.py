@@ -17,12 +17,12 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leadflow.channels import instagram, meta, whatsapp
-from leadflow.channels.base import SendError, WebhookError, WebhookRequest, WebhookResult
-from leadflow.channels.instagram import InstagramSender
-from leadflow.channels.meta import OutsideWindow, graph_send_error, split_text, utf8_len
-from leadflow.channels.whatsapp import WhatsAppSender
-from leadflow.models import OutboundMessage
+from leadflow.adapters.channels import instagram, meta, whatsapp
+from leadflow.adapters.channels.base import SendError, WebhookError, WebhookRequest, WebhookResult
+from leadflow.adapters.channels.instagram import InstagramSender
+from leadflow.adapters.channels.meta import OutsideWindow, graph_send_error, split_text, utf8_len
+from leadflow.adapters.channels.whatsapp import WhatsAppSender
+from leadflow.domain.models import OutboundMessage
 from tests.fakes.meta_server import FakeGraphApi
 
 EVENTS = Path(__file__).resolve().parents[3] / "events"

@@ -13,8 +13,8 @@ import pytest
 import requests
 from botocore.config import Config
 
-from leadflow.channels.base import SendError, WebhookError, WebhookRequest
-from leadflow.channels.sms import (
+from leadflow.adapters.channels.base import SendError, WebhookError, WebhookRequest
+from leadflow.adapters.channels.sms import (
     GSM7_BASIC,
     GSM7_EXTENSION,
     SmsSender,
@@ -25,7 +25,7 @@ from leadflow.channels.sms import (
     is_opt_out,
     sms_policy,
 )
-from leadflow.channels.sms_providers import (
+from leadflow.adapters.channels.sms_providers import (
     AwsSmsProvider,
     ProviderCannotQuery,
     SmsConfigError,
@@ -35,8 +35,8 @@ from leadflow.channels.sms_providers import (
     make_sms_provider,
     smsc_message_id,
 )
-from leadflow.config import Settings
-from leadflow.models import OutboundMessage
+from leadflow.domain.models import OutboundMessage
+from leadflow.settings import Settings
 from tests.fakes.http import FakeServer, Request, Response
 from tests.fakes.smsc_server import FakeSmsc
 from tests.fakes.smsru_server import FakeSmsRu, smsru_callback_body
@@ -625,9 +625,9 @@ def test_provider_from_settings_and_unknown_provider(monkeypatch, event_secret):
         handle_webhook(no_provider)
     assert caught.value.status == 403  # nothing configured: refuse
     monkeypatch.setenv("SMS_PROVIDER", "smsc")
-    from leadflow import config
+    from leadflow.settings import reset_caches
 
-    config.reset_caches()
+    reset_caches()
     assert handle_webhook(no_provider).messages[0].text == "Да"
     with pytest.raises(WebhookError) as caught:
         handle_webhook(WebhookRequest("POST", "sms", {}, {"provider": "twilio"}, b""))

@@ -11,15 +11,15 @@ from typing import Any
 import pytest
 import requests
 
-from leadflow.channels.base import SendError, WebhookError, WebhookRequest
-from leadflow.channels.telegram import (
+from leadflow.adapters.channels.base import SendError, WebhookError, WebhookRequest
+from leadflow.adapters.channels.telegram import (
     TelegramBot,
     TelegramSender,
     handle_webhook,
     parse_start_payload,
     split_text,
 )
-from leadflow.models import OutboundMessage
+from leadflow.domain.models import OutboundMessage
 from tests.fakes.telegram_server import DEFAULT_TOKEN, FakeTelegram
 
 EVENTS = Path(__file__).resolve().parents[3] / "events" / "telegram"

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import requests
 
-from leadflow.channels.base import SendError, WebhookError, WebhookRequest, WebhookResult
-from leadflow.channels.vk import MAX_TEXT, VkSender, handle_webhook, vk_random_id
-from leadflow.models import OutboundMessage
+from leadflow.adapters.channels.base import SendError, WebhookError, WebhookRequest, WebhookResult
+from leadflow.adapters.channels.vk import MAX_TEXT, VkSender, handle_webhook, vk_random_id
+from leadflow.domain.models import OutboundMessage
 from tests.fakes.http import Request, Response
 from tests.fakes.vk_server import FakeVkApi
 

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from leadflow.crm.bitrix24 import Bitrix24Client, Bitrix24Error, TokenBucket
+from leadflow.adapters.crm.bitrix24 import Bitrix24Client, Bitrix24Error, TokenBucket
 from tests.unit.crm.support import make_client, make_lead
 
 

@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 import requests
 
-from leadflow.crm.bitrix24 import php_query
+from leadflow.adapters.crm.bitrix24 import php_query
 from tests.fakes.bitrix24_server import parse_query
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from leadflow.crm.bitrix24 import DEAL_STAGE_IDS, LEAD_STATUS_IDS, Bitrix24Error
-from leadflow.models import LeadStatus
+from leadflow.adapters.crm.bitrix24 import DEAL_STAGE_IDS, LEAD_STATUS_IDS, Bitrix24Error
+from leadflow.domain.models import LeadStatus
 from tests.unit.crm.support import make_client, make_lead
 
 

@@ -13,9 +13,9 @@ from collections import Counter
 import boto3
 import pytest
 
-from leadflow import runtime
-from leadflow.crm.bitrix24 import Bitrix24Client, Bitrix24Error, TokenBucket
-from leadflow.crm.rate_limit import SharedRateLimiter, limiter_key
+from leadflow import wiring
+from leadflow.adapters.crm.bitrix24 import Bitrix24Client, Bitrix24Error, TokenBucket
+from leadflow.adapters.rate_limit import SharedRateLimiter, limiter_key
 from tests.aws import atomic_moto_writes
 from tests.unit.crm.support import make_client
 
@@ -251,9 +251,9 @@ def test_every_function_gets_the_shared_limiter_when_the_stack_has_the_table(
 
     monkeypatch.setenv("RATE_LIMIT_TABLE", TABLE)
     monkeypatch.setenv("BITRIX24_WEBHOOK_URL", classic_portal.webhook_url)
-    runtime.reset()
-    limiter = runtime.crm().client.limiter
-    runtime.crm().client.call("crm.settings.mode.get")
+    wiring.reset()
+    limiter = wiring.crm().client.limiter
+    wiring.crm().client.call("crm.settings.mode.get")
 
     assert isinstance(limiter, SharedRateLimiter)
     assert Bitrix24Client(classic_portal.webhook_url).limiter is limiter  # one per portal per process
@@ -262,14 +262,14 @@ def test_every_function_gets_the_shared_limiter_when_the_stack_has_the_table(
 
 
 def test_an_enterprise_portal_gets_its_own_limit_from_the_business_config(aws, monkeypatch, classic_portal):
-    from leadflow.config import parse_business_config
-    from leadflow.crm.bitrix24_adapter import Bitrix24Crm
+    from leadflow.adapters.crm.bitrix24_crm import Bitrix24Crm
+    from leadflow.business import parse_business_config
 
     business = parse_business_config(
         "timezone: Europe/Moscow\nservices: []\ncrm: {requests_per_s: 5, burst: 250}\n"
     )
     monkeypatch.setenv("RATE_LIMIT_TABLE", TABLE)
-    runtime.reset()
+    wiring.reset()
     limiter = Bitrix24Crm.from_url(classic_portal.webhook_url, business).client.limiter
     assert isinstance(limiter, SharedRateLimiter)
     assert (limiter.interval, limiter.tolerance) == (0.2, 50.0)  # 5/s, 250 in a burst

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from leadflow import clock, runtime
-from leadflow.models import Contact, Lead, LeadReady
+from leadflow import clock, wiring
+from leadflow.domain.models import Contact, Lead, LeadReady
 from leadflow_local.functions import invoke
 from leadflow_local.stack import sqs_event
 from tests.fakes.bitrix24_server import Bitrix24Portal
@@ -20,7 +20,7 @@ SATURDAY_NOON = datetime(2026, 3, 14, 5, 0, tzinfo=UTC)  # 12:00 in Krasnoyarsk
 def portal(aws, monkeypatch):
     with Bitrix24Portal(mode=1, rate_limit=False) as portal:
         monkeypatch.setenv("BITRIX24_WEBHOOK_URL", portal.webhook_url)
-        runtime.reset()
+        wiring.reset()
         yield portal
 
 
@@ -90,7 +90,7 @@ def test_a_lost_answer_is_checked_not_blindly_resent(aws, portal):
     portal.apply_then_lose_next(method="batch", skip=1)  # the write batch is applied, its answer lost
 
     assert _route(aws, [lead])["batchItemFailures"]
-    runtime.reset()  # the retry lands on another Lambda instance
+    wiring.reset()  # the retry lands on another Lambda instance
     assert _route(aws, [lead], receive_count=2) == {"batchItemFailures": []}
 
     assert len(portal.records_with_origin(lead.lead_id)) == 1

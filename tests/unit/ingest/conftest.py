@@ -10,8 +10,9 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from leadflow import config, runtime
+from leadflow import wiring
 from leadflow.observability import logger
+from leadflow.settings import reset_caches
 from tests.unit.ingest.helpers import SECRETS
 
 
@@ -19,7 +20,7 @@ from tests.unit.ingest.helpers import SECRETS
 def secrets(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
-    config.reset_caches()
+    reset_caches()
     return SECRETS
 
 
@@ -94,9 +95,9 @@ def aws_calls(env) -> Iterator[AwsCalls]:
     assert session is not None
     counter = AwsCalls()
     session.events.register("before-call", counter, unique_id="ingest-test-calls")
-    runtime.reset()
+    wiring.reset()
     try:
         yield counter
     finally:
         session.events.unregister("before-call", unique_id="ingest-test-calls")
-        runtime.reset()
+        wiring.reset()

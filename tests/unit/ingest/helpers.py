@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from leadflow.channels.meta import sign_meta_body
+from leadflow.adapters.channels.meta import sign_meta_body
 from leadflow_local.functions import invoke
 from leadflow_local.stack import api_gateway_event
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from leadflow import config
-from leadflow.channels.meta import sign_meta_body
-from leadflow.ingest import ITEM_BUDGET
+from leadflow.adapters.channels.meta import sign_meta_body
+from leadflow.settings import reset_caches
+from leadflow.steps.ingest import ITEM_BUDGET
 from leadflow_local.stack import api_gateway_event
 from tests.unit.ingest.helpers import (
     CHANNEL_SECRET,
@@ -98,7 +98,7 @@ def test_a_channel_whose_secret_is_not_set_refuses_everything(env, logs, monkeyp
     # Given the channel's secret is not configured
     channel = SIGNED[name].parent.name
     monkeypatch.delenv(CHANNEL_SECRET[channel])
-    config.reset_caches()
+    reset_caches()
     # When a correctly signed delivery arrives, it is refused: fail closed
     answer = ingest(delivery(SIGNED[name]))
     assert (answer["status"], answer["body"]) == (403, "forbidden")
@@ -109,7 +109,7 @@ def test_meta_verification_fails_closed_and_on_a_wrong_token(env, logs, monkeypa
     verify = delivery(EVENTS / "ingest" / "whatsapp_verify.json")
     assert ingest(changed(verify, query={"hub.verify_token": "guessed"}))["status"] == 403
     monkeypatch.delenv("META_VERIFY_TOKEN")
-    config.reset_caches()
+    reset_caches()
     assert ingest(verify)["status"] == 403
 
 
@@ -175,7 +175,7 @@ def test_a_body_over_the_default_limit_is_413(env, logs):
 
 def test_the_body_limit_follows_max_body_bytes(env, logs, monkeypatch):
     monkeypatch.setenv("MAX_BODY_BYTES", "2000")
-    config.reset_caches()
+    reset_caches()
     event = delivery(EVENTS / "form" / "tilda_urlencoded.json")
     assert len(event["body"].encode()) < 2000 and ingest(event)["status"] == 200
     big = changed(event, body=event["body"].encode() + b"&Comment=" + b"a" * 2000)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from botocore.exceptions import ClientError
 
-from leadflow import clock, runtime
+from leadflow import clock, wiring
 from leadflow_local.functions import invoke
 from leadflow_local.stack import sqs_event
 from tests.unit.ingest.helpers import EVENTS, delivery, ingest
@@ -36,7 +36,7 @@ def _fail_send_message(times: int, after: int = 0):
 
 @pytest.fixture
 def sqs_fails(env):
-    events = runtime.score_queue().sqs.meta.events
+    events = wiring.score_queue().sqs.meta.events
 
     def install(times: int, after: int = 0) -> None:
         events.register(

@@ -10,8 +10,8 @@ import pytest
 from pydantic import BaseModel
 
 from leadflow import clock
-from leadflow.models import CrmEvent, DeliveryReport, InboundMessage, StaffEvent
-from leadflow.queues import parse_queue_message
+from leadflow.adapters.queues import parse_queue_message
+from leadflow.domain.models import CrmEvent, DeliveryReport, InboundMessage, StaffEvent
 from tests.unit.ingest.helpers import EVENTS, body_of, channel_of, delivery, ingest, sample_files, sample_id
 
 NOW = datetime(2026, 3, 14, 4, 0, tzinfo=UTC)

@@ -14,8 +14,8 @@ from urllib.parse import parse_qsl, urlencode
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from leadflow.channels.call import mango_sign
-from leadflow.channels.meta import sign_meta_body
+from leadflow.adapters.channels.call import mango_sign
+from leadflow.adapters.channels.meta import sign_meta_body
 from tests.unit.ingest.helpers import CHANNEL_SECRET, SECRETS, changed, delivery, ingest, post, sample_files
 
 CHANNELS = sorted(CHANNEL_SECRET)

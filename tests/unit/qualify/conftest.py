@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from leadflow.config import BusinessConfig, load_business_config
+from leadflow.business import BusinessConfig, load_business_config
 
 DATA = Path(__file__).resolve().parent / "data"
 

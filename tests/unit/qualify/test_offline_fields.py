@@ -6,8 +6,8 @@ from datetime import date, datetime
 
 import pytest
 
-from leadflow.config import BusinessConfig
-from leadflow.qualify.offline import qualify_offline
+from leadflow.business import BusinessConfig
+from leadflow.domain.qualify.offline import qualify_offline
 
 THU = "2026-03-12T10:00:00+07:00"  # Thursday 12 March 2026
 SAT = "2026-03-14T12:00:00+07:00"

@@ -106,7 +106,7 @@ def test_unknown_engine_and_missing_catalog_stop_before_reading(catalog_path: Pa
 def test_llm_engine_missing_gives_a_clear_error_per_line(
     catalog_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "leadflow.qualify.llm", None)  # import of it raises ImportError
+    monkeypatch.setitem(sys.modules, "leadflow.adapters.llm", None)  # import of it raises ImportError
     lines = [
         json.dumps({"id": i, "text": "маникюр", "received_at": "2026-03-12T10:00:00+07:00"}) for i in (1, 2)
     ]
@@ -119,7 +119,7 @@ def test_llm_engine_missing_gives_a_clear_error_per_line(
 def test_llm_engine_is_called_when_present(catalog_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import types
 
-    from leadflow.models import Qualification
+    from leadflow.domain.models import Qualification
 
     calls: list[tuple[str, str]] = []
 
@@ -127,9 +127,9 @@ def test_llm_engine_is_called_when_present(catalog_path: Path, monkeypatch: pyte
         calls.append((text, channel))
         return Qualification(intent="question", temperature="cold", engine="llm")
 
-    module = types.ModuleType("leadflow.qualify.llm")
+    module = types.ModuleType("leadflow.adapters.llm")
     module.qualify_with_llm = fake_llm  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "leadflow.qualify.llm", module)
+    monkeypatch.setitem(sys.modules, "leadflow.adapters.llm", module)
     line = json.dumps({"id": 1, "text": "цена?", "received_at": "2026-03-12T10:00:00+07:00", "channel": "vk"})
     code, answers = run_lines(catalog_path, [line], engine="llm")
     assert code == 0 and calls == [("цена?", "vk")]

@@ -6,8 +6,8 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from leadflow.config import BusinessConfig
-from leadflow.qualify.offline import qualify_offline
+from leadflow.business import BusinessConfig
+from leadflow.domain.qualify.offline import qualify_offline
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "sample.jsonl"
 FLOORS = {
@@ -41,6 +41,6 @@ def test_sample_accuracy_per_field(business: BusinessConfig) -> None:
 
 
 def test_catalog_index_is_built_once_per_service_list(business: BusinessConfig) -> None:
-    from leadflow.qualify.offline import Catalog
+    from leadflow.domain.qualify.offline import Catalog
 
     assert Catalog.of(business.services) is Catalog.of(list(business.services))

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from leadflow.config import Service
-from leadflow.qualify.llm import LlmQualifier, make_client
+from leadflow.adapters.llm import LlmQualifier, make_client
+from leadflow.business import Service
 from tests.fakes.http import FakeServer
 from tests.fakes.openai_server import Answer, FakeOpenAI, labels
 

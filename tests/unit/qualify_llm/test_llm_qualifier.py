@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from leadflow.qualify.llm import LlmQualifier, LlmUnavailable, make_client
+from leadflow.adapters.llm import LlmQualifier, LlmUnavailable, make_client
 from tests.fakes.http import FakeServer, Response
 from tests.fakes.openai_server import (
     FakeOpenAI,

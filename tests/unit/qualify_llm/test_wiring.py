@@ -6,16 +6,16 @@ from datetime import date
 
 import pytest
 
-from leadflow.config import Settings
-from leadflow.models import Intent, Qualification, Temperature
-from leadflow.qualify import llm as llm_module
-from leadflow.qualify.llm import make_client, qualify_with_llm
+from leadflow.adapters import llm as llm_module
+from leadflow.adapters.llm import make_client, qualify_with_llm
+from leadflow.domain.models import Intent, Qualification, Temperature
+from leadflow.settings import Settings
 from tests.fakes.openai_server import FakeOpenAI, labels, server_error
 from tests.unit.qualify_llm.conftest import RECEIVED, SERVICES, TZ
 
 
 class RecordingOffline:
-    """Stands in for leadflow.qualify.offline (another module's job) and records each call."""
+    """Stands in for leadflow.domain.qualify.offline (another module's job) and records each call."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
@@ -34,7 +34,7 @@ def _fresh_clients():
 
 
 def test_import_does_not_load_openai():
-    code = "import sys, leadflow.qualify.llm; print('openai' in sys.modules, 'httpx2' in sys.modules)"
+    code = "import sys, leadflow.adapters.llm; print('openai' in sys.modules, 'httpx2' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
 
@@ -99,7 +99,7 @@ def test_local_endpoint_without_key_is_still_used():
 
 
 def test_default_fallback_is_the_offline_engine(monkeypatch):
-    pytest.importorskip("leadflow.qualify.offline")
+    pytest.importorskip("leadflow.domain.qualify.offline")
     fake = FakeOpenAI(server_error())
     with fake.serve() as server:
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test")

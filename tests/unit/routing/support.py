@@ -6,8 +6,8 @@ import textwrap
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from leadflow.config import BusinessConfig, parse_business_config
-from leadflow.models import Lead
+from leadflow.business import BusinessConfig, parse_business_config
+from leadflow.domain.models import Lead
 
 KRS = ZoneInfo("Asia/Krasnoyarsk")
 MSK = ZoneInfo("Europe/Moscow")

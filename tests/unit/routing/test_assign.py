@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 
 from leadflow import clock
-from leadflow.routing.assign import Assignment, choose_owner
-from leadflow.routing.rules import LeadFacts
+from leadflow.domain.assignment import Assignment, choose_owner
+from leadflow.domain.rules import LeadFacts
 from tests.unit.routing.support import KRS, business, lead, local
 
 EVERY_DAY = (

@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 import pytest
 
 from leadflow import clock
-from leadflow.config import ConfigError
-from leadflow.models import Contact, InboundMessage
-from leadflow.routing.assign import choose_owner
-from leadflow.routing.branches import branch_for
-from leadflow.routing.rules import LeadFacts
-from leadflow.sla import sla_due
+from leadflow.business import ConfigError
+from leadflow.domain.assignment import choose_owner
+from leadflow.domain.branches import branch_for
+from leadflow.domain.models import Contact, InboundMessage
+from leadflow.domain.rules import LeadFacts
+from leadflow.steps.escalate import sla_due
 from leadflow_local.functions import invoke
 from leadflow_local.stack import sqs_event
 from tests.unit.routing.support import KRS, business, lead, local

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from leadflow.config import ConfigError, parse_business_config
+from leadflow.business import ConfigError, parse_business_config
 
 BASE = """\
 timezone: Asia/Krasnoyarsk
@@ -97,7 +97,7 @@ def test_negative_capacity_names_its_line():
 
 
 def test_bundled_example_business_is_valid():
-    from leadflow.config import load_business_config
+    from leadflow.business import load_business_config
     from leadflow_local.stack import EXAMPLE_CONFIG
 
     assert len(load_business_config(EXAMPLE_CONFIG).staff) == 7

@@ -19,9 +19,9 @@ import boto3
 import pytest
 
 from leadflow import clock
-from leadflow.routing.assign import choose_owner
-from leadflow.routing.rules import LeadFacts
-from leadflow.store.staff import StaffStore
+from leadflow.adapters.store.staff import StaffStore
+from leadflow.domain.assignment import choose_owner
+from leadflow.domain.rules import LeadFacts
 from tests.aws import atomic_moto_writes
 from tests.unit.routing.support import KRS, business, lead, local
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from leadflow import clock
-from leadflow.routing.hours import Calendar
-from leadflow.sla import sla_due
+from leadflow.domain.calendar import Calendar
+from leadflow.steps.escalate import sla_due
 from tests.unit.routing.support import KRS, MSK, business, lead, local
 
 BAR = business(

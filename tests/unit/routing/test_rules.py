@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from leadflow.routing.rules import LeadFacts, candidates, first_matching_rule
+from leadflow.domain.rules import LeadFacts, candidates, first_matching_rule
 from tests.unit.routing.support import business, lead
 
 CFG = business(

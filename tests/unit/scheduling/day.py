@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from leadflow.models import Lead, Utm
+from leadflow.domain.models import Lead, Utm
 from tests.unit.scheduling.support import local
 
 

@@ -10,16 +10,16 @@ from zoneinfo import ZoneInfo
 
 from boto3.dynamodb.conditions import Key
 
-from leadflow import clock, runtime
-from leadflow.config import BusinessConfig
-from leadflow.conversation import Conversation
-from leadflow.crm import BuiltinCrm
-from leadflow.models import Contact, InboundMessage, Lead, LeadReady
-from leadflow.outbound import Outbound
-from leadflow.reminders import Reminders
-from leadflow.routing.router import Router
-from leadflow.sla import Escalator
-from leadflow.store import Store
+from leadflow import clock, wiring
+from leadflow.adapters.crm import BuiltinCrm
+from leadflow.adapters.outbound import Outbound
+from leadflow.adapters.store import Store
+from leadflow.business import BusinessConfig
+from leadflow.domain.models import Contact, InboundMessage, Lead, LeadReady
+from leadflow.steps.escalate import Escalator
+from leadflow.steps.remind import Reminders
+from leadflow.steps.route import Router
+from leadflow.steps.score import Conversation
 
 KRASNOYARSK = ZoneInfo("Asia/Krasnoyarsk")
 _ids = itertools.count(1)
@@ -74,7 +74,7 @@ def client_writes(
         text=text,
         received_at=clock.now(),
     )
-    Conversation(store, Outbound(store), runtime.route_queue(), business).handle(message)
+    Conversation(store, Outbound(store), wiring.route_queue(), business).handle(message)
     contact_id = store.contacts.resolve([f"{channel}#{chat}"])[0]
     lead = store.leads.get(store.contacts.get(contact_id).get("open_lead_id") or lead_id or "-")
     assert lead is not None
@@ -92,7 +92,7 @@ def route(store: Store, business: BusinessConfig, crm: RecordingCrm, lead_id: st
 def escalator(store: Store, business: BusinessConfig, crm: RecordingCrm) -> Escalator:
     outbound = Outbound(store)
     router = Router(store, outbound, crm, business)
-    return Escalator(store, outbound, crm, business, runtime.route_queue(), router.reassign)
+    return Escalator(store, outbound, crm, business, wiring.route_queue(), router.reassign)
 
 
 def reminders(store: Store, business: BusinessConfig, crm: RecordingCrm) -> Reminders:

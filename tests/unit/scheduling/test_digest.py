@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from leadflow import clock, runtime
-from leadflow.store.conversation import NO_LEAD
+from leadflow import clock, wiring
+from leadflow.adapters.store.conversation import NO_LEAD
 from tests.unit.scheduling.day import lead, tuesday
 from tests.unit.scheduling.support import RecordingCrm, local, reminders, tick
 
@@ -16,7 +16,7 @@ def _digests(store) -> list[dict]:
 
 def test_digest_once_a_day_to_managers_with_the_days_figures(aws):
     clock.freeze(local(2026, 3, 17, 9))
-    business, crm = runtime.business(), RecordingCrm()
+    business, crm = wiring.business(), RecordingCrm()
     day = [
         *tuesday(),
         lead(7, "call", "hot", -2, 0),  # Monday 22:00, after Monday's digest: counted on Tuesday
@@ -61,7 +61,7 @@ def test_digest_once_a_day_to_managers_with_the_days_figures(aws):
 
 def test_digest_time_is_configurable(aws):
     clock.freeze(local(2026, 3, 17, 9))
-    business = runtime.business().model_copy(deep=True)
+    business = wiring.business().model_copy(deep=True)
     business.reminders.digest_at = "19:30"
     tick(reminders(aws.store, business, RecordingCrm()), local(2026, 3, 17, 20), step=timedelta(minutes=5))
     assert [m["sent_at"][:16] for m in _digests(aws.store)] == ["2026-03-17T12:30"] * 2

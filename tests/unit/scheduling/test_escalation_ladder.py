@@ -12,15 +12,15 @@ from datetime import timedelta
 
 import boto3
 
-from leadflow import clock, runtime
-from leadflow.config import settings
-from leadflow.crm.sync import apply_crm_event
-from leadflow.models import CrmEvent, StaffEvent
-from leadflow.outbound import Outbound
-from leadflow.routing.router import Router
-from leadflow.sla import Escalator
-from leadflow.store import Store
-from leadflow.workspace import staff_workspace
+from leadflow import clock, wiring
+from leadflow.adapters.outbound import Outbound
+from leadflow.adapters.store import Store
+from leadflow.domain.models import CrmEvent, StaffEvent
+from leadflow.settings import settings
+from leadflow.steps.crm_sync import apply_crm_event
+from leadflow.steps.escalate import Escalator
+from leadflow.steps.route import Router
+from leadflow.steps.workspace import staff_workspace
 from leadflow_local.functions import invoke
 from tests.unit.scheduling.support import (
     RecordingCrm,
@@ -39,7 +39,7 @@ HOT_MANICURE = "Хочу на маникюр сегодня в 15:00, тел 891
 
 def _hot_lead(aws, crm):
     clock.freeze(TUESDAY_10)
-    business = runtime.business()
+    business = wiring.business()
     lead = client_writes(aws.store, business, HOT_MANICURE)
     aws.receive("RouteQueue")  # the LeadReady score sent: routed here directly
     return business, route(aws.store, business, crm, lead.lead_id)
@@ -137,7 +137,7 @@ def test_concurrent_threads_send_every_step_exactly_once(aws, monkeypatch):
     def own_escalator() -> Escalator:
         store = Store(boto3.resource("dynamodb"), settings())  # one client per thread, as two Lambdas
         outbound = Outbound(store)
-        return Escalator(store, outbound, crm, business, runtime.route_queue(),
+        return Escalator(store, outbound, crm, business, wiring.route_queue(),
                          Router(store, outbound, crm, business).reassign)  # fmt: skip
 
     workers = [own_escalator() for _ in range(4)]
@@ -188,7 +188,7 @@ def test_a_crm_status_change_stops_the_ladder(aws, monkeypatch):
 
     # The manager moves the lead to "in progress" in Bitrix24 at 10:31
     crm.statuses[lead.lead_id] = "accepted"
-    monkeypatch.setattr(runtime, "crm", functools.cache(lambda: crm))
+    monkeypatch.setattr(wiring, "crm", functools.cache(lambda: crm))
     apply_crm_event(CrmEvent(event_id="b1", event="ONCRMLEADUPDATE", crm_id="501", received_at=clock.now()))
 
     tick(job, local(2026, 3, 17, 12, 0), times=2)
@@ -212,7 +212,7 @@ def test_a_closed_lead_gets_no_reminder(aws):
 def test_a_breach_at_closing_time_escalates_after_opening(aws):
     crm = RecordingCrm()
     clock.freeze(local(2026, 3, 17, 20, 50))
-    business = runtime.business()
+    business = wiring.business()
     lead = client_writes(aws.store, business, HOT_MANICURE.replace("сегодня", "завтра"))
     aws.receive("RouteQueue")
     lead = route(aws.store, business, crm, lead.lead_id)
@@ -228,7 +228,7 @@ def test_a_breach_at_closing_time_escalates_after_opening(aws):
 def test_waiting_lead_is_handed_to_route_after_route_after_min(aws):
     # Given a lead that said what but not when (route waits for the rest of the facts)
     clock.freeze(TUESDAY_10)
-    business = runtime.business()
+    business = wiring.business()
     lead = client_writes(aws.store, business, "Здравствуйте, хочу на маникюр")
     assert aws.receive("RouteQueue") == []
     assert aws.store.timers.get(f"route_wait#{lead.lead_id}").due == local(2026, 3, 17, 10, 10)
@@ -249,7 +249,7 @@ def test_waiting_lead_is_handed_to_route_after_route_after_min(aws):
 
 def test_route_after_min_is_configurable_and_routed_leads_are_not_resent(aws):
     clock.freeze(TUESDAY_10)
-    business = runtime.business().model_copy(deep=True)
+    business = wiring.business().model_copy(deep=True)
     business.qualify.route_after_min = 3
     crm = RecordingCrm()
     waiting = client_writes(aws.store, business, "Хочу на маникюр", chat="6001")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from leadflow.kpi import compute_kpis
+from leadflow.domain.kpi import compute_kpis
 from tests.unit.scheduling.day import tuesday
 from tests.unit.scheduling.support import KRASNOYARSK
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from leadflow import clock, runtime
-from leadflow.models import Lead, LeadStatus, StaffEvent
-from leadflow.reminders import schedule_booking_reminders
-from leadflow.workspace import staff_workspace
+from leadflow import clock, wiring
+from leadflow.domain.models import Lead, LeadStatus, StaffEvent
+from leadflow.steps.remind import schedule_booking_reminders
+from leadflow.steps.workspace import staff_workspace
 from leadflow_local.stack import EXAMPLE_CONFIG
 from tests.unit.scheduling.support import (
     RecordingCrm,
@@ -27,7 +27,7 @@ CHAT = "5001"
 def _booked(aws, appointment, *, text="Хочу на маникюр", business=None):
     """A client who wrote on Tuesday 10:00, was routed and booked by staff for ``appointment``."""
     clock.freeze(local(2026, 3, 17, 10))
-    business = business or runtime.business()
+    business = business or wiring.business()
     crm = RecordingCrm()
     lead = client_writes(aws.store, business, text, chat=CHAT)
     lead = route(aws.store, business, crm, lead.lead_id)
@@ -61,7 +61,7 @@ def test_reminders_24h_and_2h_before_in_the_clients_channel(aws):
 
 
 def test_reminder_hours_are_configurable(aws):
-    business = runtime.business().model_copy(deep=True)
+    business = wiring.business().model_copy(deep=True)
     business.reminders.before_appointment_h = [48, 3]
     business, crm, lead = _booked(aws, local(2026, 3, 20, 15), business=business)
     tick(reminders(aws.store, business, crm), local(2026, 3, 20, 14), step=timedelta(minutes=5))
@@ -116,7 +116,7 @@ def test_client_asks_to_reschedule_and_the_owner_is_told_at_once(aws):
 
 def test_nudges_at_t1_and_t3_then_nurture_at_t7(aws):
     clock.freeze(local(2026, 3, 17, 10))
-    business, crm = runtime.business(), RecordingCrm()
+    business, crm = wiring.business(), RecordingCrm()
     lead = client_writes(aws.store, business, "Хочу на маникюр", chat=CHAT)
     lead = route(aws.store, business, crm, lead.lead_id)
     owner = lead.owner
@@ -138,7 +138,7 @@ def test_nudges_at_t1_and_t3_then_nurture_at_t7(aws):
 
 def test_nudges_stop_when_the_client_replies(aws):
     clock.freeze(local(2026, 3, 17, 10))
-    business, crm = runtime.business(), RecordingCrm()
+    business, crm = wiring.business(), RecordingCrm()
     lead = client_writes(aws.store, business, "Хочу на маникюр", chat=CHAT)
     job = reminders(aws.store, business, crm)
     tick(job, local(2026, 3, 18, 12), step=timedelta(minutes=5))
@@ -158,7 +158,7 @@ def test_nudges_stop_when_the_client_books(aws):
 
 def test_a_nudge_due_at_night_waits_for_morning(aws):
     clock.freeze(local(2026, 3, 17, 22, 30))  # the client wrote late in the evening
-    business, crm = runtime.business(), RecordingCrm()
+    business, crm = wiring.business(), RecordingCrm()
     lead = client_writes(aws.store, business, "Хочу на маникюр", chat=CHAT)
     tick(reminders(aws.store, business, crm), local(2026, 3, 19, 9, 30), step=timedelta(minutes=5))
     (nudge,) = sent(aws.store, lead.lead_id, "nudge")

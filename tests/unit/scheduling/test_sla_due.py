@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
-from leadflow.config import BusinessConfig, load_business_config
-from leadflow.models import Lead
-from leadflow.sla import sla_due
+from leadflow.business import BusinessConfig, load_business_config
+from leadflow.domain.models import Lead
+from leadflow.steps.escalate import sla_due
 from leadflow_local.stack import EXAMPLE_CONFIG
 from tests.unit.scheduling.support import local
 

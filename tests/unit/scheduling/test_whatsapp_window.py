@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from leadflow import clock, runtime
-from leadflow.models import Lead, LeadStatus
-from leadflow.reminders import schedule_booking_reminders
+from leadflow import clock, wiring
+from leadflow.domain.models import Lead, LeadStatus
+from leadflow.steps.remind import schedule_booking_reminders
 from tests.fakes.http import FakeServer
 from tests.fakes.meta_server import FakeGraphApi
 from tests.fakes.smsru_server import FakeSmsRu
@@ -24,13 +24,13 @@ def graph(aws, monkeypatch):
         monkeypatch.setenv("WHATSAPP_TOKEN", fake.token)
         monkeypatch.setenv("WHATSAPP_PHONE_NUMBER_ID", "106540352242922")
         monkeypatch.setenv("META_GRAPH_BASE", fake.base_url)
-        runtime.reset()
+        wiring.reset()
         yield fake
 
 
 def _remind(aws, *, template: str | None = None, sms: bool = False, window_closed: bool = True):
     clock.freeze(local(2026, 3, 17, 10))
-    business = runtime.business().model_copy(deep=True)
+    business = wiring.business().model_copy(deep=True)
     business.messages.whatsapp_template = template
     crm = RecordingCrm()
     lead = client_writes(aws.store, business, "Хочу на маникюр", chat=PHONE_DIGITS, channel="whatsapp",
@@ -82,7 +82,7 @@ def test_closed_window_without_template_falls_back_to_sms(aws, graph, monkeypatc
         monkeypatch.setenv("SMS_PROVIDER", "smsru")
         monkeypatch.setenv("SMS_API_KEY", smsru.api_id)
         monkeypatch.setenv("SMS_API_BASE", server.url)
-        runtime.reset()
+        wiring.reset()
         business, crm, lead = _remind(aws)
         graph.close_window(PHONE_DIGITS)
         _run(aws, business, crm)

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from leadflow import clock, runtime
-from leadflow.models import Contact, InboundMessage
+from leadflow import clock, wiring
+from leadflow.domain.models import Contact, InboundMessage
 from leadflow_local.functions import invoke
 from leadflow_local.stack import sqs_event
 from tests.fakes import openai_server as ai
@@ -193,7 +193,7 @@ def llm(aws, monkeypatch):
     with fake.serve() as server:
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
         monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/v1")
-        runtime.reset()
+        wiring.reset()
         yield fake
 
 
@@ -211,7 +211,7 @@ def test_the_llm_understands_when_it_answers_within_budget(aws, llm):
 
 def test_a_slow_llm_does_not_delay_the_first_reply_and_refines_the_lead_later(aws, llm):
     clock.freeze(SATURDAY_11)
-    budget = runtime.business().qualify.llm_budget_s
+    budget = wiring.business().qualify.llm_budget_s
     # The "model" reads brows where the offline engine reads massage: we can tell who answered when.
     llm.reset(ai.slow(ai.labels(intent="booking", service="brows", preferred_date="2026-03-16"), budget + 1))
     started = datetime.now(UTC)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 
-from leadflow import clock, runtime
+from leadflow import clock, wiring
 from leadflow_local.functions import invoke
 from leadflow_local.stack import api_gateway_event, sqs_event
 from leadflow_local.template import load_template
@@ -81,7 +81,7 @@ def record_usage(aws) -> dict[str, dict[str, set[str]]]:
 
 
 def run(name: str, event: dict) -> dict:
-    runtime.reset()  # each function is its own process in AWS: nothing cached from another one
+    wiring.reset()  # each function is its own process in AWS: nothing cached from another one
     token = running.set(name)
     try:
         return invoke(name, event)
@@ -108,7 +108,7 @@ def lead_life_cycle(aws, monkeypatch, portal: Bitrix24Portal) -> None:
     monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "s3cret")
     monkeypatch.setenv("BITRIX24_APP_TOKEN", "b24")
     monkeypatch.setenv("DLQ_URL", aws.queue_urls["RouteDeadLetterQueue"])
-    runtime.reset()
+    wiring.reset()
     used = record_usage(aws)
     clock.freeze(SATURDAY_11)
 

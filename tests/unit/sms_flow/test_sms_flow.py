@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from leadflow import clock, runtime
-from leadflow.models import Contact, InboundMessage, OutboundMessage
+from leadflow import clock, wiring
+from leadflow.domain.models import Contact, InboundMessage, OutboundMessage
 from leadflow_local.functions import invoke
 from leadflow_local.stack import api_gateway_event, sqs_event
 from tests.fakes.http import FakeServer
@@ -29,7 +29,7 @@ def smsc(aws, monkeypatch):
             "SMS_API_BASE": server.url, "SMS_SENDER": "Salon",
         }.items():  # fmt: skip
             monkeypatch.setenv(name, value)
-        runtime.reset()
+        wiring.reset()
         fake.server = server
         yield fake
 
@@ -102,26 +102,26 @@ def test_marketing_by_sms_needs_consent(aws, smsc):
         id="nudge:x", channel="sms", to=CALLER, lead_id=lead_id, kind="winback", text="Вернитесь!"
     )
 
-    assert runtime.outbound().send(nudge).outcome == "refused"
+    assert wiring.outbound().send(nudge).outcome == "refused"
     lead = aws.store.leads.get(lead_id)
     aws.store.contacts.update(lead.contact_id, marketing_consent=True)
     again = OutboundMessage(
         id="nudge:y", channel="sms", to=CALLER, lead_id=lead_id, kind="winback", text="Вернитесь!"
     )
-    assert runtime.outbound().send(again).outcome == "sent"
+    assert wiring.outbound().send(again).outcome == "sent"
     assert len(smsc.messages) == 2
 
 
 def test_a_timeout_is_checked_with_the_provider_not_resent(aws, smsc, monkeypatch):
     clock.freeze(SATURDAY_11)
-    from leadflow.channels import sms_providers
+    from leadflow.adapters.channels import sms_providers
 
     class ImpatientSmsc(sms_providers.SmscProvider):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, timeout=(1.0, 0.5), **kwargs)
 
     monkeypatch.setattr(sms_providers, "SmscProvider", ImpatientSmsc)
-    runtime.reset()
+    wiring.reset()
     smsc.slow_s = 1.5  # the SMS is taken, the answer comes after the client's timeout
     asked = []
     original_confirm = sms_providers.SmscProvider.check_sent
@@ -167,8 +167,8 @@ def test_a_failed_sms_is_reported_to_the_owner(aws, smsc):
 
 
 def test_an_sms_reminder_is_one_part(aws, smsc):
-    from leadflow.channels.sms import count_segments
-    from leadflow.reminders import Reminders, schedule_booking_reminders
+    from leadflow.adapters.channels.sms import count_segments
+    from leadflow.steps.remind import Reminders, schedule_booking_reminders
 
     clock.freeze(SATURDAY_11)
     run_score(missed_call())
@@ -183,10 +183,10 @@ def test_an_sms_reminder_is_one_part(aws, smsc):
             }
         ),
     )
-    business = runtime.business()
+    business = wiring.business()
     schedule_booking_reminders(aws.store, business, lead, clock.now())
     clock.freeze(SATURDAY_11 + timedelta(days=4))  # 24 h before
-    Reminders(aws.store, runtime.outbound(), runtime.crm(), business).run(clock.now())
+    Reminders(aws.store, wiring.outbound(), wiring.crm(), business).run(clock.now())
 
     reminder = next(m for m in smsc.messages.values() if "Напоминаем" in m.text)
     assert reminder.text == "Напоминаем: женская стрижка завтра в 11:00. Ответьте ДА или НЕТ"

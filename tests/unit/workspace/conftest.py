@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from leadflow import clock, runtime
-from leadflow.crm import BuiltinCrm
-from leadflow.models import Lead
+from leadflow import clock, wiring
+from leadflow.adapters.crm import BuiltinCrm
+from leadflow.domain.models import Lead
 from leadflow_local.functions import invoke
 from leadflow_local.inspect import invite
 from leadflow_local.stack import api_gateway_event, sqs_event
@@ -142,10 +142,10 @@ def _workspace(aws, monkeypatch, tg: FakeTelegram | None) -> Workspace:
     if tg is not None:
         monkeypatch.setenv("TELEGRAM_BOT_TOKEN", tg.token)
         monkeypatch.setenv("TELEGRAM_API_BASE", tg.url)
-    runtime.reset()
+    wiring.reset()
     crm = RecordingCrm()
-    # Cached like the real one, so runtime.reset() at the aws fixture's teardown still works.
-    monkeypatch.setattr(runtime, "crm", functools.cache(lambda: crm))
+    # Cached like the real one, so wiring.reset() at the aws fixture's teardown still works.
+    monkeypatch.setattr(wiring, "crm", functools.cache(lambda: crm))
     clock.freeze(SATURDAY_11_KRSK)
     return Workspace(aws, tg, crm)
 

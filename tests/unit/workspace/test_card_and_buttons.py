@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from leadflow import clock
-from leadflow.workspace import SNOOZE_MIN
+from leadflow.steps.workspace import SNOOZE_MIN
 from tests.unit.workspace.conftest import ANNA, KATYA, MARINA, Workspace
 
 BOOKING = "Здравствуйте! Хочу на маникюр завтра в 15:00, меня зовут Ирина, тел 89138402765"

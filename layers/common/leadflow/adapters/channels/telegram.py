@@ -1,0 +1,696 @@
+"""Telegram: the webhook (client messages and the staff workspace) and the Bot API sender.
+
+Who is who. Only private chats are clients. In a private chat (and in a staff group) these are
+staff traffic and become a ``StaffEvent``: every ``callback_query`` (a button on a lead card), a
+reply to a message our bot sent (``action="reply"``), and the staff commands ``/stop``, ``/on``,
+``/off [date]``, ``/leads``, ``/today``, ``/bot`` and ``/start inv-<code>`` (staff onboarding).
+A command's ``action`` keeps its slash (``"/off"``) so it can never collide with callback data;
+its argument goes to ``text``. Everything else from a private chat is an ``InboundMessage``;
+the score step decides whether the chat belongs to staff. Messages that reach us through a
+Telegram Business connection are always clients: a business account owner's chats are not a
+staff workspace, and replies to them must go through the connection.
+
+Where a client came from. A t.me link ``https://t.me/<bot>?start=<payload>`` makes the client's
+first message ``/start <payload>`` (Telegram allows ``A-Z a-z 0-9 _ -``, up to 64 characters).
+The payload is read as parts joined by a double underscore, each part ``<key>-<value>`` or
+``<key>_<value>``:
+
+    src      → source and utm.source      ``src-instagram``
+    med      → utm.medium                 ``med-cpc``
+    cmp      → utm.campaign               ``cmp-spring_sale``
+    cnt      → utm.content                ``cnt-stories``
+    trm      → utm.term                   ``trm-manicure``
+    promo    → promo (as written)         ``promo_SPRING10``
+
+so ``src-instagram__cmp-march8__promo_ROSES`` is source ``instagram``, campaign ``march8``,
+promo ``ROSES``. A payload that follows none of this is taken whole as the source (a business
+that prints ``t.me/bot?start=flyer`` on a flyer sees source ``flyer``). The ``/start`` itself
+is not text the client wrote, so the message's text is empty; it is still a lead: the client
+opened the chat.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from leadflow import clock
+from leadflow.adapters.channels.base import (
+    Sender,
+    SendError,
+    SendResult,
+    WebhookError,
+    WebhookRequest,
+    WebhookResult,
+    require_secret,
+)
+from leadflow.domain.models import Channel, Contact, InboundMessage, OutboundMessage, StaffEvent, Utm
+
+if TYPE_CHECKING:
+    import requests
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name, not a secret
+MAX_TEXT_UTF16 = 4096  # sendMessage: "1-4096 characters"; counted in UTF-16 units, the stricter reading
+STAFF_COMMANDS = frozenset({"/start", "/stop", "/on", "/off", "/leads", "/today", "/bot"})
+STAFF_INVITE_PREFIX = "inv-"
+ALLOWED_UPDATES = ["message", "business_connection", "business_message", "callback_query"]
+
+# Media kinds in the order we report them; ``animation`` also fills ``document``, so it wins.
+_MEDIA_FIELDS = (
+    "voice",
+    "audio",
+    "video",
+    "video_note",
+    "animation",
+    "photo",
+    "document",
+    "sticker",
+    "story",
+    "location",
+    "contact",
+)
+_UTM_KEYS = {"src": "source", "med": "medium", "cmp": "campaign", "cnt": "content", "trm": "term"}
+_PAYLOAD_PART = re.compile(r"^(src|med|cmp|cnt|trm|promo)[-_](.+)$", re.IGNORECASE)
+
+
+# --------------------------------------------------------------------------- Update models
+
+
+class _Tg(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class TgUser(_Tg):
+    id: int
+    is_bot: bool = False
+    first_name: str = ""
+    last_name: str | None = None
+    username: str | None = None
+
+
+class TgChat(_Tg):
+    id: int
+    type: str = "private"
+
+
+class TgContact(_Tg):
+    phone_number: str
+    first_name: str = ""
+    last_name: str | None = None
+    user_id: int | None = None
+
+
+class TgEntity(_Tg):
+    type: str
+    offset: int
+    length: int
+
+
+class TgRepliedMessage(_Tg):
+    message_id: int
+    from_: TgUser | None = Field(default=None, alias="from")
+
+
+class TgMessage(_Tg):
+    message_id: int
+    date: int
+    chat: TgChat
+    from_: TgUser | None = Field(default=None, alias="from")
+    business_connection_id: str | None = None
+    sender_business_bot: TgUser | None = None
+    text: str | None = None
+    caption: str | None = None
+    entities: list[TgEntity] = Field(default_factory=list)
+    contact: TgContact | None = None
+    reply_to_message: TgRepliedMessage | None = None
+    voice: dict[str, Any] | None = None
+    audio: dict[str, Any] | None = None
+    video: dict[str, Any] | None = None
+    video_note: dict[str, Any] | None = None
+    animation: dict[str, Any] | None = None
+    photo: list[dict[str, Any]] | None = None
+    document: dict[str, Any] | None = None
+    sticker: dict[str, Any] | None = None
+    story: dict[str, Any] | None = None
+    location: dict[str, Any] | None = None
+
+
+class TgCardRef(_Tg):
+    """``MaybeInaccessibleMessage``: a card older than 48 h arrives with ``date`` 0, chat and id kept."""
+
+    message_id: int
+    chat: TgChat
+
+
+class TgCallbackQuery(_Tg):
+    id: str
+    from_: TgUser = Field(alias="from")
+    message: TgCardRef | None = None
+    data: str | None = None
+
+
+class TgUpdate(_Tg):
+    update_id: int
+    message: TgMessage | None = None
+    business_message: TgMessage | None = None
+    callback_query: TgCallbackQuery | None = None
+    edited_message: dict[str, Any] | None = None
+    edited_business_message: dict[str, Any] | None = None
+    business_connection: dict[str, Any] | None = None
+    channel_post: dict[str, Any] | None = None
+    edited_channel_post: dict[str, Any] | None = None
+
+
+# --------------------------------------------------------------------------- webhook
+
+
+def handle_webhook(request: WebhookRequest) -> WebhookResult:
+    from leadflow.settings import secret, settings
+
+    require_secret(secret("TELEGRAM_WEBHOOK_SECRET"), request.header(SECRET_HEADER), "telegram secret token")
+    if len(request.body) > settings().max_body_bytes:
+        raise WebhookError(413, "telegram update larger than the configured limit")
+    return parse_update(_decode_update(request.body))
+
+
+def _decode_update(body: bytes) -> TgUpdate:
+    try:
+        raw = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise WebhookError(400, "telegram update is not valid JSON") from None
+    if not isinstance(raw, dict):
+        raise WebhookError(400, "telegram update is not a JSON object")
+    if "update_id" not in raw:
+        raise WebhookError(400, "telegram update has no update_id")
+    try:
+        return TgUpdate.model_validate(raw)
+    except ValidationError as exc:
+        # Field paths and error kinds only: pydantic's messages quote the input, which is personal data.
+        where = sorted({".".join(str(p) for p in e["loc"]) + f" ({e['type']})" for e in exc.errors()})
+        raise WebhookError(
+            400, "telegram update does not match the Bot API: " + ", ".join(where[:5])
+        ) from None
+
+
+def parse_update(update: TgUpdate) -> WebhookResult:
+    """Turn one verified Update into what ingest queues (or a note saying why nothing)."""
+    event_id = f"telegram:{update.update_id}"
+    if update.callback_query is not None:
+        return WebhookResult(staff_events=[_callback_event(event_id, update.callback_query)])
+    if update.message is not None:
+        return _from_message(event_id, update.message)
+    if update.business_message is not None:
+        return _from_business_message(event_id, update.business_message)
+    if update.edited_message is not None or update.edited_business_message is not None:
+        return WebhookResult(note="edited message: ignored")
+    if update.business_connection is not None:
+        return WebhookResult(note="business connection changed: ignored")
+    if update.channel_post is not None or update.edited_channel_post is not None:
+        return WebhookResult(note="channel post: ignored")
+    return WebhookResult(note="update type not handled: ignored")
+
+
+def _callback_event(event_id: str, query: TgCallbackQuery) -> StaffEvent:
+    card = query.message
+    return StaffEvent(
+        event_id=event_id,
+        chat_id=str(card.chat.id if card else query.from_.id),
+        user_id=str(query.from_.id),
+        action=query.data or "",
+        reply_to_message_id=str(card.message_id) if card else None,
+        callback_query_id=query.id,
+        # A callback carries no date of its own; the card's date is when the card was sent.
+        received_at=_now(),
+    )
+
+
+def _from_message(event_id: str, message: TgMessage) -> WebhookResult:
+    sender = message.from_
+    if sender is None:
+        return WebhookResult(note="message without a sender (anonymous admin or channel): ignored")
+    if sender.is_bot:
+        return WebhookResult(note="message from a bot: ignored")
+    staff = _staff_event(event_id, message, sender)
+    if staff is not None:
+        return WebhookResult(staff_events=[staff])
+    if message.chat.type != "private":
+        return WebhookResult(note=f"{message.chat.type} chat message: ignored (clients write in private)")
+    inbound = _inbound(event_id, message, sender)
+    if inbound is None:
+        return WebhookResult(note="service message without content: ignored")
+    return WebhookResult(messages=[inbound])
+
+
+def _from_business_message(event_id: str, message: TgMessage) -> WebhookResult:
+    sender = message.from_
+    if sender is None or sender.is_bot:
+        return WebhookResult(note="business message without a human sender: ignored")
+    # In a business chat the chat id is the client's; anything else was written by the business itself.
+    if message.sender_business_bot is not None or sender.id != message.chat.id:
+        return WebhookResult(note="business message sent by the business account: ignored")
+    inbound = _inbound(event_id, message, sender, commands_are_text=True)
+    if inbound is None:
+        return WebhookResult(note="service message without content: ignored")
+    return WebhookResult(messages=[inbound])
+
+
+def _command(message: TgMessage) -> tuple[str, str] | None:
+    """``("/off", "2025-03-08")`` for a message that starts with a bot command, ``@botname`` dropped."""
+    text = message.text or ""
+    head = next((e for e in message.entities if e.type == "bot_command" and e.offset == 0), None)
+    if head is None:
+        return None
+    # Entity offsets count UTF-16 units; a command is ASCII, so they equal str indexes here.
+    name = text[: head.length].split("@", 1)[0].lower()
+    return name, text[head.length :].strip()
+
+
+def _staff_event(event_id: str, message: TgMessage, sender: TgUser) -> StaffEvent | None:
+    text = message.text or message.caption or ""
+    action: str | None = None
+    argument = text
+    reply_to: str | None = None
+    command = _command(message)
+    replied = message.reply_to_message
+    if replied is not None and replied.from_ is not None and replied.from_.is_bot:
+        # Kept for commands too: ``/bot`` sent as a reply to a lead card names the lead it is about.
+        reply_to = str(replied.message_id)
+    if command is not None and command[0] in STAFF_COMMANDS:
+        name, argument = command
+        is_invite = argument.lower().startswith(STAFF_INVITE_PREFIX)
+        if name != "/start" or is_invite:
+            action = name
+    elif reply_to is not None:
+        action = "reply"
+    if action is None:
+        return None
+    return StaffEvent(
+        event_id=event_id,
+        chat_id=str(message.chat.id),
+        user_id=str(sender.id),
+        action=action,
+        text=argument,
+        reply_to_message_id=reply_to,
+        received_at=_utc(message.date),
+    )
+
+
+def _inbound(
+    event_id: str, message: TgMessage, sender: TgUser, *, commands_are_text: bool = False
+) -> InboundMessage | None:
+    text = message.text or message.caption or ""
+    media = _media_kinds(message)
+    contact = Contact(name=sender.first_name or None, channel_user_id=str(sender.id))
+    if message.contact is not None:
+        contact.phone = normalise_phone(message.contact.phone_number)
+        if message.contact.user_id == sender.id:
+            own = " ".join(p for p in (message.contact.first_name, message.contact.last_name) if p)
+            contact.name = own or contact.name
+    source: str | None = None
+    utm = Utm()
+    promo: str | None = None
+    command = None if commands_are_text else _command(message)
+    if command is not None and command[0] == "/start":
+        source, utm, promo = parse_start_payload(command[1])
+        text = ""
+    elif not text and not media:
+        return None
+    return InboundMessage(
+        message_id=event_id,
+        channel=Channel.telegram,
+        chat_id=str(message.chat.id),
+        contact=contact,
+        text=text,
+        media=media,
+        received_at=_utc(message.date),
+        source=source,
+        utm=utm,
+        promo=promo,
+        business_connection_id=message.business_connection_id,
+    )
+
+
+def _media_kinds(message: TgMessage) -> list[str]:
+    kinds = [name for name in _MEDIA_FIELDS if getattr(message, name)]
+    if "animation" in kinds:
+        kinds.remove("document")
+    return kinds
+
+
+def parse_start_payload(payload: str) -> tuple[str | None, Utm, str | None]:
+    """``(source, utm, promo)`` from a ``/start`` deep-link payload (scheme in the module docstring)."""
+    payload = payload.strip()
+    utm = Utm()
+    if not payload:
+        return None, utm, None
+    promo: str | None = None
+    matched = False
+    for part in payload.split("__"):
+        found = _PAYLOAD_PART.match(part)
+        if not found:
+            continue
+        matched = True
+        key, value = found.group(1).lower(), found.group(2)
+        if key == "promo":
+            promo = value
+        else:
+            setattr(utm, _UTM_KEYS[key], value.lower())
+    if not matched:
+        return payload.lower(), utm, None
+    return utm.source, utm, promo
+
+
+def normalise_phone(raw: str) -> str | None:
+    """E.164 for a shared contact. Telegram sends the international number without '+'."""
+    import phonenumbers
+
+    digits = raw.strip()
+    candidates = [digits] if digits.startswith("+") else [f"+{digits}", digits]
+    for candidate in candidates:
+        try:
+            number = phonenumbers.parse(candidate, "RU")
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return None
+
+
+def _utc(timestamp: int) -> datetime:
+    return datetime.fromtimestamp(timestamp, tz=UTC)
+
+
+def _now() -> datetime:
+    return clock.now()
+
+
+# --------------------------------------------------------------------------- Bot API client
+
+_NOT_MODIFIED = "message is not modified"
+
+
+class TelegramBot:
+    """A thin Bot API client. The token is part of every URL, so no URL ever reaches an error or a log."""
+
+    def __init__(
+        self,
+        token: str,
+        session: requests.Session | None = None,
+        *,
+        base_url: str = "https://api.telegram.org",
+        timeout_s: float = 10,
+    ):
+        if session is None:
+            import requests
+
+            session = requests.Session()
+        self._token = token
+        self._session = session
+        self._base_url = base_url.rstrip("/")
+        self._timeout_s = timeout_s
+
+    def __repr__(self) -> str:
+        return f"TelegramBot(base_url={self._base_url!r})"
+
+    def call(self, method: str, params: dict[str, Any]) -> Any:
+        """POST one Bot API method; the ``result`` on success, ``SendError`` otherwise."""
+        import requests
+
+        url = f"{self._base_url}/bot{self._token}/{method}"
+        failure: str | None = None
+        try:
+            response = self._session.post(url, json=params, timeout=self._timeout_s)
+        except requests.Timeout:
+            failure = f"telegram {method}: timed out after {self._timeout_s:g} s"
+        except requests.ConnectionError:
+            failure = f"telegram {method}: connection failed"
+        except requests.RequestException as exc:
+            failure = f"telegram {method}: request failed ({type(exc).__name__})"
+        if failure is not None:
+            # Raised outside the except block so the chained exception (its text holds the URL) is not kept.
+            raise SendError(failure, retryable=True)
+        return self._result(method, response)
+
+    def _result(self, method: str, response: requests.Response) -> Any:
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            retryable = response.status_code >= 500 or response.status_code == 429
+            raise SendError(
+                f"telegram {method}: HTTP {response.status_code} without a Bot API answer",
+                retryable=retryable,
+            )
+        if answer.get("ok") is True and response.status_code < 300:
+            return answer.get("result")
+        code = answer.get("error_code") or response.status_code
+        description = _log_safe(str(answer.get("description") or f"HTTP {response.status_code}"))
+        parameters = answer.get("parameters")
+        if not isinstance(parameters, dict):
+            parameters = {}
+        reason = f"telegram {method}: {code} {description}"
+        if code == 429:
+            retry_after = parameters.get("retry_after")
+            raise SendError(
+                reason, retryable=True, retry_after=float(retry_after) if retry_after is not None else None
+            )
+        if isinstance(code, int) and code >= 500:
+            raise SendError(reason, retryable=True)
+        raise SendError(reason, retryable=False)
+
+    def send_message(
+        self,
+        chat_id: int | str,
+        text: str,
+        *,
+        buttons: list[list[dict]] | None = None,
+        reply_to_message_id: int | str | None = None,
+        business_connection_id: str | None = None,
+        parse_mode: str | None = None,
+    ) -> int:
+        params: dict[str, Any] = {"chat_id": _chat(chat_id), "text": text}
+        if buttons:
+            params["reply_markup"] = {"inline_keyboard": buttons}
+        if reply_to_message_id is not None:
+            # The client may have deleted the message; the answer still matters more than the quote.
+            params["reply_parameters"] = {
+                "message_id": int(reply_to_message_id),
+                "allow_sending_without_reply": True,
+            }
+        if business_connection_id:
+            params["business_connection_id"] = business_connection_id
+        if parse_mode:
+            params["parse_mode"] = parse_mode
+        result = self.call("sendMessage", params)
+        return int(result["message_id"])
+
+    def edit_message_text(
+        self, chat_id: int | str, message_id: int | str, text: str, buttons: list[list[dict]] | None = None
+    ) -> None:
+        params: dict[str, Any] = {"chat_id": _chat(chat_id), "message_id": int(message_id), "text": text}
+        if buttons is not None:
+            params["reply_markup"] = {"inline_keyboard": buttons}
+        try:
+            self.call("editMessageText", params)
+        except SendError as exc:
+            # A second press of the same button re-renders the same card: the card is already right.
+            if not exc.retryable and _NOT_MODIFIED in exc.reason.lower():
+                return
+            raise
+
+    def answer_callback_query(self, callback_query_id: str, text: str | None = None) -> None:
+        params: dict[str, Any] = {"callback_query_id": callback_query_id}
+        if text:
+            params["text"] = text
+        self.call("answerCallbackQuery", params)
+
+    def set_webhook(
+        self,
+        url: str,
+        secret_token: str,
+        allowed_updates: list[str] | None = None,
+        *,
+        drop_pending_updates: bool = False,
+    ) -> None:
+        params: dict[str, Any] = {
+            "url": url,
+            "secret_token": secret_token,
+            "allowed_updates": ALLOWED_UPDATES if allowed_updates is None else allowed_updates,
+        }
+        if drop_pending_updates:
+            params["drop_pending_updates"] = True
+        self.call("setWebhook", params)
+
+    def get_me(self) -> dict[str, Any]:
+        return dict(self.call("getMe", {}))
+
+
+def _chat(chat_id: int | str) -> int | str:
+    text = str(chat_id)
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def _log_safe(description: str) -> str:
+    return description[:200]
+
+
+# --------------------------------------------------------------------------- sender
+
+
+class TelegramSender(Sender):
+    """Sends an ``OutboundMessage`` through the bot; long texts go out as several messages.
+
+    ``provider_message_id`` is the last part's id: that part carries the buttons, so it is the
+    message staff press and reply to, and the one a later edit changes.
+    """
+
+    channel = Channel.telegram.value
+
+    def __init__(
+        self,
+        bot: TelegramBot,
+        *,
+        max_inline_wait_s: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.bot = bot
+        self._max_inline_wait_s = max_inline_wait_s
+        self._sleep = sleep
+
+    @classmethod
+    def from_settings(cls, session: requests.Session | None = None) -> TelegramSender:
+        from leadflow.settings import secret, settings
+
+        token = secret("TELEGRAM_BOT_TOKEN")
+        if not token:
+            raise SendError("TELEGRAM_BOT_TOKEN is not configured", retryable=False)
+        return cls(TelegramBot(token, session, base_url=settings().telegram_api_base))
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        parts = split_text(message.text)
+        if not parts:
+            raise SendError("telegram sendMessage: empty text", retryable=False)
+        message_id = 0
+        for index, part in enumerate(parts):
+            first, last = index == 0, index == len(parts) - 1
+            try:
+                message_id = self._send_part(
+                    message,
+                    part,
+                    buttons=message.buttons if last else None,
+                    reply_to=message.reply_to_message_id if first else None,
+                    inline_wait=not first,
+                )
+            except SendError as exc:
+                if first:
+                    raise
+                # Earlier parts are already with the client; say so, since a retry sends them again.
+                raise SendError(
+                    f"{exc.reason} (after {index} of {len(parts)} parts were sent)",
+                    retryable=exc.retryable,
+                    retry_after=exc.retry_after,
+                ) from None
+        return SendResult(provider_message_id=str(message_id), segments=len(parts))
+
+    def edit(self, message: OutboundMessage) -> SendResult:
+        """editMessageText on the message ``reply_to_message_id`` (a lead card) in chat ``to``.
+
+        No waiting on 429 here: the caller's queue retries the whole staff event later.
+        """
+        if not message.reply_to_message_id:
+            raise SendError("telegram editMessageText: no message to edit", retryable=False)
+        text = _prefix_within(message.text.strip(), MAX_TEXT_UTF16)
+        if not text:
+            raise SendError("telegram editMessageText: empty text", retryable=False)
+        self.bot.edit_message_text(message.to, message.reply_to_message_id, text, message.buttons)
+        return SendResult(provider_message_id=message.reply_to_message_id)
+
+    def answer_callback(self, callback_query_id: str, text: str) -> SendResult:
+        # A toast shows at most 200 characters; longer ones are refused by the Bot API.
+        self.bot.answer_callback_query(callback_query_id, text[:200] or None)
+        return SendResult()
+
+    def _send_part(
+        self,
+        message: OutboundMessage,
+        text: str,
+        *,
+        buttons: list[list[dict]] | None,
+        reply_to: str | None,
+        inline_wait: bool,
+    ) -> int:
+        attempts = 0
+        while True:
+            try:
+                return self.bot.send_message(
+                    message.to,
+                    text,
+                    buttons=buttons or None,
+                    reply_to_message_id=reply_to,
+                    business_connection_id=message.business_connection_id,
+                )
+            except SendError as exc:
+                # Telegram allows about one message a second per chat: the rest of a split text waits its
+                # turn here, because giving up half-way would make the queue's retry repeat the first part.
+                wait = exc.retry_after
+                attempts += 1
+                if not inline_wait or wait is None or wait > self._max_inline_wait_s or attempts > 3:
+                    raise
+                self._sleep(wait)
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int = MAX_TEXT_UTF16) -> list[str]:
+    """Parts of at most ``limit`` UTF-16 units, cut at a paragraph, line, sentence or word boundary."""
+    text = text.strip()
+    if not text:
+        return []
+    return [part for part in _split(text, limit) if part]
+
+
+def _split(text: str, limit: int) -> Iterator[str]:
+    while _utf16_len(text) > limit:
+        head = _prefix_within(text, limit)
+        cut = _best_cut(head)
+        yield text[:cut].rstrip()
+        text = text[cut:].lstrip()
+    yield text
+
+
+def _prefix_within(text: str, limit: int) -> str:
+    """The longest prefix of ``text`` that fits in ``limit`` UTF-16 units (never halves a character)."""
+    prefix = text[:limit]
+    while _utf16_len(prefix) > limit:
+        prefix = prefix[: -max(1, (_utf16_len(prefix) - limit) // 2)]
+    return prefix
+
+
+_BOUNDARIES = (
+    re.compile(r"\n\s*\n"),  # paragraph
+    re.compile(r"\n"),  # line
+    re.compile(r"[.!?…](?:[\"»)]*)\s"),  # sentence
+    re.compile(r"\s"),  # word
+)
+
+
+def _best_cut(head: str) -> int:
+    """Index just after the last boundary in ``head``, preferring coarse boundaries in its second half."""
+    floor = len(head) // 2
+    for boundary in _BOUNDARIES:
+        ends = [m.end() for m in boundary.finditer(head) if m.end() > floor]
+        if ends:
+            return ends[-1]
+    return len(head)

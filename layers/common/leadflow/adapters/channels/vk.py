@@ -1,0 +1,298 @@
+"""VK: the Callback API webhook and the ``messages.send`` sender.
+
+Every callback is ``{type, object, group_id, event_id, secret, v}``. The ``secret`` field must
+equal ``VK_SECRET`` on every callback, ``confirmation`` included (VK sends the secret key with
+all of them once it is set); unset → 403. ``confirmation`` is answered with
+``VK_CONFIRMATION_CODE`` (unset → 403). Everything else that passes the check is answered
+``ok`` (text/plain) — VK repeats a callback until it gets exactly that, and stops calling a
+server that keeps failing — so events that are not leads are acknowledged with a note.
+A body that is not a callback gets 400.
+
+``message_new`` from a private dialog is one ``InboundMessage``: ``message_id = "vk:<event_id>"``
+(VK redelivers with the same event_id, so ingest's dedupe drops the copy), ``chat_id`` the
+``peer_id``, ``contact.channel_user_id`` the ``from_id``. Messages in group chats
+(``peer_id`` ≥ 2000000000) are conversations the community was added to, not leads.
+
+Where the client came from: a ``vk.me/<club>?ref=<ref>&ref_source=<ref_source>`` link puts
+``ref``/``ref_source`` on the first message; ``source`` and utm source become ``ref_source``
+(or "link" when only ``ref`` is given) and utm campaign ``ref`` — so ``ref_source=ads`` in an
+ad's link lets routing rules match ``source: ads``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from leadflow.adapters.channels.base import (
+    Sender,
+    SendError,
+    SendResult,
+    WebhookError,
+    WebhookRequest,
+    WebhookResult,
+    require_secret,
+)
+from leadflow.adapters.channels.meta import split_text
+from leadflow.domain.models import Channel, Contact, InboundMessage, OutboundMessage, Utm
+
+if TYPE_CHECKING:
+    import requests
+
+__all__ = ["MAX_TEXT", "VkSender", "handle_webhook", "parse_callback", "vk_random_id"]
+
+DEFAULT_API_BASE = "https://api.vk.com/method"
+DEFAULT_API_VERSION = "5.199"
+MAX_TEXT = 4096  # messages.send: "message … maximum 4096 characters"
+GROUP_CHAT_PEER_BASE = 2_000_000_000
+
+RETRYABLE_ERRORS = frozenset({1, 6, 9, 10})  # unknown, too many requests per second, flood control, internal
+# How long VK asks us to wait, roughly: 6 is "a few requests per second", 9 is flood control.
+_RETRY_AFTER = {6: 1.0, 9: 60.0}
+
+_ATTACHMENT_KINDS = {
+    "audio_message": "voice",
+    "photo": "photo",
+    "doc": "document",
+    "video": "video",
+    "audio": "audio",
+    "sticker": "sticker",
+    "graffiti": "sticker",
+    "wall": "wall_post",
+    "wall_reply": "wall_post",
+    "link": "link",
+    "market": "product",
+    "story": "story",
+    "poll": "poll",
+    "gift": "gift",
+}
+
+
+class _Vk(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class VkCallback(_Vk):
+    type: str = Field(min_length=1)
+    object: Any = None
+    group_id: int | None = None
+    event_id: str | None = None
+    secret: str | None = None
+    v: str | None = None
+
+
+class VkAttachment(_Vk):
+    type: str = "unknown"
+
+
+class VkMessage(_Vk):
+    id: int = 0
+    date: int
+    from_id: int
+    peer_id: int
+    text: str = ""
+    conversation_message_id: int | None = None
+    attachments: list[VkAttachment] = Field(default_factory=list)
+    geo: dict[str, Any] | None = None
+    ref: str | None = None
+    ref_source: str | None = None
+    out: int = 0
+
+
+# --------------------------------------------------------------------------- webhook
+
+
+def handle_webhook(request: WebhookRequest) -> WebhookResult:
+    if request.method.upper() != "POST":
+        raise WebhookError(405, f"method {request.method} is not accepted")
+    try:
+        payload = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        raise WebhookError(400, "body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise WebhookError(400, "body is not a JSON object")
+    try:
+        callback = VkCallback.model_validate(payload)
+    except ValidationError:
+        raise WebhookError(400, "not a VK callback: 'type' is missing") from None
+    from leadflow.settings import secret
+
+    require_secret(secret("VK_SECRET"), callback.secret, "VK_SECRET")
+    if callback.type == "confirmation":
+        code = secret("VK_CONFIRMATION_CODE")
+        if not code:
+            raise WebhookError(403, "VK_CONFIRMATION_CODE is not configured: channel refuses all requests")
+        return WebhookResult(body=code)
+    return parse_callback(callback)
+
+
+def parse_callback(callback: VkCallback) -> WebhookResult:
+    """A verified callback → what to queue (``ok`` is the answer to every one of them)."""
+    if callback.type != "message_new":
+        return WebhookResult(note=f"{callback.type[:40]} event")
+    raw = callback.object
+    # API ≥ 5.103 wraps the message with client_info; older versions send the message itself.
+    if isinstance(raw, dict) and isinstance(raw.get("message"), dict):
+        raw = raw["message"]
+    try:
+        message = VkMessage.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        raise WebhookError(400, f"message_new without a usable message: {where}: {error['msg']}") from None
+    if message.out:
+        return WebhookResult(note="own outgoing message")
+    if message.peer_id >= GROUP_CHAT_PEER_BASE:
+        return WebhookResult(note="group chat message")
+    media = [_ATTACHMENT_KINDS.get(a.type, a.type[:40]) for a in message.attachments]
+    if message.geo:
+        media.append("location")
+    if callback.event_id:
+        message_id = f"vk:{callback.event_id}"
+    else:
+        # Very old callbacks have no event_id; the message's place in its dialog is just as stable.
+        message_id = (
+            f"vk:{callback.group_id}:{message.peer_id}:{message.conversation_message_id or message.id}"
+        )
+    source = message.ref_source or ("link" if message.ref else None)
+    inbound = InboundMessage(
+        message_id=message_id,
+        channel=Channel.vk,
+        chat_id=str(message.peer_id),
+        contact=Contact(channel_user_id=str(message.from_id)),
+        text=message.text,
+        media=media,
+        received_at=datetime.fromtimestamp(message.date, tz=UTC),
+        source=source,
+        utm=Utm(source=source, campaign=message.ref) if source else Utm(),
+        recipient=f"vk:{callback.group_id}" if callback.group_id else None,
+    )
+    return WebhookResult(messages=[inbound])
+
+
+# --------------------------------------------------------------------------- sender
+
+
+def vk_random_id(outbound_id: str, part: int = 0) -> int:
+    """A positive int32 fixed by the outbound id and the part: a retried send repeats it, so VK drops it."""
+    digest = hashlib.sha256(f"{outbound_id}\x00{part}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF or 1
+
+
+class VkSender(Sender):
+    """Sends ``messages.send`` as the community; long texts go out in parts of at most 4096 characters.
+
+    The token travels in the POST body, never in the URL, so no exception text can quote it.
+    """
+
+    channel = Channel.vk.value
+
+    def __init__(
+        self,
+        token: str,
+        session: requests.Session | None = None,
+        base_url: str = DEFAULT_API_BASE,
+        api_version: str = DEFAULT_API_VERSION,
+        *,
+        timeout_s: float = 10.0,
+    ):
+        if session is None:
+            import requests
+
+            session = requests.Session()
+        self._token = token
+        self._session = session
+        self.base_url = base_url.rstrip("/")
+        self.api_version = api_version
+        self._timeout_s = timeout_s
+
+    def __repr__(self) -> str:
+        return f"VkSender(base_url={self.base_url!r}, api_version={self.api_version!r})"
+
+    @classmethod
+    def from_settings(cls, session: requests.Session | None = None) -> VkSender:
+        from leadflow.settings import secret, settings
+
+        token = secret("VK_TOKEN")
+        if not token:
+            raise SendError("VK_TOKEN is not configured", retryable=False)
+        return cls(token, session, settings().vk_api_base)
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        parts = split_text(message.text, MAX_TEXT)
+        if not parts:
+            raise SendError("vk messages.send: empty text", retryable=False)
+        try:
+            peer_id = int(message.to)
+        except ValueError:
+            raise SendError("vk messages.send: recipient is not a peer id", retryable=False) from None
+        vk_message_id = ""
+        for index, part in enumerate(parts):
+            params = {"peer_id": peer_id, "message": part, "random_id": vk_random_id(message.id, index)}
+            try:
+                vk_message_id = str(self.call("messages.send", params))
+            except SendError as exc:
+                if index == 0:
+                    raise
+                # The parts already sent are safe to resend: their random_id makes VK drop the copies.
+                raise SendError(
+                    f"{exc.reason} (after {index} of {len(parts)} parts)",
+                    retryable=exc.retryable,
+                    retry_after=exc.retry_after,
+                ) from None
+        return SendResult(provider_message_id=vk_message_id, segments=len(parts))
+
+    def call(self, method: str, params: dict[str, Any]) -> Any:
+        """POST one API method; its ``response`` on success, ``SendError`` otherwise."""
+        import requests
+
+        data = {**params, "access_token": self._token, "v": self.api_version}
+        failure: str | None = None
+        try:
+            response = self._session.post(f"{self.base_url}/{method}", data=data, timeout=self._timeout_s)
+        except requests.Timeout:
+            failure = f"vk {method}: timed out after {self._timeout_s:g} s"
+        except requests.ConnectionError:
+            failure = f"vk {method}: connection failed"
+        except requests.RequestException as exc:
+            failure = f"vk {method}: request failed ({type(exc).__name__})"
+        if failure is not None:
+            raise SendError(failure, retryable=True)
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict) or response.status_code >= 300:
+            retryable = (
+                response.status_code >= 500 or response.status_code == 429 or response.status_code < 300
+            )
+            raise SendError(
+                f"vk {method}: HTTP {response.status_code} without an API answer", retryable=retryable
+            )
+        error = answer.get("error")
+        if isinstance(error, dict):
+            raise vk_send_error(method, error)
+        if "response" not in answer:
+            raise SendError(f"vk {method}: answer without 'response'", retryable=False)
+        return answer["response"]
+
+
+def vk_send_error(method: str, error: dict[str, Any]) -> SendError:
+    """VK reports errors with HTTP 200: ``{"error": {"error_code","error_msg","request_params"}}``.
+
+    Only the code and message are kept: ``request_params`` echoes the peer id and the text.
+    """
+    try:
+        code = int(error.get("error_code"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        code = 0
+    from leadflow.adapters.channels.meta import mask_digits
+
+    reason = f"vk {method}: error {code}: {mask_digits(str(error.get('error_msg') or ''))[:200]}"
+    if code in RETRYABLE_ERRORS:
+        return SendError(reason, retryable=True, retry_after=_RETRY_AFTER.get(code))
+    return SendError(reason, retryable=False)

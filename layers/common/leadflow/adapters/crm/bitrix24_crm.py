@@ -1,0 +1,110 @@
+"""Our leads in Bitrix24: maps a Lead to the client's CrmLead and keeps the record's status,
+owner and priority in step with ours."""
+
+from __future__ import annotations
+
+from leadflow.adapters.crm import CrmUnavailable, Pushed
+from leadflow.adapters.crm.bitrix24 import Bitrix24Client, Bitrix24Error, CallbackTask, CrmLead
+from leadflow.business import BusinessConfig
+from leadflow.domain.models import Lead
+
+# Bitrix24's built-in SOURCE_IDs; other channels go in as OTHER with the channel named.
+DEFAULT_SOURCE_IDS = {"call": "CALL", "form": "WEBFORM", "sms": "OTHER"}
+
+
+def crm_lead(lead: Lead, business: BusinessConfig, assigned_by_id: str | None) -> CrmLead:
+    service = business.service(lead.service)
+    branch = business.branch(lead.branch)
+    who = lead.contact.name or lead.contact.phone or "клиент"
+    when = " ".join(str(v) for v in (lead.preferred_date, lead.preferred_time) if v)
+    comments = "\n".join(
+        line
+        for line in (
+            f"Услуга: {service.name}" if service else None,
+            f"Филиал: {branch.title}" if branch else None,
+            f"Желаемое время: {when}" if when else None,
+            f"Интерес: {lead.intent or '—'}, температура: {lead.temperature or '—'}"
+            + (", срочно" if lead.urgent else ""),
+            f"Промокод: {lead.promo}" if lead.promo else None,
+            f"Вложения: {', '.join(lead.media)}" if lead.media else None,
+            f"Назначение: {lead.assignment_reason}" if lead.assignment_reason else None,
+            f"leadflow: {lead.lead_id}",
+        )
+        if line
+    )
+    responsible = int(assigned_by_id) if assigned_by_id else None
+    return CrmLead(
+        origin_id=lead.lead_id,
+        title=f"{service.name if service else 'Заявка'} — {who} ({lead.channel})",
+        name=lead.contact.name,
+        phone=lead.contact.phone,
+        source_id=business.crm.source_ids.get(lead.channel) or DEFAULT_SOURCE_IDS.get(lead.channel, "OTHER"),
+        source_description=f"leadflow: {lead.channel}" + (f" / {lead.source}" if lead.source else ""),
+        utm=lead.utm.model_dump(),
+        assigned_by_id=responsible,
+        comments=comments,
+        tags=lead.tags,
+        callback=CallbackTask(due=lead.callback_at, text="Перезвонить клиенту", responsible_id=responsible)
+        if lead.callback_at
+        else None,
+    )
+
+
+class Bitrix24Crm:
+    name = "bitrix24"
+
+    def __init__(self, client: Bitrix24Client):
+        self.client = client
+
+    @classmethod
+    def from_url(cls, url: str, business: BusinessConfig) -> Bitrix24Crm:
+        crm = business.crm
+        return cls(
+            Bitrix24Client(
+                url, mode=crm.mode, tags_field=crm.tags_field, rate_per_s=crm.requests_per_s, burst=crm.burst
+            )
+        )
+
+    def push(
+        self, leads: list[tuple[Lead, str | None]], business: BusinessConfig, redelivered: bool = False
+    ) -> list[Pushed]:
+        records = [crm_lead(lead, business, user) for lead, user in leads]
+        try:
+            outcomes = self.client.push(records, after_unknown_outcome=redelivered)
+        except Bitrix24Error as exc:
+            if exc.retryable:
+                raise CrmUnavailable(str(exc)) from None
+            return [Pushed(lead.lead_id, None, error=str(exc), retryable=False) for lead, _ in leads]
+        return [
+            Pushed(o.origin_id, o.crm_id, o.entity, error=o.error, retryable=o.retryable) for o in outcomes
+        ]
+
+    def _call(self, what: str, fn, *args) -> None:  # type: ignore[no-untyped-def]
+        try:
+            fn(*args)
+        except Bitrix24Error as exc:
+            if exc.retryable:
+                raise CrmUnavailable(f"{what}: {exc}") from None
+            raise
+
+    def update_status(self, lead: Lead) -> None:
+        if lead.crm_id and lead.crm_entity:
+            self._call(
+                "update_status", self.client.update_status, lead.crm_id, lead.crm_entity, str(lead.status)
+            )
+
+    def raise_priority(self, lead: Lead) -> None:
+        if lead.crm_id and lead.crm_entity:
+            self._call("raise_priority", self.client.raise_priority, lead.crm_id, lead.crm_entity)
+
+    def reassign(self, lead: Lead, crm_user_id: str | None) -> None:
+        if lead.crm_id and lead.crm_entity and crm_user_id:
+            self._call("reassign", self.client.reassign, lead.crm_id, lead.crm_entity, int(crm_user_id))
+
+    def status_of(self, lead: Lead) -> str | None:
+        if not (lead.crm_id and lead.crm_entity):
+            return None
+        try:
+            return self.client.get_status(lead.crm_id, lead.crm_entity)
+        except Bitrix24Error as exc:
+            raise CrmUnavailable(str(exc)) from None

@@ -1,0 +1,53 @@
+"""DynamoDB access: the only place that knows the key layout of the tables.
+
+Each table has one small class; ``Store`` holds them all for a function. Everything takes a
+boto3 resource as an argument so tests can hand in one pointed at moto.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from leadflow.settings import Settings, settings
+
+
+class Store:
+    def __init__(self, dynamodb: Any, cfg: Settings):
+        # Imported here, not at the top: ingest imports only store.inbox and should not pay
+        # for the rest (boto3.dynamodb.conditions alone is ~100 ms of cold start).
+        from leadflow.adapters.store.config_store import ConfigStore
+        from leadflow.adapters.store.contacts import ContactStore
+        from leadflow.adapters.store.conversation import ConversationStore
+        from leadflow.adapters.store.inbox import InboxStore
+        from leadflow.adapters.store.leads import LeadStore
+        from leadflow.adapters.store.staff import StaffStore
+        from leadflow.adapters.store.timers import TimerStore
+
+        self.leads = LeadStore(dynamodb.Table(cfg.leads_table))
+        self.contacts = ContactStore(dynamodb.Table(cfg.contacts_table))
+        self.conversation = ConversationStore(dynamodb.Table(cfg.conversation_table))
+        self.staff = StaffStore(dynamodb.Table(cfg.staff_table))
+        self.timers = TimerStore(dynamodb.Table(cfg.timers_table))
+        self.inbox = InboxStore(dynamodb.Table(cfg.inbox_table))
+        self.config = ConfigStore(dynamodb.Table(cfg.config_table))
+
+
+@functools.cache
+def dynamodb_resource() -> Any:
+    import boto3  # AWS_ENDPOINT_URL(_DYNAMODB) points it at the local emulator
+
+    return boto3.resource("dynamodb")
+
+
+@functools.cache
+def default_store() -> Store:
+    return Store(dynamodb_resource(), settings())
+
+
+def reset() -> None:
+    dynamodb_resource.cache_clear()
+    default_store.cache_clear()
+
+
+__all__ = ["Store", "default_store", "dynamodb_resource", "reset"]

@@ -1,0 +1,155 @@
+"""The conversation of each lead (ConversationTable, pk ``lead_id``, sk):
+
+``in#<received_at>#<message id>``  a client message (text kept; never logged)
+``out#<outbound id>``              an outbound message: claimed before sending, so a retried
+                                    batch never sends it twice; ``status`` sending → sent/failed
+``staff#<at>#<event id>``          something staff did (reply, button) — the lead's log
+Messages that belong to no lead (a digest, a staff command answer) use pk ``-``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from leadflow.adapters.store._dynamo import is_conditional_failure, plain, storable
+from leadflow.clock import iso
+from leadflow.domain.models import InboundMessage, OutboundMessage
+
+NO_LEAD = "-"
+ClaimResult = Literal["claimed", "sent", "in_flight"]
+
+
+class ConversationStore:
+    def __init__(self, table: Any):
+        self.table = table
+
+    def add_inbound(self, lead_id: str, message: InboundMessage) -> bool:
+        """False when this message is already on the lead (a redelivery)."""
+        try:
+            self.table.put_item(
+                Item=storable(
+                    {
+                        "lead_id": lead_id,
+                        "sk": f"in#{iso(message.received_at)}#{message.message_id}",
+                        "direction": "in",
+                        "channel": message.channel,
+                        "text": message.text,
+                        "media": message.media,
+                        "at": message.received_at.isoformat(),
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(sk)",
+            )
+            return True
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+
+    def claim_outbound(self, message: OutboundMessage, now: datetime, lease_s: int = 120) -> ClaimResult:
+        """Claim the right to send ``message``: 'claimed' (go), 'sent' (done before) or
+        'in_flight' (another worker holds a fresh claim). A stale claim — a worker that died
+        mid-send — can be taken over once its lease ends."""
+        lead = message.lead_id or NO_LEAD
+        item = storable(
+            {
+                **message.model_dump(mode="json"),
+                "lead_id": lead,
+                "sk": f"out#{message.id}",
+                "direction": "out",
+                "status": "sending",
+                "lease_until": int(now.timestamp()) + lease_s,
+                "claimed_at": now.isoformat(),
+            }
+        )
+        try:
+            self.table.put_item(
+                Item=item,
+                ConditionExpression="attribute_not_exists(sk) OR (#s = :sending AND lease_until < :now) OR #s = :retry",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":sending": "sending",
+                    ":retry": "retry",
+                    ":now": int(now.timestamp()),
+                },
+            )
+            return "claimed"
+        except ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
+        current = self.table.get_item(Key={"lead_id": lead, "sk": f"out#{message.id}"}, ConsistentRead=True)[
+            "Item"
+        ]
+        return "sent" if current.get("status") in ("sent", "failed", "refused") else "in_flight"
+
+    def finish_outbound(self, message: OutboundMessage, status: str, at: datetime, **details: Any) -> None:
+        """status: sent, failed (permanent; reason recorded) or retry (released for another try)."""
+        fields = storable(
+            {"status": status, "sent_at": at.isoformat() if status == "sent" else None, **details}
+        )
+        names = {f"#f{i}": k for i, k in enumerate(fields)}
+        values = {f":v{i}": v for i, v in enumerate(fields.values())}
+        self.table.update_item(
+            Key={"lead_id": message.lead_id or NO_LEAD, "sk": f"out#{message.id}"},
+            UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def remember_provider_id(self, channel: str, provider_message_id: str, message: OutboundMessage) -> None:
+        """So a delivery report (which names only the provider's id) finds our message."""
+        self.table.put_item(
+            Item={
+                "lead_id": f"{channel}#{provider_message_id}",
+                "sk": "ref",
+                "message_lead_id": message.lead_id or NO_LEAD,
+                "out_id": message.id,
+            }
+        )
+
+    def by_provider_id(self, channel: str, provider_message_id: str) -> dict | None:
+        ref = self.table.get_item(Key={"lead_id": f"{channel}#{provider_message_id}", "sk": "ref"}).get(
+            "Item"
+        )
+        if not ref:
+            return None
+        item = self.table.get_item(Key={"lead_id": ref["message_lead_id"], "sk": f"out#{ref['out_id']}"}).get(
+            "Item"
+        )
+        return plain(item) if item else None
+
+    def set_delivery(self, lead_id: str, out_id: str, status: str, error: str | None) -> None:
+        self.table.update_item(
+            Key={"lead_id": lead_id, "sk": f"out#{out_id}"},
+            UpdateExpression="SET delivery = :d, delivery_error = :e",
+            ExpressionAttributeValues={":d": status, ":e": error or ""},
+        )
+
+    def add_staff_note(self, lead_id: str, event_id: str, at: datetime, **fields: Any) -> None:
+        self.table.put_item(
+            Item=storable(
+                {"lead_id": lead_id, "sk": f"staff#{iso(at)}#{event_id}", "direction": "staff", **fields}
+            )
+        )
+
+    def history(self, lead_id: str) -> list[dict]:
+        """The whole conversation of a lead, grouped by kind (in#, out#, staff#) and in time order
+        within each; a lead's conversation is tens of items, so all pages are read."""
+        kwargs: dict = {"KeyConditionExpression": Key("lead_id").eq(lead_id)}
+        items: list[dict] = []
+        while True:
+            page = self.table.query(**kwargs)
+            items.extend(plain(i) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def outbound(self, lead_id: str) -> list[dict]:
+        page = self.table.query(
+            KeyConditionExpression=Key("lead_id").eq(lead_id) & Key("sk").begins_with("out#")
+        )
+        return [plain(i) for i in page.get("Items", [])]

@@ -1,0 +1,99 @@
+"""Leads (LeadsTable, pk ``lead_id``; index ``by_day``: pk ``day`` (UTC date), sk ``received_at``).
+
+Writes are optimistic: every item carries ``version`` and a save is conditional on the
+version read, so two functions changing one lead never overwrite each other's work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from leadflow.adapters.store._dynamo import is_conditional_failure, plain, storable
+from leadflow.domain.models import Lead
+
+
+class LeadConflict(Exception):
+    """Someone else changed the lead between our read and our write."""
+
+
+def _item(lead: Lead) -> dict:
+    data = storable(lead.model_dump(mode="json"))
+    data["day"] = lead.received_at.date().isoformat()
+    data["received_at"] = lead.received_at.isoformat()
+    return data
+
+
+class LeadStore:
+    def __init__(self, table: Any):
+        self.table = table
+
+    def get(self, lead_id: str) -> Lead | None:
+        item = self.table.get_item(Key={"lead_id": lead_id}, ConsistentRead=True).get("Item")
+        return Lead.model_validate(plain(item)) if item else None
+
+    def create(self, lead: Lead) -> bool:
+        """False when a lead with this id exists already (a redelivery)."""
+        try:
+            self.table.put_item(Item=_item(lead), ConditionExpression="attribute_not_exists(lead_id)")
+            return True
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+
+    def save(self, lead: Lead) -> Lead:
+        """Write back a lead read earlier; raises LeadConflict if it changed meanwhile."""
+        expected = lead.version
+        updated = lead.model_copy(update={"version": expected + 1})
+        try:
+            self.table.put_item(
+                Item=_item(updated),
+                ConditionExpression="version = :v",
+                ExpressionAttributeValues={":v": expected},
+            )
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                raise LeadConflict(lead.lead_id) from None
+            raise
+        return updated
+
+    def mutate(self, lead_id: str, change: Callable[[Lead], Lead | None], attempts: int = 5) -> Lead | None:
+        """Read, apply ``change`` (None = nothing to do), save; retried on conflicts."""
+        for _ in range(attempts):
+            lead = self.get(lead_id)
+            if lead is None:
+                return None
+            changed = change(lead.model_copy(deep=True))
+            if changed is None:
+                return lead
+            try:
+                return self.save(changed)
+            except LeadConflict:
+                continue
+        raise LeadConflict(lead_id)
+
+    def by_crm_id(self, crm_id: str) -> Lead | None:
+        page = self.table.query(
+            IndexName="by_crm_id", KeyConditionExpression=Key("crm_id").eq(crm_id), Limit=1
+        )
+        items = page.get("Items", [])
+        return self.get(items[0]["lead_id"]) if items else None
+
+    def received_between(self, first: date, last: date) -> Iterator[Lead]:
+        """Leads received on the UTC days first..last, by day through the index (no scan)."""
+        day = first
+        while day <= last:
+            kwargs: dict = {"IndexName": "by_day", "KeyConditionExpression": Key("day").eq(day.isoformat())}
+            while True:
+                page = self.table.query(**kwargs)
+                for item in page.get("Items", []):
+                    yield Lead.model_validate(plain(item))
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            day += timedelta(days=1)

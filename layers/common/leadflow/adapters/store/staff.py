@@ -1,0 +1,122 @@
+"""Staff runtime state (StaffTable, pk ``pk``), next to the config that says who works where:
+
+``staff#<id>``            open lead count, Telegram chat id (from onboarding), off-until
+``chat#<chat id>``        Telegram chat → staff id (tells staff chats from client chats)
+``rr#<group>``            round-robin ticket counter of one routing group
+``invite#<code>``         a one-time onboarding code (expires)
+``card#<chat>#<msg id>``  a lead card we sent → its lead (replies and buttons find the lead)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from leadflow.adapters.store._dynamo import is_conditional_failure, plain
+
+
+class StaffStore:
+    def __init__(self, table: Any):
+        self.table = table
+
+    def state(self, staff_ids: list[str]) -> dict[str, dict]:
+        if not staff_ids:
+            return {}
+        keys = [{"pk": f"staff#{s}"} for s in dict.fromkeys(staff_ids)]
+        items = self.table.meta.client.batch_get_item(
+            RequestItems={self.table.name: {"Keys": keys, "ConsistentRead": True}}
+        )["Responses"].get(self.table.name, [])
+        found = {i["pk"].removeprefix("staff#"): plain(i) for i in items}
+        return {s: found.get(s, {"open_leads": 0}) for s in staff_ids}
+
+    def next_ticket(self, group: str) -> int:
+        """An atomic counter per group: concurrent routes never draw the same ticket."""
+        answer = self.table.update_item(
+            Key={"pk": f"rr#{group}"},
+            UpdateExpression="ADD n :one",
+            ExpressionAttributeValues={":one": 1},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(answer["Attributes"]["n"])
+
+    def take_lead(self, staff_id: str, capacity: int) -> bool:
+        """Count one more open lead for staff_id if under capacity (atomic)."""
+        try:
+            self.table.update_item(
+                Key={"pk": f"staff#{staff_id}"},
+                UpdateExpression="ADD open_leads :one",
+                ConditionExpression="attribute_not_exists(open_leads) OR open_leads < :cap",
+                ExpressionAttributeValues={":one": 1, ":cap": capacity},
+            )
+            return True
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+
+    def release_lead(self, staff_id: str) -> None:
+        try:
+            self.table.update_item(
+                Key={"pk": f"staff#{staff_id}"},
+                UpdateExpression="ADD open_leads :minus",
+                ConditionExpression="open_leads > :zero",
+                ExpressionAttributeValues={":minus": -1, ":zero": 0},
+            )
+        except ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
+
+    def connect_chat(self, staff_id: str, chat_id: str) -> None:
+        self.table.put_item(Item={"pk": f"chat#{chat_id}", "staff_id": staff_id})
+        self.table.update_item(
+            Key={"pk": f"staff#{staff_id}"},
+            UpdateExpression="SET telegram_chat_id = :c",
+            ExpressionAttributeValues={":c": chat_id},
+        )
+
+    def disconnect_chat(self, staff_id: str, chat_id: str) -> None:
+        self.table.delete_item(Key={"pk": f"chat#{chat_id}"})
+        self.table.update_item(Key={"pk": f"staff#{staff_id}"}, UpdateExpression="REMOVE telegram_chat_id")
+
+    def staff_for_chat(self, chat_id: str) -> str | None:
+        item = self.table.get_item(Key={"pk": f"chat#{chat_id}"}).get("Item")
+        return item["staff_id"] if item else None
+
+    def set_off_until(self, staff_id: str, until: datetime | None) -> None:
+        if until is None:
+            self.table.update_item(Key={"pk": f"staff#{staff_id}"}, UpdateExpression="REMOVE off_until")
+        else:
+            self.table.update_item(
+                Key={"pk": f"staff#{staff_id}"},
+                UpdateExpression="SET off_until = :u",
+                ExpressionAttributeValues={":u": until.isoformat()},
+            )
+
+    def add_invite(self, code: str, staff_id: str, expires_at: datetime) -> None:
+        self.table.put_item(
+            Item={"pk": f"invite#{code}", "staff_id": staff_id, "expires_at": int(expires_at.timestamp())}
+        )
+
+    def redeem_invite(self, code: str, now: datetime) -> str | None:
+        """The staff id of a valid, unused invite; the invite is consumed (one time)."""
+        try:
+            answer = self.table.delete_item(
+                Key={"pk": f"invite#{code}"},
+                ConditionExpression="attribute_exists(pk) AND expires_at > :now",
+                ExpressionAttributeValues={":now": int(now.timestamp())},
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return None
+            raise
+        return answer["Attributes"]["staff_id"]
+
+    def remember_card(self, chat_id: str, message_id: str, lead_id: str) -> None:
+        self.table.put_item(Item={"pk": f"card#{chat_id}#{message_id}", "lead_id": lead_id})
+
+    def lead_for_card(self, chat_id: str, message_id: str) -> str | None:
+        item = self.table.get_item(Key={"pk": f"card#{chat_id}#{message_id}"}).get("Item")
+        return item["lead_id"] if item else None

@@ -1,0 +1,412 @@
+"""The business config schema: services, branches, hours, staff, routing rules, SLA, reminders,
+messages, CRM and SMS settings — one YAML file per business (``leadflow config check|push``)."""
+
+from __future__ import annotations
+
+from datetime import date, time
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Service(_Section):
+    id: str
+    name: str
+    keywords: list[str] = Field(default_factory=list)
+    group: str | None = None
+    price: int | str | None = None
+    duration_min: int | None = None
+
+
+class TimeRange(_Section):
+    """ "10:00-20:00"; an end at or before the start runs past midnight."""
+
+    start: str
+    end: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            start, sep, end = value.partition("-")
+            if not sep:
+                raise ValueError(f"expected 'HH:MM-HH:MM', got {value!r}")
+            return {"start": start.strip(), "end": end.strip()}
+        return value
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        hours, _, minutes = value.partition(":")
+        valid = hours.isdigit() and len(hours) <= 2 and minutes.isdigit() and len(minutes) == 2
+        # 24:00 is the end of the day; 24:30 or 25:00 is a typo, not a time.
+        if not (valid and (int(hours) < 24 or minutes == "00") and int(hours) <= 24 and int(minutes) < 60):
+            raise ValueError(f"expected HH:MM, got {value!r}")
+        return f"{int(hours):02d}:{int(minutes):02d}"
+
+
+WeekHours = dict[Weekday, list[TimeRange]]
+
+
+def clock_time(value: str) -> time:
+    """A config's "HH:MM" (validated) as a time of day; "24:00" is midnight."""
+    hours, minutes = (int(p) for p in value.split(":"))
+    return time(hours % 24, minutes)
+
+
+def _default_hours() -> WeekHours:
+    return {day: [TimeRange(start="10:00", end="20:00")] for day in WEEKDAYS}
+
+
+class Branch(_Section):
+    id: str
+    name: str | None = None
+    timezone: str | None = None
+    hours: WeekHours | None = None
+    closed_on_public_holidays: bool = False
+    days_off: list[date] = Field(default_factory=list)
+    extra_working_days: list[date] = Field(default_factory=list, description="transferred working days")
+    # How a lead is known to be this branch's (see leadflow.domain.branches):
+    phones: list[str] = Field(default_factory=list, description="its lines and WhatsApp numbers")
+    accounts: list[str] = Field(default_factory=list, description="'vk:<group id>', 'instagram:<account id>'")
+    aliases: list[str] = Field(default_factory=list, description="what clients call it: street, metro, area")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return None if value is None else _known_time_zone(value)
+
+    @field_validator("phones")
+    @classmethod
+    def _e164(cls, phones: list[str]) -> list[str]:
+        return _e164_list(phones, "phones")
+
+    @field_validator("accounts")
+    @classmethod
+    def _channel_ids(cls, accounts: list[str]) -> list[str]:
+        for account in accounts:
+            channel, _, account_id = account.partition(":")
+            if channel not in ("vk", "instagram") or not account_id.strip():
+                raise ValueError(
+                    f"accounts: {account!r} should be 'vk:<group id>' or 'instagram:<account id>'"
+                )
+        return [a.replace(" ", "") for a in accounts]
+
+    @property
+    def title(self) -> str:
+        return self.name or self.id
+
+
+class StaffMember(_Section):
+    id: str
+    name: str
+    role: Literal["specialist", "manager", "senior"] = "specialist"
+    skills: list[str] = Field(default_factory=list, description="service ids or groups; empty = any")
+    branch: str | None = None
+    telegram_chat_id: str | None = None
+    bitrix24_user_id: int | None = None
+    shifts: WeekHours | None = Field(default=None, description="unset = the branch's opening hours")
+    capacity: int = Field(default=20, ge=0, description="open leads at once; 0 = takes no new leads")
+    active: bool = True
+
+
+class RuleMatch(_Section):
+    channel: list[str] | None = None
+    source: list[str] | None = None
+    service: list[str] | None = None
+    utm_source: list[str] | None = None
+    utm_campaign: list[str] | None = None
+    branch: list[str] | None = None
+    temperature: list[str] | None = None
+    intent: list[str] | None = None
+    repeat_client: bool | None = None
+    vip: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scalars_to_lists(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: [v] if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+
+class RoutingRule(_Section):
+    name: str
+    match: RuleMatch = Field(default_factory=RuleMatch)
+    assign_to: list[str] | None = Field(
+        default=None, description="staff ids, roles or skills; unset = specialists with the service's skill"
+    )
+    tags: list[str] = Field(default_factory=list)
+    priority: Literal["normal", "high"] | None = None
+
+
+class Sla(_Section):
+    hot_min: int = 15
+    warm_min: int = 60
+    cold_min: int = 24 * 60
+    remind_owner_after_min: int = 0
+    escalate_after_min: int = 15
+    reassign_after_min: int = 30
+
+
+class Reminders(_Section):
+    before_appointment_h: list[int] = Field(default_factory=lambda: [24, 2])
+    nudge_after_days: list[int] = Field(default_factory=lambda: [1, 3])
+    nurture_after_days: int = 7
+    winback_after_days: int = 14
+    quiet_hours: TimeRange = Field(default_factory=lambda: TimeRange(start="21:00", end="09:00"))
+    digest_at: str = "21:00"
+
+
+class Messages(_Section):
+    greeting: str = "Здравствуйте{name_part}!"
+    booking_confirm: str = "Записываю вас на {service}{when}? Администратор подтвердит время."
+    ask_service: str = "Подскажите, на какую услугу вас записать?"
+    ask_time: str = "На какой день и время вам удобно?"
+    ask_phone: str = "Оставьте, пожалуйста, номер телефона для связи."
+    ask_branch: str = "В какой филиал вам удобнее: {branches}?"
+    question_ack: str = "Сейчас уточню и отвечу вам."
+    media_ack: str = "Спасибо! Голосовые и вложения мы посмотрим, администратор скоро ответит."
+    not_target: str = "Спасибо за сообщение."
+    off_hours: str = "Сейчас мы закрыты, администратор перезвонит вам утром."
+    reminder: str = (
+        "Напоминаем: вы записаны на {service} {when}. Подтвердите, пожалуйста: ответьте «да» или «нет»."
+    )
+    reminder_sms: str = "Напоминаем: {service} {when}. Ответьте ДА или НЕТ"
+    nudge: str = "Здравствуйте! Подобрать вам удобное время{service_part}? Напишите день и время — администратор подтвердит."
+    winback: str = "Жаль, что не получилось прийти. Давайте подберём другое время{service_part}?"
+    confirmed: str = "Спасибо, ждём вас!"
+    cancelled: str = "Поняли, запись отменим. Если захотите перенести — напишите удобное время."
+    reschedule: str = "Хорошо, администратор свяжется с вами, чтобы подобрать новое время."
+    whatsapp_template: str | None = Field(
+        default=None, description="approved template name for messages outside WhatsApp's 24-hour window"
+    )
+    missed_call: str = (
+        "Здравствуйте! Мы пропустили ваш звонок и скоро перезвоним. Если удобнее — напишите сюда."
+    )
+
+
+class Qualify(_Section):
+    required: list[Literal["service", "time", "phone"]] = ["service", "time"]
+    phone_when_missing: bool = Field(default=True, description="ask for a phone when the channel gave none")
+    route_after_min: int = 10
+    llm_budget_s: float = 2.5
+
+
+class Crm(_Section):
+    mode: Literal["auto", "classic", "simple"] = "auto"
+    tags_field: str | None = Field(default=None, description="UF field for tags, e.g. UF_CRM_TAGS")
+    push_not_target: bool = False
+    source_ids: dict[str, str] = Field(default_factory=dict, description="channel → SOURCE_ID")
+    # The portal's REST limit: 2 requests/s with a burst of 50; Enterprise plans 5/s and 250.
+    requests_per_s: float = Field(default=2.0, gt=0)
+    burst: int = Field(default=50, ge=1)
+
+
+class SmsSettings(_Section):
+    provider: Literal["smsru", "smsc", "aws"] | None = None
+    sender: str | None = None
+
+
+class BusinessConfig(_Section):
+    name: str = "leadflow"
+    timezone: str
+    services: list[Service]
+    branches: list[Branch] = Field(default_factory=list)
+    hours: WeekHours = Field(default_factory=lambda: _default_hours())
+    staff: list[StaffMember] = Field(default_factory=list)
+    routing: list[RoutingRule] = Field(default_factory=list)
+    sla: Sla = Field(default_factory=Sla)
+    reminders: Reminders = Field(default_factory=Reminders)
+    messages: Messages = Field(default_factory=Messages)
+    qualify: Qualify = Field(default_factory=Qualify)
+    crm: Crm = Field(default_factory=Crm)
+    sms: SmsSettings = Field(default_factory=SmsSettings)
+    vip_phones: list[str] = Field(default_factory=list)
+    open_lead_window_days: int = 14
+
+    @field_validator("vip_phones")
+    @classmethod
+    def _e164(cls, phones: list[str]) -> list[str]:
+        return _e164_list(phones, "vip_phones")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return _known_time_zone(value)
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> BusinessConfig:
+        problems = _reference_problems(self)
+        if problems:
+            raise BadReferences(problems)
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def service(self, service_id: str | None) -> Service | None:
+        return next((s for s in self.services if s.id == service_id), None)
+
+    def staff_member(self, staff_id: str | None) -> StaffMember | None:
+        return next((s for s in self.staff if s.id == staff_id), None)
+
+    def branch(self, branch_id: str | None) -> Branch | None:
+        return next((b for b in self.branches if b.id == branch_id), None)
+
+
+Loc = tuple[str | int, ...]
+
+
+class BadReferences(ValueError):
+    """Names that point at nothing, each with where it is in the config (so the line can be named)."""
+
+    def __init__(self, problems: list[tuple[Loc, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{_dotted(loc)}: {msg}" for loc, msg in problems))
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top)"
+
+
+def _known_time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Moscow)") from None
+    return value
+
+
+def _e164_list(phones: list[str], field: str) -> list[str]:
+    """As leads store them (+7…), whatever spelling the owner typed («8 913 …»)."""
+    import phonenumbers
+
+    result = []
+    for raw in phones:
+        try:
+            number = phonenumbers.parse(raw, "RU")
+        except phonenumbers.NumberParseException:
+            raise ValueError(f"{field}: {raw!r} is not a phone number") from None
+        result.append(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    return result
+
+
+def _duplicates(section: str, ids: list[str]) -> list[tuple[Loc, str]]:
+    seen: set[str] = set()
+    problems: list[tuple[Loc, str]] = []
+    for i, item_id in enumerate(ids):
+        if item_id in seen:
+            problems.append(((section, i, "id"), f"duplicate id {item_id!r}"))
+        seen.add(item_id)
+    return problems
+
+
+def _reference_problems(cfg: BusinessConfig) -> list[tuple[Loc, str]]:
+    """Every skill, branch, assign_to and rule match that names nothing in the config."""
+    service_ids = {s.id for s in cfg.services}
+    groups = {s.group for s in cfg.services if s.group}
+    branch_ids = {b.id for b in cfg.branches}
+    staff_ids = {s.id for s in cfg.staff}
+    roles = {"specialist", "manager", "senior"}
+    problems = _duplicates("services", [s.id for s in cfg.services])
+    problems += _duplicates("staff", [s.id for s in cfg.staff])
+    problems += _duplicates("branches", [b.id for b in cfg.branches])
+    problems += _shared_branch_keys(cfg)
+    for i, member in enumerate(cfg.staff):
+        for j, skill in enumerate(member.skills):
+            if skill not in service_ids | groups:
+                problems.append((("staff", i, "skills", j), f"staff {member.id}: unknown skill {skill!r}"))
+        if member.branch and member.branch not in branch_ids:
+            problems.append((("staff", i, "branch"), f"staff {member.id}: unknown branch {member.branch!r}"))
+    for i, rule in enumerate(cfg.routing):
+        for j, target in enumerate(rule.assign_to or []):
+            if target not in staff_ids | roles | service_ids | groups:
+                problems.append(
+                    (
+                        ("routing", i, "assign_to", j),
+                        f"routing rule {rule.name!r}: unknown assign_to {target!r}",
+                    )
+                )
+        for field, known in (("service", service_ids | groups), ("branch", branch_ids)):
+            for j, name in enumerate(getattr(rule.match, field) or []):
+                if name not in known:
+                    where: Loc = ("routing", i, "match", field, j)
+                    problems.append((where, f"routing rule {rule.name!r}: match on unknown {field} {name!r}"))
+    return problems
+
+
+def _shared_branch_keys(cfg: BusinessConfig) -> list[tuple[Loc, str]]:
+    """A number, account or alias can point at one branch only."""
+    owner: dict[tuple[str, str], str] = {}
+    problems: list[tuple[Loc, str]] = []
+    for i, branch in enumerate(cfg.branches):
+        for field in ("phones", "accounts", "aliases"):
+            for j, value in enumerate(getattr(branch, field)):
+                key = (field, value.casefold())
+                other = owner.setdefault(key, branch.id)
+                if other != branch.id:
+                    problems.append((("branches", i, field, j), f"{value!r} is already branch {other!r}'s"))
+    return problems
+
+
+class ConfigError(ValueError):
+    """A business config that does not validate; the message names the line where it can."""
+
+
+def parse_business_config(text: str, source: str = "config") -> BusinessConfig:
+    import yaml  # here, not at the top: ingest never parses a config and should not load it
+
+    try:
+        data = yaml.compose(text)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping with at least 'timezone' and 'services'")
+    try:
+        return BusinessConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            cause = error.get("ctx", {}).get("error")
+            located = cause.problems if isinstance(cause, BadReferences) else [(error["loc"], error["msg"])]
+            for loc, msg in located:
+                line = _line_of(data, loc)
+                at = f" (line {line})" if line else ""
+                lines.append(f"{source}: {_dotted(loc)}{at}: {msg}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+def _line_of(node: Any, loc: tuple[Any, ...]) -> int | None:
+    """1-based line of the YAML node at a pydantic error location (the nearest existing parent)."""
+    import yaml
+
+    found = node
+    for part in loc:
+        if isinstance(found, yaml.MappingNode):
+            nxt = next((v for k, v in found.value if k.value == str(part)), None)
+        elif isinstance(found, yaml.SequenceNode) and isinstance(part, int) and part < len(found.value):
+            nxt = found.value[part]
+        else:
+            nxt = None
+        if nxt is None:
+            break
+        found = nxt
+    return found.start_mark.line + 1 if found is not None else None
+
+
+def load_business_config(path: str | Path) -> BusinessConfig:
+    path = Path(path)
+    return parse_business_config(path.read_text(encoding="utf-8"), source=str(path))

@@ -1,1 +1,0 @@
-"""Lead qualification: the offline rules engine (offline.py) and the LLM engine (llm.py)."""

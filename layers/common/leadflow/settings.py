@@ -1,0 +1,130 @@
+"""Settings: where things are (tables, queues, endpoints) and the secrets, from the environment.
+
+Read once, lazily, on first use — never at import time, so a cold start pays for nothing it does
+not use and tests can set the environment before the first call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+SECRET_NAMES = [
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_WEBHOOK_SECRET",
+    "META_APP_SECRET",
+    "META_VERIFY_TOKEN",
+    "WHATSAPP_TOKEN",
+    "INSTAGRAM_TOKEN",
+    "VK_CONFIRMATION_CODE",
+    "VK_SECRET",
+    "VK_TOKEN",
+    "FORM_SECRET",
+    "CALL_SECRET",
+    "BITRIX24_WEBHOOK_URL",
+    "BITRIX24_APP_TOKEN",
+    "OPENAI_API_KEY",
+    "SMS_API_KEY",
+    "SMS_LOGIN",
+]
+
+
+# --------------------------------------------------------------------------- settings
+
+
+class Settings(BaseModel):
+    """Where things are (tables, queues, endpoints). Secrets are read through `secret()`."""
+
+    stage: str = "local"
+    leads_table: str = "LeadsTable"
+    contacts_table: str = "ContactsTable"
+    conversation_table: str = "ConversationTable"
+    staff_table: str = "StaffTable"
+    timers_table: str = "TimersTable"
+    inbox_table: str = "InboxTable"
+    config_table: str = "ConfigTable"
+    rate_limit_table: str | None = None  # the shared Bitrix24 budget (crm/rate_limit.py); unset: per process
+    score_queue_url: str | None = None
+    route_queue_url: str | None = None
+    secrets_prefix: str | None = Field(default=None, description="SSM path; unset → secrets from env")
+    telegram_api_base: str = "https://api.telegram.org"
+    meta_graph_base: str = "https://graph.facebook.com/v21.0"
+    vk_api_base: str = "https://api.vk.com/method"
+    whatsapp_phone_number_id: str | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    sms_provider: str | None = None
+    sms_sender: str | None = None
+    sms_api_base: str | None = None
+    max_body_bytes: int = 1_000_000
+    config_max_age_s: int = 60
+    outbox_only: bool = Field(default=False, description="local stack: record outbound, never call APIs")
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        fields = {name: os.environ[name.upper()] for name in cls.model_fields if name.upper() in os.environ}
+        return cls.model_validate(fields)
+
+
+@functools.cache
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@functools.cache
+def _ssm_provider() -> Any:
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+    return SSMProvider()
+
+
+_function_env: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "function_env", default=None
+)
+
+
+def env(name: str) -> str | None:
+    """A variable of this function's environment. The local stack runs all five functions in one
+    process at once, so what differs between them (DLQ_URL) comes from a per-invocation overlay."""
+    return (_function_env.get() or {}).get(name) or os.environ.get(name)
+
+
+@contextlib.contextmanager
+def function_environment(values: dict[str, str]) -> Iterator[None]:
+    token = _function_env.set(values)
+    try:
+        yield
+    finally:
+        _function_env.reset(token)
+
+
+def secret(name: str) -> str | None:
+    """A secret by its stable name (TELEGRAM_BOT_TOKEN, …): env first, then SSM under the prefix.
+
+    SSM values are cached by Powertools for five minutes, so a rotated secret is picked up
+    without a redeploy. A missing secret is None: callers fail closed.
+    """
+    value = os.environ.get(name)
+    if value:
+        return value
+    prefix = settings().secrets_prefix
+    if not prefix:
+        return None
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    try:
+        return str(_ssm_provider().get(f"{prefix.rstrip('/')}/{name}", decrypt=True, max_age=300))
+    except GetParameterError:
+        return None
+
+
+def reset_caches() -> None:
+    """Forget settings and cached config (tests and the local stack change the environment)."""
+    settings.cache_clear()
+    _ssm_provider.cache_clear()
