@@ -31,7 +31,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch):
 @pytest.fixture
 def aws():
     """moto with template.yaml's tables and queues, the example business config pushed."""
-    from tests.aws import aws_stack
+    from tests.support.aws import aws_stack
 
     with aws_stack() as stack:
         yield stack

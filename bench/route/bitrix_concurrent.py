@@ -191,12 +191,12 @@ def dynamodb_client(endpoint: str, boto3: Any) -> Any:
 
 
 def main() -> int:
-    sys.path.insert(0, str(ROOT))  # the repo root: tests.fakes, tests.unit.crm.support
+    sys.path.insert(0, str(ROOT))  # the repo root: tests.fakes, tests.unit.adapters.crm.support
     import boto3
 
     from leadflow.adapters.crm.bitrix24 import TokenBucket
     from leadflow.adapters.rate_limit import SHARED_MAX_WAIT_S, SharedRateLimiter
-    from tests.aws import atomic_moto_writes
+    from tests.support.aws import atomic_moto_writes
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=600)

@@ -161,7 +161,7 @@ def cmd_book(args: argparse.Namespace) -> int:
         return 2
     try:
         lead = book(args.lead, at)
-    except LookupError as exc:
+    except (LookupError, ValueError) as exc:
         print(f"leadflow book: {exc}", file=sys.stderr)
         return 1
     print(

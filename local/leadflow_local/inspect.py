@@ -42,27 +42,38 @@ def outbox() -> list[dict]:
     return sorted(rows, key=lambda row: row["sent_at"] or "~")
 
 
+class CannotBook(ValueError):
+    """A booking refused with a reason the user can act on."""
+
+
 def book(lead_id: str, at: datetime) -> Lead:
-    from leadflow.steps.remind import schedule_booking_reminders
+    """Book a lead as staff would: refused for the past, and for closed or not-target leads."""
+    from leadflow.domain import lifecycle
+    from leadflow.domain.models import CLOSED_STATUSES, Intent
+    from leadflow.steps.leads import LeadChanges
 
+    business = wiring.business()
     if at.tzinfo is None:
-        at = at.replace(tzinfo=wiring.business().tz)
+        at = at.replace(tzinfo=business.tz)
     now = clock.now()
-
-    def apply(lead: Lead) -> Lead:
-        lead.appointment_at = at
-        lead.status = LeadStatus.booked
-        lead.accepted_at = lead.accepted_at or now
-        return lead
-
     store = wiring.store()
-    lead = store.leads.mutate(lead_id, apply)
+    lead = store.leads.get(lead_id)
     if lead is None:
         raise LookupError(f"no lead {lead_id}")
+    if at <= now:
+        raise CannotBook(f"{at.isoformat()} is in the past (now {now.astimezone(business.tz):%Y-%m-%d %H:%M})")
+    if lead.intent == Intent.not_target or lead.status == LeadStatus.not_target:
+        raise CannotBook(f"lead {lead_id} is not a target lead: nothing to book")
+    if lead.status in CLOSED_STATUSES:
+        raise CannotBook(f"lead {lead_id} is closed ({lead.status}): a new message from the client opens a new lead")
+    changes = LeadChanges(store, business)
+    result = changes.apply(lead_id, lambda current: lifecycle.book(current, at, current.owner, now), known=lead)
+    if result is None:
+        raise LookupError(f"no lead {lead_id}")
     store.timers.cancel(f"sla#{lead_id}")
-    schedule_booking_reminders(store, wiring.business(), lead, now)
-    wiring.crm().update_status(lead)
-    return lead
+    changes.schedule_booking(result.lead, now)
+    wiring.crm().update_status(result.lead)
+    return result.lead
 
 
 def _dead_letter_queues(state: dict) -> dict[str, str]:

@@ -110,7 +110,7 @@ class Branch(_Section):
 class StaffMember(_Section):
     id: str
     name: str
-    role: Literal["specialist", "manager", "senior"] = "specialist"
+    role: Literal["specialist", "manager", "senior", "owner"] = "specialist"
     skills: list[str] = Field(default_factory=list, description="service ids or groups; empty = any")
     branch: str | None = None
     telegram_chat_id: str | None = None
@@ -291,15 +291,14 @@ def _known_time_zone(value: str) -> str:
 
 def _e164_list(phones: list[str], field: str) -> list[str]:
     """As leads store them (+7…), whatever spelling the owner typed («8 913 …»)."""
-    import phonenumbers
+    from leadflow.domain.phones import to_e164
 
     result = []
     for raw in phones:
-        try:
-            number = phonenumbers.parse(raw, "RU")
-        except phonenumbers.NumberParseException:
-            raise ValueError(f"{field}: {raw!r} is not a phone number") from None
-        result.append(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+        number = to_e164(raw)
+        if number is None:
+            raise ValueError(f"{field}: {raw!r} is not a phone number")
+        result.append(number)
     return result
 
 
@@ -319,7 +318,7 @@ def _reference_problems(cfg: BusinessConfig) -> list[tuple[Loc, str]]:
     groups = {s.group for s in cfg.services if s.group}
     branch_ids = {b.id for b in cfg.branches}
     staff_ids = {s.id for s in cfg.staff}
-    roles = {"specialist", "manager", "senior"}
+    roles = {"specialist", "manager", "senior", "owner"}
     problems = _duplicates("services", [s.id for s in cfg.services])
     problems += _duplicates("staff", [s.id for s in cfg.staff])
     problems += _duplicates("branches", [b.id for b in cfg.branches])

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from leadflow.domain.models import Intent, Qualification, Temperature
+from leadflow.domain.phones import russian_client_number, to_e164
 
 if TYPE_CHECKING:
     import openai
@@ -201,25 +202,8 @@ def temperature_for(
 
 
 def normalise_phone(raw: str | None) -> str | None:
-    """E.164 for a valid Russian number (national part starting 3, 4, 8 or 9), else None."""
-    if not raw:
-        return None
-    import phonenumbers
-
-    digits = re.sub(r"\D", "", raw)
-    if len(digits) == 10:
-        digits = "7" + digits
-    candidate = "+7" + digits[1:] if len(digits) == 11 and digits[0] in "78" else raw
-    try:
-        number = phonenumbers.parse(candidate, "RU")
-    except phonenumbers.NumberParseException:
-        return None
-    national = str(number.national_number)
-    if number.country_code != 7 or len(national) != 10 or national[0] not in "3489":
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    """E.164 for a valid Russian client number, as written by a person or as bare international digits."""
+    return russian_client_number(to_e164(raw) or to_e164(raw, platform=True))
 
 
 def parse_content(content: str) -> Any:
@@ -426,3 +410,52 @@ def qualify_with_llm(
     offline = fallback or _offline_engine()
     answer = offline(text, received_at, services, tz=tz, channel=channel)
     return answer.model_copy(update={"engine": "offline"})
+
+
+LLM_REFINE_WAIT_S = 10.0
+
+
+class LlmWithFallback:
+    """The LLM within a time budget; slower → the offline answer now and the LLM's refinement later.
+
+    The budget is the invocation's, not the message's: each wait is cut to the time the batch has
+    left (``time_left_s``), so a batch of slow answers cannot run the function past its Timeout."""
+
+    def __init__(self, llm: LlmQualifier, budget_s: float, fallback: Callable[..., Qualification]):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.llm = llm
+        self.budget_s = budget_s
+        self.fallback = fallback
+        self.pool = ThreadPoolExecutor(max_workers=4)
+        self.pending: dict[str, Any] = {}
+
+    def __call__(self, message: Any, business: Any, time_left_s: float | None = None) -> Qualification:
+        from concurrent.futures import TimeoutError as FutureTimeout
+
+        from leadflow.observability import metrics
+
+        budget = self.budget_s if time_left_s is None else min(self.budget_s, time_left_s)
+        if budget <= 0:
+            metrics.add_metric(name="LlmSkippedNoTime", unit="Count", value=1)
+            return self.fallback(message, business)
+        future = self.pool.submit(self.llm.qualify, message.text, message.received_at, message.channel)
+        try:
+            return future.result(timeout=budget)  # type: ignore[no-any-return]
+        except FutureTimeout:
+            self.pending[message.message_id] = future
+            metrics.add_metric(name="LlmOverBudget", unit="Count", value=1)
+        except LlmUnavailable as exc:
+            logger.info("llm unavailable, offline answer: %s", exc)
+            metrics.add_metric(name="LlmFallbacks", unit="Count", value=1)
+        return self.fallback(message, business)
+
+    def late_answer(self, message_id: str, time_left_s: float | None = None) -> Qualification | None:
+        future = self.pending.pop(message_id, None)
+        if future is None:
+            return None
+        wait = LLM_REFINE_WAIT_S if time_left_s is None else max(min(LLM_REFINE_WAIT_S, time_left_s), 0)
+        try:
+            return future.result(timeout=wait)  # type: ignore[no-any-return]
+        except Exception:
+            return None

@@ -73,6 +73,11 @@ class Contact(_Model):
     name: str | None = None
     phone: str | None = Field(default=None, description="E.164")
     channel_user_id: str | None = Field(default=None, description="the sender's id in its channel")
+    phone_verified: bool = Field(
+        default=False,
+        description="the channel vouches the sender owns the phone: WhatsApp's wa_id, a caller id, an "
+        "SMS sender, a Telegram contact shared by its owner; a phone typed anywhere is only a claim",
+    )
 
 
 class CallInfo(_Model):
@@ -200,6 +205,7 @@ class Lead(_Model):
     assignment_reason: str | None = None
     crm_id: str | None = None
     crm_entity: Literal["lead", "deal"] | None = None
+    crm_error: str | None = Field(default=None, description="the CRM refused the lead for good: why")
     source: str | None = None
     utm: Utm = Field(default_factory=Utm)
     promo: str | None = None
@@ -216,11 +222,22 @@ class Lead(_Model):
     business_connection_id: str | None = None
     card: str | None = Field(default=None, description="the owner's lead card: '<chat id>:<message id>'")
     routed: bool = False
+    message_ids: list[str] = Field(default_factory=list, description="the last messages folded in")
+    possible_match: str | None = Field(
+        default=None,
+        description="a contact whose verified phone the client typed: staff decide if it is them",
+    )
     version: int = 0
 
     @property
     def is_open(self) -> bool:
         return self.status not in CLOSED_STATUSES
+
+    def client_address(self) -> tuple[str, str]:
+        """(channel, recipient) of a message to the client: its own channel, or SMS for calls and forms."""
+        if self.channel in ("call", "form"):
+            return "sms", self.contact.phone or self.chat_id
+        return self.channel, self.chat_id
 
     def card_ref(self) -> tuple[str, str] | None:
         """(chat, message id) of the lead's card; the chat may hold a colon (``staff:anna`` in the outbox)."""
@@ -254,6 +271,37 @@ class Lead(_Model):
         ]
         data = self.model_dump(mode="json")
         return {k: data.get(k) for k in keys}
+
+
+class ContactRecord(_Model):
+    """A person as the contacts table keeps them, across channels and leads."""
+
+    contact_id: str
+    leads: int = 0
+    visits: int = 0
+    open_lead_id: str | None = None
+    last_owner: str | None = None
+    last_branch: str | None = None
+    vip: bool = False
+    sms_opt_out: bool = False
+    sms_opt_out_at: str | None = None
+    marketing_consent: bool = False
+
+    @property
+    def is_repeat_client(self) -> bool:
+        return self.leads > 1 or bool(self.last_owner)
+
+
+class StaffState(_Model):
+    """What changes about a staff member while they work (the config says who they are)."""
+
+    staff_id: str
+    open_leads: int = 0
+    telegram_chat_id: str | None = None
+    off_until: datetime | None = None
+
+    def is_off(self, at: datetime) -> bool:
+        return self.off_until is not None and self.off_until > at
 
 
 class OutboundMessage(_Model):

@@ -7,8 +7,10 @@ slot nobody checked. Templates come from the business config (Russian defaults).
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable
 from datetime import date
+from typing import Literal
 
 from leadflow.business import BusinessConfig
 from leadflow.domain.models import Intent, Lead
@@ -28,6 +30,9 @@ MONTHS_GEN = [
     "декабря",
 ]
 WEEKDAYS_ACC = ["понедельник", "вторник", "среду", "четверг", "пятницу", "субботу", "воскресенье"]
+YES = re.compile(r"^\s*(да|подтверждаю|подтверждаем|буду|придем|придём|ок|ok|yes|\+)\b", re.I)
+NO = re.compile(r"^\s*(нет|отмена|отменить|отмените|не смогу|не приду|no)\b", re.I)
+MOVE = re.compile(r"перенес|перенос|другое время|другой день", re.I)
 LENGTH_LIMITS = {"sms": 335, "instagram": 1000, "telegram": 4096, "whatsapp": 4096, "vk": 4096}
 
 
@@ -141,3 +146,14 @@ def _fit(text: str, limit: int) -> str:
         return text
     cut = text[: limit - 1]
     return cut[: cut.rfind(" ")] + "…" if " " in cut else cut + "…"
+
+
+def reminder_answer(text: str) -> Literal["confirm", "cancel", "move"] | None:
+    """A booked client's answer to a reminder; «перенести» first: «да, но можно перенести?» asks to move."""
+    if MOVE.search(text):
+        return "move"
+    if YES.search(text):
+        return "confirm"
+    if NO.search(text):
+        return "cancel"
+    return None

@@ -60,6 +60,9 @@ class WebhookResult:
     staff_events: list[StaffEvent] = field(default_factory=list)
     crm_events: list[CrmEvent] = field(default_factory=list)
     note: str | None = None  # log-safe: why nothing was taken ("edited message", "status update")
+    # Telegram: the update is staff traffic if its chat is a staff member's, else a client's
+    # message; ``messages`` and ``staff_events`` hold both readings and ingest keeps one.
+    chat_decides: bool = False
 
 
 class WebhookError(Exception):

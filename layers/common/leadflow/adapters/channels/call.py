@@ -47,8 +47,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from leadflow import clock
 from leadflow.adapters.channels.base import WebhookError, WebhookRequest, WebhookResult, require_secret
-from leadflow.adapters.channels.form import parse_sent_at, to_e164
+from leadflow.adapters.channels.form import parse_sent_at
 from leadflow.domain.models import CallInfo, Channel, Contact, InboundMessage
+from leadflow.domain.phones import to_e164
 
 PROVIDERS = ("leadflow", "zadarma", "mango")
 CLIENT_SPEAKERS = ("клиент", "client", "customer", "caller", "абонент", "собеседник")
@@ -163,7 +164,7 @@ def _call_message(
         message_id=f"call:{provider}:{call_id[:MAX_ID_CHARS]}:{outcome}",
         channel=Channel.call,
         chat_id=phone,
-        contact=Contact(phone=phone),
+        contact=Contact(phone=phone, phone_verified=True),  # the caller id
         text=text,
         received_at=received_at,
         source="call",

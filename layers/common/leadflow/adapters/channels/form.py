@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from leadflow import clock
 from leadflow.adapters.channels.base import WebhookError, WebhookRequest, WebhookResult, require_secret
 from leadflow.domain.models import Channel, Contact, InboundMessage, Utm
+from leadflow.domain.phones import to_e164
 
 NAME_KEYS = ("name", "имя", "fio", "фио", "client_name", "full_name", "first_name", "your_name", "ваше_имя")
 LAST_NAME_KEYS = ("last_name", "фамилия")
@@ -196,24 +197,6 @@ def _first(fields: Mapping[str, Any], keys: Iterable[str]) -> str | None:
         if value:
             return value
     return None
-
-
-def to_e164(raw: str | None, region: str = "RU") -> str | None:
-    """A phone as E.164 when it is a valid number, else None (never raises)."""
-    if not raw:
-        return None
-    import phonenumbers
-
-    candidate = raw.strip()[:40]
-    if candidate.startswith("00"):
-        candidate = "+" + candidate[2:]
-    try:
-        number = phonenumbers.parse(candidate, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _utm(fields: Mapping[str, Any], page_url: str | None) -> Utm:

@@ -28,6 +28,7 @@ from leadflow.adapters.channels.base import (
     WebhookResult,
     require_secret,
 )
+from leadflow.domain.phones import to_e164
 
 if TYPE_CHECKING:
     import requests
@@ -123,17 +124,7 @@ def summarise(skipped: dict[str, int]) -> str | None:
 
 def normalise_phone(digits: str | None) -> str | None:
     """WhatsApp's ``from`` ("79161234567") as E.164, or None when it is not a possible number."""
-    if not digits:
-        return None
-    import phonenumbers
-
-    try:
-        number = phonenumbers.parse("+" + digits.lstrip("+"))
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return to_e164(digits, region=None, strict=False, platform=True)
 
 
 # --------------------------------------------------------------------------- Graph API client

@@ -52,6 +52,7 @@ from leadflow.adapters.channels.base import (
     require_secret,
 )
 from leadflow.domain.models import Channel, Contact, InboundMessage, OutboundMessage, StaffEvent, Utm
+from leadflow.domain.phones import to_e164
 
 if TYPE_CHECKING:
     import requests
@@ -240,14 +241,17 @@ def _from_message(event_id: str, message: TgMessage) -> WebhookResult:
     if sender.is_bot:
         return WebhookResult(note="message from a bot: ignored")
     staff = _staff_event(event_id, message, sender)
-    if staff is not None:
-        return WebhookResult(staff_events=[staff])
     if message.chat.type != "private":
+        if staff is not None:
+            return WebhookResult(staff_events=[staff])  # a staff group
         return WebhookResult(note=f"{message.chat.type} chat message: ignored (clients write in private)")
     inbound = _inbound(event_id, message, sender)
-    if inbound is None:
+    if inbound is None and staff is None:
         return WebhookResult(note="service message without content: ignored")
-    return WebhookResult(messages=[inbound])
+    # Both readings of one update: ingest keeps the one the chat calls for (a staff chat or a client's).
+    return WebhookResult(
+        messages=[inbound] if inbound else [], staff_events=[staff] if staff else [], chat_decides=True
+    )
 
 
 def _from_business_message(event_id: str, message: TgMessage) -> WebhookResult:
@@ -311,8 +315,10 @@ def _inbound(
     media = _media_kinds(message)
     contact = Contact(name=sender.first_name or None, channel_user_id=str(sender.id))
     if message.contact is not None:
-        contact.phone = normalise_phone(message.contact.phone_number)
+        contact.phone = to_e164(message.contact.phone_number, platform=True)
         if message.contact.user_id == sender.id:
+            # Shared by its owner (Telegram's «поделиться номером»): the number is theirs.
+            contact.phone_verified = contact.phone is not None
             own = " ".join(p for p in (message.contact.first_name, message.contact.last_name) if p)
             contact.name = own or contact.name
     source: str | None = None
@@ -367,22 +373,6 @@ def parse_start_payload(payload: str) -> tuple[str | None, Utm, str | None]:
     if not matched:
         return payload.lower(), utm, None
     return utm.source, utm, promo
-
-
-def normalise_phone(raw: str) -> str | None:
-    """E.164 for a shared contact. Telegram sends the international number without '+'."""
-    import phonenumbers
-
-    digits = raw.strip()
-    candidates = [digits] if digits.startswith("+") else [f"+{digits}", digits]
-    for candidate in candidates:
-        try:
-            number = phonenumbers.parse(candidate, "RU")
-        except phonenumbers.NumberParseException:
-            continue
-        if phonenumbers.is_valid_number(number):
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return None
 
 
 def _utc(timestamp: int) -> datetime:

@@ -39,6 +39,10 @@ class Crm(Protocol):
 
     def reassign(self, lead: Lead, crm_user_id: str | None) -> None: ...
 
+    def status_of(self, lead: Lead) -> str | None:
+        """The lead's status as the CRM has it now (after a CRM event), in our terms; None: no opinion."""
+        ...
+
 
 class BuiltinCrm:
     """The leads table is the CRM: nothing to push, nothing to keep in sync."""
@@ -57,6 +61,9 @@ class BuiltinCrm:
         return None
 
     def reassign(self, lead: Lead, crm_user_id: str | None) -> None:
+        return None
+
+    def status_of(self, lead: Lead) -> str | None:
         return None
 
 

@@ -6,10 +6,9 @@ boto3 resource as an argument so tests can hand in one pointed at moto.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-from leadflow.settings import Settings, settings
+from leadflow.settings import Settings
 
 
 class Store:
@@ -33,21 +32,4 @@ class Store:
         self.config = ConfigStore(dynamodb.Table(cfg.config_table))
 
 
-@functools.cache
-def dynamodb_resource() -> Any:
-    import boto3  # AWS_ENDPOINT_URL(_DYNAMODB) points it at the local emulator
-
-    return boto3.resource("dynamodb")
-
-
-@functools.cache
-def default_store() -> Store:
-    return Store(dynamodb_resource(), settings())
-
-
-def reset() -> None:
-    dynamodb_resource.cache_clear()
-    default_store.cache_clear()
-
-
-__all__ = ["Store", "default_store", "dynamodb_resource", "reset"]
+__all__ = ["Store"]

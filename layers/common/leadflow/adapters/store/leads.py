@@ -7,6 +7,7 @@ version read, so two functions changing one lead never overwrite each other's wo
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -15,6 +16,13 @@ from botocore.exceptions import ClientError
 
 from leadflow.adapters.store._dynamo import is_conditional_failure, plain, storable
 from leadflow.domain.models import Lead
+
+
+@dataclass(frozen=True)
+class Changed:
+    before: Lead
+    lead: Lead  # as saved (or as read, when nothing changed)
+    changed: bool
 
 
 class LeadConflict(Exception):
@@ -62,20 +70,37 @@ class LeadStore:
             raise
         return updated
 
-    def mutate(self, lead_id: str, change: Callable[[Lead], Lead | None], attempts: int = 5) -> Lead | None:
-        """Read, apply ``change`` (None = nothing to do), save; retried on conflicts."""
+    def change(
+        self,
+        lead_id: str,
+        change: Callable[[Lead], Lead | None],
+        *,
+        known: Lead | None = None,
+        attempts: int = 5,
+    ) -> Changed | None:
+        """Read, apply ``change`` (None = nothing to do), save; retried on conflicts.
+
+        ``known``: the lead as this step last read it, so the first attempt needs no read (a stale
+        copy costs one failed conditional write and a read). None when there is no such lead."""
+        lead = known
         for _ in range(attempts):
-            lead = self.get(lead_id)
             if lead is None:
-                return None
+                lead = self.get(lead_id)
+                if lead is None:
+                    return None
             changed = change(lead.model_copy(deep=True))
             if changed is None:
-                return lead
+                return Changed(lead, lead, False)
             try:
-                return self.save(changed)
+                return Changed(lead, self.save(changed), True)
             except LeadConflict:
-                continue
+                lead = None
         raise LeadConflict(lead_id)
+
+    def mutate(self, lead_id: str, change: Callable[[Lead], Lead | None], attempts: int = 5) -> Lead | None:
+        """``change`` for callers that need only the lead after it."""
+        result = self.change(lead_id, change, attempts=attempts)
+        return result.lead if result else None
 
     def by_crm_id(self, crm_id: str) -> Lead | None:
         page = self.table.query(

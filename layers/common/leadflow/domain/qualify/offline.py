@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 from leadflow.domain.models import Intent, Qualification, Temperature
+from leadflow.domain.phones import russian_client_number
 from leadflow.domain.qualify import lexicon
 
 if TYPE_CHECKING:
@@ -447,12 +448,7 @@ PHONE_FALLBACK_RE = _lazy_re(
 
 
 def _valid_russian(number: Any) -> str | None:
-    national = str(number.national_number)
-    if number.country_code == 7 and len(national) == 10 and national[0] in "3489":
-        if len(set(national[3:])) == 1:  # 1111111111, 9000000000: placeholders
-            return None
-        return "+7" + national
-    return None
+    return russian_client_number(f"+{number.country_code}{number.national_number}")
 
 
 def extract_phone(text: str, channel: str = "") -> str | None:

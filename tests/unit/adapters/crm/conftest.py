@@ -1,0 +1,34 @@
+"""Fixtures: a fake Bitrix24 portal on 127.0.0.1 and a client with its own (unshared) rate limiter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.fakes.bitrix24_server import Bitrix24Portal
+from tests.unit.adapters.crm.support import CLASSIC, SIMPLE
+
+
+@pytest.fixture
+def portal_factory() -> Iterator[Callable[..., Bitrix24Portal]]:
+    started: list[Bitrix24Portal] = []
+
+    def start(**kwargs) -> Bitrix24Portal:
+        portal = Bitrix24Portal(**kwargs).__enter__()
+        started.append(portal)
+        return portal
+
+    yield start
+    for portal in started:
+        portal.__exit__(None, None, None)
+
+
+@pytest.fixture
+def classic_portal(portal_factory) -> Bitrix24Portal:
+    return portal_factory(mode=CLASSIC)
+
+
+@pytest.fixture
+def simple_portal(portal_factory) -> Bitrix24Portal:
+    return portal_factory(mode=SIMPLE)
