@@ -77,7 +77,8 @@ def score_file(path: Path, services, tz, verbose: bool) -> dict[str, float]:
 def throughput(paths: list[Path], services, tz, seconds: float = 3.0, cold_words: bool = False) -> float:
     """Messages per second after warm-up; cold_words empties the per-word caches before every pass,
     so each pass pays for morphology like a stream of unseen messages would."""
-    from leadflow.domain.qualify import offline
+    from leadflow.domain.qualify import morphology
+    from leadflow.domain.qualify.services import Catalog
 
     cases = [case for path in paths for case in load_cases(path)]
     for case in cases:  # warm-up: dictionaries loaded, catalog index built, as in a warm Lambda
@@ -86,9 +87,9 @@ def throughput(paths: list[Path], services, tz, seconds: float = 3.0, cold_words
     elapsed = 0.0
     while elapsed < seconds:
         if cold_words:
-            offline.lemmas_of.cache_clear()
-            offline._is_known.cache_clear()
-            offline.Catalog.of(services)._fuzzy.cache_clear()
+            morphology.lemmas_of.cache_clear()
+            morphology.is_known_word.cache_clear()
+            Catalog.of(services)._fuzzy.cache_clear()
         start = time.perf_counter()
         for case in cases:
             predict(case, services, tz)

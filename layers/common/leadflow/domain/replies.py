@@ -49,7 +49,7 @@ def describe_day(day: date, today: date) -> str:
 def accusative(phrase: str) -> str:
     """«Женская стрижка» → «женскую стрижку», for «Записываю вас на …»: the leading adjectives and
     noun are inflected; what follows (a preposition, a brand) stays as written."""
-    from leadflow.domain.qualify.offline import morph
+    from leadflow.domain.qualify.morphology import morph
 
     words = phrase.lower().split()
     result = []

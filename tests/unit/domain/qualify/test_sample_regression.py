@@ -41,6 +41,6 @@ def test_sample_accuracy_per_field(business: BusinessConfig) -> None:
 
 
 def test_catalog_index_is_built_once_per_service_list(business: BusinessConfig) -> None:
-    from leadflow.domain.qualify.offline import Catalog
+    from leadflow.domain.qualify.services import Catalog
 
     assert Catalog.of(business.services) is Catalog.of(list(business.services))

@@ -1,0 +1,72 @@
+"""Booking, question or not a target."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from leadflow.domain.models import Intent
+from leadflow.domain.qualify import lexicon
+
+if TYPE_CHECKING:
+    pass
+from leadflow.domain.qualify.names import name_parse
+from leadflow.domain.qualify.text import Message, any_of, lazy_re
+
+
+def _content_words(message: Message) -> list[str]:
+    return [t.text for t in message.tokens if t.text not in lexicon.GREETING_WORDS]
+
+
+def detect_intent(message: Message, service: str | None, has_when: bool, has_contact: bool) -> Intent:
+    norm = message.norm
+    text = norm
+    if message.is_form:
+        comment = message.form_fields.get("комментарий", message.form_fields.get("comment", ""))
+        text = comment.lower().replace("ё", "е")
+        name = message.form_fields.get("имя", message.form_fields.get("name", "")).lower().strip()
+        if name in lexicon.NAME_PLACEHOLDERS or re.fullmatch(r"\s*тест\w*\s*", text):
+            return Intent.not_target
+    if any_of(lexicon.NOT_TARGET_PATTERNS, text):
+        return Intent.not_target
+    booking = any_of(lexicon.BOOKING_PATTERNS, _strip_negated(text))
+    wish = any_of(lexicon.WISH_PATTERNS, text)
+    question = any_of(lexicon.QUESTION_PATTERNS, text)
+    wished = wish and bool(service or has_when) and not _wish_is_question(text)
+    if any_of(lexicon.NEGATIVE_REVIEW_PATTERNS, text) and not booking and not wished:
+        return Intent.not_target
+    if not service and not booking and _asks_for_somebody(message.raw):
+        return Intent.not_target
+    if booking or wished:
+        return Intent.booking
+    if question:
+        return Intent.question
+    if service or has_when:
+        return Intent.booking  # «брови завтра в 10?», «маникюр к 11 есть?»: a slot asked for
+    if "?" in text:
+        return Intent.question
+    if message.is_form and has_contact:
+        return Intent.booking
+    if not _content_words(message):
+        return Intent.not_target
+    return Intent.not_target if not wish else Intent.booking
+
+
+ASKS_FOR_SOMEBODY_RE = lazy_re(r"(?:^|[\s,.!])(?:алло,?\s+)?([А-ЯЁ][а-яё]+)\s*\?")
+
+
+def _asks_for_somebody(raw: str) -> bool:
+    """«алло, Сергей?»: a caller asking for a person we do not know is a wrong number."""
+    return any(name_parse(m.group(1)) is not None for m in ASKS_FOR_SOMEBODY_RE.finditer(raw))
+
+
+def _strip_negated(text: str) -> str:
+    return re.sub(r"\bне\s+(?:\w+\s+)?(?:приду|придем|подойду|приеду|запишусь)\b", " ", text)
+
+
+def _wish_is_question(text: str) -> bool:
+    """«можно оплатить картой?» is a question; «можно на завтра?» is a booking."""
+    for match in re.finditer(r"\bможно\s+(?:ли\s+)?(\w+)", text):
+        if re.match(r"оплат|расплат|узнать|уточнить|спросить|у\b|с\b|картой|наличн|парков", match.group(1)):
+            return True
+    return False
