@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from leadflow import clock
-from leadflow.adapters.channels.base import Sender, SendError, SendResult
+from leadflow.adapters.channels.base import Sender, SendError, SendResult, UnknownOutcome
 from leadflow.adapters.store import Store
 from leadflow.business import BusinessConfig, clock_time
 from leadflow.domain.models import Lead, OutboundMessage
@@ -229,12 +229,16 @@ class Messenger:
     def _confirm_unknown_outcome(
         self, sender: Sender, message: OutboundMessage, exc: SendError
     ) -> SendResult | None:
-        """A timeout whose outcome is unknown (SMS): ask the provider instead of sending again.
+        """A request that went out and got no answer: ask the provider instead of sending again.
 
-        Returns the send if it happened. If it surely did not, the error becomes retryable; if the
-        provider cannot be asked, the message counts as sent — a possible gap beats a double text."""
-        if type(exc).__name__ != "UnknownOutcome" or not hasattr(sender, "confirm"):
+        Returns the send if it happened (or may have, and nobody can tell: a possible gap beats a
+        double message to a client). If it surely did not, the error becomes retryable."""
+        if not isinstance(exc, UnknownOutcome):
             return None
+        if not hasattr(sender, "confirm"):
+            logger.warning("outcome unknown and not checkable: counted as sent", extra={"kind": message.kind})
+            metrics.add_metric(name="SendOutcomeUnknown", unit="Count", value=1)
+            return SendResult(provider_message_id=None)
         from leadflow.adapters.channels.sms_providers import ProviderCannotQuery
 
         try:

@@ -99,6 +99,16 @@ class SendError(Exception):
         self.retry_after = retry_after
 
 
+class UnknownOutcome(SendError):
+    """The request went out and no answer came back: the message may have been delivered.
+
+    Never retried blindly: the messenger asks the provider where it can (``confirm``), and
+    otherwise counts the message as sent — a possible gap beats a double message."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason, retryable=False)
+
+
 class Sender:
     """Sends one outbound message through a channel's API."""
 

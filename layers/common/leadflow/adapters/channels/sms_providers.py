@@ -16,7 +16,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from leadflow.adapters.channels.base import SendError
+from leadflow.adapters.channels.base import SendError, UnknownOutcome
+from leadflow.adapters.channels.toolkit import post
 from leadflow.domain.sms import count_segments
 
 if TYPE_CHECKING:
@@ -67,17 +68,6 @@ def aws_status(event_type: str) -> SmsStatusValue:
     if event_type in _AWS_PENDING:
         return "pending"
     return "failed"
-
-
-class UnknownOutcome(SendError):
-    """The request reached the provider but no answer came back: it may or may not be sent.
-
-    Not retryable on purpose — a blind retry could send the client a second SMS. The caller
-    runs ``check_sent(idempotency_key)`` first.
-    """
-
-    def __init__(self, reason: str):
-        super().__init__(reason, retryable=False)
 
 
 class ProviderCannotQuery(SendError):
@@ -150,18 +140,14 @@ class _HttpProvider:
 
     def _post(self, path: str, data: dict[str, Any], *, sending: bool) -> Any:
         """POST a form (credentials and text stay out of URLs and access logs) and decode JSON."""
-        import requests
-
-        try:
-            response = self.session.post(self.base_url + path, data=data, timeout=self.timeout)
-        except requests.ConnectTimeout:
-            raise SendError(f"{self.name}: connect timeout", retryable=True) from None
-        except requests.ReadTimeout:
-            if sending:
-                raise UnknownOutcome(f"{self.name}: no answer in time, outcome unknown") from None
-            raise SendError(f"{self.name}: read timeout", retryable=True) from None
-        except requests.ConnectionError:
-            raise SendError(f"{self.name}: connection failed", retryable=True) from None
+        response = post(
+            self.session,
+            self.base_url + path,
+            what=self.name,
+            timeout=self.timeout,
+            sending=sending,
+            data=data,
+        )
         if response.status_code == 429:
             retry_after = _float(response.headers.get("Retry-After"))
             raise SendError(f"{self.name}: http 429", retryable=True, retry_after=retry_after or 60.0)

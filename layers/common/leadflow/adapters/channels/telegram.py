@@ -35,7 +35,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +51,7 @@ from leadflow.adapters.channels.base import (
     WebhookResult,
     require_secret,
 )
+from leadflow.adapters.channels.toolkit import post, prefix_within, split_text, utf16_len
 from leadflow.domain.models import Channel, Contact, InboundMessage, OutboundMessage, StaffEvent, Utm
 from leadflow.domain.phones import to_e164
 
@@ -64,6 +65,8 @@ MAX_TEXT_UTF16 = 4096  # sendMessage: "1-4096 characters"; counted in UTF-16 uni
 STAFF_COMMANDS = frozenset({"/start", "/stop", "/on", "/off", "/leads", "/today", "/bot"})
 STAFF_INVITE_PREFIX = "inv-"
 ALLOWED_UPDATES = ["message", "business_connection", "business_message", "callback_query"]
+# Calls that change nothing: a timeout there is simply retryable, not an unknown outcome.
+READ_ONLY_METHODS = frozenset({"getMe", "getWebhookInfo", "getFile", "getChat", "answerCallbackQuery"})
 
 # Media kinds in the order we report them; ``animation`` also fills ``document``, so it wins.
 _MEDIA_FIELDS = (
@@ -413,21 +416,16 @@ class TelegramBot:
 
     def call(self, method: str, params: dict[str, Any]) -> Any:
         """POST one Bot API method; the ``result`` on success, ``SendError`` otherwise."""
-        import requests
-
         url = f"{self._base_url}/bot{self._token}/{method}"
-        failure: str | None = None
-        try:
-            response = self._session.post(url, json=params, timeout=self._timeout_s)
-        except requests.Timeout:
-            failure = f"telegram {method}: timed out after {self._timeout_s:g} s"
-        except requests.ConnectionError:
-            failure = f"telegram {method}: connection failed"
-        except requests.RequestException as exc:
-            failure = f"telegram {method}: request failed ({type(exc).__name__})"
-        if failure is not None:
-            # Raised outside the except block so the chained exception (its text holds the URL) is not kept.
-            raise SendError(failure, retryable=True)
+        sending = method not in READ_ONLY_METHODS
+        response = post(
+            self._session,
+            url,
+            what=f"telegram {method}",
+            timeout=self._timeout_s,
+            sending=sending,
+            json=params,
+        )
         return self._result(method, response)
 
     def _result(self, method: str, response: requests.Response) -> Any:
@@ -567,7 +565,7 @@ class TelegramSender(Sender):
         return cls(TelegramBot(token, session, base_url=settings().telegram_api_base))
 
     def send(self, message: OutboundMessage) -> SendResult:
-        parts = split_text(message.text)
+        parts = split_text(message.text, MAX_TEXT_UTF16, utf16_len)
         if not parts:
             raise SendError("telegram sendMessage: empty text", retryable=False)
         message_id = 0
@@ -599,7 +597,7 @@ class TelegramSender(Sender):
         """
         if not message.reply_to_message_id:
             raise SendError("telegram editMessageText: no message to edit", retryable=False)
-        text = _prefix_within(message.text.strip(), MAX_TEXT_UTF16)
+        text = prefix_within(message.text.strip(), MAX_TEXT_UTF16, utf16_len)
         if not text:
             raise SendError("telegram editMessageText: empty text", retryable=False)
         self.bot.edit_message_text(message.to, message.reply_to_message_id, text, message.buttons)
@@ -637,50 +635,3 @@ class TelegramSender(Sender):
                 if not inline_wait or wait is None or wait > self._max_inline_wait_s or attempts > 3:
                     raise
                 self._sleep(wait)
-
-
-def _utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-def split_text(text: str, limit: int = MAX_TEXT_UTF16) -> list[str]:
-    """Parts of at most ``limit`` UTF-16 units, cut at a paragraph, line, sentence or word boundary."""
-    text = text.strip()
-    if not text:
-        return []
-    return [part for part in _split(text, limit) if part]
-
-
-def _split(text: str, limit: int) -> Iterator[str]:
-    while _utf16_len(text) > limit:
-        head = _prefix_within(text, limit)
-        cut = _best_cut(head)
-        yield text[:cut].rstrip()
-        text = text[cut:].lstrip()
-    yield text
-
-
-def _prefix_within(text: str, limit: int) -> str:
-    """The longest prefix of ``text`` that fits in ``limit`` UTF-16 units (never halves a character)."""
-    prefix = text[:limit]
-    while _utf16_len(prefix) > limit:
-        prefix = prefix[: -max(1, (_utf16_len(prefix) - limit) // 2)]
-    return prefix
-
-
-_BOUNDARIES = (
-    re.compile(r"\n\s*\n"),  # paragraph
-    re.compile(r"\n"),  # line
-    re.compile(r"[.!?…](?:[\"»)]*)\s"),  # sentence
-    re.compile(r"\s"),  # word
-)
-
-
-def _best_cut(head: str) -> int:
-    """Index just after the last boundary in ``head``, preferring coarse boundaries in its second half."""
-    floor = len(head) // 2
-    for boundary in _BOUNDARIES:
-        ends = [m.end() for m in boundary.finditer(head) if m.end() > floor]
-        if ends:
-            return ends[-1]
-    return len(head)

@@ -37,7 +37,7 @@ from leadflow.adapters.channels.base import (
     WebhookResult,
     require_secret,
 )
-from leadflow.adapters.channels.meta import split_text
+from leadflow.adapters.channels.toolkit import post, split_text
 from leadflow.domain.models import Channel, Contact, InboundMessage, OutboundMessage, Utm
 
 if TYPE_CHECKING:
@@ -248,20 +248,16 @@ class VkSender(Sender):
 
     def call(self, method: str, params: dict[str, Any]) -> Any:
         """POST one API method; its ``response`` on success, ``SendError`` otherwise."""
-        import requests
-
         data = {**params, "access_token": self._token, "v": self.api_version}
-        failure: str | None = None
-        try:
-            response = self._session.post(f"{self.base_url}/{method}", data=data, timeout=self._timeout_s)
-        except requests.Timeout:
-            failure = f"vk {method}: timed out after {self._timeout_s:g} s"
-        except requests.ConnectionError:
-            failure = f"vk {method}: connection failed"
-        except requests.RequestException as exc:
-            failure = f"vk {method}: request failed ({type(exc).__name__})"
-        if failure is not None:
-            raise SendError(failure, retryable=True)
+        sending = method == "messages.send"
+        response = post(
+            self._session,
+            f"{self.base_url}/{method}",
+            what=f"vk {method}",
+            timeout=self._timeout_s,
+            sending=sending,
+            data=data,
+        )
         try:
             answer = response.json()
         except ValueError:

@@ -47,10 +47,10 @@ from leadflow.adapters.channels.meta import (
     OutsideWindow,
     normalise_phone,
     route_meta_webhook,
-    split_text,
     summarise,
     utc_from_seconds,
 )
+from leadflow.adapters.channels.toolkit import split_text
 from leadflow.domain.models import Channel, Contact, InboundMessage, OutboundMessage, Utm
 
 if TYPE_CHECKING:
