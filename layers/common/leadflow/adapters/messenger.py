@@ -35,6 +35,8 @@ Outcome = Literal["sent", "already_sent", "failed", "refused"]
 Reached = Literal["sent", "already_sent", "template", "sms", "failed", "window_closed", "refused"]
 # Russian businesses approve their WhatsApp templates in Russian.
 TEMPLATE_LANGUAGE = "ru"
+DEFAULT_CLAIM_S = 120  # outside a Lambda invocation (CLI, tests): a claim holds two minutes
+CLAIM_GRACE_S = 5  # Lambda's kill comes at the deadline; a little slack for clock skew
 
 
 @dataclass(frozen=True)
@@ -171,7 +173,10 @@ class Messenger:
             return None
         if decision.action == "wait":
             raise SendError(f"sms waits: {decision.reason}", retryable=True)
-        if self.store.conversation.claim_outbound(message, clock.now()) == "claimed":
+        if (
+            self.store.conversation.claim_outbound(message, clock.now(), claim_until=self.claim_until())
+            == "claimed"
+        ):
             self.store.conversation.finish_outbound(message, "refused", clock.now(), error=decision.reason)
         metrics.add_metric(name="SmsRefused", unit="Count", value=1)
         return Delivery("refused")
@@ -180,16 +185,26 @@ class Messenger:
         self, message: OutboundMessage, attempt: Callable[[Sender], SendResult], *, retry_later: bool = True
     ) -> Delivery:
         now = clock.now()
-        claim = self.store.conversation.claim_outbound(message, now)
+        sender = self.sender_for(message.channel)
+        via = "outbox" if isinstance(sender, OutboxSender) else "api"
+        claim = self.store.conversation.claim_outbound(message, now, claim_until=self.claim_until())
+        if claim == "stale":
+            # Its sender died mid-send: ask the provider where it can be asked, else count it sent.
+            found = self._confirm_unknown_outcome(sender, message, UnknownOutcome("a sender died mid-send"))
+            if found is not None:
+                self._finish_sent(message, found, via)
+                return Delivery("sent", found.provider_message_id)
+            lease = self.store.conversation.lease_of(message)
+            claim = self.store.conversation.claim_outbound(
+                message, now, claim_until=self.claim_until(), stale=lease
+            )
         if claim == "sent":
             return Delivery("already_sent")
-        if claim == "in_flight":
+        if claim in ("in_flight", "stale"):
             if not retry_later:
                 return Delivery("already_sent")  # the other worker's attempt is the only one worth making
             # Another worker is sending it right now; retrying later is safe (it will be 'sent').
             raise SendError("send in flight elsewhere", retryable=True)
-        sender = self.sender_for(message.channel)
-        via = "outbox" if isinstance(sender, OutboxSender) else "api"
         try:
             result = attempt(sender)
         except SendError as exc:
@@ -197,6 +212,15 @@ class Messenger:
             if confirmed is None:
                 return self._not_sent(message, exc, now, via, retry_later)
             result = confirmed
+        except BaseException:
+            # Not a send failure we know (a bug, a crash of the client library): release the claim
+            # so the queue's retry can send — the request never completed.
+            self.store.conversation.finish_outbound(message, "retry", now, error="unexpected error", via=via)
+            raise
+        self._finish_sent(message, result, via)
+        return Delivery("sent", result.provider_message_id)
+
+    def _finish_sent(self, message: OutboundMessage, result: SendResult, via: str) -> None:
         if message.channel == "sms" and result.provider_message_id:
             self.store.conversation.remember_provider_id("sms", result.provider_message_id, message)
         self.store.conversation.finish_outbound(
@@ -209,7 +233,6 @@ class Messenger:
             cost=result.cost,
         )
         metrics.add_metric(name="MessagesSent", unit="Count", value=1)
-        return Delivery("sent", result.provider_message_id)
 
     def _not_sent(
         self, message: OutboundMessage, exc: SendError, now, via: str, retry_later: bool
@@ -294,7 +317,9 @@ class Messenger:
         return "window_closed"
 
     def _with_senders(self, sender_for: SenderFor) -> Messenger:
-        return Messenger(self.store, self.business, sender_for, sms_configured=self.sms_configured)
+        other = Messenger(self.store, self.business, sender_for, sms_configured=self.sms_configured)
+        other.claim_until = self.claim_until
+        return other
 
     @staticmethod
     def _try(messenger: Messenger, message: OutboundMessage) -> bool:

@@ -42,6 +42,7 @@ class EscalateStep:
 
     def handle_event(self, event: dict, context: Any) -> dict:
         """An EventBridge schedule's tick: work what is due on the leadflow clock."""
+        self.messenger.until_deadline(context)
         return {"timers": self.run(clock.now())}
 
     def run(self, now: datetime) -> int:

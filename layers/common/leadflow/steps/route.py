@@ -67,6 +67,7 @@ class RouteStep:
 
     # ------------------------------------------------------------------ the batch
     def handle_event(self, event: dict, context: Any) -> dict:
+        self.messenger.until_deadline(context)
         ready: dict[str, LeadReady] = {}
         redelivered = False
         for record in event.get("Records", []):

@@ -90,6 +90,7 @@ class ScoreStep:
         """One SQS batch; the LLM's waits share the invocation's time, not a fixed time per message."""
         if context is not None and hasattr(context, "get_remaining_time_in_millis"):
             self.time_left_s = lambda: context.get_remaining_time_in_millis() / 1000 - RESERVE_S
+        self.messenger.until_deadline(context)
         return self.frame.process(event, context, self._record)
 
     def _record(self, message: Any, record: Any) -> None:

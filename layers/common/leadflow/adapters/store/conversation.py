@@ -9,7 +9,9 @@ Messages that belong to no lead (a digest, a staff command answer) use pk ``-``.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from boto3.dynamodb.conditions import Key
@@ -20,7 +22,7 @@ from leadflow.clock import iso
 from leadflow.domain.models import InboundMessage, OutboundMessage
 
 NO_LEAD = "-"
-ClaimResult = Literal["claimed", "sent", "in_flight"]
+ClaimResult = Literal["claimed", "sent", "in_flight", "stale"]
 
 
 class ConversationStore:
@@ -50,10 +52,15 @@ class ConversationStore:
                 return False
             raise
 
-    def claim_outbound(self, message: OutboundMessage, now: datetime, lease_s: int = 120) -> ClaimResult:
-        """Claim the right to send ``message``: 'claimed' (go), 'sent' (done before) or
-        'in_flight' (another worker holds a fresh claim). A stale claim — a worker that died
-        mid-send — can be taken over once its lease ends."""
+    def claim_outbound(
+        self, message: OutboundMessage, now: datetime, *, claim_until: float, stale: float | None = None
+    ) -> ClaimResult:
+        """Claim the right to send ``message`` until ``claim_until`` (wall-clock epoch seconds: the
+        claiming invocation's own deadline, past which Lambda has killed it).
+
+        'claimed' (go), 'sent' (done before), 'in_flight' (a live claim: retry later) or 'stale'
+        (a claim whose invocation died mid-send: the message may have gone out). ``stale``: the
+        lease of a stale claim seen before, to take it over (only that one, only once)."""
         lead = message.lead_id or NO_LEAD
         item = storable(
             {
@@ -62,20 +69,21 @@ class ConversationStore:
                 "sk": f"out#{message.id}",
                 "direction": "out",
                 "status": "sending",
-                "lease_until": int(now.timestamp()) + lease_s,
+                "lease_until": Decimal(str(round(claim_until, 3))),
                 "claimed_at": now.isoformat(),
             }
         )
+        condition = "attribute_not_exists(sk) OR #s = :retry"
+        values: dict[str, Any] = {":retry": "retry"}
+        if stale is not None:
+            condition += " OR (#s = :sending AND lease_until = :stale)"
+            values.update({":sending": "sending", ":stale": Decimal(str(round(stale, 3)))})
         try:
             self.table.put_item(
                 Item=item,
-                ConditionExpression="attribute_not_exists(sk) OR (#s = :sending AND lease_until < :now) OR #s = :retry",
+                ConditionExpression=condition,
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":sending": "sending",
-                    ":retry": "retry",
-                    ":now": int(now.timestamp()),
-                },
+                ExpressionAttributeValues=values,
             )
             return "claimed"
         except ClientError as exc:
@@ -84,7 +92,20 @@ class ConversationStore:
         current = self.table.get_item(Key={"lead_id": lead, "sk": f"out#{message.id}"}, ConsistentRead=True)[
             "Item"
         ]
-        return "sent" if current.get("status") in ("sent", "failed", "refused") else "in_flight"
+        if current.get("status") in ("sent", "failed", "refused"):
+            return "sent"
+        if float(current.get("lease_until") or 0) < time.time():
+            return "stale"
+        return "in_flight"
+
+    def lease_of(self, message: OutboundMessage) -> float:
+        item = (
+            self.table.get_item(
+                Key={"lead_id": message.lead_id or NO_LEAD, "sk": f"out#{message.id}"}, ConsistentRead=True
+            ).get("Item")
+            or {}
+        )
+        return float(item.get("lease_until") or 0)
 
     def finish_outbound(self, message: OutboundMessage, status: str, at: datetime, **details: Any) -> None:
         """status: sent, failed (permanent; reason recorded) or retry (released for another try)."""
