@@ -83,15 +83,24 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
             problems.append("Irina's lead has no card")
         else:
             card_id = int(irina.card.partition(":")[2])
-            # Anna presses «Беру» on the card, then answers the client from Telegram.
-            hooks.post(hooks.telegram_callback(STAFF_CHAT_ANNA, f"acc:{irina.lead_id}", card_id, now()))
-            stack.drain()
-            hooks.post(hooks.telegram_reply_to_card(
-                STAFF_CHAT_ANNA, card_id, "Ирина, записала вас на завтра 15:00, мастер Анна 🌸", now()))  # fmt: skip
-            stack.drain()
-            # …and marks the lead booked: the appointment that reminders work from.
-            hooks.post(hooks.telegram_callback(STAFF_CHAT_ANNA, f"bk:{irina.lead_id}", card_id, now()))
-            stack.drain()
+            # Anna presses «Беру» on the card, answers the client from Telegram, and marks the lead
+            # booked: the appointment that reminders work from.
+            staff_steps = [
+                ("staff: Anna presses «Беру» on Irina's card",
+                 hooks.telegram_callback(STAFF_CHAT_ANNA, f"accept:{irina.lead_id}", card_id, now())),
+                ("staff: Anna answers Irina from the card", hooks.telegram_reply_to_card(
+                    STAFF_CHAT_ANNA, card_id, "Ирина, записала вас на завтра 15:00, мастер Анна 🌸", now())),
+                ("staff: Anna presses «Записан»",
+                 hooks.telegram_callback(STAFF_CHAT_ANNA, f"book:{irina.lead_id}", card_id, now())),
+            ]  # fmt: skip
+            print()
+            for title, delivery in staff_steps:
+                answer = hooks.post(delivery)
+                print(f"→ {title:<45} {answer.status_code}")
+                if answer.status_code != 200:
+                    problems.append(f"{title}: HTTP {answer.status_code}")
+                stack.drain()
+            _print_card(irina.lead_id, outbox())
 
         print(f"\n…the clock runs ×{speed:g} now: SLA ladders and reminders play out")
         _speed_up(stack, speed)
@@ -130,6 +139,16 @@ def _speed_up(stack, speed: float) -> None:
             thread.speed = speed  # type: ignore[attr-defined]
 
 
+def _print_card(lead_id: str, messages: list[dict]) -> None:
+    """The lead's card as its owner sees it in Telegram now (the last edit of it)."""
+    cards = [m for m in messages if m["lead_id"] == lead_id and m["kind"] in ("lead_card", "card_update")]
+    if not cards:
+        return
+    print("\nIrina's card in Anna's Telegram now:")
+    for line in cards[-1]["text"].splitlines():
+        print(f"  │ {line}")
+
+
 def _report(leads, messages, tz) -> None:
     print("\nLeads")
     for lead in leads:
@@ -163,6 +182,8 @@ def _check(leads, messages) -> list[str]:
     irina = by_name.get("Ирина")
     if irina is None or irina.accepted_at is None or irina.contact.phone != "+79138402765":
         problems.append("Irina's lead was not completed and accepted")
+    elif irina.appointment_at is None:
+        problems.append("Anna's «Записан» did not book Irina's visit")
     if not any(m["kind"] == "staff_reply" for m in messages):
         problems.append("the staff answer did not reach the client")
     if not any(m["kind"] in ("sla_reminder", "escalation") for m in messages):

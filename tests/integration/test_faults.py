@@ -96,7 +96,7 @@ def test_after_every_fault_each_lead_is_whole_once(faulty_world, monkeypatch):
 
     from leadflow import clock, wiring
     from leadflow.domain.models import Contact, Lead
-    from leadflow.steps import score as conversation
+    from leadflow.steps.score import ScoreStep
     from leadflow_local import inspect
     from leadflow_local.stack import LocalStack, _free_port
     from leadflow_local.webhooks import Webhooks
@@ -104,7 +104,7 @@ def test_after_every_fault_each_lead_is_whole_once(faulty_world, monkeypatch):
     portal, telegram, _llm, state_dir = faulty_world
     # Given a score step that crashes on two records of a batch…
     calls, crash_lock = Counter(), threading.Lock()
-    real_handle = conversation.Conversation.handle
+    real_handle = ScoreStep.handle
 
     def flaky_handle(self, message):
         with crash_lock:
@@ -114,7 +114,7 @@ def test_after_every_fault_each_lead_is_whole_once(faulty_world, monkeypatch):
             raise RuntimeError("injected crash mid-batch")
         return real_handle(self, message)
 
-    monkeypatch.setattr(conversation.Conversation, "handle", flaky_handle)
+    monkeypatch.setattr(ScoreStep, "handle", flaky_handle)
     # …a CRM that refuses and stalls for a stretch, and a Telegram that rate-limits.
     portal.fail_next(503, "QUERY_LIMIT_EXCEEDED", "Too many requests", times=2)
     portal.fail_next(500, times=1)

@@ -18,6 +18,7 @@ message of its own (``<id>``, ``<id>:template``, ``<id>:sms``).
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -82,6 +83,20 @@ class Messenger:
         self.business = business
         self.sender_for = sender_for
         self.sms_configured = sms_configured
+        self._deadline: float | None = None  # wall-clock epoch seconds of this invocation's end
+
+    # ------------------------------------------------------------------ claims
+    def until_deadline(self, context: object) -> None:
+        """Claims made from now on last until this Lambda invocation's deadline (its context's
+        remaining time); without a context (CLI, tests) they last DEFAULT_CLAIM_S."""
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        self._deadline = time.time() + remaining() / 1000 if callable(remaining) else None
+
+    def claim_until(self) -> float:
+        """Until when a claim made now holds (wall-clock epoch seconds)."""
+        if self._deadline is None:
+            return time.time() + DEFAULT_CLAIM_S
+        return self._deadline + CLAIM_GRACE_S
 
     # ------------------------------------------------------------------ addressing
     def staff_chat(self, staff_id: str) -> str:
@@ -318,7 +333,7 @@ class Messenger:
 
     def _with_senders(self, sender_for: SenderFor) -> Messenger:
         other = Messenger(self.store, self.business, sender_for, sms_configured=self.sms_configured)
-        other.claim_until = self.claim_until
+        other._deadline = self._deadline
         return other
 
     @staticmethod

@@ -3,7 +3,7 @@ for everything around the lead — in one place, so no way of closing a lead for
 
 When a lead closes (visited, no-show, cancelled, lost, not a target — by a button, a client's
 answer, the CRM or a nurture hand-off): the contact's next message opens a new lead, the owner's
-capacity comes back, the SLA clock and the nudges stop, a visit is counted. When its owner
+capacity comes back, the SLA clock and the nudges stop, a visit is counted (once). When its owner
 changes: the old owner's capacity comes back and the new owner's is taken. Every one of these
 writes is idempotent (sets of lead ids, conditional writes), so a retried step repeats them
 harmlessly — and a retry is exactly when they must run again, because the crash may have come
@@ -41,7 +41,7 @@ class LeadChanges:
             self.owner_changed(after, before.owner)
         if after.status in CLOSED_STATUSES and (result.changed or before.status in CLOSED_STATUSES):
             # Also on a change that found the lead closed: the earlier attempt may have died here.
-            self.closed(after)
+            self.closed(after, first=result.changed)
         return result
 
     def owner_changed(self, lead: Lead, previous: str | None) -> None:
@@ -50,11 +50,13 @@ class LeadChanges:
         if previous and previous != lead.owner:
             self.store.staff.release_lead(previous, lead.lead_id)
 
-    def closed(self, lead: Lead) -> None:
+    def closed(self, lead: Lead, *, first: bool = True) -> None:
         self.store.contacts.close_lead(lead.contact_id, lead.lead_id)
         if lead.owner:
             self.store.staff.release_lead(lead.owner, lead.lead_id)
-        if lead.status == LeadStatus.visited:
+        if lead.status == LeadStatus.visited and first:
+            # Only by the change that closed it: a lead an earlier version closed is in the old
+            # bare count already (a crash between the two writes costs one visit, never adds one).
             self.store.contacts.count_visit(lead.contact_id, lead.lead_id)
         for kind in TIMERS_ENDED_BY_CLOSE:
             self.store.timers.cancel(f"{kind}#{lead.lead_id}")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 
 import pytest
 
 from leadflow import clock, wiring
 from tests.fakes.telegram_server import FakeTelegram
+from tests.support.builders import use_crm
 from tests.support.workspace import ANNA, KATYA, MARINA, SATURDAY_11_KRSK, SECRETS, RecordingCrm, Workspace
 
 
@@ -20,8 +20,7 @@ def _workspace(aws, monkeypatch, tg: FakeTelegram | None) -> Workspace:
         monkeypatch.setenv("TELEGRAM_API_BASE", tg.url)
     wiring.reset()
     crm = RecordingCrm()
-    # Cached like the real one, so wiring.reset() at the aws fixture's teardown still works.
-    monkeypatch.setattr(wiring, "crm", functools.cache(lambda: crm))
+    use_crm(monkeypatch, crm)
     clock.freeze(SATURDAY_11_KRSK)
     return Workspace(aws, tg, crm)
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from leadflow import clock
 from leadflow_local.inspect import invite
+from tests.support.builders import KRS
 from tests.support.workspace import ANNA, KATYA, MARINA
 
 
@@ -32,7 +33,7 @@ def test_used_or_expired_invites_are_refused_and_stop_disconnects(telegram_ws):
 
     ws.command(6001, "/stop")
     assert ws.aws.store.staff.staff_for_chat("6001") is None
-    assert "telegram_chat_id" not in ws.aws.store.staff.state(["olga"])["olga"]
+    assert ws.aws.store.staff.state(["olga"])["olga"].telegram_chat_id is None
 
 
 def test_off_keeps_new_leads_away_at_once_and_on_brings_them_back(telegram_ws):
@@ -57,8 +58,8 @@ def test_off_until_a_past_looking_date_means_next_year(telegram_ws):
     clock.freeze(datetime(2026, 12, 20, 4, 0, tzinfo=UTC))
     ws.command(KATYA, "/off 05.01")
     assert "не на смене до 06.01 00:00" in ws.tg.texts(KATYA)[-1]
-    off_until = ws.aws.store.staff.state(["katya"])["katya"]["off_until"]
-    assert off_until.startswith("2027-01-06")
+    off_until = ws.aws.store.staff.state(["katya"])["katya"].off_until
+    assert off_until == datetime(2027, 1, 6, 0, 0, tzinfo=KRS)  # the end of 5 January, the salon's time
 
 
 def test_manager_sees_every_open_lead_with_its_owner_and_sla_state(telegram_ws):
@@ -68,7 +69,7 @@ def test_manager_sees_every_open_lead_with_its_owner_and_sla_state(telegram_ws):
     leads = [ws.lead(i["lead_id"]) for i in ws.aws.store.leads.table.scan()["Items"]]
     first = leads[0]
     chat = {"anna": ANNA, "katya": KATYA}[first.owner or ""]
-    ws.press(chat, f"acc:{first.lead_id}", ws.card_id(first))
+    ws.press(chat, f"accept:{first.lead_id}", ws.card_id(first))
 
     ws.command(MARINA, "/leads")
     view = ws.tg.texts(MARINA)[-1]
