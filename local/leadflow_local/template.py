@@ -12,6 +12,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
+# The stack's parameters as the local stack deploys it: no SSM (secrets from the environment).
+LOCAL_PARAMETERS = {"Stage": "local", "SecretsPrefix": "", "AlarmEmail": "", "ReservedConcurrency": ""}
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -53,7 +55,8 @@ class Template:
     globals_timeout: int
 
     def of_type(self, kind: str) -> dict[str, dict]:
-        return {k: v for k, v in self.resources.items() if v.get("Type") == kind}
+        # Fn::ForEach loops (alarms, log groups) are lists, not resources: nothing the local stack runs.
+        return {k: v for k, v in self.resources.items() if isinstance(v, dict) and v.get("Type") == kind}
 
     def tables(self) -> dict[str, dict]:
         return {k: v.get("Properties", {}) for k, v in self.of_type("AWS::DynamoDB::Table").items()}
@@ -94,12 +97,25 @@ class Template:
 
 def load_template(path: Path = TEMPLATE) -> Template:
     data = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    parameters = {name: spec.get("Default", "") for name, spec in data.get("Parameters", {}).items()}
+    data = _with_parameters(data, {**parameters, **LOCAL_PARAMETERS})
     function_globals = data.get("Globals", {}).get("Function", {})
     return Template(
         resources=data["Resources"],
         globals_env=function_globals.get("Environment", {}).get("Variables", {}),
         globals_timeout=int(function_globals.get("Timeout", 3)),
     )
+
+
+def _with_parameters(value: Any, parameters: dict[str, Any]) -> Any:
+    """Every ``Ref`` to a stack parameter replaced by its value (resources' Refs stay)."""
+    if isinstance(value, dict):
+        if set(value) == {"Ref"} and value["Ref"] in parameters:
+            return parameters[value["Ref"]]
+        return {k: _with_parameters(v, parameters) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_parameters(v, parameters) for v in value]
+    return value
 
 
 _RATE = re.compile(r"rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)")
