@@ -109,10 +109,10 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
 
         _report(all_leads(), outbox(), business.tz)
         from leadflow.domain.kpi import compute_kpis
-        from leadflow_local.cli import _print_kpis
+        from leadflow_local.report import print_kpis
 
         print("\nKPIs")
-        _print_kpis(compute_kpis(all_leads(), tz=business.tz))
+        print_kpis(compute_kpis(all_leads(), tz=business.tz))
         problems.extend(_check(all_leads(), outbox()))
     finally:
         stack.stop()

@@ -61,13 +61,19 @@ def book(lead_id: str, at: datetime) -> Lead:
     if lead is None:
         raise LookupError(f"no lead {lead_id}")
     if at <= now:
-        raise CannotBook(f"{at.isoformat()} is in the past (now {now.astimezone(business.tz):%Y-%m-%d %H:%M})")
+        raise CannotBook(
+            f"{at.isoformat()} is in the past (now {now.astimezone(business.tz):%Y-%m-%d %H:%M})"
+        )
     if lead.intent == Intent.not_target or lead.status == LeadStatus.not_target:
         raise CannotBook(f"lead {lead_id} is not a target lead: nothing to book")
     if lead.status in CLOSED_STATUSES:
-        raise CannotBook(f"lead {lead_id} is closed ({lead.status}): a new message from the client opens a new lead")
+        raise CannotBook(
+            f"lead {lead_id} is closed ({lead.status}): a new message from the client opens a new lead"
+        )
     changes = LeadChanges(store, business)
-    result = changes.apply(lead_id, lambda current: lifecycle.book(current, at, current.owner, now), known=lead)
+    result = changes.apply(
+        lead_id, lambda current: lifecycle.book(current, at, current.owner, now), known=lead
+    )
     if result is None:
         raise LookupError(f"no lead {lead_id}")
     store.timers.cancel(f"sla#{lead_id}")

@@ -112,8 +112,8 @@ class Emulator:
 
     def resolve(self, value: Any, parameters: dict[str, str]) -> str:
         """A template value (Ref / GetAtt of our resources or parameters) as the local stack sees it."""
-        if isinstance(value, str):
-            return value
+        if isinstance(value, str | int | float):
+            return str(value)
         if "Ref" in value:
             return parameters.get(value["Ref"], value["Ref"])  # a table's name is its logical id
         if "Fn::GetAtt" in value:

@@ -19,6 +19,7 @@ from leadflow.adapters.store import Store
 from leadflow.business import BusinessConfig, parse_business_config
 from leadflow.domain.models import Contact, InboundMessage, Lead, LeadReady
 from leadflow.steps.escalate import EscalateStep
+from leadflow.steps.leads import LeadChanges
 from leadflow.steps.remind import RemindStep
 from leadflow_local.functions import invoke
 from leadflow_local.stack import sqs_event
@@ -93,6 +94,13 @@ def use_crm(monkeypatch, crm) -> None:
     monkeypatch.setattr(wiring, "crm", functools.cache(lambda: crm))
 
 
+def use_business(monkeypatch, config: BusinessConfig) -> BusinessConfig:
+    """Every step wiring builds from now on sees ``config`` (a changed copy of the stored one, say)
+    instead of the config in the ConfigTable."""
+    monkeypatch.setattr(wiring, "business", lambda: config)
+    return config
+
+
 # --------------------------------------------------------------------------- the steps on moto
 
 
@@ -104,8 +112,10 @@ def client_writes(
     channel: str = "telegram",
     phone: str | None = None,
     phone_verified: bool = False,
+    lead_id: str | None = None,
 ) -> Lead:
-    """One client message through the real score step; the lead it joined."""
+    """One client message through the real score step; the lead it joined (``lead_id``: the lead
+    to return when the message closed it — the contact has no open lead then)."""
     message = InboundMessage(
         message_id=f"{channel}:{chat}:{next(_ids)}",
         channel=channel,  # type: ignore[arg-type]
@@ -116,7 +126,7 @@ def client_writes(
     )
     wiring.score_step().handle(message)
     contact = store.contacts.resolve([f"{channel}#{chat}"]).contact
-    lead = store.leads.get(contact.open_lead_id or "-")
+    lead = store.leads.get(contact.open_lead_id or lead_id or "-")
     assert lead is not None
     return lead
 
@@ -127,6 +137,11 @@ def route(store: Store, lead_id: str) -> Lead:
     lead = store.leads.get(lead_id)
     assert lead is not None and lead.owner
     return lead
+
+
+def schedule_booking(lead: Lead) -> None:
+    """What a booking (or a no-show) made by staff schedules: the reminders, or the win-back."""
+    LeadChanges(wiring.store(), wiring.business()).schedule_booking(lead, clock.now())
 
 
 def escalator() -> EscalateStep:

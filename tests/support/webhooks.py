@@ -12,7 +12,7 @@ from leadflow.adapters.channels.meta import sign_meta_body
 from leadflow_local.functions import invoke
 from leadflow_local.stack import api_gateway_event
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 # The development values events/** were made with (events/README.md, events/vk, test_sms.py).
 SECRETS = {

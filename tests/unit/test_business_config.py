@@ -96,6 +96,19 @@ def test_negative_capacity_names_its_line():
     assert "staff.0.capacity (line 7)" in errors_of(BASE + "staff:\n  - {id: a, name: A, capacity: -1}\n")
 
 
+def test_owner_is_a_staff_role_and_a_routing_target():
+    cfg = parse_business_config(
+        BASE + "staff: [{id: lena, name: Лена, role: owner}]\n"
+        "routing: [{name: vip, match: {vip: true}, assign_to: [owner]}]\n"
+    )
+    assert cfg.staff[0].role == "owner" and cfg.routing[0].assign_to == ["owner"]
+
+
+def test_unknown_role_names_its_line():
+    message = errors_of(BASE + "staff: [{id: lena, name: Лена, role: boss}]\n")
+    assert message.startswith("biz.yaml: staff.0.role (line 6): Input should be"), message
+
+
 def test_bundled_example_business_is_valid():
     from leadflow.business import load_business_config
     from leadflow_local.stack import EXAMPLE_CONFIG

@@ -43,7 +43,11 @@ def granted() -> dict[str, dict[str, set[str]]]:
     for spec in load_template().functions().values():
         resource = load_template().resources[spec.logical_id]
         g = {"read": set(), "write": set(), "send": set()}
+        template = load_template()
         for policy in resource["Properties"].get("Policies", []):
+            if set(policy) == {"Ref"}:  # a managed policy of the template: its statements count here
+                managed = template.resources[policy["Ref"]]["Properties"]["PolicyDocument"]["Statement"]
+                policy = {"Statement": managed}
             for kind, args in policy.items():
                 if kind == "DynamoDBCrudPolicy":
                     g["read"].add(args["TableName"]["Ref"])
@@ -54,6 +58,8 @@ def granted() -> dict[str, dict[str, set[str]]]:
                     g["send"].add(args["QueueName"]["Fn::GetAtt"][0])
                 elif kind == "Statement":
                     for statement in args:
+                        if all(a.startswith("ssm:") for a in statement["Action"]):
+                            continue  # secrets: tests/unit/test_template.py checks which, per function
                         table = statement["Resource"]["Fn::GetAtt"][0]
                         INLINE[spec.name][table] = {a.split(":")[1] for a in statement["Action"]}
                         for action in statement["Action"]:

@@ -175,10 +175,18 @@ class Messenger:
         consent and waits out the night. Checked for every SMS, outbox included."""
         lead = self.store.leads.get(message.lead_id) if message.lead_id else None
         contact = self.store.contacts.get(lead.contact_id) if lead is not None else None
+        # The number itself may belong to another contact (a phone typed in a form is never merged):
+        # a «СТОП» from that number counts whichever lead the text is for.
+        owner = self.store.contacts.owner_of(f"phone#{message.to}")
+        number = (
+            self.store.contacts.get(owner)
+            if owner and (contact is None or owner != contact.contact_id)
+            else None
+        )
         quiet = self.business.reminders.quiet_hours
         decision = sms_policy(
             message.kind,
-            opted_out=bool(contact and contact.sms_opt_out),
+            opted_out=bool((contact and contact.sms_opt_out) or (number and number.sms_opt_out)),
             marketing_consent=bool(contact and contact.marketing_consent),
             now_local=clock.now().astimezone(self.business.tz),
             quiet_start=clock_time(quiet.start),

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from leadflow.adapters.channels.base import WebhookError, WebhookRequest, WebhookResult
 from leadflow.adapters.channels.bitrix24_events import handle_webhook, parse_php_form
 
-EVENTS = Path(__file__).resolve().parents[3] / "events" / "bitrix24"
+EVENTS = Path(__file__).resolve().parents[4] / "events" / "bitrix24"
 APP_TOKEN = "dev-b24-app-token"
 URLENCODED = "application/x-www-form-urlencoded"
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from leadflow.adapters.channels.base import WebhookError, WebhookRequest, WebhookResult
 from leadflow.adapters.channels.call import client_lines, handle_webhook
 
-EVENTS = Path(__file__).resolve().parents[3] / "events" / "call"
+EVENTS = Path(__file__).resolve().parents[4] / "events" / "call"
 CALL_SECRET = "dev-call-secret"
 URLENCODED = "application/x-www-form-urlencoded"
 

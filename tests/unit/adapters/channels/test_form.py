@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from leadflow.adapters.channels.base import WebhookError, WebhookRequest, WebhookResult
 from leadflow.adapters.channels.form import handle_webhook
 
-EVENTS = Path(__file__).resolve().parents[3] / "events" / "form"
+EVENTS = Path(__file__).resolve().parents[4] / "events" / "form"
 FORM_SECRET = "dev-form-secret"
 URLENCODED = "application/x-www-form-urlencoded"
 

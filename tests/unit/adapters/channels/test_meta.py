@@ -18,14 +18,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leadflow.adapters.channels import instagram, meta, whatsapp
-from leadflow.adapters.channels.base import SendError, WebhookError, WebhookRequest, WebhookResult
+from leadflow.adapters.channels.base import (
+    SendError,
+    UnknownOutcome,
+    WebhookError,
+    WebhookRequest,
+    WebhookResult,
+)
 from leadflow.adapters.channels.instagram import InstagramSender
-from leadflow.adapters.channels.meta import OutsideWindow, graph_send_error, split_text, utf8_len
+from leadflow.adapters.channels.meta import OutsideWindow, graph_send_error
+from leadflow.adapters.channels.toolkit import split_text, utf8_len
 from leadflow.adapters.channels.whatsapp import WhatsAppSender
 from leadflow.domain.models import OutboundMessage
 from tests.fakes.meta_server import FakeGraphApi
 
-EVENTS = Path(__file__).resolve().parents[3] / "events"
+EVENTS = Path(__file__).resolve().parents[4] / "events"
 APP_SECRET = "3f1e9c0b7a5d4e2f8c6b1a0d9e7f5c3b"
 VERIFY_TOKEN = "leadflow-verify-7Qx2"
 TOKEN = "EAAGm0PX4ZCpsBA-test-token-ZDZD"
@@ -696,11 +703,14 @@ def test_whatsapp_5xx_without_a_graph_body_is_retryable(graph: FakeGraphApi, bod
     assert failed.value.retryable is True
 
 
-def test_whatsapp_timeout_is_retryable_and_names_no_url(graph: FakeGraphApi) -> None:
+def test_whatsapp_send_without_an_answer_in_time_is_an_unknown_outcome_and_names_no_url(
+    graph: FakeGraphApi,
+) -> None:
+    # The message may have arrived: never blindly sent again.
     graph.delay_next(1.0)
-    with pytest.raises(SendError) as failed:
+    with pytest.raises(UnknownOutcome) as failed:
         wa_sender(graph, timeout_s=0.2).send(outbound("Здравствуйте!"))
-    assert failed.value.retryable is True and "timed out" in failed.value.reason
+    assert failed.value.retryable is False and "no answer in time" in failed.value.reason
     assert failed.value.__cause__ is None and failed.value.__context__ is None
     assert PHONE_NUMBER_ID not in failed.value.reason
 

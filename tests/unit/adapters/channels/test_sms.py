@@ -40,7 +40,7 @@ from tests.fakes.http import FakeServer, Request, Response
 from tests.fakes.smsc_server import FakeSmsc
 from tests.fakes.smsru_server import FakeSmsRu, smsru_callback_body
 
-EVENTS = Path(__file__).resolve().parents[3] / "events" / "sms"
+EVENTS = Path(__file__).resolve().parents[4] / "events" / "sms"
 EVENT_SECRET = "dev-sms-key"  # the secret the sample events are signed with
 PHONE = "+79161234567"
 FAST = (1.0, 0.5)  # connect, read: a slow fake answer becomes a client timeout

@@ -11,18 +11,19 @@ from typing import Any
 import pytest
 import requests
 
-from leadflow.adapters.channels.base import SendError, WebhookError, WebhookRequest
+from leadflow.adapters.channels.base import SendError, UnknownOutcome, WebhookError, WebhookRequest
 from leadflow.adapters.channels.telegram import (
+    MAX_TEXT_UTF16,
     TelegramBot,
     TelegramSender,
     handle_webhook,
     parse_start_payload,
-    split_text,
 )
+from leadflow.adapters.channels.toolkit import split_text, utf16_len
 from leadflow.domain.models import OutboundMessage
 from tests.fakes.telegram_server import DEFAULT_TOKEN, FakeTelegram
 
-EVENTS = Path(__file__).resolve().parents[3] / "events" / "telegram"
+EVENTS = Path(__file__).resolve().parents[4] / "events" / "telegram"
 SECRET = "wh-secret_4f9a2c7e1b"
 
 
@@ -443,7 +444,9 @@ def test_staff_commands(command: str) -> None:
 def test_start_with_an_invite_is_staff_onboarding() -> None:
     result = handle_webhook(webhook(update("start_invite.json")))
 
-    assert result.messages == []
+    # Both readings of a private chat's update go to ingest, which keeps the onboarding one for any
+    # chat (tests/unit/steps/ingest/test_every_channel.py: start_invite queues no client message).
+    assert result.chat_decides
     [event] = result.staff_events
     assert event.action == "/start"
     assert event.text == "inv-7Kq2ZpX9"
@@ -646,15 +649,29 @@ def assert_no_token(exc: BaseException, token: str) -> None:
         assert token.split(":")[1] not in text
 
 
-def test_timeout_is_retryable_and_does_not_leak_the_token(tg: FakeTelegram) -> None:
+def test_a_send_without_an_answer_in_time_is_an_unknown_outcome_and_does_not_leak_the_token(
+    tg: FakeTelegram,
+) -> None:
+    # The message went out and may have arrived: never blindly sent again (the client would get it twice).
     tg.fail_next("slow", delay_s=1.5)
     started = time.monotonic()
 
-    with pytest.raises(SendError) as failed:
+    with pytest.raises(UnknownOutcome) as failed:
         bot_for(tg, timeout_s=0.3).send_message(5123456789, "Добрый день!")
 
     assert time.monotonic() - started < 1.4
-    assert failed.value.retryable and "timed out" in failed.value.reason
+    assert not failed.value.retryable and "no answer in time" in failed.value.reason
+    assert_no_token(failed.value, DEFAULT_TOKEN)
+
+
+def test_a_read_only_call_without_an_answer_in_time_is_retryable(tg: FakeTelegram) -> None:
+    tg.fail_next("slow", delay_s=1.5, method="getMe")
+
+    with pytest.raises(SendError) as failed:
+        bot_for(tg, timeout_s=0.3).get_me()
+
+    assert not isinstance(failed.value, UnknownOutcome)
+    assert failed.value.retryable and "read timeout" in failed.value.reason
     assert_no_token(failed.value, DEFAULT_TOKEN)
 
 
@@ -807,11 +824,16 @@ def test_sender_from_settings_without_a_token_refuses() -> None:
 # --------------------------------------------------------------------------- splitting
 
 
+def telegram_parts(text: str) -> list[str]:
+    """The parts TelegramSender.send cuts a text into (4096 UTF-16 units each)."""
+    return split_text(text, MAX_TEXT_UTF16, utf16_len)
+
+
 def test_split_prefers_sentences_when_there_are_no_paragraphs() -> None:
     sentence = "Запись на субботу возможна после 15:00, мастер подтвердит время. "
     text = sentence * 120
 
-    parts = split_text(text)
+    parts = telegram_parts(text)
 
     assert len(parts) == 2
     assert parts[0].endswith("время.")
@@ -821,12 +843,12 @@ def test_split_prefers_sentences_when_there_are_no_paragraphs() -> None:
 def test_split_counts_emoji_as_two_units_and_never_halves_them() -> None:
     text = "💅" * 3000  # 6000 UTF-16 units
 
-    parts = split_text(text)
+    parts = telegram_parts(text)
 
     assert "".join(parts) == text
     assert [len(p.encode("utf-16-le")) // 2 for p in parts] == [4096, 1904]
 
 
 def test_short_text_is_one_part() -> None:
-    assert split_text("  Добрый день!  ") == ["Добрый день!"]
-    assert split_text("") == []
+    assert telegram_parts("  Добрый день!  ") == ["Добрый день!"]
+    assert telegram_parts("") == []

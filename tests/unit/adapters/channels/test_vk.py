@@ -11,13 +11,19 @@ from typing import Any
 import pytest
 import requests
 
-from leadflow.adapters.channels.base import SendError, WebhookError, WebhookRequest, WebhookResult
+from leadflow.adapters.channels.base import (
+    SendError,
+    UnknownOutcome,
+    WebhookError,
+    WebhookRequest,
+    WebhookResult,
+)
 from leadflow.adapters.channels.vk import MAX_TEXT, VkSender, handle_webhook, vk_random_id
 from leadflow.domain.models import OutboundMessage
 from tests.fakes.http import Request, Response
 from tests.fakes.vk_server import FakeVkApi
 
-EVENTS = Path(__file__).resolve().parents[3] / "events" / "vk"
+EVENTS = Path(__file__).resolve().parents[4] / "events" / "vk"
 VK_SECRET = "Xk3vN8qLw2Rz"  # the secret key in the sample events
 CONFIRMATION_CODE = "5e7d1c9a"
 TOKEN = "vk1.a.Zm9vYmFyYmF6cXV4-community-token"
@@ -349,11 +355,12 @@ def test_http_failures(vk: FakeVkApi, status: int, retryable: bool) -> None:
     assert failed.value.retryable is retryable
 
 
-def test_timeout_is_retryable_and_keeps_no_url(vk: FakeVkApi) -> None:
+def test_a_send_without_an_answer_in_time_is_an_unknown_outcome_and_keeps_no_url(vk: FakeVkApi) -> None:
+    # The message may have arrived: never blindly sent again.
     vk.delay_next(1.0)
-    with pytest.raises(SendError) as failed:
+    with pytest.raises(UnknownOutcome) as failed:
         sender(vk, timeout_s=0.2).send(outbound("Здравствуйте!"))
-    assert failed.value.retryable is True and "timed out" in failed.value.reason
+    assert failed.value.retryable is False and "no answer in time" in failed.value.reason
     assert failed.value.__cause__ is None and failed.value.__context__ is None
 
 

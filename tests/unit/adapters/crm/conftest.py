@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.fakes.bitrix24_server import Bitrix24Portal
-from tests.unit.adapters.crm.support import CLASSIC, SIMPLE
+from tests.support.bitrix24 import CLASSIC, SIMPLE
 
 
 @pytest.fixture

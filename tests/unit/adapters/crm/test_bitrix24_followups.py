@@ -6,7 +6,7 @@ import pytest
 
 from leadflow.adapters.crm.bitrix24 import DEAL_STAGE_IDS, LEAD_STATUS_IDS, Bitrix24Error
 from leadflow.domain.models import LeadStatus
-from tests.unit.adapters.crm.support import make_client, make_lead
+from tests.support.bitrix24 import make_client, make_lead
 
 
 def test_every_lead_status_has_a_lead_step_and_a_deal_stage():

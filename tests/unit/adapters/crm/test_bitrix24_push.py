@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.fakes.bitrix24_server import parse_query
-from tests.unit.adapters.crm.support import make_client, make_lead
+from tests.support.bitrix24 import make_client, make_lead
 
 
 def batch_commands(portal) -> list[dict[str, str]]:

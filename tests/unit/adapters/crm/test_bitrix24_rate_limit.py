@@ -8,7 +8,7 @@ import time
 import pytest
 
 from leadflow.adapters.crm.bitrix24 import Bitrix24Client, Bitrix24Error, TokenBucket
-from tests.unit.adapters.crm.support import make_client, make_lead
+from tests.support.bitrix24 import make_client, make_lead
 
 
 class FakeClock:

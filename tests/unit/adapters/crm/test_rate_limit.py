@@ -17,7 +17,7 @@ from leadflow import wiring
 from leadflow.adapters.crm.bitrix24 import Bitrix24Client, Bitrix24Error, TokenBucket
 from leadflow.adapters.rate_limit import SharedRateLimiter, limiter_key
 from tests.support.aws import atomic_moto_writes
-from tests.unit.adapters.crm.support import make_client
+from tests.support.bitrix24 import make_client
 
 TABLE = "RateLimitTable"
 PORTAL = "https://salon.bitrix24.ru"

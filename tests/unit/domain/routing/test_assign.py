@@ -5,6 +5,7 @@ same conditional DynamoDB updates as in AWS."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -37,6 +38,7 @@ CFG = business(
 
 MONDAY_NOON = moment(KRS, "2026-03-16 12:00")
 TUESDAY_NOON = moment(KRS, "2026-03-17 12:00")
+_lead_ids = itertools.count(1)
 
 
 @pytest.fixture
@@ -44,14 +46,16 @@ def staff(aws):
     return aws.store.staff
 
 
-def route(staff, at, service="manicure", previous=None, facts=None, cfg=CFG) -> Assignment:
+def route(staff, at, service="manicure", previous=None, facts=None, cfg=CFG, lead_id=None) -> Assignment:
+    # Every route is a new lead: capacity counts distinct lead ids (taking one lead twice counts once).
     clock.freeze(at)
     facts = facts or LeadFacts(repeat_client=previous is not None)
-    return choose_owner(lead(service=service), facts, cfg, staff, clock.now(), previous)
+    new = lead(lead_id or f"L{next(_lead_ids)}", service=service)
+    return choose_owner(new, facts, cfg, staff, clock.now(), previous)
 
 
 def open_leads(staff, staff_id: str) -> int:
-    return staff.state([staff_id])[staff_id].get("open_leads", 0)
+    return staff.state([staff_id])[staff_id].open_leads
 
 
 class TestShiftsAndCapacity:
@@ -74,9 +78,17 @@ class TestShiftsAndCapacity:
         assert owners[0] != owners[1]
 
     def test_released_lead_frees_capacity(self, staff):
-        route(staff, MONDAY_NOON), route(staff, MONDAY_NOON)
-        staff.release_lead("anna")
+        route(staff, MONDAY_NOON, lead_id="first"), route(staff, MONDAY_NOON, lead_id="second")
+        staff.release_lead("anna", "first")
         assert route(staff, MONDAY_NOON).owner == "anna"
+        assert open_leads(staff, "anna") == 2
+
+    def test_the_same_lead_taken_twice_counts_once(self, staff):
+        # A redelivered route of one lead must not eat a second place of Anna's capacity.
+        assert [route(staff, MONDAY_NOON, lead_id="same").owner for _ in range(2)] == ["anna", "anna"]
+        assert open_leads(staff, "anna") == 1
+        staff.release_lead("anna", "same"), staff.release_lead("anna", "same")
+        assert open_leads(staff, "anna") == 0
 
     def test_round_robin_is_fair_per_service_when_services_interleave(self, staff):
         # Hair and nails leads alternate; one shared counter would give every nails lead to one person.

@@ -68,7 +68,7 @@ def route_concurrently(aws, capacity: int) -> Counter[str]:
 
 def stored_open_leads(aws) -> dict[str, int]:
     state = aws.store.staff.state([*SPECIALISTS, "boss"])
-    return {s: state[s].get("open_leads", 0) for s in state}
+    return {s: state[s].open_leads for s in state}
 
 
 @pytest.mark.timeout(120)

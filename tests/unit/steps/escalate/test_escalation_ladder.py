@@ -1,10 +1,9 @@
-"""The SLA ladder driven through the real Escalator on moto: remind the owner at due, tell the
+"""The SLA ladder driven through the real escalate step on moto: remind the owner at due, tell the
 senior and raise priority at +15, reassign at +30 — each step once, stopping on acceptance."""
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import threading
 from collections import Counter
@@ -13,14 +12,15 @@ from datetime import timedelta
 import boto3
 
 from leadflow import clock, wiring
-from leadflow.adapters.outbound import Outbound
+from leadflow.adapters.messenger import Messenger
 from leadflow.adapters.store import Store
 from leadflow.domain.models import CrmEvent, StaffEvent
 from leadflow.settings import settings
-from leadflow.steps.crm_sync import apply_crm_event
-from leadflow.steps.escalate import Escalator
-from leadflow.steps.route import Router
-from leadflow.steps.workspace import staff_workspace
+from leadflow.steps.crm_sync import CrmSync
+from leadflow.steps.escalate import EscalateStep
+from leadflow.steps.route import RouteStep
+from leadflow.steps.sms_reports import SmsReports
+from leadflow.steps.workspace import Workspace
 from leadflow_local.functions import invoke
 from tests.support.builders import (
     RecordingCrm,
@@ -31,31 +31,40 @@ from tests.support.builders import (
     route,
     sent,
     tick,
+    use_business,
+    use_crm,
 )
 
 TUESDAY_10 = local(2026, 3, 17, 10)
 HOT_MANICURE = "Хочу на маникюр сегодня в 15:00, тел 89138402765"
 
 
-def _hot_lead(aws, crm):
+def _hot_lead(aws, monkeypatch, crm):
+    """A hot manicure lead written on Tuesday 10:00 and routed; every step wiring builds gets ``crm``."""
+    use_crm(monkeypatch, crm)
     clock.freeze(TUESDAY_10)
-    business = wiring.business()
-    lead = client_writes(aws.store, business, HOT_MANICURE)
+    lead = client_writes(aws.store, HOT_MANICURE)
     aws.receive("RouteQueue")  # the LeadReady score sent: routed here directly
-    return business, route(aws.store, business, crm, lead.lead_id)
+    return route(aws.store, lead.lead_id)
+
+
+def _press(chat: str, action: str, event_id: str) -> None:
+    """A staff member's button press, as route's workspace takes it from the route queue."""
+    event = StaffEvent(event_id=event_id, chat_id=chat, user_id=chat, action=action, received_at=clock.now())
+    wiring.workspace(wiring.business()).handle(event)
 
 
 def _kinds(store, lead_id):
     return Counter(m["kind"] for m in outbox(store, lead_id) if m["status"] == "sent")
 
 
-def test_ladder_reminds_escalates_and_reassigns_each_step_once(aws):
+def test_ladder_reminds_escalates_and_reassigns_each_step_once(aws, monkeypatch):
     crm = RecordingCrm()
-    business, lead = _hot_lead(aws, crm)
+    lead = _hot_lead(aws, monkeypatch, crm)
     first_owner = lead.owner
     assert first_owner in {"anna", "katya"} and lead.temperature == "hot"
     assert aws.store.timers.get(f"sla#{lead.lead_id}").due == local(2026, 3, 17, 10, 15)
-    job = escalator(aws.store, business, crm)
+    job = escalator()
 
     # 14 minutes of ticks, three runs a minute: the SLA has not run out
     tick(job, local(2026, 3, 17, 10, 14), times=3)
@@ -74,6 +83,8 @@ def test_ladder_reminds_escalates_and_reassigns_each_step_once(aws):
     tick(job, local(2026, 3, 17, 10, 44), times=3)
     (escalation,) = sent(aws.store, lead.lead_id, "escalation")
     assert escalation["to"] == "staff:elena"
+    owner_name = {"anna": "Анна", "katya": "Катя"}[first_owner]
+    assert f"({owner_name})" in escalation["text"]  # the senior is told whose lead waits, by name
     assert aws.store.leads.get(lead.lead_id).priority == "high"
     assert crm.calls == [("raise_priority", lead.lead_id)]
 
@@ -85,7 +96,7 @@ def test_ladder_reminds_escalates_and_reassigns_each_step_once(aws):
     cards = sent(aws.store, lead.lead_id, "lead_card")
     assert [c["to"] for c in cards] == [f"staff:{first_owner}", f"staff:{second_owner}"]
     state = aws.store.staff.state([first_owner, second_owner])
-    assert (state[first_owner]["open_leads"], state[second_owner]["open_leads"]) == (0, 1)
+    assert (state[first_owner].open_leads, state[second_owner].open_leads) == (0, 1)
     assert crm.calls == [("raise_priority", lead.lead_id), (f"reassign:{second_owner}", lead.lead_id)]
     # The new owner has a fresh hot SLA (15 business minutes from the reassignment at 10:45)
     assert aws.store.timers.get(f"sla#{lead.lead_id}").due == local(2026, 3, 17, 11, 0)
@@ -99,10 +110,10 @@ def test_ladder_reminds_escalates_and_reassigns_each_step_once(aws):
     assert _kinds(aws.store, lead.lead_id) == {"lead_card": 2, "reply": 1, "sla_reminder": 2, "escalation": 2}
 
 
-def test_overlapping_runs_send_every_step_exactly_once(aws):
+def test_overlapping_runs_send_every_step_exactly_once(aws, monkeypatch):
     crm = RecordingCrm()
-    business, lead = _hot_lead(aws, crm)
-    first, second = escalator(aws.store, business, crm), escalator(aws.store, business, crm)
+    lead = _hot_lead(aws, monkeypatch, crm)
+    first, second = escalator(), escalator()
     for minute in (15, 30, 45):
         clock.freeze(local(2026, 3, 17, 10, minute))
         # Interleaved: both runs read the due timers before either works them
@@ -132,20 +143,22 @@ def test_concurrent_threads_send_every_step_exactly_once(aws, monkeypatch):
 
     monkeypatch.setattr(BotocoreStubber, "__call__", atomic)
     crm = RecordingCrm()
-    business, lead = _hot_lead(aws, crm)
+    lead = _hot_lead(aws, monkeypatch, crm)
+    business = wiring.business()
 
-    def own_escalator() -> Escalator:
+    def own_escalator() -> EscalateStep:
         store = Store(boto3.resource("dynamodb"), settings())  # one client per thread, as two Lambdas
-        outbound = Outbound(store)
-        return Escalator(store, outbound, crm, business, wiring.route_queue(),
-                         Router(store, outbound, crm, business).reassign)  # fmt: skip
+        messenger = Messenger(store, business, wiring.sender, sms_configured=False)
+        router = RouteStep(store, messenger, crm, business, wiring.frame(), Workspace(store, messenger, crm, business),
+                           CrmSync(store, crm, business), SmsReports(store, messenger))  # fmt: skip
+        return EscalateStep(store, messenger, crm, business, wiring.route_queue(), router.reassign)
 
     workers = [own_escalator() for _ in range(4)]
     for minute in range(14, 47):
         clock.freeze(local(2026, 3, 17, 10, minute))
         start = threading.Barrier(len(workers))
 
-        def work(job: Escalator, start: threading.Barrier = start) -> None:
+        def work(job: EscalateStep, start: threading.Barrier = start) -> None:
             start.wait()
             job.run(clock.now())
 
@@ -160,15 +173,16 @@ def test_concurrent_threads_send_every_step_exactly_once(aws, monkeypatch):
 
 def test_accepting_from_the_card_stops_the_ladder(aws, monkeypatch):
     crm = RecordingCrm()
-    business, lead = _hot_lead(aws, crm)
+    lead = _hot_lead(aws, monkeypatch, crm)
     aws.store.staff.connect_chat(lead.owner, "9001")
-    job = escalator(aws.store, business, crm)
+    job = escalator()
     tick(job, local(2026, 3, 17, 10, 20), times=2)
     assert len(sent(aws.store, lead.lead_id, "sla_reminder")) == 1
+    (reminder,) = sent(aws.store, lead.lead_id, "sla_reminder")
+    assert f"accept:{lead.lead_id}" in json.dumps(reminder["buttons"])
 
     # The owner presses «Беру» on the reminder at 10:20
-    staff_workspace().handle(StaffEvent(event_id="cb1", chat_id="9001", user_id="9001",
-                                        action=f"acc:{lead.lead_id}", received_at=clock.now()))  # fmt: skip
+    _press("9001", f"accept:{lead.lead_id}", "cb1")
     assert aws.store.leads.get(lead.lead_id).status == "accepted"
 
     tick(job, local(2026, 3, 17, 12, 0), times=2)
@@ -180,16 +194,17 @@ def test_accepting_from_the_card_stops_the_ladder(aws, monkeypatch):
 
 def test_a_crm_status_change_stops_the_ladder(aws, monkeypatch):
     crm = RecordingCrm()
-    business, lead = _hot_lead(aws, crm)
+    lead = _hot_lead(aws, monkeypatch, crm)
     aws.store.leads.mutate(lead.lead_id, lambda current: current.model_copy(update={"crm_id": "501"}))
-    job = escalator(aws.store, business, crm)
+    job = escalator()
     tick(job, local(2026, 3, 17, 10, 31), times=2)
     assert len(sent(aws.store, lead.lead_id, "escalation")) == 1
 
     # The manager moves the lead to "in progress" in Bitrix24 at 10:31
     crm.statuses[lead.lead_id] = "accepted"
-    monkeypatch.setattr(wiring, "crm", functools.cache(lambda: crm))
-    apply_crm_event(CrmEvent(event_id="b1", event="ONCRMLEADUPDATE", crm_id="501", received_at=clock.now()))
+    wiring.route_step().crm_sync.apply(
+        CrmEvent(event_id="b1", event="ONCRMLEADUPDATE", crm_id="501", received_at=clock.now())
+    )
 
     tick(job, local(2026, 3, 17, 12, 0), times=2)
     after = aws.store.leads.get(lead.lead_id)
@@ -197,26 +212,25 @@ def test_a_crm_status_change_stops_the_ladder(aws, monkeypatch):
     assert len(sent(aws.store, lead.lead_id, "lead_card")) == 1
 
 
-def test_a_closed_lead_gets_no_reminder(aws):
+def test_a_closed_lead_gets_no_reminder(aws, monkeypatch):
     crm = RecordingCrm()
-    business, lead = _hot_lead(aws, crm)
+    lead = _hot_lead(aws, monkeypatch, crm)
     aws.store.staff.connect_chat(lead.owner, "9001")
     clock.freeze(local(2026, 3, 17, 10, 5))
-    staff_workspace().handle(StaffEvent(event_id="cb2", chat_id="9001", user_id="9001",
-                                        action=f"nt:{lead.lead_id}", received_at=clock.now()))  # fmt: skip
-    tick(escalator(aws.store, business, crm), local(2026, 3, 17, 12, 0))
+    _press("9001", f"not_target:{lead.lead_id}", "cb2")
+    assert aws.store.leads.get(lead.lead_id).status == "not_target"
+    tick(escalator(), local(2026, 3, 17, 12, 0))
     assert _kinds(aws.store, lead.lead_id)["sla_reminder"] == 0
     assert aws.store.timers.get(f"sla#{lead.lead_id}") is None
 
 
-def test_a_breach_at_closing_time_escalates_after_opening(aws):
-    crm = RecordingCrm()
+def test_a_breach_at_closing_time_escalates_after_opening(aws, monkeypatch):
+    use_crm(monkeypatch, RecordingCrm())
     clock.freeze(local(2026, 3, 17, 20, 50))
-    business = wiring.business()
-    lead = client_writes(aws.store, business, HOT_MANICURE.replace("сегодня", "завтра"))
+    lead = client_writes(aws.store, HOT_MANICURE.replace("сегодня", "завтра"))
     aws.receive("RouteQueue")
-    lead = route(aws.store, business, crm, lead.lead_id)
-    job = escalator(aws.store, business, crm)
+    lead = route(aws.store, lead.lead_id)
+    job = escalator()
     tick(job, local(2026, 3, 18, 9, 10), step=timedelta(minutes=5))
     # Reminded at 09:05 (10 minutes before closing + 5 after opening); the senior not at night
     assert len(sent(aws.store, lead.lead_id, "sla_reminder")) == 1
@@ -228,8 +242,7 @@ def test_a_breach_at_closing_time_escalates_after_opening(aws):
 def test_waiting_lead_is_handed_to_route_after_route_after_min(aws):
     # Given a lead that said what but not when (route waits for the rest of the facts)
     clock.freeze(TUESDAY_10)
-    business = wiring.business()
-    lead = client_writes(aws.store, business, "Здравствуйте, хочу на маникюр")
+    lead = client_writes(aws.store, "Здравствуйте, хочу на маникюр")
     assert aws.receive("RouteQueue") == []
     assert aws.store.timers.get(f"route_wait#{lead.lead_id}").due == local(2026, 3, 17, 10, 10)
 
@@ -247,22 +260,23 @@ def test_waiting_lead_is_handed_to_route_after_route_after_min(aws):
     assert aws.store.timers.get(f"route_wait#{lead.lead_id}") is None
 
 
-def test_route_after_min_is_configurable_and_routed_leads_are_not_resent(aws):
+def test_route_after_min_is_configurable_and_routed_leads_are_not_resent(aws, monkeypatch):
     clock.freeze(TUESDAY_10)
     business = wiring.business().model_copy(deep=True)
     business.qualify.route_after_min = 3
-    crm = RecordingCrm()
-    waiting = client_writes(aws.store, business, "Хочу на маникюр", chat="6001")
-    routed = client_writes(aws.store, business, "Хочу на педикюр", chat="6002")
-    route(aws.store, business, crm, routed.lead_id)  # the manager routed it by hand meanwhile
-    tick(escalator(aws.store, business, crm), local(2026, 3, 17, 10, 5))
+    use_business(monkeypatch, business)
+    use_crm(monkeypatch, RecordingCrm())
+    waiting = client_writes(aws.store, "Хочу на маникюр", chat="6001")
+    routed = client_writes(aws.store, "Хочу на педикюр", chat="6002")
+    route(aws.store, routed.lead_id)  # the manager routed it by hand meanwhile
+    tick(escalator(), local(2026, 3, 17, 10, 5))
     assert [json.loads(m["Body"])["lead_id"] for m in aws.receive("RouteQueue")] == [waiting.lead_id]
 
 
 def test_a_crash_right_after_reassigning_still_leaves_the_new_owner_a_clock(aws, monkeypatch):
     crm = RecordingCrm()
-    business, lead = _hot_lead(aws, crm)
-    job = escalator(aws.store, business, crm)
+    lead = _hot_lead(aws, monkeypatch, crm)
+    job = escalator()
     tick(job, local(2026, 3, 17, 10, 44), times=2)  # reminder, then escalation
     # Given the function dies between the reassignment and the timer's restart
     real_reschedule = aws.store.timers.reschedule
@@ -283,3 +297,20 @@ def test_a_crash_right_after_reassigning_still_leaves_the_new_owner_a_clock(aws,
     # Then the new owner has a running SLA clock, and the lead was not passed on a second time
     assert timer is not None and timer.step == 0 and timer.data.get("round") == 2
     assert aws.store.leads.get(lead.lead_id).owner == new_owner
+
+
+def test_a_timer_that_keeps_failing_is_given_up_and_the_senior_told(aws, monkeypatch):
+    lead = _hot_lead(aws, monkeypatch, RecordingCrm())
+
+    # Given the ladder's step fails every time it runs (the lead cannot be written)
+    def unwritable(*args, **kwargs):
+        raise RuntimeError("ProvisionedThroughputExceededException")
+
+    monkeypatch.setattr(aws.store.leads, "change", unwritable)
+    # When the schedule keeps running it for hours
+    tick(escalator(), local(2026, 3, 17, 13, 0))
+    # Then after five attempts the timer leaves the due index for good, and the senior is told once
+    item = aws.store.timers.table.get_item(Key={"timer_id": f"sla#{lead.lead_id}"})["Item"]
+    assert (item["queue"], item["failed_from"], int(item["attempts"])) == ("failed", "escalate", 5)
+    (note,) = sent(aws.store, lead.lead_id, "timer_failed")
+    assert note["to"] == "staff:elena" and "Проверьте" in note["text"]

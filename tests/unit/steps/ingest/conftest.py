@@ -101,3 +101,23 @@ def aws_calls(env) -> Iterator[AwsCalls]:
     finally:
         session.events.unregister("before-call", unique_id="ingest-test-calls")
         wiring.reset()
+
+
+@pytest.fixture
+def queue_sends(env) -> Iterator[Counter[str]]:
+    """SendMessage calls by the name of the queue they went to (ScoreQueue, RouteQueue, …), from
+    every client built after the hook is registered — ingest's, score's and route's alike."""
+    session = boto3.DEFAULT_SESSION or boto3.setup_default_session() or boto3.DEFAULT_SESSION
+    assert session is not None
+    sends: Counter[str] = Counter()
+
+    def count(params: dict, **_: object) -> None:
+        sends[str(params["QueueUrl"]).rsplit("/", 1)[-1]] += 1
+
+    session.events.register("provide-client-params.sqs.SendMessage", count, unique_id="ingest-test-sends")
+    wiring.reset()
+    try:
+        yield sends
+    finally:
+        session.events.unregister("provide-client-params.sqs.SendMessage", unique_id="ingest-test-sends")
+        wiring.reset()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from botocore.exceptions import ClientError
 
-from leadflow import clock, wiring
+from leadflow import clock, failpoints, wiring
 from leadflow_local.functions import invoke
 from leadflow_local.stack import sqs_event
 from tests.support.webhooks import EVENTS, delivery, ingest
@@ -61,13 +61,13 @@ def test_the_same_delivery_twice_queues_one_message(env, logs, frozen):
 
 
 def test_a_redelivery_after_the_message_was_processed_is_a_no_op(env, logs, frozen):
-    # Given a WhatsApp message taken and handled by score (which marks it done)
+    # Given a WhatsApp message queued (so marked) and handled by score
     event = delivery(EVENTS / "whatsapp" / "text.json")
     assert ingest(event)["status"] == 200
     batch = env.receive("ScoreQueue")
     assert invoke("score", sqs_event(batch, "ScoreQueue")) == {"batchItemFailures": []}
     (item,) = env.store.inbox.table.scan()["Items"]
-    assert item["status"] == "done"
+    assert item["status"] == "queued"
     # When Meta redelivers it a day later (within the raw payload's TTL)
     clock.advance(timedelta(days=1))
     assert ingest(event)["status"] == 200
@@ -84,7 +84,7 @@ def test_a_delivery_whose_enqueue_failed_is_taken_on_redelivery(env, logs, froze
         ingest(event)
     assert env.receive("ScoreQueue") == []
     (item,) = env.store.inbox.table.scan()["Items"]
-    assert item["status"] == "failed"
+    assert item["status"] == "received"  # stored, never known to be queued
     # Then VK's retry a few seconds later is taken and queued, once
     clock.advance(timedelta(seconds=10))
     assert ingest(event) == {"status": 200, "body": "ok", "content_type": "text/plain; charset=utf-8"}
@@ -109,16 +109,52 @@ def test_a_partly_failed_delivery_is_completed_by_the_redelivery(env, logs, froz
     assert len(second) == 2 and not set(first) & set(second)
 
 
-def test_a_copy_lost_between_write_and_enqueue_is_taken_once_the_lease_runs_out(env, logs, frozen):
-    # Given an invocation that stored the message and died before enqueueing it (no release)
+class Killed(Exception):
+    """The Lambda runtime killing the invocation at a failpoint."""
+
+
+@pytest.fixture
+def dies_at(monkeypatch):
+    """The invocation dies at the named failpoint, once (the Lambda is killed there)."""
+
+    def install(name: str) -> None:
+        def hit(point: str) -> None:
+            if point == name:
+                monkeypatch.setattr(failpoints, "hit", lambda point: None)
+                raise Killed(point)
+
+        monkeypatch.setattr(failpoints, "hit", hit)
+
+    return install
+
+
+def test_a_copy_lost_between_write_and_enqueue_is_taken_on_the_next_retry(env, logs, frozen, dies_at):
+    # Given an invocation that stored the message and died before enqueueing it
+    dies_at("ingest.after_store")
     event = delivery(EVENTS / "instagram" / "text.json")
-    assert ingest(event)["status"] == 200
-    env.receive("ScoreQueue")  # the copy is lost
-    # When Instagram retries within the lease, it is still treated as on its way
-    clock.advance(timedelta(minutes=1))
-    assert ingest(event)["status"] == 200
+    with pytest.raises(Killed):
+        ingest(event)
     assert env.receive("ScoreQueue") == []
-    # Then a retry after the lease, with the message still not done, is queued again
-    clock.advance(timedelta(minutes=5))
+    # When Instagram retries (the item was never marked queued), the message is queued, once
+    clock.advance(timedelta(seconds=30))
     assert ingest(event)["status"] == 200
     assert len(env.receive("ScoreQueue")) == 1
+    # Then later retries are duplicates
+    assert ingest(event)["status"] == 200
+    assert env.receive("ScoreQueue") == []
+
+
+def test_a_crash_between_enqueue_and_mark_queues_a_second_copy_never_none(env, logs, frozen, dies_at):
+    # Given an invocation that enqueued the message and died before marking it queued
+    dies_at("ingest.after_enqueue")
+    event = delivery(EVENTS / "vk" / "message_new.json")
+    with pytest.raises(Killed):
+        ingest(event)
+    # When VK retries, the message goes again (score recognises a message it has folded in)
+    assert ingest(event)["status"] == 200
+    first, second = env.receive("ScoreQueue")
+    assert first["Body"] == second["Body"]
+    (item,) = env.store.inbox.table.scan()["Items"]
+    assert item["status"] == "queued"
+    assert ingest(event)["status"] == 200
+    assert env.receive("ScoreQueue") == []

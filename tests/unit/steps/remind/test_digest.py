@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from leadflow import clock, wiring
 from leadflow.adapters.store.conversation import NO_LEAD
-from tests.support.builders import RecordingCrm, local, reminders, tick
+from tests.support.builders import local, reminders, tick, use_business
 from tests.support.day import lead, tuesday
 
 
@@ -16,7 +16,6 @@ def _digests(store) -> list[dict]:
 
 def test_digest_once_a_day_to_managers_with_the_days_figures(aws):
     clock.freeze(local(2026, 3, 17, 9))
-    business, crm = wiring.business(), RecordingCrm()
     day = [
         *tuesday(),
         lead(7, "call", "hot", -2, 0),  # Monday 22:00, after Monday's digest: counted on Tuesday
@@ -24,7 +23,7 @@ def test_digest_once_a_day_to_managers_with_the_days_figures(aws):
     ]
     for each in day:
         assert aws.store.leads.create(each)
-    first, second = reminders(aws.store, business, crm), reminders(aws.store, business, crm)
+    first, second = reminders(), reminders()
     first.run(clock.now())
 
     # Two overlapping schedules run every minute around 21:00, one of them with a stale read
@@ -45,12 +44,13 @@ def test_digest_once_a_day_to_managers_with_the_days_figures(aws):
     assert digests[0]["text"].splitlines() == [
         "📊 Итоги 17.03",
         "Лидов: 7 (🔥 3 · 🌤 2 · ❄️ 2)",
-        "По каналам: call 1, form 1, instagram 1, telegram 2, vk 1, whatsapp 1",
+        # channels by their labels and staff by their names (in the order of their ids)
+        "По каналам: звонок 1, заявка с сайта 1, Instagram 1, Telegram 2, ВКонтакте 1, WhatsApp 1",
         "Пиковые часы: 10:00 (2), 12:00 (2), 18:00 (2)",
         "Первый ответ: медиана 20 с, p90 36 с",
         "Записано: 3, подтвердили: 1, не пришли: 1",
         "Нарушений SLA: 1",
-        "Нагрузка: anna 2, katya 1, olga 1",
+        "Нагрузка: Анна 2, Катя 1, Ольга 1",
     ]
 
     # The next evening: one more digest each, for Wednesday
@@ -59,9 +59,10 @@ def test_digest_once_a_day_to_managers_with_the_days_figures(aws):
     assert sum("Итоги 18.03" in m["text"] for m in _digests(aws.store)) == 2
 
 
-def test_digest_time_is_configurable(aws):
+def test_digest_time_is_configurable(aws, monkeypatch):
     clock.freeze(local(2026, 3, 17, 9))
     business = wiring.business().model_copy(deep=True)
     business.reminders.digest_at = "19:30"
-    tick(reminders(aws.store, business, RecordingCrm()), local(2026, 3, 17, 20), step=timedelta(minutes=5))
+    use_business(monkeypatch, business)
+    tick(reminders(), local(2026, 3, 17, 20), step=timedelta(minutes=5))
     assert [m["sent_at"][:16] for m in _digests(aws.store)] == ["2026-03-17T12:30"] * 2

@@ -12,8 +12,8 @@ from leadflow.business import ConfigError
 from leadflow.domain.assignment import choose_owner
 from leadflow.domain.branches import branch_for
 from leadflow.domain.models import Contact, InboundMessage
+from leadflow.domain.plans import sla_due
 from leadflow.domain.rules import LeadFacts
-from leadflow.steps.escalate import sla_due
 from leadflow_local.functions import invoke
 from leadflow_local.stack import sqs_event
 from tests.support.builders import KRS, business, lead, moment, only_lead, ready_messages, replies, score
@@ -136,7 +136,7 @@ class TestConversation:
         route_ready(aws)
         routed = only_lead(aws)
         assert routed.owner == "katya"
-        assert aws.store.contacts.get(routed.contact_id)["last_branch"] == "khimki"
+        assert aws.store.contacts.get(routed.contact_id).last_branch == "khimki"
 
     def test_a_message_to_a_branch_number_needs_no_question(self, aws):
         aws.push_config(YAML)

@@ -15,6 +15,7 @@ from leadflow_local.functions import invoke
 from leadflow_local.stack import api_gateway_event, sqs_event
 from tests.fakes.http import FakeServer
 from tests.fakes.smsc_server import FakeSmsc
+from tests.support.builders import schedule_booking
 
 SATURDAY_11 = datetime(2026, 3, 14, 4, 0, tzinfo=UTC)  # 11:00 in Krasnoyarsk
 CALLER = "+79135550077"
@@ -46,7 +47,7 @@ def missed_call(n: int = 1, phone: str = CALLER) -> InboundMessage:
         message_id=f"call:leadflow:c{n}:missed",
         channel="call",
         chat_id=phone,
-        contact=Contact(phone=phone),
+        contact=Contact(phone=phone, phone_verified=True),  # the caller id, as the call webhook says
         received_at=clock.now(),
         call={"missed": True},
     )
@@ -94,6 +95,28 @@ def test_stop_is_honoured_for_every_later_text(aws, smsc):
     assert [i["error"] for i in refused] == ["opted out"]
 
 
+def test_stop_is_honoured_when_the_number_comes_back_through_a_form(aws, smsc):
+    clock.freeze(SATURDAY_11)
+    # Given a number that answered «СТОП» by SMS
+    run_score(sms_from(1, "СТОП"))
+    # When the same number is typed into the site's form the next day (a claim: kept on the lead,
+    # not merged into the SMS sender's contact)
+    clock.advance(timedelta(days=1))
+    run_score(
+        InboundMessage(
+            message_id="form:site:1",
+            channel="form",
+            chat_id=CALLER,
+            contact=Contact(name="Ира", phone=CALLER),
+            text="Хочу на маникюр завтра в 15:00",
+            received_at=clock.now(),
+        )
+    )
+    # Then the number is still never texted: the answer is refused, not sent
+    assert smsc.messages == {}
+    assert [(i["kind"], i["status"]) for i in outbound_items(aws)] == [("reply", "refused")]
+
+
 def test_marketing_by_sms_needs_consent(aws, smsc):
     clock.freeze(SATURDAY_11)
     run_score(missed_call())
@@ -102,13 +125,14 @@ def test_marketing_by_sms_needs_consent(aws, smsc):
         id="nudge:x", channel="sms", to=CALLER, lead_id=lead_id, kind="winback", text="Вернитесь!"
     )
 
-    assert wiring.outbound().send(nudge).outcome == "refused"
+    messenger = wiring.messenger(wiring.business())
+    assert messenger.send(nudge).outcome == "refused"
     lead = aws.store.leads.get(lead_id)
     aws.store.contacts.update(lead.contact_id, marketing_consent=True)
     again = OutboundMessage(
         id="nudge:y", channel="sms", to=CALLER, lead_id=lead_id, kind="winback", text="Вернитесь!"
     )
-    assert wiring.outbound().send(again).outcome == "sent"
+    assert messenger.send(again).outcome == "sent"
     assert len(smsc.messages) == 2
 
 
@@ -168,7 +192,6 @@ def test_a_failed_sms_is_reported_to_the_owner(aws, smsc):
 
 def test_an_sms_reminder_is_one_part(aws, smsc):
     from leadflow.domain.sms import count_segments
-    from leadflow.steps.remind import Reminders, schedule_booking_reminders
 
     clock.freeze(SATURDAY_11)
     run_score(missed_call())
@@ -183,10 +206,9 @@ def test_an_sms_reminder_is_one_part(aws, smsc):
             }
         ),
     )
-    business = wiring.business()
-    schedule_booking_reminders(aws.store, business, lead, clock.now())
+    schedule_booking(lead)
     clock.freeze(SATURDAY_11 + timedelta(days=4))  # 24 h before
-    Reminders(aws.store, wiring.outbound(), wiring.crm(), business).run(clock.now())
+    wiring.remind_step().run(clock.now())
 
     reminder = next(m for m in smsc.messages.values() if "Напоминаем" in m.text)
     assert reminder.text == "Напоминаем: женская стрижка завтра в 11:00. Ответьте ДА или НЕТ"

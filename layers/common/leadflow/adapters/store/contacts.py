@@ -82,6 +82,11 @@ class ContactStore:
         peeked = {i: str(known[f"id#{i}"]) for i in peek if f"id#{i}" in known}
         return Resolved(contact, is_new and record_item is None, peeked)
 
+    def owner_of(self, identity: str) -> str | None:
+        """The contact an identity belongs to (``phone#+7…``), without claiming it."""
+        item = self.table.get_item(Key={"pk": f"id#{identity}"}, ConsistentRead=True).get("Item")
+        return str(item["contact_id"]) if item else None
+
     def get(self, contact_id: str) -> ContactRecord:
         item = self.table.get_item(Key={"pk": f"contact#{contact_id}"}, ConsistentRead=True).get("Item")
         return _record(contact_id, plain(item) if item else {})

@@ -1,4 +1,4 @@
-"""Builders shared by the Bitrix24 tests."""
+"""Builders shared by the Bitrix24 CRM tests (tests/unit/adapters/crm): a client on a fake portal, CRM leads."""
 
 from __future__ import annotations
 
