@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from leadflow.domain.qualify.morphology import is_known_word, morph, translitera
 from leadflow.domain.qualify.text import Message, lazy_re
 
 
+@functools.lru_cache(maxsize=20_000)
 def name_parse(word: str) -> Any | None:
     if len(word) < 2 or not word[0].isupper():
         return None
@@ -144,6 +146,7 @@ def _signature_name(raw: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=20_000)
 def _name_or_surname(word: str) -> bool:
     if not word[:1].isupper():
         return word.lower() in {"тел", "телефон", "номер"}

@@ -165,7 +165,14 @@ def clause_at(tokens: list[Token], position: int) -> int:
 
 @functools.cache
 def compiled(patterns: tuple[str, ...]) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{p})" for p in patterns), re.MULTILINE)
+    # one \b in front of the alternatives that start with it: with a \b in each of ~80 branches the
+    # engine tries every branch at every position (~12 times slower)
+    bounded = [p[2:] for p in patterns if p.startswith(r"\b")]
+    rest = [p for p in patterns if not p.startswith(r"\b")]
+    branches = ([r"\b(?:" + "|".join(f"(?:{p})" for p in bounded) + ")"] if bounded else []) + [
+        f"(?:{p})" for p in rest
+    ]
+    return re.compile("|".join(branches), re.MULTILINE)
 
 
 def any_of(patterns: tuple[str, ...], text: str) -> bool:
