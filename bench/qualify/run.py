@@ -95,7 +95,7 @@ def score_file(path: Path, services, tz, verbose: bool) -> dict[str, float]:
 def throughput(paths: list[Path], services, tz, seconds: float = 3.0, cold_words: bool = False) -> float:
     """Messages per second after warm-up; cold_words empties the per-word caches before every pass,
     so each pass pays for morphology like a stream of unseen messages would."""
-    from leadflow.domain.qualify import morphology
+    from leadflow.domain.qualify import morphology, names, text
     from leadflow.domain.qualify.services import Catalog
 
     cases = [case for path in paths for case in load_cases(path)]
@@ -107,6 +107,9 @@ def throughput(paths: list[Path], services, tz, seconds: float = 3.0, cold_words
         if cold_words:
             morphology.lemmas_of.cache_clear()
             morphology.is_known_word.cache_clear()
+            text.english_lemmas.cache_clear()
+            names.name_parse.cache_clear()
+            names._name_or_surname.cache_clear()
             Catalog.of(services)._fuzzy.cache_clear()
         start = time.perf_counter()
         for case in cases:

@@ -64,6 +64,10 @@ OWN_NAME_RES = (
 )
 
 
+# «I'm Maria», «this is Emma»: an English introduction names the sender whatever the name's origin
+ENGLISH_INTRO_RE = lazy_re(r"\b(?i:my name is|i[’']m|i am|this is|it[’']s|it is|call me)\s+([A-Z][a-z]+)\b")
+
+
 BOOKED_PERSON_RES = (
     lazy_re(r"\bна\s+имя\s+(\w+)", re.IGNORECASE),
     lazy_re(r"^\s*на\s+(\w+)", re.IGNORECASE),
@@ -78,7 +82,9 @@ def extract_name(message: Message) -> str | None:
     raw = message.raw
     for answer in message.operator_asked_name:
         words = re.findall(r"[A-Za-zА-Яа-яЁё]+", answer)
-        if words and words[0].lower() == "на":
+        if len(words) > 2 and [w.lower() for w in words[:2]] == ["на", "меня"]:
+            words = words[2:]  # «на меня, Инна»
+        elif words and words[0].lower() == "на":
             continue  # «на Наталью» names the person being booked: a fallback below
         name = _first_name_in([w[:1].upper() + w[1:] for w in words])
         if name:
@@ -93,6 +99,11 @@ def extract_name(message: Message) -> str | None:
             )
             if name:
                 return name
+    if message.english:
+        for match in ENGLISH_INTRO_RE.finditer(raw):
+            word = match.group(1)
+            if word.lower() not in lexicon.ENGLISH_MARKERS and word.lower() not in lexicon.ENGLISH_NOT_NAMES:
+                return word
     signature = _signature_name(raw)
     if signature:
         return signature
