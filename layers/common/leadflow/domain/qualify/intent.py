@@ -34,7 +34,7 @@ def detect_intent(
     booking = any_of(lexicon.BOOKING_PATTERNS, affirmed) or (
         not question and any_of(lexicon.WEAK_BOOKING_PATTERNS, affirmed)
     )
-    wish = any_of(lexicon.WISH_PATTERNS, text)
+    wish = any_of(lexicon.WISH_PATTERNS, POLITE_ASK_RE.sub(" ", text))
     wished = wish and bool(service or has_when) and not _wish_is_question(text)
     if any_of(lexicon.NEGATIVE_REVIEW_PATTERNS, text) and not booking and not wished:
         return Intent.not_target
@@ -56,6 +56,10 @@ def detect_intent(
     if not _content_words(message):
         return Intent.not_target
     return Intent.not_target if not wish else Intent.booking
+
+
+# «подскажите, пожалуйста, сколько стоит…»: the «пожалуйста» of a question is no wish
+POLITE_ASK_RE = lazy_re(r"\b(?:под)?скажите,?\s+пожалуйста\b")
 
 
 ASKS_FOR_SOMEBODY_RE = lazy_re(r"(?:^|[\s,.!])(?:алло,?\s+)?([А-ЯЁ][а-яё]+)\s*\?")

@@ -158,6 +158,8 @@ SERVICE_SYNONYMS: dict[str, tuple[str, ...]] = {
         "лечение зуб",
         "вылечить зуб",
         "лечить зуб",
+        "полечить зуб",
+        "полечить",
         "залечить",
         "кариес",
         "пломба",
@@ -445,7 +447,6 @@ WISH_PATTERNS = (
     r"\bi need\b",
     r"\bcan i\b",
     r"\bcould i\b",
-    r"\bplease\b",
 )
 # Holiday wishes carry no request and their dates («с 8 марта») are not preferred dates.
 HOLIDAY_GREETING_PATTERNS = (
@@ -468,7 +469,7 @@ QUESTION_PATTERNS = (
     r"\bпрайс\w*",
     r"\bстоит\b",
     r"\bадрес\w*",
-    r"\bгде\b",
+    r"\bгде\b(?!-)",
     r"\bкак проехать\b",
     r"\bдо скольки\b",
     r"\bво сколько\b",
@@ -517,6 +518,7 @@ QUESTION_PATTERNS = (
     r"\bdiscounts?\b",
     r"\bgift (?:card|certificate)s?\b",
     r"\bwhat is the difference\b",
+    r"\bdo (?:you|u) (?:do|offer|make)\b",
 )
 GREETING_WORDS = frozenset(
     [
@@ -962,6 +964,22 @@ ENGLISH_MARKERS = frozenset(
         "has",
         "does",
         "did",
+        "tmrw",
+        "pls",
+        "plz",
+        "thx",
+        # service words people type in English whatever the catalog says
+        "lashes",
+        "brows",
+        "eyebrows",
+        "haircut",
+        "manicure",
+        "pedicure",
+        "facial",
+        "massage",
+        "nails",
+        "beard",
+        "hair",
     ]
 )
 # Capitalised words after «I'm» / «this is» that are no names.
@@ -1071,6 +1089,8 @@ SPAN_NUMBERS: dict[str, int] = {
 WINDOW_PATTERNS: dict[str, tuple[str, ...]] = {
     "morning": (
         r"утром",
+        r"утрм",
+        r"(?<!доброе )утро",
         r"утречком",
         r"с\s+(?:самого\s+)?утр(?:а|еца|ечка)",
         r"по\s+утрам",
@@ -1092,6 +1112,8 @@ WINDOW_PATTERNS: dict[str, tuple[str, ...]] = {
         r"во\s+второй\s+половине(?:\s+дня)?",
         r"во\s+вторую\s+половину(?:\s+дня)?",
         r"в\s+обед",
+        r"(?:в\s+районе|около)\s+обеда",
+        r"не\s+раньше\s+обеда",
         r"в\s+обеденн\w+\s+(?:время|перерыв)",
         r"на\s+обед",
         r"afternoon",
@@ -1101,6 +1123,8 @@ WINDOW_PATTERNS: dict[str, tuple[str, ...]] = {
     ),
     "evening": (
         r"вечером",
+        r"вечерм",
+        r"(?<!добрый )вечер",
         r"вечерком",
         r"на\s+вечер",
         r"под\s+вечер",
@@ -1130,6 +1154,7 @@ LOWER_BOUND_WORDS = (
     "no earlier than",
     "not before",
     "from",
+    "between",
 )
 UPPER_BOUND_WORDS = (
     "до",

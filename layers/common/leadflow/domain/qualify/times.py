@@ -22,16 +22,19 @@ NOT_HOUR_AFTER = lazy_re(
 )
 
 
-CLOCK_RE = lazy_re(r"(?<![\d:/])(?<!\d\.)([01]?\d|2[0-3])[:.]([0-5]\d)(?![\d:/]|\.\d)")
-
-
-PREP = (
-    r"(?:^|(?<=[\s,(]))(?P<prep>в|во|к|ко|на|после|около|с|со|часов в|часа в|не\s+раньше|не\s+ранее|начиная\s+с|"
-    r"posle|v|k|na|at|around|about|after|by|from|not\s+earlier\s+than|no\s+earlier\s+than|not\s+before)\s+"
+# «15:30», «15.30», and «15-30» with round minutes («10-12» is a range, not 10:12)
+CLOCK_RE = lazy_re(
+    r"(?<![\d:/])(?<!\d\.)(?<!\d-)([01]?\d|2[0-3])(?:[:.]|-(?=[0-5][05](?!\d)))([0-5]\d)(?![\d:/]|\.\d|-\d)"
 )
 
 
-BARE_HOUR_RE = lazy_re(PREP + r"(?P<hour>\d{1,2})(?!\d|[:.]\d)")
+PREP = (
+    r"(?:^|(?<=[\s,(]))(?P<prep>в|во|к|ко|на|после|около|с|со|часов в|часа в|не\s+раньше|не\s+ранее|начиная\s+с|в\s+районе|"
+    r"posle|v|k|na|at|around|about|after|by|from|not\s+earlier\s+than|no\s+earlier\s+than|not\s+before|between)\s+"
+)
+
+
+BARE_HOUR_RE = lazy_re(PREP + r"(?P<hour>\d{1,2})(?!\d|[:.]\d|-[0-5][05](?!\d))")
 
 
 WORD_HOUR_RE = lazy_re(
