@@ -56,6 +56,10 @@ def qualify(
         ("брови в среду до 2 часов", "before 14:00", None),
         ("маникюр в пятницу не позднее 10 утра", "before 10:00", None),
         ("маникюр в пятницу до полседьмого", "before 18:30", None),
+        ("брови в пятницу где-то после 16", "after 16:00", "16:00"),
+        ("массаж на послезавтра не раньше обеда", "afternoon", None),
+        ("брови в субботу утро", "morning", None),
+        ("маникюр с 10-12 завтра", "after 10:00", "10:00"),  # a range: its start is the bound
     ],
 )
 def test_window_and_time(business: BusinessConfig, text: str, window: str, time: str | None) -> None:
@@ -116,6 +120,8 @@ def test_prices_ages_and_date_ranges_are_no_bounds(business: BusinessConfig) -> 
         ("брови завтра в пол 12", "11:30"),
         ("брови завтра в пол первого", "12:30"),
         ("массаж в среду в полдень", "12:00"),
+        ("стрижку в понедельник в районе 3", "15:00"),
+        ("массаж завтра в 10-30", "10:30"),
     ],
 )
 def test_half_hours_and_noon(business: BusinessConfig, text: str, time: str) -> None:
@@ -140,7 +146,11 @@ def test_half_hours_and_noon(business: BusinessConfig, text: str, time: str) -> 
         ("стрижку на следующей неделе в среду", THU, date(2026, 3, 18)),
         ("стрижку на следующей неделе в среду", SUN, date(2026, 3, 18)),  # Sunday: next week starts tomorrow
         ("массаж в следующий понедельник", SUN, date(2026, 3, 16)),
+        ("маникюр дня через три", THU, date(2026, 3, 15)),
+        ("педикюр через 2-3 дня", THU, date(2026, 3, 14)),  # the first
+        ("массаж в среду следующей недели", THU, date(2026, 3, 18)),
         ("маникюр через месяц", THU, None),  # vague
+        ("стрижка через несколько дней", THU, None),
         ("маникюр через час", THU, None),  # a relative time, no date
     ],
 )
@@ -274,6 +284,8 @@ def test_thanks_or_praise_without_a_request_is_not_target(business: BusinessConf
         ("есть ли парковка, можно прийти с собакой?", "question"),
         ("Стрижка в пятницу, сколько по времени займёт?", "booking"),  # asked for on a day, with a question
         ("сколько стоит маникюр и есть ли время завтра после 15", "booking"),
+        ("подскажите, пожалуйста, сколько стоит чистка лица?", "question"),
+        ("брови в пятницу где-то после 16", "booking"),
     ],
 )
 def test_questions_and_bookings(business: BusinessConfig, text: str, intent: str) -> None:
@@ -334,6 +346,9 @@ def test_questions_and_bookings(business: BusinessConfig, text: str, intent: str
             {"intent": "question", "preferred_date": date(2026, 3, 16)},
         ),
         ("Do you accept cards?", {"intent": "question"}),
+        ("lashes tmrw?", {"intent": "booking", "services": ["lashes"], "preferred_date": date(2026, 3, 13)}),
+        ("please call me back about the balayage price", {"intent": "question"}),
+        ("brows between 2 and 4 on Saturday", {"preferred_time": "14:00", "preferred_window": "after 14:00"}),
         ("Thanks so much!", {"intent": "not_target"}),
     ],
 )

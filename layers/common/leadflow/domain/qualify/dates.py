@@ -23,18 +23,24 @@ NEXT_WEEK_RE = lazy_re(
 )
 
 
-NEXT_WEEK_AFTER_RE = lazy_re(r"\s*(?:на|в)\s+следующ\w*\s+недел|\s*(?:of\s+)?next\s+week")
+NEXT_WEEK_AFTER_RE = lazy_re(r"\s*(?:(?:на|в)\s+)?следующ\w*\s+недел|\s*(?:of\s+)?next\s+week")
 
 
 # «через неделю» = +7, «через 2 дня» = +2, «через день» = +2, «через 3 недели» = +21; «через месяц» stays vague
+_SPAN_WORDS = "|".join(lexicon.SPAN_NUMBERS)
+
+
+# «через неделю» = +7, «через 2 дня» = +2, «через день» = +2, «через 3 недели» = +21, «дня через три»,
+# «через 2-3 дня» (the first); «через месяц» and «через несколько дней» stay vague
 SPAN_RE = lazy_re(
-    r"\bчерез\s+(?:(?P<num>\d{1,2})\s*|(?P<word>"
-    + "|".join(lexicon.SPAN_NUMBERS)
-    + r")\s+)?(?P<unit>день|дня|дней|денек|денька|недел\w*)\b"
+    r"\bчерез\s+(?:(?P<num>\d{1,2})(?:\s*-\s*\d{1,2})?\s*|(?P<word>" + _SPAN_WORDS + r")\s+)?"
+    r"(?P<unit>день|дня|дней|денек|денька|недел\w*)\b"
+    r"|\b(?P<unit_first>дня|дней|недел[иь]|неделек)\s+через\s+(?:(?P<num_after>\d{1,2})|(?P<word_after>"
+    + _SPAN_WORDS + r"))\b"
     r"|\bin\s+(?:(?P<en_num>\d{1,2})|(?P<en_word>"
     + "|".join(sorted(lexicon.ENGLISH_NUMBERS, key=len, reverse=True))
     + r"))\s+(?P<en_unit>days?|weeks?)\b"
-)
+)  # fmt: skip
 
 
 DAY_AFTER_TOMORROW_RE = lazy_re(r"(?:the\s+)?day\s+after\s+$")
@@ -50,6 +56,10 @@ def _span_days(match: re.Match[str]) -> int | None:
         else:
             return 7 if unit.startswith("недел") else 2  # «через день» is the day after tomorrow
         return count * 7 if unit.startswith("недел") else count
+    if match.group("unit_first"):
+        after = match.group("num_after")
+        count = int(after) if after else lexicon.SPAN_NUMBERS[match.group("word_after")]
+        return count * 7 if match.group("unit_first").startswith("недел") else count
     count = (
         int(match.group("en_num"))
         if match.group("en_num")
