@@ -1,9 +1,9 @@
 """`leadflow qualify --catalog FILE [--engine offline|llm]`: JSON lines in, JSON lines out.
 
 In:  {"id", "text", "received_at", "channel"} per line.
-Out: {"id", "intent", "temperature", "service", "preferred_date", "preferred_time", "name", "phone"},
-one line per input line, same order; a line that cannot be qualified gives {"id", "error"} and
-the run goes on. Blank input lines are skipped. Exit status: 0 every line answered, 1 some lines
+Out: {"id", "intent", "temperature", "service", "services", "preferred_date", "preferred_time",
+"preferred_window", "name", "phone"}, one line per input line, same order; a line that cannot be
+qualified gives {"id", "error"} and the run goes on. Blank input lines are skipped. Exit status: 0 every line answered, 1 some lines
 were errors, 2 the run could not start (catalog unreadable, unknown engine).
 """
 
@@ -16,7 +16,17 @@ from datetime import datetime
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-OUTPUT_FIELDS = ("intent", "temperature", "service", "preferred_date", "preferred_time", "name", "phone")
+OUTPUT_FIELDS = (
+    "intent",
+    "temperature",
+    "service",
+    "services",
+    "preferred_date",
+    "preferred_time",
+    "preferred_window",
+    "name",
+    "phone",
+)
 ENGINES = ("offline", "llm")
 
 Qualifier = Callable[..., Any]

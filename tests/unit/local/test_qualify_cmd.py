@@ -11,6 +11,13 @@ import pytest
 
 from leadflow_local.qualify_cmd import run
 
+CATALOG = Path(__file__).resolve().parents[1] / "domain" / "qualify" / "data" / "catalog.yaml"
+
+
+@pytest.fixture
+def catalog_path() -> Path:
+    return CATALOG
+
 
 def run_lines(catalog: Path, lines: list[str], engine: str = "offline") -> tuple[int, list[dict]]:
     out = io.StringIO()
@@ -41,14 +48,18 @@ def test_good_lines_in_order(catalog_path: Path) -> None:
     ]
     code, answers = run_lines(catalog_path, lines)
     assert code == 0
+    keys = "id intent temperature service services preferred_date preferred_time preferred_window name phone"
+    assert [list(a) for a in answers] == [keys.split()] * 2
     assert answers == [
         {
             "id": "a",
             "intent": "booking",
             "temperature": "hot",
             "service": "haircut_women",
+            "services": ["haircut_women"],
             "preferred_date": "2026-03-13",
             "preferred_time": "18:00",
+            "preferred_window": "after 18:00",
             "name": "Ирина",
             "phone": None,
         },
@@ -57,8 +68,10 @@ def test_good_lines_in_order(catalog_path: Path) -> None:
             "intent": "question",
             "temperature": "cold",
             "service": None,
+            "services": [],
             "preferred_date": None,
             "preferred_time": None,
+            "preferred_window": None,
             "name": None,
             "phone": None,
         },

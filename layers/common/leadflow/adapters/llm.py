@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
-from leadflow.domain.models import Intent, Qualification, Temperature
+from leadflow.domain.models import WINDOW_PATTERN, Intent, Qualification, Temperature
 from leadflow.domain.phones import russian_client_number, to_e164
 
 if TYPE_CHECKING:
@@ -65,8 +65,16 @@ class LeadLabels(BaseModel):
 
     intent: Literal["booking", "question", "not_target"]
     service: str | None = Field(description="catalog id, or null")
+    # the two second-edition fields have defaults so an answer without them still reads; the strict
+    # schema sent to the model requires every key all the same
+    services: list[str] = Field(default_factory=list, description="every catalog id wanted, in order")
     preferred_date: str | None = Field(pattern=_DATE_PATTERN, description="YYYY-MM-DD, or null")
     preferred_time: str | None = Field(pattern=_TIME_PATTERN, description="HH:MM 24h, or null")
+    preferred_window: str | None = Field(
+        default=None,
+        pattern=WINDOW_PATTERN,
+        description="morning, afternoon, evening, 'after HH:MM', 'before HH:MM', or null",
+    )
     name: str | None
     phone: str | None = Field(description="as written in the message, or null")
     urgent: bool
@@ -78,6 +86,15 @@ class LeadLabels(BaseModel):
         if isinstance(value, str) and re.fullmatch(r"\d:\d{2}", value.strip()):
             return "0" + value.strip()
         return value
+
+    @field_validator("preferred_window", mode="before")
+    @classmethod
+    def _tidy_window(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        tidy = " ".join(value.lower().split())
+        padded = re.fullmatch(r"(after|before) (\d):(\d{2})", tidy)
+        return f"{padded[1]} 0{padded[2]}:{padded[3]}" if padded else tidy or None
 
     @field_validator("preferred_date")
     @classmethod
@@ -95,7 +112,7 @@ class LeadLabels(BaseModel):
 
 
 def labels_model(service_ids: Sequence[str]) -> type[LeadLabels]:
-    """`LeadLabels` whose `service` accepts only these catalog ids (or null)."""
+    """`LeadLabels` whose `service` and `services` accept only these catalog ids."""
     if not service_ids:
         return LeadLabels
     service_type: Any = Literal[tuple(service_ids)]  # type: ignore[valid-type]
@@ -103,6 +120,10 @@ def labels_model(service_ids: Sequence[str]) -> type[LeadLabels]:
         "LeadLabels",
         __base__=LeadLabels,
         service=(service_type | None, Field(description="catalog id, or null")),
+        services=(
+            list[service_type],
+            Field(default_factory=list, description="every catalog id wanted, in order"),
+        ),
     )
 
 
@@ -135,7 +156,8 @@ def strict_json_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 _RULES = """\
 You label one message a client sent to a small business. Return only a JSON object with the keys intent, \
-service, preferred_date, preferred_time, name, phone, urgent.
+service, services, preferred_date, preferred_time, preferred_window, name, phone, urgent. Messages in English \
+follow the same rules.
 intent:
 - booking: wants a service, a slot or an appointment; "есть окошко?", "можно на…?", moving or redoing \
 a visit, a conditional booking, a stated wish to get a service even next to a question, a site form with \
@@ -146,15 +168,27 @@ discounts, comparisons; no slot asked and no wish stated.
 numbers, unrelated complaints, bare greetings or reactions, tests, reviews that ask for nothing.
 In a call transcript read only the client's lines.
 service: one catalog id, the first service the client wants; ignore services named as past visits. null if \
-none is named, if it is not in the catalog (never the nearest id), and for not_target.
+none is named, if it is not in the catalog (never the nearest id), and for not_target. English words count only \
+through the catalog's English keywords.
+services: every catalog id the client wants (for anyone they book), in the order mentioned, no repeats; the first \
+is service; [] exactly when service is null. A word under negation ("без покрытия") or belonging to another \
+service ("окрашивание бровей" is brows) does not count.
 preferred_date (YYYY-MM-DD, use the calendar): the day the client wants, or the day a question is about. \
 сегодня/завтра/послезавтра = today +0/+1/+2. A weekday = its next date counting today (today if it is \
 today). "следующий/следующую <weekday>" = that weekday in next week. "15 числа" = next such day of month. \
-"21 марта", "20.03" = next such date. Alternatives → the first; a move → the new one. Past visits and other \
-events are ignored. Vague ("на выходных", "на этой неделе", "в ближайшие дни", a time alone) → null.
+"21 марта", "20.03" = next such date. "через неделю" = +7, "через N дней" = +N, "через день" = +2, \
+"через N недель" = +7·N. Alternatives → the first; a move → the new one. Past visits and other events are \
+ignored. Vague ("на выходных", "на этой неделе", "в ближайшие дни", "через месяц", a time alone) → null.
 preferred_time (HH:MM): only an explicit clock time. "в 6 вечера" = 18:00; a bare hour 1-7 means +12 h, \
-8-23 as written; "после 18" = 18:00. утром, вечером, после обеда, "через час" → null. \
-Alternatives → the first.
+8-23 as written; "в пол 11" = "в полодиннадцатого" = 10:30 (the bare-hour rule first: "в пол 5" = 16:30); \
+"в полдень" = 12:00; "к 10" = 10:00. A lower bound is a time too: "после 18", "не раньше 16", "с 16" = that \
+hour. An upper bound ("до 12", "не позже 15") is not. утром, вечером, после обеда, "через час" → null. \
+A time already past today stays as written. Alternatives → the first.
+preferred_window: a part of the day or a bound. morning: утром, с утра, первая половина дня, до обеда, \
+пораньше. afternoon: днём, после обеда, вторая половина дня, в обед. evening: вечером, на вечер, после работы, \
+к концу дня. "after HH:MM": a lower bound ("после 5" = after 17:00). "before HH:MM": an upper bound \
+("до 3 часов" = before 15:00). A clock time with its own part-of-day word ("в 6 вечера") → null, but \
+"вечером в 7" → evening. Otherwise null; alternatives → the first.
 name: the sender's own first name in nominative (diminutives as written, no patronymic or surname); else the \
 name of the person being booked; never staff names or placeholders.
 phone: a phone number found in the text, digits as written; not prices, certificate numbers, car data.
@@ -334,12 +368,16 @@ class LlmQualifier:
         targeted = intent != Intent.not_target
         preferred_date = date.fromisoformat(labels.preferred_date) if labels.preferred_date else None
         urgent = labels.urgent and intent == Intent.booking
+        services = list(dict.fromkeys(labels.services))
+        service = labels.service or (services[0] if services else None)
         return Qualification(
             intent=intent,
             temperature=temperature_for(intent, preferred_date, urgent, received_date),
-            service=labels.service if targeted else None,
+            service=service if targeted else None,
+            services=services if targeted else [],
             preferred_date=preferred_date if targeted else None,
             preferred_time=labels.preferred_time if targeted else None,
+            preferred_window=labels.preferred_window if targeted else None,
             name=labels.name.strip()[:60] if labels.name else None,
             phone=normalise_phone(labels.phone),
             urgent=urgent,

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 
 class Channel(StrEnum):
@@ -170,19 +170,36 @@ QueueMessage = Annotated[
 ]
 
 
+# A part of the day or a bound the client gives (LABELING.md, second edition).
+WINDOW_PATTERN = r"^(morning|afternoon|evening|(after|before) ([01]\d|2[0-3]):[0-5]\d)$"
+
+
 class Qualification(_Model):
     """What the qualifier understood from one message (offline or LLM)."""
 
     intent: Intent = Intent.booking
     temperature: Temperature = Temperature.warm
     service: str | None = None
+    services: list[str] = Field(
+        default_factory=list, description="every catalog id wanted, in order; the first is `service`"
+    )
     preferred_date: date | None = None
     preferred_time: str | None = Field(default=None, pattern=r"^\d{2}:\d{2}$")
+    preferred_window: str | None = Field(default=None, pattern=WINDOW_PATTERN)
     name: str | None = None
     phone: str | None = None
     urgent: bool = False
     engine: str = "offline"
     tokens: int = 0
+
+    @model_validator(mode="after")
+    def _service_leads_services(self) -> Qualification:
+        # `service` is the first of `services`, and the list is empty exactly when there is no service
+        if self.service is None:
+            self.services = []
+        elif not self.services or self.services[0] != self.service:
+            self.services = [self.service, *(s for s in self.services if s != self.service)]
+        return self
 
 
 class Lead(_Model):
@@ -195,8 +212,10 @@ class Lead(_Model):
     intent: Intent | None = None
     temperature: Temperature | None = None
     service: str | None = None
+    services: list[str] = Field(default_factory=list)
     preferred_date: date | None = None
     preferred_time: str | None = None
+    preferred_window: str | None = None
     urgent: bool = False
     media: list[str] = Field(default_factory=list)
     llm_tokens: int = 0
@@ -258,6 +277,8 @@ class Lead(_Model):
             "service",
             "preferred_date",
             "preferred_time",
+            "services",
+            "preferred_window",
             "branch",
             "owner",
             "crm_id",

@@ -29,10 +29,13 @@ def merge(
         lead.intent = understood.intent
     elif understood.intent == Intent.question and lead.intent == Intent.not_target:
         lead.intent = Intent.question
-    for field in ("service", "preferred_date", "preferred_time"):
+    for field in ("service", "services", "preferred_date", "preferred_time", "preferred_window"):
         value = getattr(understood, field)
-        if value is not None and (newer or getattr(lead, field) is None):
+        if value not in (None, []) and (newer or getattr(lead, field) in (None, [])):
             setattr(lead, field, value)
+    if lead.service and (not lead.services or lead.services[0] != lead.service):
+        # a lead stored before `services` existed, or a late message that filled only the gap
+        lead.services = [lead.service, *(s for s in lead.services if s != lead.service)]
     lead.urgent = lead.urgent or understood.urgent
     lead.llm_tokens += understood.tokens if message.message_id not in lead.message_ids or refined else 0
     if message.call and message.call.missed:

@@ -143,6 +143,40 @@ def test_endpoint_rejecting_json_schema_is_asked_again_without_it(llm):
     assert "response_format" not in fake.bodies[1]
 
 
+def test_every_service_and_the_window_come_through(llm):
+    # Given a model that lists two services and a lower bound
+    answer = labels(
+        intent="booking", service="massage", services=["massage", "manicure"], preferred_date="2026-03-13",
+        preferred_time="18:00", preferred_window="after 18:00",
+    )  # fmt: skip
+    with llm(answer) as (engine, fake, _):
+        result = engine.qualify("массаж и маникюр завтра после 18", RECEIVED, "telegram")
+
+    # Then both services and the window are on the qualification, and the schema asked for them
+    assert (result.service, result.services) == ("massage", ["massage", "manicure"])
+    assert (result.preferred_time, result.preferred_window) == ("18:00", "after 18:00")
+    schema = fake.bodies[0]["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["services"]["items"]["enum"] == [s.id for s in SERVICES]
+    assert {"services", "preferred_window"} <= set(schema["required"])
+
+
+def test_an_answer_without_the_newer_fields_still_reads(llm):
+    with llm(labels(intent="booking", service="massage")) as (engine, _, _):
+        result = engine.qualify("массаж", RECEIVED)
+    assert (result.services, result.preferred_window) == (["massage"], None)
+
+
+def test_services_alone_give_the_service_and_a_window_hour_is_padded(llm):
+    answer = labels(intent="booking", service=None, services=["manicure"], preferred_window="Before 9:00")
+    with llm(answer) as (engine, _, _):
+        result = engine.qualify("маникюр до 9", RECEIVED)
+    assert (result.service, result.services, result.preferred_window) == (
+        "manicure",
+        ["manicure"],
+        "before 09:00",
+    )
+
+
 def test_hour_without_leading_zero_is_padded(llm):
     with llm(labels(intent="booking", service="massage", preferred_time="9:30")) as (engine, _, _):
         assert engine.qualify("массаж к 9:30", RECEIVED).preferred_time == "09:30"
@@ -182,12 +216,13 @@ def test_temperature_is_computed_by_our_rule(llm, intent, days_ahead, urgent, ex
 def test_not_target_keeps_contacts_and_drops_the_rest(llm):
     answer = labels(
         intent="not_target", service="massage", preferred_date="2026-03-12", preferred_time="10:00",
-        name="Олег", phone="+7 800 555-35-35",
+        name="Олег", phone="+7 800 555-35-35", services=["massage"], preferred_window="morning",
     )  # fmt: skip
     with llm(answer) as (engine, _, _):
         result = engine.qualify("Продвижение салонов, звоните 8-800-555-35-35, Олег", RECEIVED)
 
     assert (result.service, result.preferred_date, result.preferred_time) == (None, None, None)
+    assert (result.services, result.preferred_window) == ([], None)
     assert result.temperature == "cold"
     assert (result.name, result.phone) == ("Олег", "+78005553535")
 
@@ -278,6 +313,9 @@ def test_empty_content_is_unavailable(llm):
         (labels(preferred_date="2026-02-30"), "preferred_date"),
         (labels(preferred_time="25:00"), "preferred_time"),
         (labels(preferred_time="вечером"), "preferred_time"),
+        (labels(services=["massage", "pedicure"]), "services"),  # not in this business's catalog
+        (labels(preferred_window="вечером"), "preferred_window"),
+        (labels(preferred_window="after 25:00"), "preferred_window"),
         (labels(urgent="very"), "urgent"),  # type: ignore[arg-type]
         (chat_completion(json.dumps({"intent": "booking"})), "service"),
         (chat_completion(json.dumps(["booking"])), "(root)"),

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from leadflow.domain.models import Intent
 from leadflow.domain.qualify import lexicon
-
-if TYPE_CHECKING:
-    pass
 from leadflow.domain.qualify.names import name_parse
 from leadflow.domain.qualify.text import Message, any_of, lazy_re
 
@@ -18,7 +14,11 @@ def _content_words(message: Message) -> list[str]:
     return [t.text for t in message.tokens if t.text not in lexicon.GREETING_WORDS]
 
 
-def detect_intent(message: Message, service: str | None, has_when: bool, has_contact: bool) -> Intent:
+def detect_intent(
+    message: Message, service: str | None, has_when: bool, has_contact: bool, slot_request: bool = False
+) -> Intent:
+    """``slot_request``: a clause names a service and a day or time and asks nothing
+    («Стрижка и окрашивание в субботу, сколько по времени займет?»)."""
     norm = message.norm
     text = norm
     if message.is_form:
@@ -29,9 +29,12 @@ def detect_intent(message: Message, service: str | None, has_when: bool, has_con
             return Intent.not_target
     if any_of(lexicon.NOT_TARGET_PATTERNS, text):
         return Intent.not_target
-    booking = any_of(lexicon.BOOKING_PATTERNS, _strip_negated(text))
-    wish = any_of(lexicon.WISH_PATTERNS, text)
     question = any_of(lexicon.QUESTION_PATTERNS, text)
+    affirmed = _strip_negated(text)
+    booking = any_of(lexicon.BOOKING_PATTERNS, affirmed) or (
+        not question and any_of(lexicon.WEAK_BOOKING_PATTERNS, affirmed)
+    )
+    wish = any_of(lexicon.WISH_PATTERNS, POLITE_ASK_RE.sub(" ", text))
     wished = wish and bool(service or has_when) and not _wish_is_question(text)
     if any_of(lexicon.NEGATIVE_REVIEW_PATTERNS, text) and not booking and not wished:
         return Intent.not_target
@@ -40,7 +43,10 @@ def detect_intent(message: Message, service: str | None, has_when: bool, has_con
     if booking or wished:
         return Intent.booking
     if question:
-        return Intent.question
+        # a service asked for on a day, next to a question about it, is a booking
+        return Intent.booking if slot_request else Intent.question
+    if not (service and has_when) and "?" not in text and any_of(lexicon.THANKS_PATTERNS, text):
+        return Intent.not_target  # «Спасибо Ане за маникюр, очень довольна», «see you tomorrow!»
     if service or has_when:
         return Intent.booking  # «брови завтра в 10?», «маникюр к 11 есть?»: a slot asked for
     if "?" in text:
@@ -50,6 +56,10 @@ def detect_intent(message: Message, service: str | None, has_when: bool, has_con
     if not _content_words(message):
         return Intent.not_target
     return Intent.not_target if not wish else Intent.booking
+
+
+# «подскажите, пожалуйста, сколько стоит…»: the «пожалуйста» of a question is no wish
+POLITE_ASK_RE = lazy_re(r"\b(?:под)?скажите,?\s+пожалуйста\b")
 
 
 ASKS_FOR_SOMEBODY_RE = lazy_re(r"(?:^|[\s,.!])(?:алло,?\s+)?([А-ЯЁ][а-яё]+)\s*\?")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from leadflow.domain.qualify.morphology import is_known_word, morph, translitera
 from leadflow.domain.qualify.text import Message, lazy_re
 
 
+@functools.lru_cache(maxsize=20_000)
 def name_parse(word: str) -> Any | None:
     if len(word) < 2 or not word[0].isupper():
         return None
@@ -62,6 +64,10 @@ OWN_NAME_RES = (
 )
 
 
+# «I'm Maria», «this is Emma»: an English introduction names the sender whatever the name's origin
+ENGLISH_INTRO_RE = lazy_re(r"\b(?i:my name is|i[’']m|i am|this is|it[’']s|it is|call me)\s+([A-Z][a-z]+)\b")
+
+
 BOOKED_PERSON_RES = (
     lazy_re(r"\bна\s+имя\s+(\w+)", re.IGNORECASE),
     lazy_re(r"^\s*на\s+(\w+)", re.IGNORECASE),
@@ -76,7 +82,9 @@ def extract_name(message: Message) -> str | None:
     raw = message.raw
     for answer in message.operator_asked_name:
         words = re.findall(r"[A-Za-zА-Яа-яЁё]+", answer)
-        if words and words[0].lower() == "на":
+        if len(words) > 2 and [w.lower() for w in words[:2]] == ["на", "меня"]:
+            words = words[2:]  # «на меня, Инна»
+        elif words and words[0].lower() == "на":
             continue  # «на Наталью» names the person being booked: a fallback below
         name = _first_name_in([w[:1].upper() + w[1:] for w in words])
         if name:
@@ -91,6 +99,11 @@ def extract_name(message: Message) -> str | None:
             )
             if name:
                 return name
+    if message.english:
+        for match in ENGLISH_INTRO_RE.finditer(raw):
+            word = match.group(1)
+            if word.lower() not in lexicon.ENGLISH_MARKERS and word.lower() not in lexicon.ENGLISH_NOT_NAMES:
+                return word
     signature = _signature_name(raw)
     if signature:
         return signature
@@ -144,6 +157,7 @@ def _signature_name(raw: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=20_000)
 def _name_or_surname(word: str) -> bool:
     if not word[:1].isupper():
         return word.lower() in {"тел", "телефон", "номер"}

@@ -17,14 +17,15 @@ from leadflow.domain.qualify import lexicon
 
 if TYPE_CHECKING:
     from leadflow.business import Service
-from leadflow.domain.qualify.dates import extract_date
+from leadflow.domain.qualify.dates import find_date
 from leadflow.domain.qualify.intent import detect_intent
 from leadflow.domain.qualify.morphology import morph
 from leadflow.domain.qualify.names import extract_name
 from leadflow.domain.qualify.phones import extract_phone
-from leadflow.domain.qualify.services import Catalog, match_service
-from leadflow.domain.qualify.text import any_of, prepare
-from leadflow.domain.qualify.times import extract_time
+from leadflow.domain.qualify.services import Catalog, find_services
+from leadflow.domain.qualify.text import Message, any_of, clause_at, prepare
+from leadflow.domain.qualify.times import find_time
+from leadflow.domain.qualify.windows import find_window
 
 
 def qualify_offline(
@@ -42,15 +43,22 @@ def qualify_offline(
     channel = (channel or "").lower()
     message = prepare(text, channel)
     catalog = Catalog.of(services)
-    service = match_service(message, catalog)
-    preferred_date = extract_date(message, today)
-    preferred_time = extract_time(message)
+    mentions = find_services(message, catalog)
+    wanted = list(dict.fromkeys(service for service, _ in mentions))
+    service = wanted[0] if wanted else None
+    found_date, found_time, found_window = find_date(message, today), find_time(message), find_window(message)
+    preferred_date = found_date[0] if found_date else None
+    preferred_time = found_time[0] if found_time else None
+    preferred_window = found_window[0] if found_window else None
     phone = extract_phone(text, channel)
     name = extract_name(message)
-    intent = detect_intent(message, service, bool(preferred_date or preferred_time), bool(phone or name))
+    when_at = [found[1] for found in (found_date, found_time, found_window) if found]
+    intent = detect_intent(
+        message, service, bool(when_at), bool(phone or name), _slot_request(message, mentions, when_at)
+    )
     urgent = any_of(lexicon.URGENT_PATTERNS, message.norm)
     if intent == Intent.not_target:
-        service, preferred_date, preferred_time = None, None, None
+        service, wanted, preferred_date, preferred_time, preferred_window = None, [], None, None, None
         urgent = False
     if intent == Intent.booking:
         near = preferred_date is not None and 0 <= (preferred_date - today).days <= 2
@@ -62,13 +70,28 @@ def qualify_offline(
         intent=intent,
         temperature=temperature,
         service=service,
+        services=wanted,
         preferred_date=preferred_date,
         preferred_time=preferred_time,
+        preferred_window=preferred_window,
         name=name,
         phone=phone,
         urgent=urgent,
         engine="offline",
     )
+
+
+def _slot_request(message: Message, mentions: list[tuple[str, int]], when_at: list[int]) -> bool:
+    """A clause that names a service and a day or time and asks no question."""
+    if not mentions or not when_at:
+        return False
+    shared = {clause for _, clause in mentions} & {clause_at(message.tokens, at) for at in when_at}
+    for clause in shared:
+        words = [t for t in message.tokens if t.clause == clause]
+        text = message.norm[words[0].start : words[-1].start + len(words[-1].text)]
+        if not any_of(lexicon.QUESTION_PATTERNS, text):
+            return True
+    return False
 
 
 def warm_up(services: Iterable[Service] = ()) -> None:

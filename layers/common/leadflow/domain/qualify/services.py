@@ -92,7 +92,12 @@ class Catalog:
             for lemma in lemmas:
                 for phrase in self.by_first.get(lemma, ()):
                     end = self._match_rest(phrase, lemma_sets, index)
-                    if end is not None and (best is None or len(phrase.lemmas) > len(best[1].lemmas)):
+                    # the longest phrase; of two as long, the tighter («ламинирование ресниц и бровей»)
+                    if end is not None and (
+                        best is None
+                        or len(phrase.lemmas) > len(best[1].lemmas)
+                        or (len(phrase.lemmas) == len(best[1].lemmas) and end < best[0])
+                    ):
                         best = (end, phrase)
             if best is not None:
                 end, phrase = best
@@ -117,32 +122,99 @@ class Catalog:
 _CATALOGS: dict[tuple, Catalog] = {}
 
 
-def match_service(message: Message, catalog: Catalog) -> str | None:
-    found = [
-        (i, sid, clause) for i, sid, clause in catalog.matches(message) if clause not in message.past_clauses
-    ]
-    # a word of a service we do not offer («отбелить зубы», «диагностика подвески») takes its clause
-    blocked = {t.clause for t in message.tokens if t.lemmas & set(lexicon.NOT_IN_CATALOG)}
-    found = [m for m in found if m[2] not in blocked or m[1] not in _GENERIC_IN_BLOCKED]
-    # an ending («концы», «корни») next to «недели», «месяца» is not a service
-    found = [m for m in found if not _is_time_phrase(message, m[0])]
+def match_services(message: Message, catalog: Catalog) -> list[str]:
+    """Every catalog id the client wants, in the order mentioned (LABELING.md: `services`)."""
+    services: list[str] = []
+    for service, _ in find_services(message, catalog):
+        if service not in services:
+            services.append(service)
+    return services
+
+
+def find_services(message: Message, catalog: Catalog) -> list[tuple[str, int]]:
+    """(catalog id, clause) of every service mention the client wants, left to right."""
+    every = catalog.matches(message)
+    found = [(i, sid, clause) for i, sid, clause in every if clause not in message.past_clauses]
+    tokens = message.tokens
+    if not found and every and _asks_for_a_repeat(message):
+        found = every  # «была у вас на стрижке, хочу ещё раз»: a repeat of a past service is that service
     if not found:
-        return None
-    service = found[0][1]
-    active = [t for t in message.tokens if t.clause not in message.past_clauses]
+        return []
+    # a word of a service we do not offer («отбелить зубы», «диагностика подвески») takes its clause
+    blocked = {t.clause for t in tokens if t.lemmas & NOT_IN_CATALOG}
+    found = [
+        m
+        for m in found
+        if (m[2] not in blocked or m[1] not in _GENERIC_IN_BLOCKED)
+        # an ending («концы», «корни») next to «недели», «месяца» is not a service
+        and not _is_time_phrase(message, m[0])
+        # «без покрытия»: a keyword under negation does not count
+        and not (m[0] and tokens[m[0] - 1].text in NEGATIONS)
+    ]
+    found = [m for m in found if m[1] != "hair_coloring" or not _brow_tint(message, m[0], found)]
+    if not found:
+        return []
+    active = [t for t in tokens if t.clause not in message.past_clauses]
     lemmas: set[str] = set()
     for token in active:
         lemmas |= token.lemmas
     ids = set(catalog.service_ids)
-    if service == "haircut_women" and "haircut_men" in ids and lemmas & set(lexicon.MALE_CUES):
-        service = "haircut_men"
-    if service == "manicure" and "gel_polish" in ids and _has_coating(active):
-        service = "gel_polish"
-    if service in {"dental_checkup", "dental_cleaning"} and "dental_treatment" in ids:
-        cleaning_named = service == "dental_cleaning"
-        if not cleaning_named and lemmas & set(lexicon.DENTAL_TREATMENT_CUES):
-            service = "dental_treatment"
-    return service
+    male = "haircut_men" in ids and not lemmas.isdisjoint(MALE_CUES)
+    coated = "gel_polish" in ids and _has_coating(active)
+    treated = "dental_treatment" in ids and not lemmas.isdisjoint(DENTAL_TREATMENT_CUES)
+    services: list[tuple[str, int]] = []
+    for _, service, clause in found:
+        if service == "haircut_women" and male:
+            service = "haircut_men"
+        elif service == "manicure" and coated:
+            service = "gel_polish"
+        elif service == "dental_checkup" and treated:
+            service = "dental_treatment"  # pain outweighs «осмотр», «консультация»
+        services.append((service, clause))
+    return services
+
+
+def match_service(message: Message, catalog: Catalog) -> str | None:
+    services = match_services(message, catalog)
+    return services[0] if services else None
+
+
+NOT_IN_CATALOG = frozenset(lexicon.NOT_IN_CATALOG)
+MALE_CUES = frozenset(lexicon.MALE_CUES)
+DENTAL_TREATMENT_CUES = frozenset(lexicon.DENTAL_TREATMENT_CUES)
+COATING_CUES = frozenset(lexicon.COATING_CUES)
+NEGATIONS = frozenset({"без", "without", "no"})
+_COLOURING_WORDS = frozenset(
+    {"окрашивание", "окрасить", "покраска", "покрасить", "покраситься", "тонирование"}
+)
+
+
+# a repeat or a redo of a past service asks for that service again
+REPEAT_WORDS = frozenset(
+    {"снова", "опять", "повторить", "повторно", "переделать", "исправить", "поправить", "again", "redo"}
+)
+
+
+def _asks_for_a_repeat(message: Message) -> bool:
+    tokens = message.tokens
+    for index, token in enumerate(tokens):
+        if token.clause in message.past_clauses:
+            continue
+        if not token.lemmas.isdisjoint(REPEAT_WORDS) or (
+            token.text == "еще" and index + 1 < len(tokens) and tokens[index + 1].text == "раз"
+        ):
+            return True
+    return False
+
+
+def _brow_tint(message: Message, index: int, found: list[tuple[int, str, int]]) -> bool:
+    """«окрашивание» next to «брови» is brow tint: it belongs to brows, not to hair colouring."""
+    tokens = message.tokens
+    if not tokens[index].lemmas & _COLOURING_WORDS:
+        return False
+    if any("волос" in t.lemmas for t in tokens[index + 1 : index + 3]):
+        return False
+    return any(sid in ("brows", "lashes") and abs(i - index) <= 3 for i, sid, _ in found)
 
 
 _GENERIC_IN_BLOCKED = frozenset({"dental_checkup", "dental_treatment", "dental_cleaning", "tire_change"})
@@ -157,8 +229,8 @@ def _is_time_phrase(message: Message, index: int) -> bool:
 
 def _has_coating(tokens: list[Token]) -> bool:
     for index, token in enumerate(tokens):
-        if token.lemmas & set(lexicon.COATING_CUES):
+        if not token.lemmas.isdisjoint(COATING_CUES):
             before = tokens[index - 1].text if index else ""
-            if before != "без":
+            if before not in NEGATIONS:
                 return True
     return False
