@@ -11,13 +11,6 @@ import pytest
 
 from leadflow_local.qualify_cmd import run
 
-CATALOG = Path(__file__).resolve().parents[1] / "domain" / "qualify" / "data" / "catalog.yaml"
-
-
-@pytest.fixture
-def catalog_path() -> Path:
-    return CATALOG
-
 
 def run_lines(catalog: Path, lines: list[str], engine: str = "offline") -> tuple[int, list[dict]]:
     out = io.StringIO()
