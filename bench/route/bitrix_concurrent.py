@@ -194,8 +194,7 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))  # the repo root: tests.fakes, tests.unit.crm.support
     import boto3
 
-    from leadflow.adapters.crm.bitrix24 import TokenBucket
-    from leadflow.adapters.rate_limit import SHARED_MAX_WAIT_S, SharedRateLimiter
+    from leadflow.adapters.rate_limit import SHARED_MAX_WAIT_S, SharedRateLimiter, TokenBucket
     from tests.aws import atomic_moto_writes
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -24,13 +24,8 @@ from pathlib import Path
 
 def main() -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: tests.fakes
-    from leadflow.adapters.crm.bitrix24 import (
-        Bitrix24Client,
-        Bitrix24Error,
-        CallbackTask,
-        CrmLead,
-        TokenBucket,
-    )
+    from leadflow.adapters.crm.bitrix24 import Bitrix24Client, Bitrix24Error, CallbackTask, CrmLead
+    from leadflow.adapters.rate_limit import TokenBucket
     from tests.fakes.bitrix24_server import Bitrix24Portal
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -7,14 +7,18 @@ when the environment changes (tests, the local stack).
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from leadflow.adapters.crm import BuiltinCrm, Crm
 from leadflow.adapters.outbound import Outbound, default_sender
 from leadflow.adapters.queues import Queue, sqs_client
 from leadflow.adapters.store import Store, default_store
 from leadflow.adapters.store import reset as reset_store
 from leadflow.business import BusinessConfig
 from leadflow.settings import reset_caches, secret, settings
+
+if TYPE_CHECKING:
+    from leadflow.adapters.rate_limit import RateLimiter  # botocore: not on ingest's cold path
 
 
 def store() -> Store:
@@ -42,11 +46,40 @@ def outbound() -> Outbound:
 
 @functools.cache
 def crm() -> Any:
-    """Bitrix24 clients pace themselves through crm.rate_limit.portal_limiter: one budget in
-    RATE_LIMIT_TABLE for every container of every function."""
-    from leadflow.adapters.crm import make_crm
-
     return make_crm(business())
+
+
+def make_crm(business: BusinessConfig) -> Crm:
+    """Bitrix24 when BITRIX24_WEBHOOK_URL is set, else the built-in CRM (the leads table)."""
+    url = secret("BITRIX24_WEBHOOK_URL")
+    if not url:
+        return BuiltinCrm()
+    from leadflow.adapters.crm.bitrix24 import Bitrix24Client, portal_key
+    from leadflow.adapters.crm.bitrix24_crm import Bitrix24Crm
+
+    config = business.crm
+    limiter = bitrix24_limiter(portal_key(url), config.requests_per_s, config.burst)
+    client = Bitrix24Client(url, rate_limiter=limiter, mode=config.mode, tags_field=config.tags_field)
+    return Bitrix24Crm(client)
+
+
+def bitrix24_limiter(portal: str, rate_per_s: float, burst: int) -> RateLimiter:
+    """One request budget per portal: in RATE_LIMIT_TABLE for every container of every function when
+    the stack has the table, else per process; the same limiter for every client in this process."""
+    from leadflow.adapters.rate_limit import portal_limiter
+
+    table = settings().rate_limit_table
+    if not table:
+        return portal_limiter(portal, rate_per_s, burst)
+    return portal_limiter(portal, rate_per_s, burst, dynamodb=dynamodb_client(), table=table)
+
+
+@functools.cache
+def dynamodb_client() -> Any:
+    """A plain DynamoDB client (the store's resource client rewrites attribute values)."""
+    import boto3  # AWS_ENDPOINT_URL(_DYNAMODB) points it at the local emulator
+
+    return boto3.client("dynamodb")
 
 
 @functools.cache
@@ -90,6 +123,7 @@ def reset() -> None:
         outbound,
         crm,
         qualifier,
+        dynamodb_client,
         default_sender,
         sqs_client,
         default_ingest,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from leadflow.adapters.crm.bitrix24 import Bitrix24Client, CallbackTask, CrmLead, TokenBucket
+from leadflow.adapters.crm.bitrix24 import Bitrix24Client, CallbackTask, CrmLead
+from leadflow.adapters.rate_limit import TokenBucket
 from tests.fakes.bitrix24_server import Bitrix24Portal
 
 CLASSIC, SIMPLE = 1, 2

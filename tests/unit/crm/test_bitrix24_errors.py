@@ -7,7 +7,8 @@ import socket
 
 import pytest
 
-from leadflow.adapters.crm.bitrix24 import Bitrix24Client, Bitrix24Error, TokenBucket
+from leadflow.adapters.crm.bitrix24 import Bitrix24Client, Bitrix24Error
+from leadflow.adapters.rate_limit import TokenBucket
 from tests.unit.crm.support import make_client, make_lead
 
 

@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
 
 import requests
+
+from leadflow.adapters.rate_limit import RateLimited, RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -153,93 +153,6 @@ class PushOutcome:
     retryable: bool = False
 
 
-# --------------------------------------------------------------------------- rate limiting
-
-
-class RateLimiter(Protocol):
-    """What the client asks before each request: TokenBucket here, SharedRateLimiter (rate_limit.py)
-    when every container must spend one budget."""
-
-    def acquire(self) -> float: ...
-
-    def drain(self) -> None: ...
-
-
-class TokenBucket:
-    """Client-side mirror of the portal's leaky bucket: ``rate_per_s`` refill, ``burst`` capacity.
-
-    A short wait (< ``max_wait_s``) is cheaper than a failed request; a long one would hold a
-    Lambda for nothing, so it is refused and the message goes back to the queue.
-    """
-
-    def __init__(
-        self,
-        rate_per_s: float = 2.0,
-        burst: int = 50,
-        *,
-        max_wait_s: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ):
-        self.rate_per_s = rate_per_s
-        self.burst = burst
-        self.max_wait_s = max_wait_s
-        self._clock = clock
-        self._sleep = sleep
-        self._tokens = float(burst)
-        self._updated = clock()
-        self._lock = threading.Lock()
-
-    def _refill(self) -> None:
-        now = self._clock()
-        self._tokens = min(float(self.burst), self._tokens + (now - self._updated) * self.rate_per_s)
-        self._updated = now
-
-    @property
-    def tokens(self) -> float:
-        with self._lock:
-            self._refill()
-            return self._tokens
-
-    def acquire(self) -> float:
-        """Take one token, waiting briefly if needed; returns the wait. Raises when the wait is long."""
-        with self._lock:
-            self._refill()
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return 0.0
-            wait = (1 - self._tokens) / self.rate_per_s
-            if wait >= self.max_wait_s:
-                raise Bitrix24Error(
-                    "CLIENT_RATE_LIMIT", f"local request budget empty for {wait:.1f}s", retryable=True
-                )
-            # Reserve the token now so concurrent callers queue behind this one.
-            self._tokens -= 1
-        self._sleep(wait)
-        return wait
-
-    def drain(self) -> None:
-        """The portal said QUERY_LIMIT_EXCEEDED: its bucket is fuller than ours thought."""
-        with self._lock:
-            self._refill()
-            self._tokens = min(self._tokens, 0.0)
-
-
-_BUCKETS: dict[tuple[str, float, int], TokenBucket] = {}
-_BUCKETS_LOCK = threading.Lock()
-
-
-def shared_bucket(portal_key: str, rate_per_s: float, burst: int) -> TokenBucket:
-    """One bucket per portal per process: a warm Lambda that builds a client per invocation
-    still spends one budget. Processes share nothing: see rate_limit.portal_limiter for that."""
-    key = (portal_key, rate_per_s, burst)
-    with _BUCKETS_LOCK:
-        bucket = _BUCKETS.get(key)
-        if bucket is None:
-            bucket = _BUCKETS[key] = TokenBucket(rate_per_s, burst)
-        return bucket
-
-
 # --------------------------------------------------------------------------- wire helpers
 
 
@@ -282,6 +195,13 @@ def _as_id(value: Any) -> str | None:
     if isinstance(value, dict):
         value = value.get("id", value.get("ID"))
     return str(value) if value is not None else None
+
+
+def portal_key(webhook_url: str) -> str:
+    """The portal a webhook belongs to (scheme and host): what its request budget is keyed by.
+    The path, with the webhook's secret code, is not part of it."""
+    parts = urlsplit(webhook_url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 _SECRET_IN_PATH = re.compile(r"(/rest/\d+/)[^/\s\"]+/")
@@ -336,9 +256,7 @@ class Bitrix24Client:
         mode: Mode = "auto",
         tags_field: str | None = None,
         origin_prefix: str = "leadflow",
-        rate_per_s: float = 2.0,
-        burst: int = 50,
-        rate_limiter: RateLimiter | None = None,
+        rate_limiter: RateLimiter,
         register_sonet_event: bool = True,
     ):
         if not webhook_url:
@@ -350,13 +268,6 @@ class Bitrix24Client:
         self.tags_field = tags_field
         self.origin_prefix = origin_prefix
         self.register_sonet_event = register_sonet_event
-        parts = urlsplit(self._base)
-        # The portal (host) and webhook user identify the bucket; the secret code is not part of it.
-        portal_key = f"{parts.scheme}://{parts.netloc}"
-        if rate_limiter is None:
-            from leadflow.adapters.rate_limit import portal_limiter  # imports this module
-
-            rate_limiter = portal_limiter(portal_key, rate_per_s, burst)
         self.limiter = rate_limiter
         self.requests_sent = 0
         self._unknown_outcome: set[str] = set()
@@ -366,7 +277,10 @@ class Bitrix24Client:
 
     def _post(self, method: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         """One HTTP request. Returns the decoded body on success; raises Bitrix24Error otherwise."""
-        self.limiter.acquire()
+        try:
+            self.limiter.acquire()
+        except RateLimited as exc:
+            raise Bitrix24Error(exc.code, f"{method}: {exc.description}", retryable=True) from None
         self.requests_sent += 1
         try:
             response = self._session.post(self._base + method, json=payload, timeout=self.timeout_s)
