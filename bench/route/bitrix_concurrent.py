@@ -89,6 +89,8 @@ class RunResult:
 def run(
     leads: list[Any], containers: int, group: int, redelivery_s: float, make_limiter: Callable[[], Any]
 ) -> RunResult:
+    import requests
+
     from leadflow.adapters.crm.bitrix24 import Bitrix24Client, Bitrix24Error
     from tests.fakes.bitrix24_server import Bitrix24Portal
 
@@ -104,7 +106,9 @@ def run(
             limiter = make_limiter()
             with lock:
                 limiters.append(limiter)
-            client = Bitrix24Client(portal.webhook_url, mode="classic", rate_limiter=limiter, timeout_s=5)
+            client = Bitrix24Client(
+                portal.webhook_url, requests.Session(), limiter, mode="classic", timeout_s=5
+            )
             while (received := queue.receive()) is not None:
                 batch, receives = received
                 try:

@@ -24,6 +24,8 @@ from pathlib import Path
 
 def main() -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: tests.fakes
+    import requests
+
     from leadflow.adapters.crm.bitrix24 import Bitrix24Client, Bitrix24Error, CallbackTask, CrmLead
     from leadflow.adapters.rate_limit import TokenBucket
     from tests.fakes.bitrix24_server import Bitrix24Portal
@@ -72,13 +74,13 @@ def main() -> int:
     # ---------------------------------------------------------------- one lead at a time
     sample = make_leads(10, "single")
     with Bitrix24Portal(mode=portal_mode) as portal:
-        client = Bitrix24Client(portal.webhook_url, mode=args.mode, rate_limiter=TokenBucket(2, 50))
+        client = Bitrix24Client(portal.webhook_url, requests.Session(), TokenBucket(2, 50), mode=args.mode)
         for lead in sample:
             client.push([lead])
         push_single = len(portal.server.requests) / len(sample)
     with Bitrix24Portal(mode=portal_mode) as portal:
         # the plain way: one REST call per step, no batch
-        client = Bitrix24Client(portal.webhook_url, mode=args.mode, rate_limiter=TokenBucket(2, 50))
+        client = Bitrix24Client(portal.webhook_url, requests.Session(), TokenBucket(2, 50), mode=args.mode)
         entity = "lead" if args.mode == "classic" else "deal"
         for lead in sample:
             if lead.phone:
@@ -110,7 +112,7 @@ def main() -> int:
 
     with Bitrix24Portal(mode=portal_mode) as portal:
         limiter = TokenBucket(2, 50)
-        client = Bitrix24Client(portal.webhook_url, mode="auto", rate_limiter=limiter, timeout_s=1.0)
+        client = Bitrix24Client(portal.webhook_url, requests.Session(), limiter, mode="auto", timeout_s=1.0)
         started = time.monotonic()
         done_at: list[tuple[float, int]] = []
         while queue:

@@ -54,12 +54,14 @@ def make_crm(business: BusinessConfig) -> Crm:
     url = secret("BITRIX24_WEBHOOK_URL")
     if not url:
         return BuiltinCrm()
+    import requests
+
     from leadflow.adapters.crm.bitrix24 import Bitrix24Client, portal_key
     from leadflow.adapters.crm.bitrix24_crm import Bitrix24Crm
 
     config = business.crm
     limiter = bitrix24_limiter(portal_key(url), config.requests_per_s, config.burst)
-    client = Bitrix24Client(url, rate_limiter=limiter, mode=config.mode, tags_field=config.tags_field)
+    client = Bitrix24Client(url, requests.Session(), limiter, mode=config.mode, tags_field=config.tags_field)
     return Bitrix24Crm(client)
 
 

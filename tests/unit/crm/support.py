@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import requests
+
 from leadflow.adapters.crm.bitrix24 import Bitrix24Client, CallbackTask, CrmLead
 from leadflow.adapters.rate_limit import TokenBucket
 from tests.fakes.bitrix24_server import Bitrix24Portal
@@ -12,9 +14,9 @@ CLASSIC, SIMPLE = 1, 2
 
 
 def make_client(portal: Bitrix24Portal, **kwargs) -> Bitrix24Client:
-    kwargs.setdefault("rate_limiter", TokenBucket(rate_per_s=50, burst=500))
+    limiter = kwargs.pop("rate_limiter", None) or TokenBucket(rate_per_s=50, burst=500)
     kwargs.setdefault("timeout_s", 2)
-    return Bitrix24Client(portal.webhook_url, **kwargs)
+    return Bitrix24Client(portal.webhook_url, requests.Session(), limiter, **kwargs)
 
 
 def make_lead(n: int, *, phone: str | None = "auto", callback: bool = False, **overrides) -> CrmLead:

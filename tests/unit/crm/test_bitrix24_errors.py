@@ -6,6 +6,7 @@ import logging
 import socket
 
 import pytest
+import requests
 
 from leadflow.adapters.crm.bitrix24 import Bitrix24Client, Bitrix24Error
 from leadflow.adapters.rate_limit import TokenBucket
@@ -99,7 +100,7 @@ def test_a_redelivery_of_leads_with_phones_is_safe_even_without_the_flag(classic
 
 def test_an_invalid_webhook_is_not_retryable_and_the_secret_stays_out_of_the_error(classic_portal):
     wrong_url = classic_portal.webhook_url.replace(classic_portal.code, "stolen0code")
-    client = Bitrix24Client(wrong_url, rate_limiter=TokenBucket(50, 500))
+    client = Bitrix24Client(wrong_url, requests.Session(), TokenBucket(50, 500))
 
     with pytest.raises(Bitrix24Error) as failure:
         client.push([make_lead(1)])
@@ -115,7 +116,7 @@ def test_connection_refused_is_retryable_and_hides_the_webhook_url(caplog):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     client = Bitrix24Client(
-        f"http://127.0.0.1:{port}/rest/1/topsecretcode/", rate_limiter=TokenBucket(50, 500)
+        f"http://127.0.0.1:{port}/rest/1/topsecretcode/", requests.Session(), TokenBucket(50, 500)
     )
 
     with caplog.at_level(logging.DEBUG), pytest.raises(Bitrix24Error) as failure:

@@ -247,22 +247,25 @@ class _Found:
 
 
 class Bitrix24Client:
+    """Builds nothing itself: the HTTP session and the request budget come from the caller
+    (``leadflow.wiring``), so a test can hand in its own."""
+
     def __init__(
         self,
         webhook_url: str,
-        session: requests.Session | None = None,
+        session: requests.Session,
+        rate_limiter: RateLimiter,
         *,
         timeout_s: float = 10,
         mode: Mode = "auto",
         tags_field: str | None = None,
         origin_prefix: str = "leadflow",
-        rate_limiter: RateLimiter,
         register_sonet_event: bool = True,
     ):
         if not webhook_url:
             raise ValueError("webhook_url is required")
         self._base = webhook_url.rstrip("/") + "/"
-        self._session = session or requests.Session()
+        self._session = session
         self.timeout_s = timeout_s
         self._mode: Literal["classic", "simple"] | None = None if mode == "auto" else mode
         self.tags_field = tags_field
