@@ -22,6 +22,7 @@ def portal(aws, monkeypatch):
         monkeypatch.setenv("BITRIX24_WEBHOOK_URL", portal.webhook_url)
         wiring.reset()
         yield portal
+    assert not portal.violations
 
 
 def _qualified_lead(aws, n: int) -> Lead:
