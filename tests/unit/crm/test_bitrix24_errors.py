@@ -142,20 +142,20 @@ def test_log_lines_carry_no_phone_name_or_secret(classic_portal, caplog):
         assert secret not in caplog.text
 
 
-def test_a_failure_in_a_later_chunk_reports_those_leads_and_keeps_the_earlier_ones(classic_portal):
+def test_a_failure_in_a_later_write_batch_reports_those_leads_and_keeps_the_earlier_ones(classic_portal):
     client = make_client(classic_portal)
-    leads = [make_lead(n) for n in range(30)]
-    # the first chunk's lookup and write pass; the second chunk's write is applied, its answer lost
-    classic_portal.apply_then_lose_next(method="batch", skip=3)
+    leads = [make_lead(n, callback=True) for n in range(40)]  # 80 write commands: 25 + 15 leads
+    # the lookup and the first write batch pass; the second write batch is applied, its answer lost
+    classic_portal.apply_then_lose_next(method="batch", skip=2)
 
     outcomes = client.push(leads)
 
     assert [o.origin_id for o in outcomes] == [lead.origin_id for lead in leads]
-    assert all(o.created for o in outcomes[:20])
-    assert all(o.crm_id is None and o.retryable and o.error for o in outcomes[20:])
-    assert len(classic_portal.portal.leads) == 30  # the lost answer's leads exist on the portal
+    assert all(o.created for o in outcomes[:25])
+    assert all(o.crm_id is None and o.retryable and o.error for o in outcomes[25:])
+    assert len(classic_portal.portal.leads) == 40  # the lost answer's leads exist on the portal
 
-    again = client.push(leads[20:])  # the queue retries the failed ones; the client remembers
+    again = client.push(leads[25:])  # the queue retries the failed ones; the client remembers
 
     assert all(o.created and o.error is None for o in again)
     assert_one_record_per_lead(classic_portal, leads)
