@@ -425,6 +425,7 @@ class Bitrix24Client:
                 targets.setdefault(max(existing, key=int), []).append(lead)
         if not targets:
             return
+        # One command per target; targets are distinct phones of one lookup, so they fit a batch.
         commands: dict[str, tuple[str, Mapping[str, Any]]] = {
             f"seen{k}": (
                 "crm.timeline.comment.list",
