@@ -6,7 +6,11 @@
   with the documented status (400 method errors, 401 INVALID_CREDENTIALS, 404
   ERROR_METHOD_NOT_FOUND, 503 QUERY_LIMIT_EXCEEDED, 429 OPERATION_TIME_LIMIT, 500).
 - ``batch`` with ``cmd[key]="method?query"`` (JSON or form body), ``halt``, ``$result[key][…]``
-  substitution, and result/result_error/result_total/result_next/result_time.
+  substitution, and result/result_error/result_total/result_next/result_time. Its documented
+  rules hold: at most 50 commands (more: 400 ERROR_BATCH_LENGTH_EXCEEDED and nothing runs), no
+  ``batch`` inside a batch, a failed command's error in ``result_error`` while the others run.
+- ``violations``: every broken rule of the API (too many commands, ``$result`` of a command that
+  is not before it, too many findbycomm values). The test fixtures fail a test that leaves any.
 - Parameters arrive as JSON or as PHP-style form keys (``fields[PHONE][0][VALUE]=…``).
 - A leaky bucket (default 2/s drain, 50 before blocking) counts HTTP requests, as the portal does.
 - Faults: ``fail_next`` (any status/code), ``delay_next`` (client timeout) and
@@ -27,6 +31,8 @@ from urllib.parse import parse_qsl, unquote
 from tests.fakes.http import FakeServer, Request, Response
 
 DEFAULT_CODE = "b24webhooksecretcode"
+MAX_BATCH_COMMANDS = 50  # "The number of requests in a batch is limited to 50."
+MAX_FINDBYCOMM_VALUES = 20  # crm.duplicate.findbycomm: "Maximum number of values — 20"
 
 
 class MethodError(Exception):
@@ -161,6 +167,7 @@ class Bitrix24Portal:
         self.calls: list[str] = []  # REST methods as they reached the portal (batch commands included)
         self.http_methods: list[str] = []  # one per accepted HTTP request
         self.rejected: list[tuple[int, str]] = []  # (status, code) of refused HTTP requests
+        self.violations: list[str] = []  # documented API rules a client broke (see the module doc)
         self.server = FakeServer(self._route)
 
     # ------------------------------------------------------------------ lifecycle
@@ -285,19 +292,18 @@ class Bitrix24Portal:
         commands = params.get("cmd") or {}
         if isinstance(commands, list):
             commands = {str(i): c for i, c in enumerate(commands)}
+        if not isinstance(commands, dict):
+            raise MethodError("INVALID_REQUEST", "cmd must be an array")
+        if len(commands) > MAX_BATCH_COMMANDS:
+            self.violations.append(f"batch of {len(commands)} commands (at most {MAX_BATCH_COMMANDS})")
+            raise MethodError("ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded", 400)
         halt = str(params.get("halt", "0")) not in ("0", "", "false", "False")
         results: dict[str, Any] = {}
         errors: dict[str, Any] = {}
         totals: dict[str, Any] = {}
         nexts: dict[str, Any] = {}
         times: dict[str, Any] = {}
-        for index, (key, command) in enumerate(commands.items()):
-            if index >= 50:
-                errors[key] = {
-                    "error": "ERROR_BATCH_LENGTH_EXCEEDED",
-                    "error_description": "Max batch length exceeded",
-                }
-                continue
+        for key, command in commands.items():
             method, _, query = str(command).partition("?")
             method = method.strip().lower()
             started = time.time()
@@ -306,7 +312,11 @@ class Bitrix24Portal:
                     raise MethodError(
                         "ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage"
                     )
-                sub_params = _substitute(parse_query(query), results)
+                raw_params = parse_query(query)
+                for ref in _references(raw_params):
+                    if ref not in results and ref not in errors:
+                        self.violations.append(f"{key}: $result[{ref}] names no command before it")
+                sub_params = _substitute(raw_params, results)
                 value = self._call(method, sub_params)
             except MethodError as exc:
                 errors[key] = {"error": exc.code, "error_description": exc.description}
@@ -440,8 +450,9 @@ class Bitrix24Portal:
             values = [values]
         if not values:
             raise MethodError("Communication values is not defined", "Parameter 'values' is required.")
-        if len(values) > 20:
-            raise MethodError("", "Too many values: 20 at most")
+        if len(values) > MAX_FINDBYCOMM_VALUES:
+            self.violations.append(f"findbycomm with {len(values)} values (at most {MAX_FINDBYCOMM_VALUES})")
+            raise MethodError("", f"Too many values: {MAX_FINDBYCOMM_VALUES} at most")
         wanted = {_digits(v) if comm_type == "PHONE" else str(v).lower() for v in values}
         entity_type = str(params.get("entity_type") or "").upper()
         types = (
@@ -642,6 +653,17 @@ def _substitute(value: Any, results: dict[str, Any]) -> Any:
         return "" if node is None or isinstance(node, (dict, list)) else str(node)
 
     return _REF.sub(resolve, value)
+
+
+def _references(value: Any) -> list[str]:
+    """The command keys a parameter tree refers to with ``$result[key]``."""
+    if isinstance(value, dict):
+        return [ref for v in value.values() for ref in _references(v)]
+    if isinstance(value, list):
+        return [ref for v in value for ref in _references(v)]
+    if isinstance(value, str):
+        return [match.group(1) for match in _REF.finditer(value)]
+    return []
 
 
 def _time_block(started: float) -> dict[str, Any]:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from leadflow.adapters.crm.bitrix24 import Bitrix24Client, CallbackTask, CrmLead, TokenBucket
+import requests
+
+from leadflow.adapters.crm.bitrix24 import Bitrix24Client, CallbackTask, CrmLead
+from leadflow.adapters.rate_limit import TokenBucket
 from tests.fakes.bitrix24_server import Bitrix24Portal
 
 CLASSIC, SIMPLE = 1, 2
 
 
 def make_client(portal: Bitrix24Portal, **kwargs) -> Bitrix24Client:
-    kwargs.setdefault("rate_limiter", TokenBucket(rate_per_s=50, burst=500))
+    limiter = kwargs.pop("rate_limiter", None) or TokenBucket(rate_per_s=50, burst=500)
     kwargs.setdefault("timeout_s", 2)
-    return Bitrix24Client(portal.webhook_url, **kwargs)
+    return Bitrix24Client(portal.webhook_url, requests.Session(), limiter, **kwargs)
 
 
 def make_lead(n: int, *, phone: str | None = "auto", callback: bool = False, **overrides) -> CrmLead:

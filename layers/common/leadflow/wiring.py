@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the steps are imported when built: ingest's cold start load
     from leadflow.adapters.crm import Crm
     from leadflow.adapters.messenger import Messenger
     from leadflow.adapters.queues import Queue
+    from leadflow.adapters.rate_limit import RateLimiter
     from leadflow.adapters.sqs_batch import BatchFrame
     from leadflow.adapters.store import Store
     from leadflow.business import BusinessConfig
@@ -132,15 +133,44 @@ def messenger(biz: BusinessConfig) -> Messenger:
 
 @functools.cache
 def crm() -> Crm:
-    """Bitrix24 when its webhook URL is set, else the built-in CRM (the leads table)."""
+    return make_crm(business())
+
+
+def make_crm(biz: BusinessConfig) -> Crm:
+    """Bitrix24 when BITRIX24_WEBHOOK_URL is set, else the built-in CRM (the leads table)."""
     from leadflow.adapters.crm import BuiltinCrm
 
     url = secret("BITRIX24_WEBHOOK_URL")
     if not url:
         return BuiltinCrm()
+    import requests
+
+    from leadflow.adapters.crm.bitrix24 import Bitrix24Client, portal_key
     from leadflow.adapters.crm.bitrix24_crm import Bitrix24Crm
 
-    return Bitrix24Crm.from_url(url, business())
+    config = biz.crm
+    limiter = bitrix24_limiter(portal_key(url), config.requests_per_s, config.burst)
+    client = Bitrix24Client(url, requests.Session(), limiter, mode=config.mode, tags_field=config.tags_field)
+    return Bitrix24Crm(client)
+
+
+def bitrix24_limiter(portal: str, rate_per_s: float, burst: int) -> RateLimiter:
+    """One request budget per portal: in RATE_LIMIT_TABLE for every container of every function when
+    the stack has the table, else per process; the same limiter for every client in this process."""
+    from leadflow.adapters.rate_limit import portal_limiter
+
+    table = settings().rate_limit_table
+    if not table:
+        return portal_limiter(portal, rate_per_s, burst)
+    return portal_limiter(portal, rate_per_s, burst, dynamodb=dynamodb_client(), table=table)
+
+
+@functools.cache
+def dynamodb_client() -> Any:
+    """A plain DynamoDB client (the store's resource client rewrites attribute values)."""
+    import boto3  # AWS_ENDPOINT_URL(_DYNAMODB) points it at the local emulator
+
+    return boto3.client("dynamodb", config=_aws_config())
 
 
 @functools.cache
@@ -235,7 +265,7 @@ def _required(value: str | None, name: str) -> str:
 def reset() -> None:
     from leadflow.adapters import rate_limit
 
-    for cached in (dynamodb, sqs, store, sender, crm, qualifier, ingest_step):
+    for cached in (dynamodb, dynamodb_client, sqs, store, sender, crm, qualifier, ingest_step):
         cached.cache_clear()
     rate_limit.reset()
     reset_caches()

@@ -1,4 +1,8 @@
-"""Fixtures: a fake Bitrix24 portal on 127.0.0.1 and a client with its own (unshared) rate limiter."""
+"""Fixtures: a fake Bitrix24 portal on 127.0.0.1 and a client with its own (unshared) rate limiter.
+
+A test whose client broke one of the portal's documented rules (more than 50 commands in a batch,
+a ``$result`` reference to no earlier command, too many findbycomm values) fails at teardown, even
+when the per-lead outcomes it checks happen to look right."""
 
 from __future__ import annotations
 
@@ -22,6 +26,8 @@ def portal_factory() -> Iterator[Callable[..., Bitrix24Portal]]:
     yield start
     for portal in started:
         portal.__exit__(None, None, None)
+    broken = [rule for portal in started for rule in portal.violations]
+    assert not broken, f"the client broke Bitrix24's rules: {broken}"
 
 
 @pytest.fixture

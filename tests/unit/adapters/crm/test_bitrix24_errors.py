@@ -6,8 +6,10 @@ import logging
 import socket
 
 import pytest
+import requests
 
-from leadflow.adapters.crm.bitrix24 import Bitrix24Client, Bitrix24Error, TokenBucket
+from leadflow.adapters.crm.bitrix24 import Bitrix24Client, Bitrix24Error
+from leadflow.adapters.rate_limit import TokenBucket
 from tests.support.bitrix24 import make_client, make_lead
 
 
@@ -98,7 +100,7 @@ def test_a_redelivery_of_leads_with_phones_is_safe_even_without_the_flag(classic
 
 def test_an_invalid_webhook_is_not_retryable_and_the_secret_stays_out_of_the_error(classic_portal):
     wrong_url = classic_portal.webhook_url.replace(classic_portal.code, "stolen0code")
-    client = Bitrix24Client(wrong_url, rate_limiter=TokenBucket(50, 500))
+    client = Bitrix24Client(wrong_url, requests.Session(), TokenBucket(50, 500))
 
     with pytest.raises(Bitrix24Error) as failure:
         client.push([make_lead(1)])
@@ -114,7 +116,7 @@ def test_connection_refused_is_retryable_and_hides_the_webhook_url(caplog):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     client = Bitrix24Client(
-        f"http://127.0.0.1:{port}/rest/1/topsecretcode/", rate_limiter=TokenBucket(50, 500)
+        f"http://127.0.0.1:{port}/rest/1/topsecretcode/", requests.Session(), TokenBucket(50, 500)
     )
 
     with caplog.at_level(logging.DEBUG), pytest.raises(Bitrix24Error) as failure:
@@ -140,20 +142,20 @@ def test_log_lines_carry_no_phone_name_or_secret(classic_portal, caplog):
         assert secret not in caplog.text
 
 
-def test_a_failure_in_a_later_chunk_reports_those_leads_and_keeps_the_earlier_ones(classic_portal):
+def test_a_failure_in_a_later_write_batch_reports_those_leads_and_keeps_the_earlier_ones(classic_portal):
     client = make_client(classic_portal)
-    leads = [make_lead(n) for n in range(30)]
-    # the first chunk's lookup and write pass; the second chunk's write is applied, its answer lost
-    classic_portal.apply_then_lose_next(method="batch", skip=3)
+    leads = [make_lead(n, callback=True) for n in range(40)]  # 80 write commands: 25 + 15 leads
+    # the lookup and the first write batch pass; the second write batch is applied, its answer lost
+    classic_portal.apply_then_lose_next(method="batch", skip=2)
 
     outcomes = client.push(leads)
 
     assert [o.origin_id for o in outcomes] == [lead.origin_id for lead in leads]
-    assert all(o.created for o in outcomes[:20])
-    assert all(o.crm_id is None and o.retryable and o.error for o in outcomes[20:])
-    assert len(classic_portal.portal.leads) == 30  # the lost answer's leads exist on the portal
+    assert all(o.created for o in outcomes[:25])
+    assert all(o.crm_id is None and o.retryable and o.error for o in outcomes[25:])
+    assert len(classic_portal.portal.leads) == 40  # the lost answer's leads exist on the portal
 
-    again = client.push(leads[20:])  # the queue retries the failed ones; the client remembers
+    again = client.push(leads[25:])  # the queue retries the failed ones; the client remembers
 
     assert all(o.created and o.error is None for o in again)
     assert_one_record_per_lead(classic_portal, leads)

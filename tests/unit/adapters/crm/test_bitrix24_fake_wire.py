@@ -83,3 +83,77 @@ def test_unknown_method_and_wrong_code_answer_like_bitrix24(classic_portal):
 
     assert (missing.status_code, missing.json()["error"]) == (404, "ERROR_METHOD_NOT_FOUND")
     assert (wrong.status_code, wrong.json()["error"]) == (401, "INVALID_CREDENTIALS")
+
+
+def batch_of(portal, commands: dict[str, str]) -> requests.Response:
+    return requests.post(portal.webhook_url + "batch", json={"halt": 0, "cmd": commands}, timeout=5)
+
+
+def test_a_batch_of_more_than_fifty_commands_is_refused_whole(classic_portal):
+    fifty_one = {f"add{i}": "crm.lead.add?" + php_query({"fields": {"TITLE": str(i)}}) for i in range(51)}
+
+    refused = batch_of(classic_portal, fifty_one)
+    fifty = batch_of(classic_portal, dict(list(fifty_one.items())[:50]))
+
+    assert (refused.status_code, refused.json()["error"]) == (400, "ERROR_BATCH_LENGTH_EXCEEDED")
+    assert fifty.status_code == 200 and len(fifty.json()["result"]["result"]) == 50
+    assert len(classic_portal.portal.leads) == 50  # nothing of the refused batch ran
+    assert classic_portal.violations == ["batch of 51 commands (at most 50)"]
+    classic_portal.violations.clear()
+
+
+def test_a_result_reference_must_name_an_earlier_command(classic_portal):
+    answer = batch_of(
+        classic_portal,
+        {
+            "note": "crm.timeline.comment.add?"
+            + php_query({"fields": {"ENTITY_TYPE": "lead", "ENTITY_ID": "$result[add]", "COMMENT": "hi"}}),
+            "add": "crm.lead.add?" + php_query({"fields": {"TITLE": "x"}}),
+        },
+    ).json()["result"]
+
+    assert "note" in answer["result_error"]  # "$result[add]" was still empty
+    assert "add" in answer["result"]
+    assert classic_portal.violations == ["note: $result[add] names no command before it"]
+    classic_portal.violations.clear()
+
+
+def test_a_reference_to_a_failed_command_is_empty_and_fails_only_its_own_command(classic_portal):
+    answer = batch_of(
+        classic_portal,
+        {
+            "bad": "crm.lead.add?" + php_query({"fields": {"TITLE": "x", "ASSIGNED_BY_ID": 404}}),
+            "todo": "crm.activity.todo.add?"
+            + php_query(
+                {"ownerTypeId": 1, "ownerId": "$result[bad]", "deadline": "2026-03-07T10:00:00+03:00"}
+            ),
+            "good": "crm.lead.add?" + php_query({"fields": {"TITLE": "y"}}),
+        },
+    ).json()["result"]
+
+    assert set(answer["result_error"]) == {"bad", "todo"}
+    assert set(answer["result"]) == {"good"}
+    assert not classic_portal.violations  # referring to a command that failed is allowed
+
+
+def test_findbycomm_takes_at_most_twenty_values_and_answers_one_union_of_ids(classic_portal):
+    for n in (1, 2):
+        classic_portal.portal.leads[n] = {"ID": str(n), "PHONE": [{"VALUE": f"+7916000000{n}"}]}
+    twenty = [f"+7916000{n:04d}" for n in range(20)]
+
+    union = batch_of(
+        classic_portal,
+        {"dup": "crm.duplicate.findbycomm?" + php_query({"type": "PHONE", "values": twenty})},
+    ).json()["result"]
+    too_many = batch_of(
+        classic_portal,
+        {
+            "dup": "crm.duplicate.findbycomm?"
+            + php_query({"type": "PHONE", "values": [*twenty, "+79990000000"]})
+        },
+    ).json()["result"]
+
+    assert union["result"]["dup"] == {"LEAD": [1, 2]}  # which phone matched which lead is not said
+    assert "dup" in too_many["result_error"]
+    assert classic_portal.violations == ["findbycomm with 21 values (at most 20)"]
+    classic_portal.violations.clear()

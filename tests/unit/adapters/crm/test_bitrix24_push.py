@@ -76,15 +76,15 @@ def test_mode_is_read_once_per_client_and_not_at_all_when_configured(simple_port
     assert "crm.settings.mode.get" not in classic_portal.calls
 
 
-def test_twenty_leads_cost_two_requests_and_twenty_one_cost_four(classic_portal):
+def test_twenty_five_leads_with_call_backs_cost_two_requests_and_twenty_six_cost_three(classic_portal):
     client = make_client(classic_portal)
 
-    client.push([make_lead(n, callback=True) for n in range(20)])
+    client.push([make_lead(n, callback=True) for n in range(25)])  # 25 adds + 25 tasks: one batch
     assert len(classic_portal.server.requests) == 2
 
-    client.push([make_lead(n, callback=True) for n in range(100, 121)])
-    assert len(classic_portal.server.requests) == 2 + 4
-    assert len(classic_portal.portal.leads) == 41
+    client.push([make_lead(n, callback=True) for n in range(100, 126)])  # one lookup, two write batches
+    assert len(classic_portal.server.requests) == 2 + 3
+    assert len(classic_portal.portal.leads) == 51 and len(classic_portal.portal.activities) == 51
     assert all(len(cmd) <= 50 for cmd in batch_commands(classic_portal))
 
 

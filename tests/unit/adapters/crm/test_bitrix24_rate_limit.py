@@ -7,7 +7,10 @@ import time
 
 import pytest
 
-from leadflow.adapters.crm.bitrix24 import Bitrix24Client, Bitrix24Error, TokenBucket
+from leadflow import wiring
+from leadflow.adapters.crm.bitrix24 import Bitrix24Error
+from leadflow.adapters.rate_limit import RateLimited, TokenBucket
+from leadflow.business import parse_business_config
 from tests.support.bitrix24 import make_client, make_lead
 
 
@@ -52,7 +55,7 @@ def test_a_long_wait_is_refused_as_retryable_instead_of_holding_the_lambda():
     bucket.acquire()
     assert bucket.acquire() == pytest.approx(0.5)  # reserved: the next caller queues behind it
 
-    with pytest.raises(Bitrix24Error) as failure:
+    with pytest.raises(RateLimited) as failure:
         bucket.acquire()
     assert failure.value.retryable and failure.value.code == "CLIENT_RATE_LIMIT"
 
@@ -88,11 +91,18 @@ def test_a_client_within_the_limit_never_sees_query_limit_exceeded(portal_factor
     assert time.monotonic() - started >= (15 - 5) / 20 * 0.9
 
 
-def test_clients_of_one_portal_share_one_budget_in_a_warm_process(classic_portal):
-    first = Bitrix24Client(classic_portal.webhook_url, rate_per_s=3.5, burst=7)
-    second = Bitrix24Client(classic_portal.webhook_url, rate_per_s=3.5, burst=7)
+def test_clients_of_one_portal_share_one_budget_in_a_warm_process(classic_portal, monkeypatch):
+    monkeypatch.delenv("RATE_LIMIT_TABLE", raising=False)
+    monkeypatch.setenv("BITRIX24_WEBHOOK_URL", classic_portal.webhook_url)
+    wiring.reset()
+    business = parse_business_config(
+        "timezone: Europe/Moscow\nservices: []\ncrm: {requests_per_s: 3.5, burst: 7}\n"
+    )
 
-    assert first.limiter is second.limiter
+    first, second = wiring.make_crm(business), wiring.make_crm(business)
+
+    assert first.client is not second.client
+    assert first.client.limiter is second.client.limiter
 
 
 def test_threads_pushing_at_once_stay_within_the_portal_limit(portal_factory):

@@ -14,8 +14,9 @@ import boto3
 import pytest
 
 from leadflow import wiring
-from leadflow.adapters.crm.bitrix24 import Bitrix24Client, Bitrix24Error, TokenBucket
-from leadflow.adapters.rate_limit import SharedRateLimiter, limiter_key
+from leadflow.adapters.crm.bitrix24 import Bitrix24Error
+from leadflow.adapters.rate_limit import RateLimited, SharedRateLimiter, TokenBucket, limiter_key
+from leadflow.business import parse_business_config
 from tests.support.aws import atomic_moto_writes
 from tests.support.bitrix24 import make_client
 
@@ -102,7 +103,7 @@ def test_a_long_wait_is_refused_as_retryable_without_spending_the_budget(aws):
     sent = first.requests["UpdateItem"]
 
     for container in (first, second, third):  # up to date, a stale view, a blind start
-        with pytest.raises(Bitrix24Error) as refused:
+        with pytest.raises(RateLimited) as refused:
             container.acquire()
         assert (refused.value.code, refused.value.retryable) == ("CLIENT_RATE_LIMIT", True)
     assert first.requests["UpdateItem"] == sent  # it knew already: refused without asking DynamoDB
@@ -193,7 +194,7 @@ class ReadingClock:
 
 def run_containers(make, *, containers: int = 6, each: int = 12):
     grants: list[float] = []
-    refused: list[Bitrix24Error] = []
+    refused: list[RateLimited] = []
     limiters = []
     start = threading.Barrier(containers)
     lock = threading.Lock()
@@ -207,7 +208,7 @@ def run_containers(make, *, containers: int = 6, each: int = 12):
         for _ in range(each):
             try:
                 wait = limiter.acquire()
-            except Bitrix24Error as exc:
+            except RateLimited as exc:
                 with lock:
                     refused.append(exc)
                 continue
@@ -245,31 +246,29 @@ def test_a_lost_table_falls_back_to_pacing_this_process_alone(aws):
 def test_every_function_gets_the_shared_limiter_when_the_stack_has_the_table(
     aws, monkeypatch, classic_portal
 ):
-    assert isinstance(
-        Bitrix24Client(classic_portal.webhook_url).limiter, TokenBucket
-    )  # no table: per process
+    monkeypatch.setenv("BITRIX24_WEBHOOK_URL", classic_portal.webhook_url)
+    monkeypatch.delenv("RATE_LIMIT_TABLE", raising=False)
+    wiring.reset()
+    assert isinstance(wiring.crm().client.limiter, TokenBucket)  # no table: per process
 
     monkeypatch.setenv("RATE_LIMIT_TABLE", TABLE)
-    monkeypatch.setenv("BITRIX24_WEBHOOK_URL", classic_portal.webhook_url)
     wiring.reset()
     limiter = wiring.crm().client.limiter
     wiring.crm().client.call("crm.settings.mode.get")
 
     assert isinstance(limiter, SharedRateLimiter)
-    assert Bitrix24Client(classic_portal.webhook_url).limiter is limiter  # one per portal per process
+    assert wiring.make_crm(wiring.business()).client.limiter is limiter  # one per portal per process
     items = boto3.client("dynamodb", region_name="eu-central-1").scan(TableName=TABLE)["Items"]
     assert len(items) == 1 and "127.0.0.1" not in str(items)  # keyed by a hash, not the address
 
 
 def test_an_enterprise_portal_gets_its_own_limit_from_the_business_config(aws, monkeypatch, classic_portal):
-    from leadflow.adapters.crm.bitrix24_crm import Bitrix24Crm
-    from leadflow.business import parse_business_config
-
     business = parse_business_config(
         "timezone: Europe/Moscow\nservices: []\ncrm: {requests_per_s: 5, burst: 250}\n"
     )
     monkeypatch.setenv("RATE_LIMIT_TABLE", TABLE)
+    monkeypatch.setenv("BITRIX24_WEBHOOK_URL", classic_portal.webhook_url)
     wiring.reset()
-    limiter = Bitrix24Crm.from_url(classic_portal.webhook_url, business).client.limiter
+    limiter = wiring.make_crm(business).client.limiter
     assert isinstance(limiter, SharedRateLimiter)
     assert (limiter.interval, limiter.tolerance) == (0.2, 50.0)  # 5/s, 250 in a burst

@@ -11,6 +11,7 @@ from leadflow import clock, wiring
 from leadflow.domain.models import Contact, Lead, LeadReady
 from leadflow_local.functions import invoke
 from leadflow_local.stack import sqs_event
+from leadflow_local.template import load_template
 from tests.fakes.bitrix24_server import Bitrix24Portal
 
 SATURDAY_NOON = datetime(2026, 3, 14, 5, 0, tzinfo=UTC)  # 12:00 in Krasnoyarsk
@@ -22,6 +23,12 @@ def portal(aws, monkeypatch):
         monkeypatch.setenv("BITRIX24_WEBHOOK_URL", portal.webhook_url)
         wiring.reset()
         yield portal
+    assert not portal.violations
+
+
+def route_batch_size() -> int:
+    [source] = load_template().functions()["route"].sqs_sources
+    return int(source["batch_size"])
 
 
 def _qualified_lead(aws, n: int) -> Lead:
@@ -95,3 +102,16 @@ def test_a_lost_answer_is_checked_not_blindly_resent(aws, portal):
 
     assert len(portal.records_with_origin(lead.lead_id)) == 1
     assert aws.store.leads.get(lead.lead_id).crm_id == str(portal.records_with_origin(lead.lead_id)[0][1])
+
+
+def test_a_full_route_batch_lands_in_two_requests(aws, portal):
+    clock.freeze(SATURDAY_NOON)
+    batch_size = route_batch_size()
+    leads = [_qualified_lead(aws, n) for n in range(100, 100 + batch_size)]
+
+    assert _route(aws, leads) == {"batchItemFailures": []}
+
+    assert len(portal.http_methods) == 2  # the lookup (with the mode) and the writes
+    for lead in leads:
+        assert len(portal.records_with_origin(lead.lead_id)) == 1
+        assert aws.store.leads.get(lead.lead_id).crm_id

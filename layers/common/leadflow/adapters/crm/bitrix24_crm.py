@@ -3,7 +3,7 @@ owner and priority in step with ours."""
 
 from __future__ import annotations
 
-from leadflow.adapters.crm import CrmUnavailable, Pushed
+from leadflow.adapters.crm.base import CrmUnavailable, Pushed
 from leadflow.adapters.crm.bitrix24 import Bitrix24Client, Bitrix24Error, CallbackTask, CrmLead
 from leadflow.business import BusinessConfig
 from leadflow.domain.models import Lead
@@ -55,15 +55,6 @@ class Bitrix24Crm:
 
     def __init__(self, client: Bitrix24Client):
         self.client = client
-
-    @classmethod
-    def from_url(cls, url: str, business: BusinessConfig) -> Bitrix24Crm:
-        crm = business.crm
-        return cls(
-            Bitrix24Client(
-                url, mode=crm.mode, tags_field=crm.tags_field, rate_per_s=crm.requests_per_s, burst=crm.burst
-            )
-        )
 
     def push(
         self, leads: list[tuple[Lead, str | None]], business: BusinessConfig, redelivered: bool = False
