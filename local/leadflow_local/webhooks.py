@@ -77,6 +77,25 @@ class Webhooks:
             staff_chat, "Staff", text, at, reply_to_message=_bot_card(staff_chat, card_message_id, at)
         )
 
+    def telegram_contact(
+        self, user_id: int, first_name: str, phone: str, *, own: bool, at: datetime
+    ) -> Delivery:
+        """A shared contact: ``own`` — the sender's own (Telegram's «поделиться номером»), else somebody's."""
+        contact = {
+            "phone_number": phone.lstrip("+"),
+            "first_name": first_name,
+            "user_id": user_id if own else user_id + 1,
+        }
+        update_id = 900_000 + next(_ids)
+        message = {
+            "message_id": update_id % 100_000,
+            "from": {"id": user_id, "is_bot": False, "first_name": first_name, "language_code": "ru"},
+            "chat": {"id": user_id, "first_name": first_name, "type": "private"},
+            "date": int(at.timestamp()),
+            "contact": contact,
+        }
+        return self._telegram({"update_id": update_id, "message": message})
+
     def telegram_command(self, chat_id: int, text: str, at: datetime) -> Delivery:
         command = text.split()[0]
         entities = [{"offset": 0, "length": len(command), "type": "bot_command"}]

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from leadflow import clock
+from leadflow import clock, wiring
 from leadflow.adapters.crm import BuiltinCrm
 from leadflow.domain.models import Lead
 from leadflow_local.functions import invoke
@@ -15,6 +15,7 @@ from leadflow_local.inspect import invite
 from leadflow_local.stack import api_gateway_event, sqs_event
 from leadflow_local.webhooks import Delivery, Webhooks
 from tests.fakes.telegram_server import FakeTelegram
+from tests.support.builders import use_crm
 
 SATURDAY_11_KRSK = datetime(2026, 3, 14, 4, 0, tzinfo=UTC)  # the salon is open
 ANNA, KATYA, MARINA = 5001, 5002, 5006
@@ -130,3 +131,17 @@ class Workspace:
     def card_id(self, lead: Lead) -> int:
         assert lead.card, "the lead has no card"
         return int(lead.card.rpartition(":")[2])
+
+
+def start_workspace(aws, monkeypatch, tg: FakeTelegram | None) -> Workspace:
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    if tg is not None:
+        monkeypatch.setenv("TELEGRAM_BOT_TOKEN", tg.token)
+        monkeypatch.setenv("TELEGRAM_API_BASE", tg.url)
+    """The salon open (Saturday 11:00), every channel's webhook secret set, a recording CRM."""
+    wiring.reset()
+    crm = RecordingCrm()
+    use_crm(monkeypatch, crm)
+    clock.freeze(SATURDAY_11_KRSK)
+    return Workspace(aws, tg, crm)

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from leadflow.domain import lifecycle
 from leadflow.domain.models import InboundMessage, Intent, Lead, Qualification, Temperature
+from leadflow.domain.qualify.names import is_placeholder_name
 
 # How many message ids a lead remembers to recognise a redelivered message (a redelivery comes
 # within minutes; a lead gets a few dozen messages at most).
@@ -41,8 +42,9 @@ def merge(
     if message.call and message.call.missed:
         lead.tags = sorted({*lead.tags, "missed_call"})
     lead.temperature = temperature_of(lead, message.received_at.astimezone(tz).date())
-    name = message.contact.name if message.channel in ("form", "call") else None
-    lead.contact.name = lead.contact.name or understood.name or name or message.contact.name
+    given = None if is_placeholder_name(message.contact.name) else message.contact.name
+    name = given if message.channel in ("form", "call") else None
+    lead.contact.name = lead.contact.name or understood.name or name or given
     lead.contact.phone = lead.contact.phone or message.contact.phone or understood.phone
     lead.contact.channel_user_id = lead.contact.channel_user_id or message.contact.channel_user_id
     lead.media = sorted(set(lead.media) | set(message.media))

@@ -9,6 +9,8 @@ from leadflow.domain.qualify import lexicon
 from leadflow.domain.qualify.names import name_parse
 from leadflow.domain.qualify.text import Message, any_of, lazy_re
 
+TEST_WORD_RE = lazy_re(r"\s*(?:тест\w*|test\w*|проверка)\s*[.!]*\s*", re.IGNORECASE)
+
 
 def _content_words(message: Message) -> list[str]:
     return [t.text for t in message.tokens if t.text not in lexicon.GREETING_WORDS]
@@ -25,7 +27,9 @@ def detect_intent(
         comment = message.form_fields.get("комментарий", message.form_fields.get("comment", ""))
         text = comment.lower().replace("ё", "е")
         name = message.form_fields.get("имя", message.form_fields.get("name", "")).lower().strip()
-        if name in lexicon.NAME_PLACEHOLDERS or re.fullmatch(r"\s*тест\w*\s*", text):
+        # A test submission says so in its text, or in its name when it has no text at all. A
+        # placeholder name («Клиент», «Имя») only means the client gave none: the form is a lead.
+        if TEST_WORD_RE.fullmatch(text) or (not text.strip() and TEST_WORD_RE.fullmatch(name)):
             return Intent.not_target
     if any_of(lexicon.NOT_TARGET_PATTERNS, text):
         return Intent.not_target

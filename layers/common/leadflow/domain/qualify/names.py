@@ -40,6 +40,11 @@ def _latin_name(word: str) -> str | None:
     return word if name_parse(transliterate(word).capitalize()) else None
 
 
+def is_placeholder_name(name: str | None) -> bool:
+    """«Клиент», «Имя», «тест»: what a form or a CRM puts where the client gave no name."""
+    return bool(name) and name.strip().lower().rstrip(".!") in lexicon.NAME_PLACEHOLDERS
+
+
 def _first_name_in(words: list[str]) -> str | None:
     for word in words[:3]:
         if word.lower() in lexicon.NAME_PLACEHOLDERS:
