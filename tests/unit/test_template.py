@@ -109,7 +109,7 @@ def test_one_receive_limit_one_rate_limit_policy_one_alarm_definition(template):
         for f in FUNCTIONS
         if {"Ref": policy} in template["Resources"][f"{f}Function"]["Properties"]["Policies"]
     ]
-    assert users == ["Route", "Escalate", "Remind"]
+    assert users == ["Score", "Route", "Escalate", "Remind"]
     alarms = _resources(template, "AWS::CloudWatch::Alarm")
     assert sorted(alarms) == [
         "DeadLetterAlarm",

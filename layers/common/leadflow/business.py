@@ -216,6 +216,26 @@ class Crm(_Section):
 class SmsSettings(_Section):
     provider: Literal["smsru", "smsc", "aws"] | None = None
     sender: str | None = None
+    # Against SMS pumping (a form flooded with numbers that bill per message): automatic texts go
+    # only to these countries, a few per number a day, and stop for the hour past a budget.
+    countries: list[str] = Field(default_factory=lambda: ["RU"], description="ISO codes SMS may go to")
+    per_phone_per_day: int = Field(default=3, ge=0, description="automatic SMS to one number a day")
+    per_hour: int = Field(default=60, ge=0, description="automatic SMS of the whole business an hour")
+
+    @field_validator("countries")
+    @classmethod
+    def _iso_codes(cls, codes: list[str]) -> list[str]:
+        for code in codes:
+            if not (len(code) == 2 and code.isalpha()):
+                raise ValueError(f"countries: {code!r} is not a two-letter country code (RU, KZ, BY, …)")
+        return [c.upper() for c in codes]
+
+
+class Replies(_Section):
+    """Against flooding: automatic answers per chat (every message is still stored and shown)."""
+
+    per_chat: int = Field(default=5, ge=1)
+    window_min: int = Field(default=10, ge=1)
 
 
 class BusinessConfig(_Section):
@@ -232,6 +252,7 @@ class BusinessConfig(_Section):
     qualify: Qualify = Field(default_factory=Qualify)
     crm: Crm = Field(default_factory=Crm)
     sms: SmsSettings = Field(default_factory=SmsSettings)
+    replies: Replies = Field(default_factory=Replies)
     vip_phones: list[str] = Field(default_factory=list)
     open_lead_window_days: int = 14
 

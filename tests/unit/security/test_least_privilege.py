@@ -16,6 +16,7 @@ import contextvars
 import json
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 import boto3
 
@@ -113,6 +114,7 @@ def lead_life_cycle(aws, monkeypatch, portal: Bitrix24Portal) -> None:
     monkeypatch.setenv("RATE_LIMIT_TABLE", "RateLimitTable")
     monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "s3cret")
     monkeypatch.setenv("BITRIX24_APP_TOKEN", "b24")
+    monkeypatch.setenv("FORM_SECRET", "f0rm")
     monkeypatch.setenv("DLQ_URL", aws.queue_urls["RouteDeadLetterQueue"])
     wiring.reset()
     used = record_usage(aws)
@@ -133,6 +135,13 @@ def lead_life_cycle(aws, monkeypatch, portal: Bitrix24Portal) -> None:
               "from": {"id": 42, "is_bot": False, "first_name": "Ира"}, "text": "Хочу на маникюр завтра в 15:00, 89138402765"}})  # fmt: skip
     telegram({"update_id": 4, "message": {"message_id": 4, "date": int(clock.now().timestamp()), "chat": {"id": 43, "type": "private"},
               "from": {"id": 43, "is_bot": False, "first_name": "Оля"}, "text": "хочу на педикюр на следующей неделе"}})  # fmt: skip
+    # A site form: its answer is an SMS, counted against the SMS budgets (RateLimitTable).
+    form = urlencode(
+        {"name": "Ия", "phone": "+7 913 840-27-66", "comment": "стрижка в пятницу", "tranid": "77:1"}
+    )
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    event = api_gateway_event("POST", "/webhooks/form", "secret=f0rm", headers, form.encode(), "127.0.0.1")
+    assert run("ingest", event)["statusCode"] == 200
     drain(aws, "ScoreQueue", "score")
     drain(aws, "RouteQueue", "route")
     lead = next(

@@ -21,6 +21,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal, Protocol
 
 from leadflow import clock
@@ -28,7 +29,7 @@ from leadflow.adapters.channels.base import Sender, SendError, SendResult, Unkno
 from leadflow.adapters.store import Store
 from leadflow.business import BusinessConfig, clock_time
 from leadflow.domain.models import Lead, OutboundMessage
-from leadflow.domain.sms import MARKETING_KINDS, sms_policy
+from leadflow.domain.sms import MARKETING_KINDS, STAFF_KINDS, sms_country, sms_policy
 from leadflow.observability import logger, metrics
 
 Outcome = Literal["sent", "already_sent", "failed", "refused"]
@@ -192,17 +193,48 @@ class Messenger:
             quiet_start=clock_time(quiet.start),
             quiet_end=clock_time(quiet.end),
         )
-        if decision.action == "send":
-            return None
         if decision.action == "wait":
             raise SendError(f"sms waits: {decision.reason}", retryable=True)
+        reason = decision.reason if decision.action == "refuse" else self._over_budget(message)
+        if reason is None:
+            return None
         if (
             self.store.conversation.claim_outbound(message, clock.now(), claim_until=self.claim_until())
             == "claimed"
         ):
-            self.store.conversation.finish_outbound(message, "refused", clock.now(), error=decision.reason)
+            self.store.conversation.finish_outbound(message, "refused", clock.now(), error=reason)
         metrics.add_metric(name="SmsRefused", unit="Count", value=1)
         return Delivery("refused")
+
+    def _over_budget(self, message: OutboundMessage) -> str | None:
+        """Why an automatic SMS may not go (SMS pumping), or None. Staff's own texts are not limited."""
+        if message.kind in STAFF_KINDS:
+            return None
+        sms = self.business.sms
+        if sms_country(message.to) not in sms.countries:
+            return "country not allowed"
+        if self.store.conversation.is_recorded(message):
+            return None  # counted when it was first claimed: a retry is not a second SMS
+        now = clock.now()
+        day, hour = now.strftime("%Y%m%d"), now.strftime("%Y%m%d%H")
+        if not self.store.counters.take(f"sms_hour#{hour}", sms.per_hour, now + timedelta(hours=2)):
+            self._tell_budget_spent(hour)
+            return "hourly SMS budget spent"
+        if not self.store.counters.take(
+            f"sms_phone#{message.to}#{day}", sms.per_phone_per_day, now + timedelta(days=2)
+        ):
+            return "daily SMS limit for this number"
+        return None
+
+    def _tell_budget_spent(self, hour: str) -> None:
+        """Once an hour at most: the owner hears that automatic SMS stopped (and why it may matter)."""
+        text = (
+            f"⚠️ За этот час отправлено больше {self.business.sms.per_hour} автоматических SMS — до конца часа "
+            "они остановлены. Если это не наплыв клиентов, возможна атака на форму сайта."
+        )
+        readers = [s.id for s in self.business.staff if s.active and s.role in ("owner", "senior", "manager")]
+        for staff_id in readers[:3] or ["owner"]:
+            self.to_staff(staff_id, None, f"sms_budget:{hour}:{staff_id}", "sms_budget", text)
 
     def _deliver(
         self, message: OutboundMessage, attempt: Callable[[Sender], SendResult], *, retry_later: bool = True

@@ -242,6 +242,7 @@ class Lead(_Model):
     card: str | None = Field(default=None, description="the owner's lead card: '<chat id>:<message id>'")
     routed: bool = False
     message_ids: list[str] = Field(default_factory=list, description="the last messages folded in")
+    inbound_at: list[datetime] = Field(default_factory=list, description="when the last messages came")
     possible_match: str | None = Field(
         default=None,
         description="a contact whose verified phone the client typed: staff decide if it is them",
@@ -307,6 +308,9 @@ class ContactRecord(_Model):
     sms_opt_out: bool = False
     sms_opt_out_at: str | None = None
     marketing_consent: bool = False
+    recent_openings: list[datetime] = Field(
+        default_factory=list, description="when its last leads were opened"
+    )
 
     @property
     def is_repeat_client(self) -> bool:

@@ -236,6 +236,7 @@ def is_opt_out(text: str) -> bool:
 # did not ask to be reminded of, and a wrongly sent nudge costs more than a missed one.
 TRANSACTIONAL_KINDS = frozenset({"reply", "reminder", "missed_call", "staff_reply"})
 MARKETING_KINDS = frozenset({"winback", "nurture", "nudge"})
+STAFF_KINDS = frozenset({"staff_reply"})  # typed by a person: never held back by the automatic budgets
 
 
 @dataclass(frozen=True)
@@ -291,3 +292,14 @@ def sms_policy(
     if until is not None:
         return PolicyDecision("wait", until, "quiet hours")
     return PolicyDecision("send", now_local, "marketing with consent")
+
+
+def sms_country(e164: str) -> str | None:
+    """The ISO country of a number (``+7 913…`` → ``RU``), None when it is not a number."""
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(e164 if e164.startswith("+") else "+" + e164, None)
+    except phonenumbers.NumberParseException:
+        return None
+    return phonenumbers.region_code_for_number(number)

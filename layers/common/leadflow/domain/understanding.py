@@ -12,6 +12,7 @@ from leadflow.domain.qualify.names import is_placeholder_name
 # How many message ids a lead remembers to recognise a redelivered message (a redelivery comes
 # within minutes; a lead gets a few dozen messages at most).
 SEEN_MESSAGES = 50
+RECENT_TIMES = 20  # enough to tell a flood (replies.per_chat) from a conversation
 
 
 def merge(
@@ -56,6 +57,7 @@ def merge(
         lead.last_message_at = message.received_at
     if message.message_id not in lead.message_ids:
         lead.message_ids = [*lead.message_ids, message.message_id][-SEEN_MESSAGES:]
+        lead.inbound_at = sorted([*lead.inbound_at, message.received_at])[-RECENT_TIMES:]
     return lifecycle.start_qualifying(lead)
 
 

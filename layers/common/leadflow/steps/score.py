@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from leadflow import clock, failpoints
@@ -43,6 +43,7 @@ from leadflow.domain.understanding import merge
 from leadflow.observability import logger, metrics
 from leadflow.steps.leads import LeadChanges
 
+RECENT_OPENINGS = 20  # enough to tell a flood (replies.per_chat) from a conversation
 # Time kept back from the batch's deadline for the writes and sends that follow an LLM answer.
 RESERVE_S = 5.0
 
@@ -182,8 +183,9 @@ class ScoreStep:
                         known=existing,
                     )
                     return (changed.lead if changed else existing), False
+            openings = sorted({*contact.recent_openings, message.received_at})[-RECENT_OPENINGS:]
             if open_id == own_id or self.store.contacts.open_lead(
-                contact.contact_id, own_id, replacing=open_id
+                contact.contact_id, own_id, replacing=open_id, openings=openings
             ):
                 fresh = Lead(
                     lead_id=own_id,
@@ -197,6 +199,8 @@ class ScoreStep:
                     branch=_known(self.business, contact.last_branch),  # until the client says
                 )
                 lead = _with_match(merge(fresh, message, understood, tz, branch), match) or fresh
+                # A chat that keeps opening leads (a flood of nonsense closes each one) counts as one chat.
+                lead.inbound_at = sorted({*lead.inbound_at, *openings})[-RECENT_OPENINGS:]
                 if self.store.leads.create(lead):
                     metrics.add_metric(name="LeadsCreated", unit="Count", value=1)
                     metrics.add_metric(name=f"Leads_{message.channel}", unit="Count", value=1)
@@ -218,6 +222,8 @@ class ScoreStep:
             return lead
         if lead.client_address()[0] == "sms" and not lead.contact.phone:
             return lead  # a form that left only an e-mail: the owner calls back
+        if not self._may_answer(lead, message.received_at):
+            return lead  # a flood: the message is stored and on the card, the assistant stays quiet
         delivery = self.messenger.to_client(lead, f"reply:{message.message_id}", "reply", text)
         if delivery.outcome != "sent" or lead.first_reply_at is not None:
             return lead
@@ -231,6 +237,17 @@ class ScoreStep:
             value=max((replied_at - lead.received_at).total_seconds(), 0),
         )
         return changed.lead if changed else lead
+
+    def _may_answer(self, lead: Lead, now: datetime) -> bool:
+        """At most ``replies.per_chat`` automatic answers in ``replies.window_min``: the lead keeps
+        its last messages' times (written with the message itself), so this costs no request."""
+        limits = self.business.replies
+        since = now - timedelta(minutes=limits.window_min)
+        if sum(1 for at in lead.inbound_at if at > since) <= limits.per_chat:
+            return True
+        metrics.add_metric(name="RepliesHeldBack", unit="Count", value=1)
+        logger.info("reply held back: too many messages from one chat", extra={"channel": lead.channel})
+        return False
 
     def _forward_to_owner(self, lead: Lead, message: InboundMessage) -> None:
         """After hand-over the assistant is quiet; the owner sees the client's words under the card."""

@@ -18,6 +18,7 @@ class Store:
         from leadflow.adapters.store.config_store import ConfigStore
         from leadflow.adapters.store.contacts import ContactStore
         from leadflow.adapters.store.conversation import ConversationStore
+        from leadflow.adapters.store.counters import CounterStore
         from leadflow.adapters.store.inbox import InboxStore
         from leadflow.adapters.store.leads import LeadStore
         from leadflow.adapters.store.staff import StaffStore
@@ -30,6 +31,7 @@ class Store:
         self.timers = TimerStore(dynamodb.Table(cfg.timers_table))
         self.inbox = InboxStore(dynamodb.Table(cfg.inbox_table))
         self.config = ConfigStore(dynamodb.Table(cfg.config_table))
+        self.counters = CounterStore(dynamodb.Table(cfg.rate_limit_table or "RateLimitTable"))
 
 
 __all__ = ["Store"]

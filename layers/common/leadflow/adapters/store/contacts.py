@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -104,15 +105,28 @@ class ContactStore:
             ExpressionAttributeValues=values,
         )
 
-    def open_lead(self, contact_id: str, lead_id: str, replacing: str | None = None) -> bool:
+    def open_lead(
+        self,
+        contact_id: str,
+        lead_id: str,
+        replacing: str | None = None,
+        *,
+        openings: list[datetime] = (),  # type: ignore[assignment]
+    ) -> bool:
         """Make lead_id the contact's open lead (in place of ``replacing``, a lead that is closed
-        or went quiet); False if another lead got there first."""
+        or went quiet); False if another lead got there first. ``openings``: when the contact's
+        recent leads were opened, this one included (kept on the contact in the same write)."""
+        values: dict = {":l": lead_id, ":one": 1, ":none": "", ":old": replacing or ""}
+        expression = "SET open_lead_id = :l ADD leads :one"
+        if openings:
+            expression = "SET open_lead_id = :l, recent_openings = :openings ADD leads :one"
+            values[":openings"] = [at.isoformat() for at in openings]
         try:
             self.table.update_item(
                 Key={"pk": f"contact#{contact_id}"},
-                UpdateExpression="SET open_lead_id = :l ADD leads :one",
+                UpdateExpression=expression,
                 ConditionExpression=("attribute_not_exists(open_lead_id) OR open_lead_id IN (:none, :old)"),
-                ExpressionAttributeValues={":l": lead_id, ":one": 1, ":none": "", ":old": replacing or ""},
+                ExpressionAttributeValues=values,
             )
             return True
         except ClientError as exc:

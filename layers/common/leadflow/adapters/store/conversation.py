@@ -98,6 +98,14 @@ class ConversationStore:
             return "stale"
         return "in_flight"
 
+    def is_recorded(self, message: OutboundMessage) -> bool:
+        """This message was claimed or recorded before (a retry of the same id)."""
+        item = self.table.get_item(
+            Key={"lead_id": message.lead_id or NO_LEAD, "sk": f"out#{message.id}"},
+            ProjectionExpression="sk",
+        ).get("Item")
+        return item is not None
+
     def lease_of(self, message: OutboundMessage) -> float:
         item = (
             self.table.get_item(
