@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
+from leadflow.observability import logger
 from leadflow.settings import env, reset_caches, secret, settings
 
 if TYPE_CHECKING:  # the steps are imported when built: ingest's cold start loads only what it uses
@@ -117,9 +118,15 @@ def sender(channel: str) -> Sender:
         return VkSender(token, base_url=cfg.vk_api_base)
     if channel in ("sms", "call", "form") and cfg.sms_provider:
         from leadflow.adapters.channels.sms import SmsSender
-        from leadflow.adapters.channels.sms_providers import make_sms_provider
+        from leadflow.adapters.channels.sms_providers import SmsConfigError, make_sms_provider
+        from leadflow.adapters.messenger import RefusingSender
 
-        provider = make_sms_provider(cfg, secret)
+        try:
+            provider = make_sms_provider(cfg, secret)
+        except SmsConfigError as exc:
+            # Every SMS is recorded as failed with this reason (the owner sees it), nothing else stops.
+            logger.error("sms is not configured", extra={"reason": str(exc)})
+            return RefusingSender(channel, f"SMS не настроены: {exc}")
         if provider is not None:
             return SmsSender(provider, sender=cfg.sms_sender)
     return OutboxSender(channel)
@@ -217,6 +224,8 @@ def ingest_step() -> Ingest:
 def score_step() -> ScoreStep:
     from leadflow.steps.score import ScoreStep
 
+    if settings().sms_provider:
+        sender("sms")  # checked at cold start: a broken SMS setup is logged once, not per lead
     biz = business()
     return ScoreStep(store(), messenger(biz), route_queue(), biz, qualifier(), frame())
 

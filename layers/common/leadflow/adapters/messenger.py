@@ -65,6 +65,18 @@ class OutboxSender(Sender):
         return SendResult()
 
 
+class RefusingSender(Sender):
+    """A channel that cannot work as configured (an SMS provider without its key): every send is
+    a permanent failure with the reason, recorded on the message — never an exception that stops a step."""
+
+    def __init__(self, channel: str, reason: str):
+        self.channel = channel
+        self.reason = reason
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        raise SendError(self.reason, retryable=False)
+
+
 class Editor(Protocol):
     """A sender that can also change a message it sent and answer a button press (Telegram)."""
 

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from leadflow import clock, failpoints
-from leadflow.adapters.channels.base import SendError
 from leadflow.adapters.messenger import Messenger
 from leadflow.adapters.queues import Queue
 from leadflow.adapters.sqs_batch import BatchFrame, Poison
@@ -114,17 +113,19 @@ class ScoreStep:
         self.store.conversation.add_inbound(lead.lead_id, message)
 
         answered_reminder = lead.status in lifecycle.BOOKED and self._answer_to_reminder(lead, message)
-        reply_error: SendError | None = None
+        reply_error: Exception | None = None
         try:
             if lead.handed_over:
                 self._forward_to_owner(lead, message)  # the owner sees it, a «да» to a reminder included
             elif not answered_reminder:
                 lead = self._reply(lead, message, first=is_first)
-        except SendError as exc:
-            if not exc.retryable:
-                raise
-            reply_error = exc  # the queue retries the reply after the lead was handed on
-            logger.warning("reply failed, will retry", extra={"lead_id": lead.lead_id, "reason": exc.reason})
+        except Exception as exc:
+            # Routing never waits on the reply: the lead is handed on, then the queue retries this
+            # message and the reply (exactly once: the send is claimed by the message's id).
+            reply_error = exc
+            logger.warning(
+                "reply failed, will retry", extra={"lead_id": lead.lead_id, "error": type(exc).__name__}
+            )
         failpoints.hit("score.after_reply_sent")
 
         refine = getattr(self.qualify, "late_answer", None)
