@@ -178,6 +178,7 @@ class Messages(_Section):
     question_ack: str = "Сейчас уточню и отвечу вам."
     media_ack: str = "Спасибо! Голосовые и вложения мы посмотрим, администратор скоро ответит."
     not_target: str = "Спасибо за сообщение."
+    privacy: str = "Обработка данных: {url}"
     off_hours: str = "Сейчас мы закрыты, администратор перезвонит вам утром."
     reminder: str = (
         "Напоминаем: вы записаны на {service} {when}. Подтвердите, пожалуйста: ответьте «да» или «нет»."
@@ -255,6 +256,9 @@ class BusinessConfig(_Section):
     replies: Replies = Field(default_factory=Replies)
     vip_phones: list[str] = Field(default_factory=list)
     open_lead_window_days: int = 14
+    privacy_policy_url: str | None = Field(
+        default=None, description="152-FZ: the first answer to a new client and every form confirmation link to it"
+    )
 
     @field_validator("vip_phones")
     @classmethod

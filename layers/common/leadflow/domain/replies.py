@@ -118,7 +118,12 @@ def compose_reply(
     if not is_open_now:
         parts.append(texts.off_hours)
     text = " ".join(p for p in parts if p)
-    return _fit(text, LENGTH_LIMITS.get(lead.channel, 4096))
+    limit = LENGTH_LIMITS.get(lead.client_address()[0], 4096)
+    if business.privacy_policy_url and (first or lead.channel == "form"):
+        # 152-FZ: consent to processing personal data — one short line, never cut off by the limit.
+        line = texts.privacy.format(url=business.privacy_policy_url)
+        return _fit(text, limit - len(line) - 1) + "\n" + line
+    return _fit(text, limit)
 
 
 def _answer_question(lead: Lead, business: BusinessConfig) -> str:
