@@ -257,7 +257,8 @@ class BusinessConfig(_Section):
     vip_phones: list[str] = Field(default_factory=list)
     open_lead_window_days: int = 14
     privacy_policy_url: str | None = Field(
-        default=None, description="152-FZ: the first answer to a new client and every form confirmation link to it"
+        default=None,
+        description="152-FZ: the first answer to a new client and every form confirmation link to it",
     )
 
     @field_validator("vip_phones")

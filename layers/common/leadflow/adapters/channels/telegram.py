@@ -51,7 +51,13 @@ from leadflow.adapters.channels.base import (
     WebhookResult,
     require_secret,
 )
-from leadflow.adapters.channels.toolkit import post, prefix_within, split_text, utf16_len
+from leadflow.adapters.channels.toolkit import (
+    keep_url_secrets_out_of_logs,
+    post,
+    prefix_within,
+    split_text,
+    utf16_len,
+)
 from leadflow.domain.models import Channel, Contact, InboundMessage, OutboundMessage, StaffEvent, Utm
 from leadflow.domain.phones import to_e164
 
@@ -410,6 +416,7 @@ class TelegramBot:
         self._session = session
         self._base_url = base_url.rstrip("/")
         self._timeout_s = timeout_s
+        keep_url_secrets_out_of_logs()  # the token is part of every request's path
 
     def __repr__(self) -> str:
         return f"TelegramBot(base_url={self._base_url!r})"

@@ -9,6 +9,7 @@ never blindly sent again. Error texts never hold the URL (a bot token or a webho
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -45,6 +46,36 @@ def post(
         failure = SendError(f"{what}: request failed ({type(exc).__name__})", retryable=True)
     # Raised outside the except block so the chained exception (its text holds the URL) is dropped.
     raise failure
+
+
+# Secrets some APIs put in the URL path: a Telegram bot token, a Bitrix24 inbound webhook's code.
+_SECRET_IN_PATH = re.compile(r"(/bot)\d+:[\w-]+(?=/)|(/rest/\d+/)[^/\s\"]+(?=/)")
+
+
+class _RedactSecretsInUrls(logging.Filter):
+    """urllib3 logs each request line at DEBUG, path included: the secret in it never reaches a log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_url(arg) if isinstance(arg, str) else arg for arg in record.args)
+        if isinstance(record.msg, str):
+            record.msg = redact_url(record.msg)
+        return True
+
+
+_REDACTOR = _RedactSecretsInUrls()
+
+
+def redact_url(text: str) -> str:
+    return _SECRET_IN_PATH.sub(lambda m: f"{m.group(1) or m.group(2)}***", text)
+
+
+def keep_url_secrets_out_of_logs() -> None:
+    """Idempotent: the transport's loggers get the redacting filter once per process."""
+    for name in ("urllib3.connectionpool", "urllib3.connection", "requests"):
+        logger = logging.getLogger(name)
+        if _REDACTOR not in logger.filters:
+            logger.addFilter(_REDACTOR)
 
 
 def utf16_len(text: str) -> int:

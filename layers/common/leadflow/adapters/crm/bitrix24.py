@@ -29,6 +29,7 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
+from leadflow.adapters.channels.toolkit import keep_url_secrets_out_of_logs
 from leadflow.adapters.rate_limit import RateLimited, RateLimiter
 
 log = logging.getLogger(__name__)
@@ -209,32 +210,6 @@ def portal_key(webhook_url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-_SECRET_IN_PATH = re.compile(r"(/rest/\d+/)[^/\s\"]+/")
-
-
-class _RedactWebhookCode(logging.Filter):
-    """urllib3 logs each request line at DEBUG, and a webhook's path is its password."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                _SECRET_IN_PATH.sub(r"\1***/", arg) if isinstance(arg, str) else arg for arg in record.args
-            )
-        if isinstance(record.msg, str):
-            record.msg = _SECRET_IN_PATH.sub(r"\1***/", record.msg)
-        return True
-
-
-_REDACTOR = _RedactWebhookCode()
-
-
-def _redact_transport_logs() -> None:
-    for name in ("urllib3.connectionpool", "urllib3.connection", "requests"):
-        logger = logging.getLogger(name)
-        if _REDACTOR not in logger.filters:
-            logger.addFilter(_REDACTOR)
-
-
 def _is_retryable_code(code: str) -> bool:
     return code not in PERMANENT_COMMAND_CODES
 
@@ -279,7 +254,7 @@ class Bitrix24Client:
         self.limiter = rate_limiter
         self.requests_sent = 0
         self._unknown_outcome: set[str] = set()
-        _redact_transport_logs()
+        keep_url_secrets_out_of_logs()
 
     # ------------------------------------------------------------------ transport
 
