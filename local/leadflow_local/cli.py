@@ -233,6 +233,21 @@ def cmd_staff(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_forget(args: argparse.Namespace) -> int:
+    """152-FZ: erase a person by their phone, and say what was erased and what could not be."""
+    from leadflow import wiring
+    from leadflow.steps.privacy import Privacy
+
+    _connected(args)
+    try:
+        report = Privacy(wiring.store(), wiring.crm(), wiring.business()).forget(args.phone)
+    except ValueError as exc:
+        print(f"leadflow forget: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.phone}: " + "; ".join(report.lines()))
+    return 1 if report.crm_problems else 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -305,6 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("--port", type=int)
     config.add_argument("--table", help="push to a deployed stack's ConfigTable instead of the local stack")
     config.set_defaults(func=cmd_config)
+
+    forget = with_port(
+        sub.add_parser("forget", help="erase a person by phone (152-FZ), and say what was erased")
+    )
+    forget.add_argument("phone")
+    forget.set_defaults(func=cmd_forget)
 
     staff = sub.add_parser("staff", help="staff onboarding")
     staff_sub = staff.add_subparsers(dest="staff_command", required=True)

@@ -403,6 +403,15 @@ class Bitrix24Portal:
             raise MethodError("", "Not found") from None
         return {k: v for k, v in record.items() if not k.startswith("_")}
 
+    def _delete(self, entity: str, params: dict[str, Any]) -> bool:
+        """crm.<entity>.delete: true, or "Not found" for an id that is not there."""
+        record_id = params.get("id", params.get("ID"))
+        try:
+            del self.portal.table(entity)[int(record_id)]  # type: ignore[arg-type]
+        except (KeyError, TypeError, ValueError):
+            raise MethodError("", "Not found") from None
+        return True
+
     def _update(self, entity: str, params: dict[str, Any]) -> bool:
         record_id = params.get("id", params.get("ID"))
         try:
@@ -694,6 +703,7 @@ def _entity_methods() -> dict[str, Any]:
         methods[f"crm.{entity}.get"] = lambda self, p, e=entity: self._get(e, p)
         methods[f"crm.{entity}.update"] = lambda self, p, e=entity: self._update(e, p)
         methods[f"crm.{entity}.list"] = lambda self, p, e=entity: self._list(e, p)
+        methods[f"crm.{entity}.delete"] = lambda self, p, e=entity: self._delete(e, p)
     return methods
 
 

@@ -232,6 +232,12 @@ class SmsSettings(_Section):
         return [c.upper() for c in codes]
 
 
+class Retention(_Section):
+    """Personal data has an end (152-FZ): message texts are deleted, and leads keep only their numbers."""
+
+    personal_data_days: int = Field(default=365, ge=30)
+
+
 class Replies(_Section):
     """Against flooding: automatic answers per chat (every message is still stored and shown)."""
 
@@ -254,6 +260,7 @@ class BusinessConfig(_Section):
     crm: Crm = Field(default_factory=Crm)
     sms: SmsSettings = Field(default_factory=SmsSettings)
     replies: Replies = Field(default_factory=Replies)
+    retention: Retention = Field(default_factory=Retention)
     vip_phones: list[str] = Field(default_factory=list)
     open_lead_window_days: int = 14
     privacy_policy_url: str | None = Field(

@@ -67,7 +67,9 @@ def store() -> Store:
 
 
 def business() -> BusinessConfig:
-    return store().config.get(settings().config_max_age_s)
+    biz = store().config.get(settings().config_max_age_s)
+    store().conversation.keep_days = biz.retention.personal_data_days  # texts expire by the config of now
+    return biz
 
 
 def score_queue() -> Queue:

@@ -36,7 +36,7 @@ def test_item_23_the_first_answer_links_the_policy_the_next_does_not(ws):
 
 def test_item_23_every_form_confirmation_links_it_within_one_sms_budget(ws):
     long_comment = "маникюр завтра в 12, " + "очень хочу попасть именно к вам " * 20
-    for n in range(2):
+    for _ in range(2):
         fields = {"name": "Анна", "phone": "+7 913 555-12-34", "comment": long_comment}
         assert ws.post(ws.hooks.tilda_form(fields)) == 200
         ws.run()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from leadflow.domain.models import CLOSED_STATUSES, Lead, LeadStatus
+from leadflow.domain.models import CLOSED_STATUSES, Contact, Lead, LeadStatus
 
 S = LeadStatus
 # The allowed transitions, as data. Closed statuses are final: a client who writes after a
@@ -220,4 +220,21 @@ def first_reply(lead: Lead, at: datetime) -> Lead | None:
     if lead.first_reply_at:
         return None
     lead.first_reply_at = at
+    return lead
+
+
+def anonymised(lead: Lead) -> Lead | None:
+    """The lead without the person (152-FZ: retention ran out, or they asked to be forgotten): its
+    numbers stay — channel, service, times, status, owner — for the owner's statistics."""
+    if "anonymised" in lead.tags:
+        return None
+    lead.contact = Contact()
+    lead.chat_id = "-"
+    lead.media = []
+    lead.message_ids = []
+    lead.inbound_at = []
+    lead.possible_match = None
+    lead.business_connection_id = None
+    lead.card = None
+    lead.tags = sorted({*lead.tags, "anonymised"})
     return lead

@@ -311,6 +311,8 @@ class ContactRecord(_Model):
     recent_openings: list[datetime] = Field(
         default_factory=list, description="when its last leads were opened"
     )
+    lead_ids: set[str] = Field(default_factory=set, description="every lead of this person")
+    identities: set[str] = Field(default_factory=set, description="'telegram#123', 'phone#+7…': who they are")
 
     @property
     def is_repeat_client(self) -> bool:

@@ -52,11 +52,13 @@ class RemindStep:
         self.store.timers.put(
             Timer("digest", "remind", "digest", iso(next_digest_at(self.business, now))), only_if_new=True
         )
+        self.store.timers.put(Timer("retention", "remind", "retention", iso(now)), only_if_new=True)
         handlers = {
             "appointment": self._appointment,
             "nudge": self._nudge,
             "winback": self._winback,
             "digest": self._digest,
+            "retention": self._retention,
         }
         return work_due_timers(self.store, "remind", now, handlers, self._gave_up)
 
@@ -199,4 +201,17 @@ class RemindStep:
             self.messenger.to_staff(staff_id, None, f"digest:{local_day}:{staff_id}", "digest", text)
         self.store.timers.reschedule(
             timer.timer_id, next_digest_at(self.business, now + timedelta(minutes=1)), 0
+        )
+
+    # ------------------------------------------------------------------ retention
+    def _retention(self, timer: Timer, now: datetime) -> None:
+        """Once a day: leads past the retention period keep only their numbers (152-FZ)."""
+        from leadflow.steps.privacy import Privacy
+
+        through = timer.data.get("through")
+        done = Privacy(self.store, self.crm, self.business).expire(
+            datetime.fromisoformat(through) if through else None, now
+        )
+        self.store.timers.reschedule(
+            timer.timer_id, now + timedelta(days=1), 0, {"through": done.isoformat()}
         )

@@ -186,7 +186,7 @@ class ScoreStep:
                     return (changed.lead if changed else existing), False
             openings = sorted({*contact.recent_openings, message.received_at})[-RECENT_OPENINGS:]
             if open_id == own_id or self.store.contacts.open_lead(
-                contact.contact_id, own_id, replacing=open_id, openings=openings
+                contact.contact_id, own_id, replacing=open_id, openings=openings, identities=identities
             ):
                 fresh = Lead(
                     lead_id=own_id,

@@ -41,3 +41,8 @@ class Crm(Protocol):
     def status_of(self, lead: Lead) -> str | None:
         """The lead's status as the CRM has it now (after a CRM event), in our terms; None: no opinion."""
         ...
+
+    def forget(self, lead: Lead) -> str | None:
+        """Delete the lead's records (and its contact) in the CRM where its API allows; None when
+        done (or nothing was there), else what could not be deleted and why, in words for a person."""
+        ...

@@ -732,6 +732,29 @@ class Bitrix24Client:
         if "pin" in errors:
             log.info("bitrix24 raise_priority: pin refused (%s)", errors["pin"].get("error") or "-")
 
+    def delete(self, crm_id: str, entity: str) -> list[str]:
+        """Delete the record and the contact it names (a person asked to be forgotten); what was
+        already gone is fine. Returns the records deleted (``lead 12``, ``contact 7``)."""
+        kind = self._entity(entity)
+        deleted: list[str] = []
+        try:
+            record = self.call(f"crm.{kind}.get", {"id": crm_id})
+        except Bitrix24Error as exc:
+            if exc.status in (400, 404) and "not found" in exc.description.lower():
+                return deleted
+            raise
+        contact_id = _as_id(record.get("CONTACT_ID")) if isinstance(record, dict) else None
+        for what, record_id in ((kind, crm_id), ("contact", contact_id)):
+            if record_id is None:
+                continue
+            try:
+                self.call(f"crm.{what}.delete", {"id": record_id})
+                deleted.append(f"{what} {record_id}")
+            except Bitrix24Error as exc:
+                if not (exc.status in (400, 404) and "not found" in exc.description.lower()):
+                    raise
+        return deleted
+
     def get_status(self, crm_id: str, entity: str) -> str | None:
         """Our status for the record's current step; None when it maps to none or the record is gone."""
         kind = self._entity(entity)

@@ -99,3 +99,12 @@ class Bitrix24Crm:
             return self.client.get_status(lead.crm_id, lead.crm_entity)
         except Bitrix24Error as exc:
             raise CrmUnavailable(str(exc)) from None
+
+    def forget(self, lead: Lead) -> str | None:
+        if not (lead.crm_id and lead.crm_entity):
+            return None
+        try:
+            self.client.delete(lead.crm_id, lead.crm_entity)
+        except Bitrix24Error as exc:
+            return f"Битрикс24 не удалил запись {lead.crm_entity} {lead.crm_id}: {exc}"
+        return None

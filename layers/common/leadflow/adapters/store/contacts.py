@@ -106,25 +106,26 @@ class ContactStore:
         )
 
     def open_lead(
-        self,
-        contact_id: str,
-        lead_id: str,
-        replacing: str | None = None,
-        *,
-        openings: list[datetime] = (),  # type: ignore[assignment]
-    ) -> bool:
+        self, contact_id: str, lead_id: str, replacing: str | None = None, *,
+        openings: list[datetime] = (), identities: list[str] = (),  # type: ignore[assignment]
+    ) -> bool:  # fmt: skip
         """Make lead_id the contact's open lead (in place of ``replacing``, a lead that is closed
-        or went quiet); False if another lead got there first. ``openings``: when the contact's
-        recent leads were opened, this one included (kept on the contact in the same write)."""
-        values: dict = {":l": lead_id, ":one": 1, ":none": "", ":old": replacing or ""}
-        expression = "SET open_lead_id = :l ADD leads :one"
+        or went quiet); False if another lead got there first. In the same write the contact keeps
+        when its recent leads were opened, every lead of its own and its identities — what
+        forgetting a person or counting a flood needs, without a scan."""
+        values: dict = {":l": lead_id, ":one": 1, ":none": "", ":old": replacing or "", ":lead": {lead_id}}
+        sets = ["open_lead_id = :l"]
+        adds = ["leads :one", "lead_ids :lead"]
         if openings:
-            expression = "SET open_lead_id = :l, recent_openings = :openings ADD leads :one"
+            sets.append("recent_openings = :openings")
             values[":openings"] = [at.isoformat() for at in openings]
+        if identities:
+            adds.append("identities :ids")
+            values[":ids"] = set(identities)
         try:
             self.table.update_item(
                 Key={"pk": f"contact#{contact_id}"},
-                UpdateExpression=expression,
+                UpdateExpression=f"SET {', '.join(sets)} ADD {', '.join(adds)}",
                 ConditionExpression=("attribute_not_exists(open_lead_id) OR open_lead_id IN (:none, :old)"),
                 ExpressionAttributeValues=values,
             )
@@ -133,6 +134,23 @@ class ContactStore:
             if is_conditional_failure(exc):
                 return False
             raise
+
+    def forget(self, contact: ContactRecord, identities: set[str]) -> int:
+        """Delete the contact and every identity that points at it; how many items went."""
+        gone = 0
+        for identity in sorted(identities | contact.identities):
+            try:
+                self.table.delete_item(
+                    Key={"pk": f"id#{identity}"},
+                    ConditionExpression="contact_id = :c",
+                    ExpressionAttributeValues={":c": contact.contact_id},
+                )
+                gone += 1
+            except ClientError as exc:
+                if not is_conditional_failure(exc):
+                    raise
+        self.table.delete_item(Key={"pk": f"contact#{contact.contact_id}"})
+        return gone + 1
 
     def count_visit(self, contact_id: str, lead_id: str) -> None:
         """The lead ended in a visit; a set of lead ids, so a retried step counts it once."""

@@ -10,7 +10,7 @@ Messages that belong to no lead (a digest, a staff command answer) use pk ``-``.
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -26,8 +26,14 @@ ClaimResult = Literal["claimed", "sent", "in_flight", "stale"]
 
 
 class ConversationStore:
-    def __init__(self, table: Any):
+    def __init__(self, table: Any, keep_days: int | None = None):
         self.table = table
+        # How long texts are kept (business.retention): each item expires that long after it was
+        # written (DynamoDB's TTL deletes it). None: kept until deleted.
+        self.keep_days = keep_days
+
+    def _expiry(self, at: datetime) -> int | None:
+        return int((at + timedelta(days=self.keep_days)).timestamp()) if self.keep_days else None
 
     def add_inbound(self, lead_id: str, message: InboundMessage) -> bool:
         """False when this message is already on the lead (a redelivery)."""
@@ -42,6 +48,7 @@ class ConversationStore:
                         "text": message.text,
                         "media": message.media,
                         "at": message.received_at.isoformat(),
+                        "expires_at": self._expiry(message.received_at),
                     }
                 ),
                 ConditionExpression="attribute_not_exists(sk)",
@@ -71,6 +78,7 @@ class ConversationStore:
                 "status": "sending",
                 "lease_until": Decimal(str(round(claim_until, 3))),
                 "claimed_at": now.isoformat(),
+                "expires_at": self._expiry(now),
             }
         )
         condition = "attribute_not_exists(sk) OR #s = :retry"
@@ -161,9 +169,23 @@ class ConversationStore:
     def add_staff_note(self, lead_id: str, event_id: str, at: datetime, **fields: Any) -> None:
         self.table.put_item(
             Item=storable(
-                {"lead_id": lead_id, "sk": f"staff#{iso(at)}#{event_id}", "direction": "staff", **fields}
+                {
+                    "lead_id": lead_id,
+                    "sk": f"staff#{iso(at)}#{event_id}",
+                    "direction": "staff",
+                    "expires_at": self._expiry(at),
+                    **fields,
+                }
             )
         )
+
+    def delete_lead(self, lead_id: str) -> int:
+        """Every item of a lead's conversation deleted (texts, outbound records, staff notes)."""
+        keys = [{"lead_id": lead_id, "sk": item["sk"]} for item in self.history(lead_id)]
+        with self.table.batch_writer() as batch:
+            for key in keys:
+                batch.delete_item(Key=key)
+        return len(keys)
 
     def history(self, lead_id: str) -> list[dict]:
         """The whole conversation of a lead, grouped by kind (in#, out#, staff#) and in time order

@@ -73,5 +73,11 @@ class InboxStore:
             ExpressionAttributeValues={":done": "done"},
         )
 
+    def delete(self, keys: list[str]) -> int:
+        with self.table.batch_writer() as batch:
+            for key in keys:
+                batch.delete_item(Key={"key": key})
+        return len(keys)
+
     def get(self, key: str) -> dict | None:
         return self.table.get_item(Key={"key": key}).get("Item")

@@ -1,4 +1,5 @@
-"""Leads (LeadsTable, pk ``lead_id``; index ``by_day``: pk ``day`` (UTC date), sk ``received_at``).
+"""Leads (LeadsTable, pk ``lead_id``; indexes ``by_day``: pk ``day`` (UTC date), sk ``received_at``;
+``by_phone``: pk ``phone`` (E.164), sk ``received_at``; ``by_crm_id``).
 
 Writes are optimistic: every item carries ``version`` and a save is conditional on the
 version read, so two functions changing one lead never overwrite each other's work.
@@ -32,6 +33,8 @@ class LeadConflict(Exception):
 def _item(lead: Lead) -> dict:
     data = storable(lead.model_dump(mode="json"))
     data["day"] = lead.received_at.date().isoformat()
+    if lead.contact.phone:
+        data["phone"] = lead.contact.phone  # the by_phone index
     data["received_at"] = lead.received_at.isoformat()
     return data
 
@@ -108,6 +111,17 @@ class LeadStore:
         )
         items = page.get("Items", [])
         return self.get(items[0]["lead_id"]) if items else None
+
+    def with_phone(self, phone: str) -> Iterator[Lead]:
+        """Every lead that carries this number (E.164), oldest first, through the by_phone index."""
+        kwargs: dict = {"IndexName": "by_phone", "KeyConditionExpression": Key("phone").eq(phone)}
+        while True:
+            page = self.table.query(**kwargs)
+            for item in page.get("Items", []):
+                yield Lead.model_validate(plain(item))
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def received_between(self, first: date, last: date) -> Iterator[Lead]:
         """Leads received on the UTC days first..last, by day through the index (no scan)."""

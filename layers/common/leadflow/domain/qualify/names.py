@@ -42,7 +42,7 @@ def _latin_name(word: str) -> str | None:
 
 def is_placeholder_name(name: str | None) -> bool:
     """«Клиент», «Имя», «тест»: what a form or a CRM puts where the client gave no name."""
-    return bool(name) and name.strip().lower().rstrip(".!") in lexicon.NAME_PLACEHOLDERS
+    return name is not None and name.strip().lower().rstrip(".!") in lexicon.NAME_PLACEHOLDERS
 
 
 def _first_name_in(words: list[str]) -> str | None:
