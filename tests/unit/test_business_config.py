@@ -31,20 +31,20 @@ def test_only_timezone_and_services_is_valid():
 def test_bad_timezone_names_line_1():
     message = errors_of(BASE.replace("Krasnoyarsk", "Krasnoyarskk"))
     assert message.startswith(
-        "biz.yaml: timezone (line 1): Value error, unknown time zone 'Asia/Krasnoyarskk'"
+        "biz.yaml: timezone (line 1): unknown time zone 'Asia/Krasnoyarskk'"
     )
 
 
 def test_bad_branch_timezone_names_its_line():
     text = BASE + "    timezone: Europe/Moskva\n"
-    assert "branches.0.timezone (line 6): Value error, unknown time zone 'Europe/Moskva'" in errors_of(text)
+    assert "branches.0.timezone (line 6): unknown time zone 'Europe/Moskva'" in errors_of(text)
 
 
 @pytest.mark.parametrize("bad", ["25:00", "24:30", "9:5", "10-00", "ten"])
 def test_bad_hh_mm_names_its_line(bad):
     text = BASE + f'    hours:\n      mon: ["09:00-18:00"]\n      tue: ["09:00-{bad}"]\n'
     message = errors_of(text)
-    assert "(line 8)" in message and "expected HH:MM" in message, message
+    assert "(line 8)" in message and "expected a time as HH:MM" in message, message
 
 
 def test_24_00_closes_the_day():
@@ -114,3 +114,20 @@ def test_bundled_example_business_is_valid():
     from leadflow_local.stack import EXAMPLE_CONFIG
 
     assert len(load_business_config(EXAMPLE_CONFIG).staff) == 7
+
+
+@pytest.mark.parametrize("written", ["'9pm'", "25:00", "'21.00'"])
+def test_a_time_of_day_that_is_not_hh_mm_is_refused_at_check_time(written):
+    # Issue 15, bug 1: '9pm' passed `config check`, then every remind run failed.
+    text = f"timezone: Asia/Krasnoyarsk\nservices: [{{id: a, name: A}}]\nreminders:\n  digest_at: {written}\n"
+    with pytest.raises(ConfigError) as error:
+        parse_business_config(text, source="salon.yaml")
+    assert str(error.value).startswith("salon.yaml: reminders.digest_at (line 4): expected a time as HH:MM")
+
+
+def test_an_unquoted_time_is_the_time_it_was_meant_to_be():
+    # YAML reads an unquoted 21:00 as the number 1260 (base 60).
+    text = "timezone: Asia/Krasnoyarsk\nservices: [{id: a, name: A}]\nreminders:\n  digest_at: 21:00\n  quiet_hours: {start: 22:00, end: 8:00}\n"
+    config = parse_business_config(text)
+    assert config.reminders.digest_at == "21:00"
+    assert (config.reminders.quiet_hours.start, config.reminders.quiet_hours.end) == ("22:00", "08:00")

@@ -5,10 +5,18 @@ from __future__ import annotations
 
 from datetime import date, time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class _Section(BaseModel):
@@ -44,18 +52,31 @@ class TimeRange(_Section):
             return {"start": start.strip(), "end": end.strip()}
         return value
 
-    @field_validator("start", "end")
+    @field_validator("start", "end", mode="before")
     @classmethod
-    def _hhmm(cls, value: str) -> str:
-        hours, _, minutes = value.partition(":")
-        valid = hours.isdigit() and len(hours) <= 2 and minutes.isdigit() and len(minutes) == 2
-        # 24:00 is the end of the day; 24:30 or 25:00 is a typo, not a time.
-        if not (valid and (int(hours) < 24 or minutes == "00") and int(hours) <= 24 and int(minutes) < 60):
-            raise ValueError(f"expected HH:MM, got {value!r}")
-        return f"{int(hours):02d}:{int(minutes):02d}"
+    def _hhmm(cls, value: Any) -> str:
+        return hhmm(value)
 
 
 WeekHours = dict[Weekday, list[TimeRange]]
+
+
+def hhmm(value: Any) -> str:
+    """A time of day as "HH:MM". YAML reads an unquoted 21:00 as the number 1260 (minutes, base 60):
+    understood as the time it was meant to be. Anything else that is not HH:MM is refused with the
+    value and the form expected — at `config check`, not at the first scheduled run."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        value = f"{value // 60}:{value % 60:02d}"  # YAML's base-60 reading of an unquoted 21:00, undone
+    text = str(value).strip()
+    hours, _, minutes = text.partition(":")
+    valid = hours.isdigit() and len(hours) <= 2 and minutes.isdigit() and len(minutes) == 2
+    # 24:00 is the end of the day; 24:30 or 25:00 is a typo, not a time.
+    if not (valid and (int(hours) < 24 or minutes == "00") and int(hours) <= 24 and int(minutes) < 60):
+        raise ValueError(f'expected a time as HH:MM (e.g. "21:00"), got {value!r}')
+    return f"{int(hours):02d}:{int(minutes):02d}"
+
+
+ClockTime = Annotated[str, BeforeValidator(hhmm)]
 
 
 def clock_time(value: str) -> time:
@@ -165,7 +186,7 @@ class Reminders(_Section):
     nurture_after_days: int = 7
     winback_after_days: int = 14
     quiet_hours: TimeRange = Field(default_factory=lambda: TimeRange(start="21:00", end="09:00"))
-    digest_at: str = "21:00"
+    digest_at: ClockTime = "21:00"
 
 
 class Messages(_Section):
@@ -417,7 +438,7 @@ def parse_business_config(text: str, source: str = "config") -> BusinessConfig:
             for loc, msg in located:
                 line = _line_of(data, loc)
                 at = f" (line {line})" if line else ""
-                lines.append(f"{source}: {_dotted(loc)}{at}: {msg}")
+                lines.append(f"{source}: {_dotted(loc)}{at}: {msg.removeprefix('Value error, ')}")
         raise ConfigError("\n".join(lines)) from None
 
 
