@@ -25,7 +25,9 @@ def merge(
     if message.message_id in lead.message_ids and not refined:
         return None
     newer = message.received_at >= lead.last_message_at
-    if branch and not lead.routed and (newer or lead.branch is None):
+    # A branch named is taken whenever the lead has none (also after routing: it was asked for);
+    # a routed lead keeps the branch it was routed in.
+    if branch and (lead.branch is None or (not lead.routed and newer)):
         lead.branch = branch
     if understood.intent == Intent.booking or lead.intent is None:
         lead.intent = understood.intent

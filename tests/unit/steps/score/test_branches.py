@@ -138,6 +138,21 @@ class TestConversation:
         assert routed.owner == "katya"
         assert aws.store.contacts.get(routed.contact_id).last_branch == "khimki"
 
+    def test_a_branch_answered_after_routing_is_taken_and_not_asked_again(self, aws):
+        # Issue 15, bug 2: a hot lead is routed before the branch is known; the answer was ignored.
+        aws.push_config(YAML)
+        clock.freeze(SATURDAY_11)
+        score(aws, client_message(1, "Хочу на маникюр сегодня в 15:00, мой номер +79138402765"))
+        assert "В какой филиал" in replies(aws)[-1]["text"]
+        route_ready(aws)
+        assert only_lead(aws).routed and only_lead(aws).branch is None
+        clock.advance(timedelta(minutes=1))
+        score(aws, client_message(2, "лучше в Химках", at=clock.now()))
+        assert only_lead(aws).branch == "khimki"
+        clock.advance(timedelta(minutes=1))
+        score(aws, client_message(3, "спасибо, жду подтверждения", at=clock.now()))
+        assert "филиал" not in replies(aws)[-1]["text"]
+
     def test_a_message_to_a_branch_number_needs_no_question(self, aws):
         aws.push_config(YAML)
         clock.freeze(SATURDAY_11)
