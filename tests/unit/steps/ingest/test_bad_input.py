@@ -86,10 +86,10 @@ def test_a_forged_delivery_is_refused_and_nothing_is_kept(env, logs, name):
 
 
 @pytest.mark.parametrize("channel", ["whatsapp", "instagram"])
-def test_a_meta_post_without_or_with_a_malformed_signature_is_401(env, logs, channel):
+def test_a_meta_post_without_or_with_a_malformed_signature_is_403_like_every_refusal(env, logs, channel):
     event = delivery(SIGNED[channel])
-    assert ingest(changed(event, headers={"x-hub-signature-256": None}))["status"] == 401
-    assert ingest(changed(event, headers={"x-hub-signature-256": "sha1=abc"}))["status"] == 401
+    assert ingest(changed(event, headers={"x-hub-signature-256": None}))["status"] == 403
+    assert ingest(changed(event, headers={"x-hub-signature-256": "sha1=abc"}))["status"] == 403
     _nothing_taken(env)
 
 

@@ -71,10 +71,10 @@ def verify_meta_signature(body: bytes, header: str | None, app_secret: str | Non
     if not app_secret:
         raise WebhookError(403, "META_APP_SECRET is not configured: channel refuses all requests")
     if not header:
-        raise WebhookError(401, f"{SIGNATURE_HEADER} is missing")
+        raise WebhookError(403, f"{SIGNATURE_HEADER} is missing")
     scheme, _, given = header.strip().partition("=")
     if scheme.lower() != "sha256" or not re.fullmatch(r"[0-9a-fA-F]{64}", given):
-        raise WebhookError(401, f"{SIGNATURE_HEADER} is malformed")
+        raise WebhookError(403, f"{SIGNATURE_HEADER} is malformed")
     expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, given.lower()):
         raise WebhookError(403, f"{SIGNATURE_HEADER} does not match the body")
