@@ -6,8 +6,8 @@ Webhook answers (both channels):
 - GET ``?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`` → 200 with the challenge as
   ``text/plain`` when the token equals ``META_VERIFY_TOKEN``; 403 otherwise or when it is unset.
 - POST: ``X-Hub-Signature-256: sha256=<hex>`` is HMAC-SHA256 of the raw body with
-  ``META_APP_SECRET``. Missing or malformed header → 401 (no credentials offered); a signature
-  that does not match → 403; unset secret → 403. The signature is checked on the bytes as
+  ``META_APP_SECRET``. Missing, malformed or not matching, or the secret unset → 403, the one status
+  every channel refuses with. The signature is checked on the bytes as
   received, before any JSON parsing, so a body a proxy re-serialised no longer verifies.
 """
 
