@@ -30,9 +30,7 @@ def test_only_timezone_and_services_is_valid():
 
 def test_bad_timezone_names_line_1():
     message = errors_of(BASE.replace("Krasnoyarsk", "Krasnoyarskk"))
-    assert message.startswith(
-        "biz.yaml: timezone (line 1): unknown time zone 'Asia/Krasnoyarskk'"
-    )
+    assert message.startswith("biz.yaml: timezone (line 1): unknown time zone 'Asia/Krasnoyarskk'")
 
 
 def test_bad_branch_timezone_names_its_line():
