@@ -56,6 +56,7 @@ class Settings(BaseModel):
     telegram_api_base: str = "https://api.telegram.org"
     meta_graph_base: str = "https://graph.facebook.com/v21.0"
     vk_api_base: str = "https://api.vk.com/method"
+    vk_group_id: str | None = Field(default=None, description="the VK community whose callbacks we take")
     whatsapp_phone_number_id: str | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
