@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from leadflow import clock
 from leadflow.adapters.channels.meta import sign_meta_body
 from leadflow_local.functions import invoke
 from leadflow_local.stack import api_gateway_event
@@ -60,11 +62,22 @@ def platform_headers(channel: str, body: bytes) -> dict[str, str]:
 
 
 def delivery(path: Path) -> dict:
-    """The API Gateway event for one sample: as stored, or the raw body as its platform posts it."""
+    """The API Gateway event for one sample, as its platform would send it now: as stored (or the
+    raw body as its platform posts it), with the send time a platform stamps on it made current."""
     if path.parent.name in GATEWAY_DIRS:
-        return copy.deepcopy(json.loads(path.read_text(encoding="utf-8")))
+        return sent_now(copy.deepcopy(json.loads(path.read_text(encoding="utf-8"))))
     body = path.read_bytes()
     return post(path.parent.name, body, platform_headers(path.parent.name, body))
+
+
+def sent_now(event: dict) -> dict:
+    """A recorded delivery re-stamped with the current (wall) time where the receiver checks it:
+    Bitrix24's ``ts``."""
+    now = clock.wall_now()
+    if channel_of(event) == "bitrix24":
+        body = re.sub(r"(^|&)ts=\d+", rf"\g<1>ts={int(now.timestamp())}", str(event["body"]))
+        event["body"] = body
+    return event
 
 
 def channel_of(event: dict) -> str:
