@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
+import hmac
 import json
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
+from zoneinfo import ZoneInfo
 
 from leadflow import clock
 from leadflow.adapters.channels.meta import sign_meta_body
@@ -72,12 +76,34 @@ def delivery(path: Path) -> dict:
 
 def sent_now(event: dict) -> dict:
     """A recorded delivery re-stamped with the current (wall) time where the receiver checks it:
-    Bitrix24's ``ts``."""
+    Bitrix24's ``ts``; Zadarma's ``call_start`` (Moscow time, the default CALL_TIMEZONE), signed
+    again."""
     now = clock.wall_now()
     if channel_of(event) == "bitrix24":
         body = re.sub(r"(^|&)ts=\d+", rf"\g<1>ts={int(now.timestamp())}", str(event["body"]))
         event["body"] = body
+    query = event.get("queryStringParameters") or {}
+    if channel_of(event) == "call" and query.get("provider") == "zadarma" and event.get("body"):
+        fields = dict(parse_qsl(str(event["body"]), keep_blank_values=True))
+        fields["call_start"] = now.astimezone(ZoneInfo("Europe/Moscow")).strftime("%Y-%m-%d %H:%M:%S")
+        event["body"] = urlencode(fields)
+        event["headers"]["signature"] = zadarma_signature(fields)
     return event
+
+
+# Zadarma's signed fields per event (its official PHP client, lib/Webhook/*.php)
+ZADARMA_SIGNED = {
+    "NOTIFY_START": ("caller_id", "called_did", "call_start"),
+    "NOTIFY_END": ("caller_id", "called_did", "call_start"),
+    "NOTIFY_OUT_END": ("internal", "destination", "call_start"),
+}
+
+
+def zadarma_signature(fields: dict[str, str], secret: str = SECRETS["CALL_SECRET"]) -> str:
+    """base64 of the hex HMAC-SHA1 (PHP's hash_hmac) of the event's signed fields."""
+    string = "".join(fields.get(name, "") for name in ZADARMA_SIGNED[fields["event"]])
+    digest = hmac.new(secret.encode(), string.encode(), hashlib.sha1).hexdigest()
+    return base64.b64encode(digest.encode()).decode()
 
 
 def channel_of(event: dict) -> str:

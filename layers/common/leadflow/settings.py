@@ -60,6 +60,7 @@ class Settings(BaseModel):
     whatsapp_phone_number_id: str | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
+    call_timezone: str = Field(default="Europe/Moscow", description="the Zadarma account's time zone")
     sms_provider: str | None = None
     sms_sender: str | None = None
     sms_api_base: str | None = None
