@@ -203,12 +203,13 @@ class Webhooks:
         )
 
     def smsc_inbound(self, phone: str, text: str, at: datetime) -> Delivery:
-        """An inbound SMS as SMSC.ru posts it to the callback URL (its secret in the query)."""
+        """An inbound SMS as SMSC.ru posts it to the callback URL (the webhook's secret in the
+        query); the stack takes it when its SMS_PROVIDER is smsc."""
         body = urlencode({"id": f"{next(_ids):09d}", "phone": phone.lstrip("+"), "mes": text,
                           "sent": str(int(at.timestamp())), "to": "79000000000"}).encode()  # fmt: skip
         return Delivery(
             "sms",
             body,
             {"Content-Type": "application/x-www-form-urlencoded"},
-            query=urlencode({"provider": "smsc", "secret": self.secrets["SMS_API_KEY"]}),
+            query=urlencode({"secret": self.secrets["SMS_WEBHOOK_SECRET"]}),
         )

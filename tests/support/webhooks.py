@@ -30,12 +30,13 @@ SECRETS = {
     "FORM_SECRET": "dev-form-secret",
     "CALL_SECRET": "dev-call-secret",
     "BITRIX24_APP_TOKEN": "dev-b24-app-token",
-    "SMS_API_KEY": "dev-sms-key",
+    "SMS_API_KEY": "dev-sms-key",  # SMS.ru's api_id: its callbacks' hash is made with it
+    "SMS_WEBHOOK_SECRET": "dev-sms-webhook-secret",
 }
 # Which secret each channel fails closed without.
 CHANNEL_SECRET = {
     "telegram": "TELEGRAM_WEBHOOK_SECRET", "whatsapp": "META_APP_SECRET", "instagram": "META_APP_SECRET",
-    "vk": "VK_SECRET", "form": "FORM_SECRET", "call": "CALL_SECRET", "sms": "SMS_API_KEY",
+    "vk": "VK_SECRET", "form": "FORM_SECRET", "call": "CALL_SECRET", "sms": "SMS_WEBHOOK_SECRET",
     "bitrix24": "BITRIX24_APP_TOKEN",
 }  # fmt: skip
 RAW_CHANNELS = ("telegram", "whatsapp", "instagram", "vk")  # events/<these> hold platform bodies
@@ -49,6 +50,12 @@ def sample_files() -> list[Path]:
 
 def sample_id(path: Path) -> str:
     return f"{path.parent.name}/{path.stem}"
+
+
+def sms_provider_of(path: Path) -> str | None:
+    """The SMS_PROVIDER an events/sms sample needs: the provider its name ends with."""
+    provider = path.stem.rsplit("_", 1)[-1]
+    return provider if path.parent.name == "sms" and provider in ("smsru", "smsc", "aws") else None
 
 
 def post(channel: str, body: bytes, headers: dict[str, str] | None = None, query: str = "") -> dict:
@@ -77,7 +84,7 @@ def delivery(path: Path) -> dict:
 def sent_now(event: dict) -> dict:
     """A recorded delivery re-stamped with the current (wall) time where the receiver checks it:
     Bitrix24's ``ts``; Zadarma's ``call_start`` (Moscow time, the default CALL_TIMEZONE), signed
-    again."""
+    again; an SNS message's ``Timestamp``, signed with the tests' SNS key (tests/support/sns.py)."""
     now = clock.wall_now()
     if channel_of(event) == "bitrix24":
         body = re.sub(r"(^|&)ts=\d+", rf"\g<1>ts={int(now.timestamp())}", str(event["body"]))
@@ -88,6 +95,13 @@ def sent_now(event: dict) -> dict:
         fields["call_start"] = now.astimezone(ZoneInfo("Europe/Moscow")).strftime("%Y-%m-%d %H:%M:%S")
         event["body"] = urlencode(fields)
         event["headers"]["signature"] = zadarma_signature(fields)
+    if channel_of(event) == "sms" and str(event.get("body") or "").startswith("{"):
+        from tests.support import sns
+
+        message = json.loads(event["body"])
+        message["Timestamp"] = now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        signed = sns.signed(message, version=message["SignatureVersion"], cert_url=message["SigningCertURL"])
+        event["body"] = json.dumps(signed, ensure_ascii=False)
     return event
 
 

@@ -32,6 +32,7 @@ SECRET_NAMES = [
     "OPENAI_API_KEY",
     "SMS_API_KEY",
     "SMS_LOGIN",
+    "SMS_WEBHOOK_SECRET",
 ]
 
 
