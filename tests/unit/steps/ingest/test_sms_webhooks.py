@@ -52,6 +52,13 @@ def certificates(monkeypatch) -> fake_sns.Certificates:
     return fetch
 
 
+def _as_before(monkeypatch) -> None:
+    """SMS_API_KEY equal to the webhook secret: the old check (``?secret=`` == SMS_API_KEY) passes,
+    so what refuses the request here can only be the new rule the test is about."""
+    monkeypatch.setenv("SMS_API_KEY", HOOK_SECRET)
+    reset_caches()
+
+
 def _sms(body: bytes, query: str, headers: dict | None = None, method: str = "POST") -> dict:
     event = post("sms", body, headers or FORM, query)
     event["requestContext"]["http"]["method"] = method
@@ -103,6 +110,7 @@ def test_item13_a_provider_parameter_that_agrees_is_accepted(sms, env, logs):
 
 def test_item13_without_sms_provider_every_callback_is_refused(sms, env, logs, monkeypatch):
     sms("smsc")
+    _as_before(monkeypatch)
     monkeypatch.delenv("SMS_PROVIDER")
     reset_caches()
     assert _sms(INBOUND, urlencode({"provider": "smsc", "secret": HOOK_SECRET}))["status"] == 403
@@ -147,29 +155,31 @@ def _sns(message: dict) -> bytes:
 INBOUND_SNS = json.dumps({"originationNumber": "+79161234567", "destinationNumber": "+79037654321",
                           "messageBody": "Да", "inboundMessageId": "cae173d2-66b9-564c-8309-21f858e9fb84"})  # fmt: skip
 SNS_HEADERS = {"content-type": "text/plain; charset=UTF-8"}
+AWS_QUERY = urlencode({"provider": "aws", "secret": HOOK_SECRET})  # provider= agrees with SMS_PROVIDER
 
 
 @pytest.mark.parametrize("version", ["1", "2"])
 def test_item13_an_sns_message_signed_by_sns_is_taken(sms, env, logs, certificates, version):
     sms("aws")
     message = fake_sns.signed(fake_sns.notification(INBOUND_SNS, at=NOW), version=version)
-    answer = _sms(_sns(message), urlencode({"secret": HOOK_SECRET}), SNS_HEADERS)
+    answer = _sms(_sns(message), AWS_QUERY, SNS_HEADERS)
     assert answer["status"] == 200
     assert len(env.receive("ScoreQueue")) == 1
     assert certificates.fetched == [fake_sns.CERT_URL]
 
 
-def test_item13_an_sns_message_with_a_bad_signature_is_refused(sms, env, logs, certificates):
+def test_item13_an_sns_message_with_a_bad_signature_is_refused(sms, env, logs, certificates, monkeypatch):
     # Given a message as SNS signed it, whose text was then changed
     sms("aws")
+    _as_before(monkeypatch)
     message = fake_sns.signed(fake_sns.notification(INBOUND_SNS, at=NOW))
     forged = {**message, "Message": INBOUND_SNS.replace("+79161234567", "+79990000000")}
     assert forged["Message"] != message["Message"]
     # Then it is refused, even with the webhook's secret
-    assert _sms(_sns(forged), urlencode({"secret": HOOK_SECRET}), SNS_HEADERS)["status"] == 403
+    assert _sms(_sns(forged), AWS_QUERY, SNS_HEADERS)["status"] == 403
     # and so is one signed by a key of our own making
     other = fake_sns.signed(fake_sns.notification(INBOUND_SNS, at=NOW), key=fake_sns.make_signing_key())
-    assert _sms(_sns(other), urlencode({"secret": HOOK_SECRET}), SNS_HEADERS)["status"] == 403
+    assert _sms(_sns(other), AWS_QUERY, SNS_HEADERS)["status"] == 403
     assert env.receive("ScoreQueue") == []
 
 
@@ -184,11 +194,14 @@ def test_item13_an_sns_message_with_a_bad_signature_is_refused(sms, env, logs, c
         "https://s3.amazonaws.com/SimpleNotificationService-example.pem",
     ],
 )
-def test_item13_a_certificate_from_anywhere_but_sns_is_never_fetched(sms, env, logs, certificates, cert_url):
+def test_item13_a_certificate_from_anywhere_but_sns_is_never_fetched(
+    sms, env, logs, certificates, monkeypatch, cert_url
+):
     sms("aws")
+    _as_before(monkeypatch)
     certificates.by_url[cert_url] = fake_sns.signing_key().pem
     message = fake_sns.signed(fake_sns.notification(INBOUND_SNS, at=NOW), cert_url=cert_url)
-    assert _sms(_sns(message), urlencode({"secret": HOOK_SECRET}), SNS_HEADERS)["status"] == 403
+    assert _sms(_sns(message), AWS_QUERY, SNS_HEADERS)["status"] == 403
     assert certificates.fetched == []
 
 
@@ -196,18 +209,19 @@ def test_item13_the_certificate_is_fetched_once_per_url(sms, env, logs, certific
     sms("aws")
     for n in range(3):
         message = fake_sns.signed(fake_sns.notification(INBOUND_SNS, at=NOW, message_id=f"m-{n}"))
-        assert _sms(_sns(message), urlencode({"secret": HOOK_SECRET}), SNS_HEADERS)["status"] == 200
+        assert _sms(_sns(message), AWS_QUERY, SNS_HEADERS)["status"] == 200
     assert certificates.fetched == [fake_sns.CERT_URL]
 
 
-def test_item13_an_old_sns_message_is_refused(sms, env, logs, certificates):
+def test_item13_an_old_sns_message_is_refused(sms, env, logs, certificates, monkeypatch):
     sms("aws")
+    _as_before(monkeypatch)
     message = fake_sns.signed(fake_sns.notification(INBOUND_SNS, at=NOW - timedelta(days=3)))
-    assert _sms(_sns(message), urlencode({"secret": HOOK_SECRET}), SNS_HEADERS)["status"] == 403
+    assert _sms(_sns(message), AWS_QUERY, SNS_HEADERS)["status"] == 403
     assert env.receive("ScoreQueue") == []
 
 
-def test_item13_an_sns_subscription_confirmation_is_checked_too(sms, env, logs, certificates):
+def test_item13_an_sns_subscription_confirmation_is_checked_too(sms, env, logs, certificates, monkeypatch):
     sms("aws")
     confirmation = {
         "Type": "SubscriptionConfirmation", "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1b",
@@ -217,10 +231,11 @@ def test_item13_an_sns_subscription_confirmation_is_checked_too(sms, env, logs, 
         "Timestamp": "2026-03-14T03:59:00.000Z",
     }  # fmt: skip
     good = fake_sns.signed(confirmation, version="2")
-    assert _sms(_sns(good), urlencode({"secret": HOOK_SECRET}), SNS_HEADERS)["status"] == 200
+    assert _sms(_sns(good), AWS_QUERY, SNS_HEADERS)["status"] == 200
     assert '"note":"sns subscription confirmation' in logs.text
+    _as_before(monkeypatch)
     forged = {**good, "SubscribeURL": "https://evil.example/confirm"}
-    assert _sms(_sns(forged), urlencode({"secret": HOOK_SECRET}), SNS_HEADERS)["status"] == 403
+    assert _sms(_sns(forged), AWS_QUERY, SNS_HEADERS)["status"] == 403
 
 
 def test_item13_an_unreachable_certificate_is_a_503_for_sns_to_retry(sms, env, logs, monkeypatch):
@@ -232,5 +247,5 @@ def test_item13_an_unreachable_certificate_is_a_503_for_sns_to_retry(sms, env, l
     monkeypatch.setattr(sns, "_verifier", sns.SnsVerifier(unreachable))
     sms("aws")
     message = fake_sns.signed(fake_sns.notification(INBOUND_SNS, at=NOW))
-    assert _sms(_sns(message), urlencode({"secret": HOOK_SECRET}), SNS_HEADERS)["status"] == 503
+    assert _sms(_sns(message), AWS_QUERY, SNS_HEADERS)["status"] == 503
     assert env.receive("ScoreQueue") == []
