@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 import requests
 
 _ids = itertools.count(1)
+VK_COMMUNITY = 218000000  # the VK community vk_message writes to
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,7 @@ class Webhooks:
     def vk_message(self, user_id: int, text: str, at: datetime) -> Delivery:
         event_id = hashlib.sha1(f"{user_id}{text}{at.isoformat()}".encode()).hexdigest()  # noqa: S324 - an id, not security
         body = {
-            "group_id": 218000000,
+            "group_id": VK_COMMUNITY,
             "type": "message_new",
             "event_id": event_id,
             "v": "5.199",
