@@ -33,7 +33,7 @@ from traffic import delivery, make_leads  # noqa: E402
 COMMAND = "python bench/e2e/run.py"
 # The stack must behave as in AWS: offline engine, no real API, no CRM portal.
 UNSET = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "TELEGRAM_BOT_TOKEN", "WHATSAPP_TOKEN", "INSTAGRAM_TOKEN",
-         "VK_TOKEN", "BITRIX24_WEBHOOK_URL", "SMS_PROVIDER", "LEADFLOW_CLOCK_SPEED", "LEADFLOW_CLOCK_START")  # fmt: skip
+         "VK_TOKEN", "BITRIX24_WEBHOOK_URL", "LEADFLOW_CLOCK_SPEED", "LEADFLOW_CLOCK_START")  # fmt: skip
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -67,6 +67,10 @@ def run(n: int, duration_s: float, seed: int, workers: int = 8) -> dict[str, Any
     for name in UNSET:
         os.environ.pop(name, None)
     os.environ["LEADFLOW_OUTBOX_ONLY"] = "true"
+    # SMS leads come as SMSC callbacks, which the stack takes when SMS_PROVIDER is smsc; the
+    # outbox keeps what would be sent (OUTBOX_ONLY is the name Settings reads)
+    os.environ["SMS_PROVIDER"] = "smsc"
+    os.environ["OUTBOX_ONLY"] = "true"
     boto3.setup_default_session()
     meter = Meter(gsi_hash_keys())
     meter.install(boto3.DEFAULT_SESSION)

@@ -4,12 +4,13 @@ what happened and the KPIs. Exits 0 when every step did what it should; 1 otherw
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from leadflow_local.webhooks import Webhooks
+from leadflow_local.webhooks import VK_COMMUNITY, Webhooks
 
 STAFF_CHAT_ANNA = 5001
 
@@ -27,6 +28,7 @@ def _next_working_morning(tz_name: str) -> datetime:
 def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
     from leadflow import clock, wiring
     from leadflow.business import load_business_config
+    from leadflow.settings import reset_caches
     from leadflow_local.inspect import all_leads, invite, outbox
     from leadflow_local.stack import EXAMPLE_CONFIG, LocalStack, _free_port
 
@@ -38,6 +40,10 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
     problems: list[str] = []
     stack.start()
     try:
+        # The demo's VK messages come from its own community: checked like a configured one
+        # (the stack restores the environment when it stops).
+        os.environ["VK_GROUP_ID"] = str(VK_COMMUNITY)
+        reset_caches()
         print(
             f"leadflow demo: stack up at {stack.url}; the clock reads {start:%A %d.%m %H:%M} ({business.timezone})\n"
         )
@@ -126,8 +132,6 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
 
 def _speed_up(stack, speed: float) -> None:
     """Switch the running stack's clock to ``speed`` from this instant on, without a jump."""
-    import os
-
     from leadflow import clock
 
     current = clock.now()

@@ -41,7 +41,7 @@ CHANNELS = ("telegram", "whatsapp", "instagram", "vk", "form", "call", "sms", "b
 # stays fail-closed, and `make demo` signs its requests with these.
 DEV_SECRETS = (
     "TELEGRAM_WEBHOOK_SECRET", "META_APP_SECRET", "META_VERIFY_TOKEN", "VK_SECRET", "VK_CONFIRMATION_CODE",
-    "FORM_SECRET", "CALL_SECRET", "BITRIX24_APP_TOKEN", "SMS_API_KEY",
+    "FORM_SECRET", "CALL_SECRET", "BITRIX24_APP_TOKEN", "SMS_API_KEY", "SMS_WEBHOOK_SECRET",
 )  # fmt: skip
 
 

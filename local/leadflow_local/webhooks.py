@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 import requests
 
 _ids = itertools.count(1)
+VK_COMMUNITY = 218000000  # the VK community vk_message writes to
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ class Webhooks:
     def vk_message(self, user_id: int, text: str, at: datetime) -> Delivery:
         event_id = hashlib.sha1(f"{user_id}{text}{at.isoformat()}".encode()).hexdigest()  # noqa: S324 - an id, not security
         body = {
-            "group_id": 218000000,
+            "group_id": VK_COMMUNITY,
             "type": "message_new",
             "event_id": event_id,
             "v": "5.199",
@@ -222,12 +223,13 @@ class Webhooks:
         )
 
     def smsc_inbound(self, phone: str, text: str, at: datetime) -> Delivery:
-        """An inbound SMS as SMSC.ru posts it to the callback URL (its secret in the query)."""
+        """An inbound SMS as SMSC.ru posts it to the callback URL (the webhook's secret in the
+        query); the stack takes it when its SMS_PROVIDER is smsc."""
         body = urlencode({"id": f"{next(_ids):09d}", "phone": phone.lstrip("+"), "mes": text,
                           "sent": str(int(at.timestamp())), "to": "79000000000"}).encode()  # fmt: skip
         return Delivery(
             "sms",
             body,
             {"Content-Type": "application/x-www-form-urlencoded"},
-            query=urlencode({"provider": "smsc", "secret": self.secrets["SMS_API_KEY"]}),
+            query=urlencode({"secret": self.secrets["SMS_WEBHOOK_SECRET"]}),
         )

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
+import hmac
 import json
+import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
+from zoneinfo import ZoneInfo
 
+from leadflow import clock
 from leadflow.adapters.channels.meta import sign_meta_body
 from leadflow_local.functions import invoke
 from leadflow_local.stack import api_gateway_event
@@ -24,12 +30,13 @@ SECRETS = {
     "FORM_SECRET": "dev-form-secret",
     "CALL_SECRET": "dev-call-secret",
     "BITRIX24_APP_TOKEN": "dev-b24-app-token",
-    "SMS_API_KEY": "dev-sms-key",
+    "SMS_API_KEY": "dev-sms-key",  # SMS.ru's api_id: its callbacks' hash is made with it
+    "SMS_WEBHOOK_SECRET": "dev-sms-webhook-secret",
 }
 # Which secret each channel fails closed without.
 CHANNEL_SECRET = {
     "telegram": "TELEGRAM_WEBHOOK_SECRET", "whatsapp": "META_APP_SECRET", "instagram": "META_APP_SECRET",
-    "vk": "VK_SECRET", "form": "FORM_SECRET", "call": "CALL_SECRET", "sms": "SMS_API_KEY",
+    "vk": "VK_SECRET", "form": "FORM_SECRET", "call": "CALL_SECRET", "sms": "SMS_WEBHOOK_SECRET",
     "bitrix24": "BITRIX24_APP_TOKEN",
 }  # fmt: skip
 RAW_CHANNELS = ("telegram", "whatsapp", "instagram", "vk")  # events/<these> hold platform bodies
@@ -43,6 +50,12 @@ def sample_files() -> list[Path]:
 
 def sample_id(path: Path) -> str:
     return f"{path.parent.name}/{path.stem}"
+
+
+def sms_provider_of(path: Path) -> str | None:
+    """The SMS_PROVIDER an events/sms sample needs: the provider its name ends with."""
+    provider = path.stem.rsplit("_", 1)[-1]
+    return provider if path.parent.name == "sms" and provider in ("smsru", "smsc", "aws") else None
 
 
 def post(channel: str, body: bytes, headers: dict[str, str] | None = None, query: str = "") -> dict:
@@ -60,11 +73,51 @@ def platform_headers(channel: str, body: bytes) -> dict[str, str]:
 
 
 def delivery(path: Path) -> dict:
-    """The API Gateway event for one sample: as stored, or the raw body as its platform posts it."""
+    """The API Gateway event for one sample, as its platform would send it now: as stored (or the
+    raw body as its platform posts it), with the send time a platform stamps on it made current."""
     if path.parent.name in GATEWAY_DIRS:
-        return copy.deepcopy(json.loads(path.read_text(encoding="utf-8")))
+        return sent_now(copy.deepcopy(json.loads(path.read_text(encoding="utf-8"))))
     body = path.read_bytes()
     return post(path.parent.name, body, platform_headers(path.parent.name, body))
+
+
+def sent_now(event: dict) -> dict:
+    """A recorded delivery re-stamped with the current (wall) time where the receiver checks it:
+    Bitrix24's ``ts``; Zadarma's ``call_start`` (Moscow time, the default CALL_TIMEZONE), signed
+    again; an SNS message's ``Timestamp``, signed with the tests' SNS key (tests/support/sns.py)."""
+    now = clock.wall_now()
+    if channel_of(event) == "bitrix24":
+        body = re.sub(r"(^|&)ts=\d+", rf"\g<1>ts={int(now.timestamp())}", str(event["body"]))
+        event["body"] = body
+    query = event.get("queryStringParameters") or {}
+    if channel_of(event) == "call" and query.get("provider") == "zadarma" and event.get("body"):
+        fields = dict(parse_qsl(str(event["body"]), keep_blank_values=True))
+        fields["call_start"] = now.astimezone(ZoneInfo("Europe/Moscow")).strftime("%Y-%m-%d %H:%M:%S")
+        event["body"] = urlencode(fields)
+        event["headers"]["signature"] = zadarma_signature(fields)
+    if channel_of(event) == "sms" and str(event.get("body") or "").startswith("{"):
+        from tests.support import sns
+
+        message = json.loads(event["body"])
+        message["Timestamp"] = now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        signed = sns.signed(message, version=message["SignatureVersion"], cert_url=message["SigningCertURL"])
+        event["body"] = json.dumps(signed, ensure_ascii=False)
+    return event
+
+
+# Zadarma's signed fields per event (its official PHP client, lib/Webhook/*.php)
+ZADARMA_SIGNED = {
+    "NOTIFY_START": ("caller_id", "called_did", "call_start"),
+    "NOTIFY_END": ("caller_id", "called_did", "call_start"),
+    "NOTIFY_OUT_END": ("internal", "destination", "call_start"),
+}
+
+
+def zadarma_signature(fields: dict[str, str], secret: str = SECRETS["CALL_SECRET"]) -> str:
+    """base64 of the hex HMAC-SHA1 (PHP's hash_hmac) of the event's signed fields."""
+    string = "".join(fields.get(name, "") for name in ZADARMA_SIGNED[fields["event"]])
+    digest = hmac.new(secret.encode(), string.encode(), hashlib.sha1).hexdigest()
+    return base64.b64encode(digest.encode()).decode()
 
 
 def channel_of(event: dict) -> str:

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from leadflow import clock
 from leadflow.adapters.channels.base import WebhookError, WebhookRequest, WebhookResult
 from leadflow.adapters.channels.bitrix24_events import handle_webhook, parse_php_form
 
@@ -49,6 +50,12 @@ def post(body: bytes | str, content_type: str | None = URLENCODED, method: str =
 @pytest.fixture(autouse=True)
 def _app_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BITRIX24_APP_TOKEN", APP_TOKEN)
+
+
+@pytest.fixture(autouse=True)
+def _when_the_samples_were_sent() -> None:
+    # the samples' ts run from 07:39:43 to 07:43:25 UTC; outbound_body's later change is 07:53:19
+    clock.freeze(datetime(2026, 3, 2, 7, 53, 19, tzinfo=UTC))
 
 
 EXPECTED = {
@@ -90,6 +97,20 @@ def test_redelivery_has_the_same_event_id_and_a_later_change_a_new_one():
     later = post(outbound_body(ts="1772437999")).crm_events[0]
     assert first.event_id == again.event_id
     assert later.event_id != first.event_id
+
+
+@pytest.mark.parametrize(
+    ("sent", "taken"),
+    [(-15 * 60, True), (-15 * 60 - 1, False), (-86_400 * 30, False), (120, True), (121, False)],
+)
+def test_item17_ts_must_be_within_the_window(sent, taken):
+    ts = str(int(clock.wall_now().timestamp()) + sent)
+    if taken:
+        assert post(outbound_body(ts=ts)).crm_events[0].event_id.endswith(f":{ts}")
+    else:
+        with pytest.raises(WebhookError) as refused:
+            post(outbound_body(ts=ts))
+        assert refused.value.status == 403 and "1287" not in refused.value.reason
 
 
 def test_activity_update_and_lowercase_event_name():

@@ -8,14 +8,15 @@ import hmac
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from leadflow import clock
 from leadflow.adapters.channels.base import WebhookError, WebhookRequest, WebhookResult
-from leadflow.adapters.channels.call import client_lines, handle_webhook
+from leadflow.adapters.channels.call import client_lines, handle_webhook, zadarma_signature
 
 EVENTS = Path(__file__).resolve().parents[4] / "events" / "call"
 CALL_SECRET = "dev-call-secret"
@@ -75,6 +76,22 @@ def _call_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CALL_SECRET", CALL_SECRET)
 
 
+@pytest.fixture(autouse=True)
+def _after_the_sample_calls() -> None:
+    # the samples' calls start between 10:15 and 12:00 Moscow time (07:15–09:00 UTC) on 2 March
+    clock.freeze(datetime(2026, 3, 2, 9, 30, tzinfo=UTC))
+
+
+def zadarma_key(fields: dict) -> str:
+    """The dedupe key of a Zadarma call: the signed fields of its end, never the unsigned call id."""
+    signed = "".join(str(fields.get(f, "")) for f in ("caller_id", "called_did", "call_start"))
+    return "call:zadarma:" + hashlib.sha256(signed.encode()).hexdigest()[:32]
+
+
+def sample_fields(name: str) -> dict:
+    return dict(parse_qsl(json.loads((EVENTS / name).read_text(encoding="utf-8"))["body"]))
+
+
 # --------------------------------------------------------------------------- fixtures
 
 EXPECTED = {
@@ -84,8 +101,11 @@ EXPECTED = {
     "leadflow_incoming.json": (None, None),
     "leadflow_outgoing.json": (None, None),
     "zadarma_notify_start.json": (None, None),
-    "zadarma_notify_end_missed.json": ("call:zadarma:in_5a1b2c3d4e5f60718293a4b5c6d7e8f9:missed", True),
-    "zadarma_notify_end_answered.json": ("call:zadarma:in_0f9e8d7c6b5a49382716a5b4c3d2e1f0:completed", False),
+    "zadarma_notify_end_missed.json": (zadarma_key(sample_fields("zadarma_notify_end_missed.json")), True),
+    "zadarma_notify_end_answered.json": (
+        zadarma_key(sample_fields("zadarma_notify_end_answered.json")),
+        False,
+    ),
     "zadarma_notify_out_end.json": (None, None),
     "zadarma_zd_echo.json": (None, None),
     "mango_summary_missed.json": ("call:mango:MTA2NDY0NTU4NDE6MTUw:missed", True),
@@ -253,7 +273,7 @@ END_SIGNED = ("caller_id", "called_did", "call_start")
 
 def test_zadarma_good_signature_missed_call():
     (message,) = zadarma_post(ZADARMA_END, END_SIGNED).messages
-    assert message.message_id == "call:zadarma:in_abc:missed"
+    assert message.message_id == zadarma_key(ZADARMA_END)
     assert message.call.missed is True
 
 
@@ -286,7 +306,7 @@ def test_zadarma_raw_base64_hmac_is_not_accepted():
 def test_zadarma_answered_call_has_duration():
     fields = {**ZADARMA_END, "disposition": "answered", "duration": "61"}
     (message,) = zadarma_post(fields, END_SIGNED).messages
-    assert message.message_id == "call:zadarma:in_abc:completed"
+    assert message.message_id == zadarma_key(ZADARMA_END)  # one call, one key, whatever its outcome
     assert (message.call.missed, message.call.duration_s) == (False, 61)
 
 
@@ -302,6 +322,50 @@ def test_zadarma_record_notice_is_verified_and_no_lead():
     assert zadarma_post(fields, ("pbx_call_id", "call_id_with_rec")).messages == []
     with pytest.raises(WebhookError):
         zadarma_post(fields, ("pbx_call_id", "call_id_with_rec"), tamper={"pbx_call_id": "in_other"})
+
+
+def test_item12_signature_is_base64_of_the_hex_hmac_sha1():
+    # trust.md's vector, derived from Zadarma's official client (lib/Client.php encodeSignature)
+    signed = "+79161234567" + "78430000001" + "2026-06-30 11:59:00"
+    assert (
+        zadarma_signature(signed, "test_secret") == "MDdmOGQzOTY3M2NlOTY2NDJlYjFlNjhjNTU5ZThlMTY1NDdhZDE2Mw=="
+    )
+
+
+def test_item12_unsigned_fields_do_not_change_the_key():
+    changed = {**ZADARMA_END, "pbx_call_id": "in_other", "disposition": "answered", "duration": "9"}
+    first = zadarma_post(ZADARMA_END, END_SIGNED).messages[0]
+    again = zadarma_post(changed, END_SIGNED).messages[0]
+    assert first.message_id == again.message_id
+
+
+@pytest.mark.parametrize(
+    ("call_start", "status"),
+    [
+        ("2026-03-01 12:30:00", 200),  # 24 h before 12:30 Moscow time
+        ("2026-03-01 12:29:59", 403),
+        ("2026-03-02 23:59:59", 200),  # less than 12 h ahead
+        ("2026-03-03 00:30:01", 403),
+        ("2026-03-02", 400),
+        ("02.03.2026 12:30:00", 400),
+    ],
+)
+def test_item12_call_start_must_be_fresh(call_start, status):
+    fields = {**ZADARMA_END, "call_start": call_start}
+    if status == 200:
+        assert zadarma_post(fields, END_SIGNED).messages
+        return
+    with pytest.raises(WebhookError) as err:
+        zadarma_post(fields, END_SIGNED)
+    assert err.value.status == status
+    assert "79161234567" not in err.value.reason
+
+
+def test_item12_an_unknown_call_timezone_refuses_zadarma(monkeypatch):
+    monkeypatch.setenv("CALL_TIMEZONE", "Mars/Olympus")
+    with pytest.raises(WebhookError) as err:
+        zadarma_post(ZADARMA_END, END_SIGNED)
+    assert err.value.status == 403 and "CALL_TIMEZONE" in err.value.reason
 
 
 def test_zadarma_zd_echo_returns_the_token():

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from leadflow import clock
 from leadflow.adapters.channels.base import WebhookError, WebhookRequest, WebhookResult
 from leadflow.adapters.channels.form import handle_webhook
 
@@ -45,6 +46,11 @@ def post(
 @pytest.fixture(autouse=True)
 def _form_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FORM_SECRET", FORM_SECRET)
+
+
+@pytest.fixture
+def frozen() -> None:
+    clock.freeze(datetime(2026, 3, 2, 7, 0, tzinfo=UTC))
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -202,14 +208,14 @@ def test_invalid_phone_stays_out_of_contact_but_in_the_text():
     assert message.chat_id == "anna@example.ru"
 
 
-def test_name_only_submission_gets_a_stable_anonymous_chat_id():
+def test_name_only_submission_gets_a_stable_anonymous_chat_id(frozen):
     first = post({"name": "Анна", "comment": "перезвоните"}).messages[0]
     again = post({"name": "Анна", "comment": "перезвоните"}).messages[0]
     assert first.chat_id.startswith("anonymous:")
     assert first.chat_id == again.chat_id
 
 
-def test_repost_without_submission_id_dedupes_and_other_content_does_not():
+def test_repost_without_submission_id_dedupes_and_other_content_does_not(frozen):
     fields = {"name": "Ольга", "phone": "+79167654321", "service": "стрижка"}
     first = post(fields).messages[0]
     repost = post(urlencode(fields), content_type=URLENCODED).messages[0]
@@ -225,10 +231,36 @@ def test_same_content_on_another_day_is_a_new_message():
     assert today.message_id != next_day.message_id
 
 
+def test_item6_same_content_is_one_submission_within_the_repeat_window_only(frozen):
+    fields = {"name": "Ольга", "phone": "+79167654321", "id": "contact-form"}
+    first = post(fields).messages[0]
+    clock.advance(timedelta(seconds=3))
+    double_click = post(fields).messages[0]
+    clock.advance(timedelta(minutes=30))
+    later = post(fields).messages[0]
+    assert double_click.message_id == first.message_id
+    assert later.message_id != first.message_id
+
+
+def test_item6_a_retry_carrying_the_builders_own_time_dedupes_however_late():
+    fields = {"name": "Ольга", "phone": "+79167654321", "submitted_at": "2026-03-02T10:00:00+03:00"}
+    first = post(fields).messages[0]
+    clock.freeze(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    retry = post(fields).messages[0]
+    assert retry.message_id == first.message_id
+
+
 def test_submission_id_spellings_make_the_message_id():
     assert post({"name": "A", "submission_id": "s-1"}).messages[0].message_id == "form:s-1"
     assert post({"name": "A", "request_id": "r-9"}).messages[0].message_id == "form:r-9"
-    assert post({"name": "A", "id": 42}).messages[0].message_id == "form:42"
+
+
+def test_item6_a_field_named_id_is_no_submission_id():
+    # a site's hidden "id" names the form (or anything else): it is content, not the submission
+    first = post({"name": "A", "id": 42}).messages[0]
+    second = post({"name": "B", "id": 42}).messages[0]
+    assert first.message_id.startswith("form:hash:")
+    assert first.message_id != second.message_id
 
 
 def test_builder_time_is_used_when_it_has_a_zone():

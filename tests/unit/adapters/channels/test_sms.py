@@ -13,6 +13,7 @@ import pytest
 import requests
 from botocore.config import Config
 
+from leadflow import clock
 from leadflow.adapters.channels.base import SendError, WebhookError, WebhookRequest
 from leadflow.adapters.channels.sms import SmsSender, handle_webhook
 from leadflow.adapters.channels.sms_providers import (
@@ -35,13 +36,17 @@ from leadflow.domain.sms import (
     is_opt_out,
     sms_policy,
 )
-from leadflow.settings import Settings
+from leadflow.settings import Settings, reset_caches
 from tests.fakes.http import FakeServer, Request, Response
 from tests.fakes.smsc_server import FakeSmsc
 from tests.fakes.smsru_server import FakeSmsRu, smsru_callback_body
+from tests.support import sns as fake_sns
+from tests.support.sns import Certificates
+from tests.support.webhooks import sent_now
 
 EVENTS = Path(__file__).resolve().parents[4] / "events" / "sms"
-EVENT_SECRET = "dev-sms-key"  # the secret the sample events are signed with
+EVENT_SECRET = "dev-sms-key"  # SMS.ru's api_id the sample's hash was made with
+WEBHOOK_SECRET = "dev-sms-webhook-secret"  # the samples' SMS_WEBHOOK_SECRET
 PHONE = "+79161234567"
 FAST = (1.0, 0.5)  # connect, read: a slow fake answer becomes a client timeout
 
@@ -532,7 +537,7 @@ def test_factory_builds_each_provider(monkeypatch):
 
 
 def request_from_event(name: str) -> WebhookRequest:
-    event = json.loads((EVENTS / name).read_text(encoding="utf-8"))
+    event = sent_now(json.loads((EVENTS / name).read_text(encoding="utf-8")))
     return WebhookRequest(
         method=event["requestContext"]["http"]["method"],
         channel="sms",
@@ -543,13 +548,29 @@ def request_from_event(name: str) -> WebhookRequest:
     )
 
 
+def use_provider(monkeypatch, provider: str) -> None:
+    monkeypatch.setenv("SMS_PROVIDER", provider)
+    reset_caches()
+
+
 @pytest.fixture
 def event_secret(monkeypatch):
+    """The secrets the samples were made with; SNS certificates from the tests' own key."""
+    from leadflow.adapters.channels import sns
+
+    monkeypatch.setenv("SMS_WEBHOOK_SECRET", WEBHOOK_SECRET)
     monkeypatch.setenv("SMS_API_KEY", EVENT_SECRET)
+    monkeypatch.setattr(sns, "_verifier", sns.SnsVerifier(Certificates()))
+    clock.freeze(datetime(2026, 11, 25, 18, 31, tzinfo=UTC))  # when the samples were sent
 
 
-def test_inbound_da_from_smsc(event_secret):
-    result = handle_webhook(request_from_event("inbound_da_smsc.json"))
+def sample(monkeypatch, name: str):
+    use_provider(monkeypatch, name.removesuffix(".json").rsplit("_", 1)[-1])
+    return handle_webhook(request_from_event(name))
+
+
+def test_inbound_da_from_smsc(event_secret, monkeypatch):
+    result = sample(monkeypatch, "inbound_da_smsc.json")
     (message,) = result.messages
     assert (message.channel, message.chat_id, message.text) == ("sms", PHONE, "Да")
     assert message.message_id == "sms:smsc:51234"
@@ -558,58 +579,78 @@ def test_inbound_da_from_smsc(event_secret):
     assert result.opt_outs == [] and result.status == 200
 
 
-def test_inbound_stop_is_flagged_as_opt_out(event_secret):
-    result = handle_webhook(request_from_event("inbound_stop_smsc.json"))
+def test_inbound_stop_is_flagged_as_opt_out(event_secret, monkeypatch):
+    result = sample(monkeypatch, "inbound_stop_smsc.json")
     assert result.messages[0].text == "СТОП"
     assert result.opt_outs == [PHONE]
 
 
-def test_inbound_da_from_aws_sns(event_secret):
-    result = handle_webhook(request_from_event("inbound_da_aws.json"))
+def test_inbound_da_from_aws_sns(event_secret, monkeypatch):
+    result = sample(monkeypatch, "inbound_da_aws.json")
     (message,) = result.messages
     assert message.message_id == "sms:aws:cae173d2-66b9-564c-8309-21f858e9fb84"
     assert (message.chat_id, message.text) == (PHONE, "Да")
 
 
-def test_status_callbacks_are_not_leads(event_secret):
-    smsru = handle_webhook(request_from_event("status_smsru.json"))
+def test_status_callbacks_are_not_leads(event_secret, monkeypatch):
+    smsru = sample(monkeypatch, "status_smsru.json")
     assert smsru.messages == [] and smsru.body == "100"
     assert smsru.statuses == [
         SmsStatus("202611-10000001", "delivered"),
         SmsStatus("202611-10000002", "failed", "104"),
     ]
     assert smsru.note == "2 delivery status(es)"
-    smsc = handle_webhook(request_from_event("status_smsc.json"))
+    smsc = sample(monkeypatch, "status_smsc.json")
     assert smsc.statuses == [SmsStatus("1583042771", "delivered")]
-    aws = handle_webhook(request_from_event("status_aws.json"))
+    aws = sample(monkeypatch, "status_aws.json")  # SignatureVersion 2
     assert aws.statuses == [SmsStatus("f3a1c2d4-5b6e-4f70-8a91-b2c3d4e5f607", "delivered")]
 
 
 def test_smsru_callback_signed_by_the_fake_helper(monkeypatch):
     monkeypatch.setenv("SMS_API_KEY", "real-key")
+    monkeypatch.setenv("SMS_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    use_provider(monkeypatch, "smsru")
     body = smsru_callback_body("real-key", ["sms_status\n1-2\n102\n1795631460"])
-    request = WebhookRequest("POST", "sms", {}, {"provider": "smsru"}, body)
+    request = WebhookRequest("POST", "sms", {}, {"secret": WEBHOOK_SECRET}, body)
     assert handle_webhook(request).statuses == [SmsStatus("1-2", "pending")]
 
 
 @pytest.mark.parametrize(
     "name", ["inbound_da_smsc.json", "status_smsru.json", "inbound_da_aws.json", "status_aws.json"]
 )
-def test_every_provider_fails_closed_without_a_secret(name):
+@pytest.mark.parametrize("unset", ["SMS_WEBHOOK_SECRET", "SMS_PROVIDER"])
+def test_every_provider_fails_closed_without_its_settings(event_secret, monkeypatch, name, unset):
+    request = request_from_event(name)
+    use_provider(monkeypatch, name.removesuffix(".json").rsplit("_", 1)[-1])
+    monkeypatch.delenv(unset)
+    reset_caches()
     with pytest.raises(WebhookError) as caught:
-        handle_webhook(request_from_event(name))
+        handle_webhook(request)
+    assert caught.value.status == 403
+
+
+def test_item13_smsru_fails_closed_without_its_api_id(event_secret, monkeypatch):
+    request = request_from_event("status_smsru.json")
+    use_provider(monkeypatch, "smsru")
+    monkeypatch.delenv("SMS_API_KEY")
+    with pytest.raises(WebhookError) as caught:
+        handle_webhook(request)
     assert caught.value.status == 403
 
 
 @pytest.mark.parametrize("name", ["inbound_da_smsc.json", "status_smsru.json", "status_aws.json"])
-def test_a_wrong_secret_is_refused(monkeypatch, name):
-    monkeypatch.setenv("SMS_API_KEY", "another-key")
+@pytest.mark.parametrize("given", [EVENT_SECRET, "another-secret", None])
+def test_item13_a_wrong_or_missing_webhook_secret_is_refused(event_secret, monkeypatch, name, given):
+    request = request_from_event(name)
+    use_provider(monkeypatch, name.removesuffix(".json").rsplit("_", 1)[-1])
+    query = {} if given is None else {"secret": given}
     with pytest.raises(WebhookError) as caught:
-        handle_webhook(request_from_event(name))
+        handle_webhook(WebhookRequest("POST", "sms", request.headers, query, request.body))
     assert caught.value.status == 403
 
 
-def test_tampered_smsru_callback_is_refused(event_secret):
+def test_tampered_smsru_callback_is_refused(event_secret, monkeypatch):
+    use_provider(monkeypatch, "smsru")
     request = request_from_event("status_smsru.json")
     forged = WebhookRequest("POST", "sms", {}, request.query, request.body.replace(b"104", b"103"))
     with pytest.raises(WebhookError) as caught:
@@ -617,44 +658,71 @@ def test_tampered_smsru_callback_is_refused(event_secret):
     assert caught.value.status == 403
 
 
-def test_provider_from_settings_and_unknown_provider(monkeypatch, event_secret):
+@pytest.mark.parametrize(("configured", "named"), [("smsru", "smsc"), ("aws", "smsc"), ("smsc", "aws")])
+def test_item13_a_provider_parameter_other_than_sms_provider_is_refused(
+    event_secret, monkeypatch, configured, named
+):
+    monkeypatch.setenv("SMS_API_KEY", WEBHOOK_SECRET)  # the old check (secret == SMS_API_KEY) passes
+    use_provider(monkeypatch, configured)
     request = request_from_event("inbound_da_smsc.json")
-    no_provider = WebhookRequest("POST", "sms", {}, {"secret": EVENT_SECRET}, request.body)
+    query = {"provider": named, "secret": WEBHOOK_SECRET}
     with pytest.raises(WebhookError) as caught:
-        handle_webhook(no_provider)
-    assert caught.value.status == 403  # nothing configured: refuse
-    monkeypatch.setenv("SMS_PROVIDER", "smsc")
-    from leadflow.settings import reset_caches
+        handle_webhook(WebhookRequest("POST", "sms", {}, query, request.body))
+    assert caught.value.status == 403
 
-    reset_caches()
-    assert handle_webhook(no_provider).messages[0].text == "Да"
+
+def test_item13_an_unknown_sms_provider_refuses_everything(event_secret, monkeypatch):
+    use_provider(monkeypatch, "twilio")
     with pytest.raises(WebhookError) as caught:
-        handle_webhook(WebhookRequest("POST", "sms", {}, {"provider": "twilio"}, b""))
-    assert caught.value.status == 400
+        handle_webhook(WebhookRequest("POST", "sms", {}, {"secret": WEBHOOK_SECRET}, b"id=1"))
+    assert caught.value.status == 403
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "HEAD"])
+def test_item13_only_post_is_accepted(event_secret, monkeypatch, method):
+    use_provider(monkeypatch, "smsc")
+    query = {"secret": WEBHOOK_SECRET, "id": "1", "phone": "79161234567", "mes": "Да"}
+    with pytest.raises(WebhookError) as caught:
+        handle_webhook(WebhookRequest(method, "sms", {}, query, b""))
+    assert caught.value.status == 405
 
 
 @pytest.mark.parametrize(
-    ("query", "body"),
+    ("provider", "body", "status"),
     [
-        ({"provider": "smsc", "secret": EVENT_SECRET}, b"foo=bar"),
-        ({"provider": "smsc", "secret": EVENT_SECRET}, b"id=1&phone=abc&mes=hi"),
-        ({"provider": "aws", "secret": EVENT_SECRET}, b"not json"),
-        ({"provider": "aws", "secret": EVENT_SECRET}, b'{"Type": "Notification", "Message": "[]"}'),
-        ({"provider": "smsc", "secret": EVENT_SECRET}, b"\xff\xfe"),
+        ("smsc", b"foo=bar", 400),
+        ("smsc", b"id=1&phone=abc&mes=hi", 400),
+        ("smsc", b"\xff\xfe", 400),
+        ("aws", b"not json", 400),
+        ("aws", b'{"Type": "Dance"}', 400),
+        ("aws", b'{"Type": "Notification", "Message": "[]"}', 403),  # unsigned
     ],
 )
-def test_malformed_callbacks_get_400(event_secret, query, body):
+def test_malformed_callbacks_get_a_4xx(event_secret, monkeypatch, provider, body, status):
+    use_provider(monkeypatch, provider)
     with pytest.raises(WebhookError) as caught:
-        handle_webhook(WebhookRequest("POST", "sms", {}, query, body))
+        handle_webhook(WebhookRequest("POST", "sms", {}, {"secret": WEBHOOK_SECRET}, body))
+    assert caught.value.status == status
+
+
+def test_a_signed_sns_message_that_is_no_sms_event_is_400(event_secret, monkeypatch):
+    use_provider(monkeypatch, "aws")
+    message = fake_sns.signed(fake_sns.notification("[]", at=clock.wall_now()))
+    body = json.dumps(message).encode()
+    with pytest.raises(WebhookError) as caught:
+        handle_webhook(WebhookRequest("POST", "sms", {}, {"secret": WEBHOOK_SECRET}, body))
     assert caught.value.status == 400
 
 
-def test_sns_subscription_confirmation_is_acknowledged(event_secret):
-    body = json.dumps(
-        {"Type": "SubscriptionConfirmation", "SubscribeURL": "https://sns.example/confirm"}
-    ).encode()
+def test_sns_subscription_confirmation_is_acknowledged(event_secret, monkeypatch):
+    use_provider(monkeypatch, "aws")
+    confirmation = fake_sns.signed({
+        "Type": "SubscriptionConfirmation", "MessageId": "m-1", "Token": "t", "TopicArn": fake_sns.TOPIC_ARN,
+        "Message": "You have chosen to subscribe", "SubscribeURL": "https://sns.example/confirm",
+        "Timestamp": "2026-11-25T18:30:30.000Z",
+    })  # fmt: skip
     result = handle_webhook(
-        WebhookRequest("POST", "sms", {}, {"provider": "aws", "secret": EVENT_SECRET}, body)
+        WebhookRequest("POST", "sms", {}, {"secret": WEBHOOK_SECRET}, json.dumps(confirmation).encode())
     )
     assert result.status == 200 and result.messages == [] and "subscription" in (result.note or "")
 

@@ -79,8 +79,15 @@ def test_unset_vk_secret_refuses_everything(name: str, monkeypatch: pytest.Monke
 
 
 @pytest.mark.usefixtures("vk_secrets")
-@pytest.mark.parametrize("name", ["confirmation.json", "message_new.json"])
-@pytest.mark.parametrize("given", [None, "", "Xk3vN8qLw2Ry", VK_SECRET.lower(), VK_SECRET + " "])
+@pytest.mark.parametrize(
+    ("name", "given"),
+    [
+        (name, given)
+        for name in ("confirmation.json", "message_new.json")
+        for given in (None, "", "Xk3vN8qLw2Ry", VK_SECRET.lower(), VK_SECRET + " ")
+        if (name, given) != ("confirmation.json", None)  # answered: the next test
+    ],
+)
 def test_missing_or_wrong_secret_is_403(name: str, given: str | None) -> None:
     body = event(name)
     if given is None:
@@ -89,6 +96,42 @@ def test_missing_or_wrong_secret_is_403(name: str, given: str | None) -> None:
         body["secret"] = given
     with pytest.raises(WebhookError) as refused:
         handle_webhook(callback(body))
+    assert refused.value.status == 403
+
+
+@pytest.mark.usefixtures("vk_secrets")
+def test_item14_confirmation_without_a_secret_is_answered() -> None:
+    body = event("confirmation.json")
+    del body["secret"]
+    assert handle_webhook(callback(body)).body == CONFIRMATION_CODE
+
+
+@pytest.mark.usefixtures("vk_secrets")
+@pytest.mark.parametrize("configured", ["218734561", " club218734561 ", "-218734561", "public218734561"])
+def test_item14_vk_group_id_spellings_name_the_community(configured: str, monkeypatch) -> None:
+    monkeypatch.setenv("VK_GROUP_ID", configured)
+    assert handle_webhook(callback(event("confirmation.json"))).body == CONFIRMATION_CODE
+    with pytest.raises(WebhookError) as refused:
+        handle_webhook(callback({**event("confirmation.json"), "group_id": 1}))
+    assert refused.value.status == 403
+
+
+@pytest.mark.usefixtures("vk_secrets")
+@pytest.mark.parametrize("group_id", [None, 0, -1])
+def test_item14_a_callback_without_our_group_id_is_403(group_id: object, monkeypatch) -> None:
+    monkeypatch.setenv("VK_GROUP_ID", "218734561")
+    body = event("message_new.json")
+    body["group_id"] = group_id
+    with pytest.raises(WebhookError) as refused:
+        handle_webhook(callback(body))
+    assert refused.value.status in (400, 403)
+
+
+@pytest.mark.usefixtures("vk_secrets")
+def test_item14_a_vk_group_id_that_is_no_id_refuses_everything(monkeypatch) -> None:
+    monkeypatch.setenv("VK_GROUP_ID", "salon-lotos")
+    with pytest.raises(WebhookError) as refused:
+        handle_webhook(callback(event("message_new.json")))
     assert refused.value.status == 403
 
 

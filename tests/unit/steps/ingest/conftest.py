@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import boto3
 import pytest
@@ -13,15 +14,33 @@ import pytest
 from leadflow import wiring
 from leadflow.observability import logger
 from leadflow.settings import reset_caches
-from tests.support.webhooks import SECRETS
+from tests.support.webhooks import SECRETS, sms_provider_of
 
 
 @pytest.fixture
 def secrets(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Every channel's secret; SNS signing certificates come from the tests' own (support/sns.py)."""
+    from leadflow.adapters.channels import sns
+    from tests.support.sns import Certificates
+
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sns, "_verifier", sns.SnsVerifier(Certificates()))
     reset_caches()
     return SECRETS
+
+
+@pytest.fixture
+def configure_for(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], None]:
+    """What a sample needs besides the secrets: SMS_PROVIDER for an events/sms one."""
+
+    def configure(path: Path) -> None:
+        provider = sms_provider_of(path)
+        if provider:
+            monkeypatch.setenv("SMS_PROVIDER", provider)
+            reset_caches()
+
+    return configure
 
 
 @pytest.fixture

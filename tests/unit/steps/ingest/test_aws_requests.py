@@ -27,7 +27,8 @@ CHAT_LOOKUP = {"telegram/text_message"}
 
 
 @pytest.mark.parametrize("path", ONE_MESSAGE, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_an_accepted_webhook_costs_one_put_one_send_and_one_mark(env, aws_calls, path):
+def test_an_accepted_webhook_costs_one_put_one_send_and_one_mark(env, aws_calls, configure_for, path):
+    configure_for(path)
     lookup = (
         Counter({"dynamodb.GetItem": 1}) if f"{path.parent.name}/{path.stem}" in CHAT_LOOKUP else Counter()
     )

@@ -74,7 +74,8 @@ def _forged(name: str) -> dict:
 
 
 @pytest.mark.parametrize("name", SIGNED)
-def test_a_forged_delivery_is_refused_and_nothing_is_kept(env, logs, name):
+def test_a_forged_delivery_is_refused_and_nothing_is_kept(env, logs, configure_for, name):
+    configure_for(SIGNED[name])
     # When a sample comes with a wrong secret or signature
     answer = ingest(_forged(name))
     # Then it is refused without saying why, and nothing is stored or queued
@@ -94,7 +95,8 @@ def test_a_meta_post_without_or_with_a_malformed_signature_is_403_like_every_ref
 
 
 @pytest.mark.parametrize("name", SIGNED)
-def test_a_channel_whose_secret_is_not_set_refuses_everything(env, logs, monkeypatch, name):
+def test_a_channel_whose_secret_is_not_set_refuses_everything(env, logs, monkeypatch, configure_for, name):
+    configure_for(SIGNED[name])
     # Given the channel's secret is not configured
     channel = SIGNED[name].parent.name
     monkeypatch.delenv(CHANNEL_SECRET[channel])

@@ -108,9 +108,10 @@ def _queued(env, queue: str) -> list[BaseModel]:
 
 
 @pytest.mark.parametrize("path", SAMPLES, ids=sample_id)
-def test_sample_through_the_handler(env, logs, path):
+def test_sample_through_the_handler(env, logs, configure_for, path):
     # Given the platform's delivery of this sample, signed with the secrets we set
     clock.freeze(NOW)
+    configure_for(path)
     event = delivery(path)
     channel = channel_of(event)
 

@@ -18,6 +18,7 @@ from tests.fakes.smsc_server import FakeSmsc
 from tests.support.builders import schedule_booking
 
 SATURDAY_11 = datetime(2026, 3, 14, 4, 0, tzinfo=UTC)  # 11:00 in Krasnoyarsk
+HOOK_SECRET = "sms-hook-secret-0123"
 CALLER = "+79135550077"
 
 
@@ -27,7 +28,7 @@ def smsc(aws, monkeypatch):
     with FakeServer(fake.route) as server:
         for name, value in {
             "SMS_PROVIDER": "smsc", "SMS_LOGIN": fake.login, "SMS_API_KEY": fake.password,
-            "SMS_API_BASE": server.url, "SMS_SENDER": "Salon",
+            "SMS_API_BASE": server.url, "SMS_SENDER": "Salon", "SMS_WEBHOOK_SECRET": HOOK_SECRET,
         }.items():  # fmt: skip
             monkeypatch.setenv(name, value)
         wiring.reset()
@@ -178,7 +179,7 @@ def test_a_failed_sms_is_reported_to_the_owner(aws, smsc):
     # SMSC calls back: status 20 = could not be delivered
     body = urlencode({"id": reply["provider_message_id"], "phone": CALLER.lstrip("+"), "status": "20", "err": "1",
                       "time": "1795631460", "ts": "1795631460"})  # fmt: skip
-    event = api_gateway_event("POST", "/webhooks/sms", "provider=smsc&secret=" + smsc.password,
+    event = api_gateway_event("POST", "/webhooks/sms", "secret=" + HOOK_SECRET,
                               {"content-type": "application/x-www-form-urlencoded"}, body.encode(), "127.0.0.1")  # fmt: skip
     assert invoke("ingest", event)["statusCode"] == 200
     reports = aws.receive("RouteQueue")

@@ -1,15 +1,18 @@
 """SMS channel: provider webhooks (replies, opt-outs, delivery reports) and the sender.
 
-Webhook authentication (fail closed: an unset secret refuses everything with 403):
-- ``smsru``: SMS.ru signs each callback with ``hash = sha256(api_id + data[0] + data[1] + …)``;
-  the api_id is secret ``SMS_API_KEY``. SMS.ru treats any answer but the body ``100`` as a
-  failure of the handler, so every accepted callback is answered ``100``.
-- ``smsc``: SMSC.ru callbacks are checked by a ``secret`` query parameter equal to
-  ``SMS_API_KEY`` (the handler URL is configured in the SMSC cabinet with it). We could not
-  confirm SMSC's own signature formula from its documentation, so we do not rely on it.
-- ``aws``: two-way SMS and delivery events arrive through an SNS HTTPS subscription; SNS
-  signatures need the signing certificate fetched over the network, so the subscription URL
-  carries the ``secret`` query parameter instead.
+Webhook authentication (fail closed: 403 for everything while a secret or SMS_PROVIDER is unset):
+- every provider: ``POST …/webhooks/sms?secret=<SMS_WEBHOOK_SECRET>``. The secret is the
+  webhook's own — never a provider credential (SMSC's was its account password) — and the
+  callback is read as SMS_PROVIDER's: a ``?provider=`` that names another provider is refused
+  (403), so a caller cannot pick the provider whose check is weakest. POST only: a GET would put
+  the phone and the text in the URL, and so in every access log (405).
+- ``smsru``: also SMS.ru's own ``hash = sha256(api_id + data[0] + data[1] + …)``, the api_id
+  being ``SMS_API_KEY``. SMS.ru treats any answer but the body ``100`` as a failure of the
+  handler, so every accepted callback is answered ``100``.
+- ``smsc``: the URL secret alone. We could not confirm SMSC's own signature formula from its
+  documentation, so we do not rely on it. Set the callback method to POST in the SMSC cabinet.
+- ``aws``: two-way SMS and delivery events come through an SNS HTTPS subscription to the URL
+  with its secret, and each SNS message's signature is verified (``sns.py``).
 """
 
 from __future__ import annotations
@@ -69,11 +72,9 @@ def _from_timestamp(raw: object, fallback: datetime) -> datetime:
 
 def _form(request: WebhookRequest) -> dict[str, str]:
     try:
-        fields = dict(parse_qsl(request.body.decode("utf-8"), keep_blank_values=True))
+        return dict(parse_qsl(request.body.decode("utf-8"), keep_blank_values=True))
     except UnicodeDecodeError:
         raise WebhookError(400, "body is not UTF-8") from None
-    # SMSC may call the handler with GET: the fields are then in the query string.
-    return {**{k: v for k, v in request.query.items() if k not in ("provider", "secret")}, **fields}
 
 
 def _inbound(provider: str, provider_id: str, phone: str, text: str, received_at: datetime) -> InboundMessage:
@@ -113,7 +114,6 @@ def _handle_smsru(request: WebhookRequest, result: SmsWebhookResult, now: dateti
 
 
 def _handle_smsc(request: WebhookRequest, result: SmsWebhookResult, now: datetime) -> None:
-    require_secret(_secret("SMS_API_KEY"), request.query.get("secret"), "SMS_API_KEY")
     form = _form(request)
     if "mes" in form:
         provider_id = form.get("id") or form.get("sms_id")
@@ -139,21 +139,24 @@ def _handle_smsc(request: WebhookRequest, result: SmsWebhookResult, now: datetim
 
 
 def _handle_aws(request: WebhookRequest, result: SmsWebhookResult, now: datetime) -> None:
-    require_secret(_secret("SMS_API_KEY"), request.query.get("secret"), "SMS_API_KEY")
+    from leadflow.adapters.channels import sns
+
     try:
         envelope = json.loads(request.body or b"null")
     except (ValueError, UnicodeDecodeError):
         raise WebhookError(400, "sns body is not JSON") from None
     if not isinstance(envelope, dict):
         raise WebhookError(400, "sns body is not an object")
+    sns.verifier().verify(envelope)
     kind = envelope.get("Type")
     if kind == "SubscriptionConfirmation":
-        # Confirming means fetching SubscribeURL; a handler makes no outbound calls, so the
-        # operator confirms the subscription once (console or CLI).
+        # Confirming means calling SubscribeURL; the handler does not act on a request's URLs,
+        # so the operator confirms the subscription once (console or CLI).
         result.note = "sns subscription confirmation: confirm it in the SNS console"
         return
-    if kind != "Notification":
-        raise WebhookError(400, "unsupported sns message type")
+    if kind == "UnsubscribeConfirmation":
+        result.note = "sns unsubscribe confirmation: the subscription was removed"
+        return
     try:
         payload = json.loads(envelope.get("Message") or "null")
     except ValueError:
@@ -200,14 +203,18 @@ def handle_webhook(request: WebhookRequest, *, now: Callable[[], datetime] | Non
     """``/webhooks/sms``: inbound SMS become InboundMessages, delivery reports become ``statuses``."""
     from leadflow.settings import settings
 
-    provider = request.query.get("provider") or settings().sms_provider
+    if request.method.upper() != "POST":
+        raise WebhookError(405, f"sms webhook accepts POST, got {request.method[:10]!r}")
+    provider = (settings().sms_provider or "").strip().lower()
     if not provider:
         raise WebhookError(403, "SMS_PROVIDER is not configured: channel refuses all requests")
     handler = _HANDLERS.get(provider)
     if handler is None:
-        raise WebhookError(400, "unknown sms provider")
-    if request.method.upper() not in ("POST", "GET"):
-        raise WebhookError(405, "method not allowed")
+        raise WebhookError(403, "SMS_PROVIDER names no provider whose callbacks we read")
+    named = request.query.get("provider")
+    if named is not None and named.strip().lower() != provider:
+        raise WebhookError(403, "?provider= is not SMS_PROVIDER: refused")
+    require_secret(_secret("SMS_WEBHOOK_SECRET"), request.query.get("secret"), "SMS_WEBHOOK_SECRET")
     result = SmsWebhookResult()
     handler(request, result, (now or (lambda: clock.now()))())
     result.opt_outs = [m.chat_id for m in result.messages if is_opt_out(m.text)]
