@@ -14,6 +14,9 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 # The stack's parameters as the local stack deploys it: no SSM (secrets from the environment).
 LOCAL_PARAMETERS = {"Stage": "local", "SecretsPrefix": "", "AlarmEmail": "", "ReservedConcurrency": ""}
+# Plain settings the deployed stack takes as parameters come from the environment locally.
+FROM_ENVIRONMENT = ("SmsProvider", "SmsSender", "WhatsAppPhoneNumberId", "VkGroupId", "CallTimezone",
+                    "OpenAiBaseUrl", "OpenAiModel")  # fmt: skip
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -98,6 +101,10 @@ class Template:
 def load_template(path: Path = TEMPLATE) -> Template:
     data = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
     parameters = {name: spec.get("Default", "") for name, spec in data.get("Parameters", {}).items()}
+    variables = data.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    for key, value in list(variables.items()):
+        if isinstance(value, dict) and value.get("Ref") in FROM_ENVIRONMENT:
+            del variables[key]  # the user's own environment says it, as it says the secrets
     data = _with_parameters(data, {**parameters, **LOCAL_PARAMETERS})
     function_globals = data.get("Globals", {}).get("Function", {})
     return Template(

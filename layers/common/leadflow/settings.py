@@ -71,7 +71,8 @@ class Settings(BaseModel):
 
     @classmethod
     def from_env(cls) -> Settings:
-        fields = {name: os.environ[name.upper()] for name in cls.model_fields if name.upper() in os.environ}
+        # An empty value is "not set": the stack passes every optional setting, empty when unused.
+        fields = {name: os.environ[name.upper()] for name in cls.model_fields if os.environ.get(name.upper())}
         return cls.model_validate(fields)
 
 
