@@ -86,7 +86,7 @@ def test_every_reference_error_is_reported_with_its_own_line():
     assert lines == [
         "biz.yaml: staff.1.id (line 8): duplicate id 'anna'",
         "biz.yaml: staff.0.branch (line 7): staff anna: unknown branch 'north'",
-        "biz.yaml: routing.0.match.service.0 (line 10): routing rule 'r': match on unknown service 'nail'",
+        "biz.yaml: routing.0.match.service.0 (line 10): routing rule 'r': match on unknown service 'nail' (did you mean 'nails'?)",
     ]
 
 

@@ -380,24 +380,48 @@ def _reference_problems(cfg: BusinessConfig) -> list[tuple[Loc, str]]:
     for i, member in enumerate(cfg.staff):
         for j, skill in enumerate(member.skills):
             if skill not in service_ids | groups:
-                problems.append((("staff", i, "skills", j), f"staff {member.id}: unknown skill {skill!r}"))
+                problems.append(
+                    (
+                        ("staff", i, "skills", j),
+                        f"staff {member.id}: unknown skill {skill!r}{_nearest(skill, service_ids | groups)}",
+                    )
+                )
         if member.branch and member.branch not in branch_ids:
-            problems.append((("staff", i, "branch"), f"staff {member.id}: unknown branch {member.branch!r}"))
+            problems.append(
+                (
+                    ("staff", i, "branch"),
+                    f"staff {member.id}: unknown branch {member.branch!r}{_nearest(member.branch, branch_ids)}",
+                )
+            )
     for i, rule in enumerate(cfg.routing):
         for j, target in enumerate(rule.assign_to or []):
             if target not in staff_ids | roles | service_ids | groups:
                 problems.append(
                     (
                         ("routing", i, "assign_to", j),
-                        f"routing rule {rule.name!r}: unknown assign_to {target!r}",
+                        f"routing rule {rule.name!r}: unknown assign_to {target!r}"
+                        + _nearest(target, staff_ids | roles | service_ids | groups),
                     )
                 )
         for field, known in (("service", service_ids | groups), ("branch", branch_ids)):
             for j, name in enumerate(getattr(rule.match, field) or []):
                 if name not in known:
                     where: Loc = ("routing", i, "match", field, j)
-                    problems.append((where, f"routing rule {rule.name!r}: match on unknown {field} {name!r}"))
+                    problems.append(
+                        (
+                            where,
+                            f"routing rule {rule.name!r}: match on unknown {field} {name!r}{_nearest(name, known)}",
+                        )
+                    )
     return problems
+
+
+def _nearest(name: str, known: set[str]) -> str:
+    """(did you mean 'hair_coloring'?) — for a name one typo away from a known one."""
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _shared_branch_keys(cfg: BusinessConfig) -> list[tuple[Loc, str]]:
@@ -425,7 +449,10 @@ def parse_business_config(text: str, source: str = "config") -> BusinessConfig:
         data = yaml.compose(text)
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{source}{where}: not valid YAML: {problem}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping with at least 'timezone' and 'services'")
     try:
@@ -440,6 +467,13 @@ def parse_business_config(text: str, source: str = "config") -> BusinessConfig:
                 at = f" (line {line})" if line else ""
                 lines.append(f"{source}: {_dotted(loc)}{at}: {msg.removeprefix('Value error, ')}")
         raise ConfigError("\n".join(lines)) from None
+
+
+def locate(text: str, loc: Loc) -> int | None:
+    """1-based line of a config location (``("staff", 2, "branch")``) in the YAML text."""
+    import yaml
+
+    return _line_of(yaml.compose(text), loc)
 
 
 def _line_of(node: Any, loc: tuple[Any, ...]) -> int | None:
