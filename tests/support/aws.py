@@ -17,10 +17,11 @@ from moto import mock_aws
 
 from leadflow import wiring
 from leadflow.adapters.store import Store
-from leadflow_local.stack import EXAMPLE_CONFIG, create_queues, create_tables
+from leadflow_local.stack import create_queues, create_tables
 from leadflow_local.template import load_template
 
 REGION = "eu-central-1"
+SALON = Path(__file__).with_name("salon.yaml")  # the business every unit test runs
 
 
 @dataclass
@@ -52,7 +53,7 @@ class AwsStack:
 
 
 @contextmanager
-def aws_stack(config: Path | str | None = EXAMPLE_CONFIG) -> Iterator[AwsStack]:
+def aws_stack(config: Path | str | None = SALON) -> Iterator[AwsStack]:
     template = load_template()
     with mock_aws():
         create_tables(boto3.client("dynamodb", region_name=REGION), template)

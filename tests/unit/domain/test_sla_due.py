@@ -9,12 +9,12 @@ import pytest
 from leadflow.business import BusinessConfig, load_business_config
 from leadflow.domain.models import Lead
 from leadflow.steps.escalate import sla_due
-from leadflow_local.stack import EXAMPLE_CONFIG
+from tests.support.aws import SALON
 from tests.support.builders import local
 
 
 def business(**overrides) -> BusinessConfig:
-    data = load_business_config(EXAMPLE_CONFIG).model_dump(mode="json", exclude_none=True)
+    data = load_business_config(SALON).model_dump(mode="json", exclude_none=True)
     for section, values in overrides.items():
         if isinstance(data.get(section), dict):
             data[section] = {**data[section], **values}

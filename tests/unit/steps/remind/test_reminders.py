@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from leadflow import clock, wiring
 from leadflow.domain.models import Lead, LeadStatus, StaffEvent
-from leadflow_local.stack import EXAMPLE_CONFIG
+from tests.support.aws import SALON
 from tests.support.builders import (
     RecordingCrm,
     client_writes,
@@ -170,7 +170,7 @@ def test_a_nudge_due_at_night_waits_for_morning(aws):
 
 
 def test_no_show_gets_a_winback_after_the_configured_delay(aws, monkeypatch):
-    aws.push_config(EXAMPLE_CONFIG.read_text(encoding="utf-8") + "\nreminders: {winback_after_days: 3}\n")
+    aws.push_config(SALON.read_text(encoding="utf-8") + "\nreminders: {winback_after_days: 3}\n")
     _, lead = _booked(aws, monkeypatch, local(2026, 3, 19, 15))
     assert wiring.business().reminders.winback_after_days == 3
     aws.store.staff.connect_chat(lead.owner, "9001")
