@@ -95,7 +95,8 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
                 ("staff: Anna presses «Беру» on Irina's card",
                  hooks.telegram_callback(STAFF_CHAT_ANNA, f"accept:{irina.lead_id}", card_id, now())),
                 ("staff: Anna answers Irina from the card", hooks.telegram_reply_to_card(
-                    STAFF_CHAT_ANNA, card_id, "Ирина, записала вас на завтра 15:00, мастер Анна 🌸", now())),
+                    STAFF_CHAT_ANNA, card_id, "Ирина, записала вас на завтра 15:00, мастер Анна 🌸", now(),
+                    card_text=f"Лид {irina.lead_id}")),
                 ("staff: Anna presses «Записан»",
                  hooks.telegram_callback(STAFF_CHAT_ANNA, f"book:{irina.lead_id}", card_id, now())),
             ]  # fmt: skip

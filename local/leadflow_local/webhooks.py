@@ -28,14 +28,14 @@ class Delivery:
     query: str = ""
 
 
-def _bot_card(chat_id: int, message_id: int, at: datetime) -> dict:
-    """A lead card the bot sent: what staff press buttons on and reply to."""
+def _bot_card(chat_id: int, message_id: int, at: datetime, text: str = "Лид") -> dict:
+    """A lead card the bot sent: what staff press buttons on and reply to (Telegram quotes its text)."""
     return {
         "message_id": message_id,
         "from": {"id": 1, "is_bot": True, "first_name": "leadflow"},
         "chat": {"id": chat_id, "type": "private"},
         "date": int(at.timestamp()),
-        "text": "Лид",
+        "text": text,
     }
 
 
@@ -72,10 +72,15 @@ class Webhooks:
         return self._telegram(update)
 
     def telegram_reply_to_card(
-        self, staff_chat: int, card_message_id: int, text: str, at: datetime
+        self, staff_chat: int, card_message_id: int, text: str, at: datetime, card_text: str = "Лид"
     ) -> Delivery:
+        """``card_text``: the card as Telegram quotes it (its first line names the lead)."""
         return self._telegram_message(
-            staff_chat, "Staff", text, at, reply_to_message=_bot_card(staff_chat, card_message_id, at)
+            staff_chat,
+            "Staff",
+            text,
+            at,
+            reply_to_message=_bot_card(staff_chat, card_message_id, at, card_text),
         )
 
     def telegram_contact(

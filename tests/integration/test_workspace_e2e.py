@@ -75,7 +75,7 @@ def test_owner_takes_a_whatsapp_lead_and_answers_it_from_telegram(stack):
 
     # …and answers the client by replying to the card.
     answer = "Ольга, добрый день! Завтра в 15:00 свободно, записываю?"
-    deliver(hooks.telegram_reply_to_card(chat, card_id, answer, clock.now()))
+    deliver(hooks.telegram_reply_to_card(chat, card_id, answer, clock.now(), card_text=f"Лид {lead.lead_id}"))
     (sent,) = _messages("staff_reply", lead.lead_id)
     assert (sent["channel"], sent["to"], sent["text"]) == ("whatsapp", lead.chat_id, answer)
     assert lead.chat_id == CLIENT_PHONE.lstrip("+")

@@ -94,6 +94,7 @@ class Workspace:
             update["message"]["reply_to_message"] = {
                 "message_id": reply_to, "date": update["message"]["date"],
                 "from": {"id": 1, "is_bot": True, "first_name": "leadflow"}, "chat": {"id": chat, "type": "private"},
+                "text": self.quoted(chat, reply_to),
             }  # fmt: skip
             delivery = self.hooks._telegram(update)
         assert self.post(delivery) == 200
@@ -106,8 +107,19 @@ class Workspace:
 
     def reply_to_card(self, chat: int, card_id: int, text: str) -> None:
         clock.advance(timedelta(seconds=5))
-        assert self.post(self.hooks.telegram_reply_to_card(chat, card_id, text, clock.now())) == 200
+        card = self.quoted(chat, card_id)
+        assert self.post(self.hooks.telegram_reply_to_card(chat, card_id, text, clock.now(), card)) == 200
         self.run()
+
+    def quoted(self, chat: int, message_id: int) -> str:
+        """The text of the bot's message ``message_id`` in ``chat``, as Telegram quotes it in a reply."""
+        items = self.aws.store.conversation.table.scan()["Items"]  # type: ignore[attr-defined]
+        sent = [
+            i
+            for i in items
+            if i.get("to") == str(chat) and str(i.get("provider_message_id")) == str(message_id)
+        ]
+        return str(sent[-1]["text"]) if sent else ""
 
     def connect(self, staff_id: str, chat: int) -> None:
         code, _ = invite(staff_id, None)

@@ -170,7 +170,7 @@ def lead_life_cycle(aws, monkeypatch, portal: Bitrix24Portal) -> None:
         drain(aws, "RouteQueue", "route")
     card = int(aws.store.leads.get(lead.lead_id).card.rpartition(":")[2])
     bot_card = {"message_id": card, "date": 1, "chat": {"id": chat, "type": "private"},
-                "from": {"id": 1, "is_bot": True, "first_name": "bot"}, "text": "card"}  # fmt: skip
+                "from": {"id": 1, "is_bot": True, "first_name": "bot"}, "text": f"Лид {lead.lead_id} · 🔥"}  # fmt: skip
     telegram({"update_id": 3, "callback_query": {"id": "cb1", "from": {"id": chat, "is_bot": False, "first_name": "Мастер"},
               "chat_instance": "1", "data": f"book:{lead.lead_id}", "message": bot_card}})  # fmt: skip
     drain(aws, "RouteQueue", "route")

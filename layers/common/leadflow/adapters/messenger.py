@@ -28,7 +28,7 @@ from leadflow import clock
 from leadflow.adapters.channels.base import Sender, SendError, SendResult, UnknownOutcome
 from leadflow.adapters.store import Store
 from leadflow.business import BusinessConfig, clock_time
-from leadflow.domain.models import Lead, OutboundMessage
+from leadflow.domain.models import Lead, OutboundMessage, StaffState
 from leadflow.domain.sms import MARKETING_KINDS, STAFF_KINDS, sms_country, sms_policy
 from leadflow.observability import logger, metrics
 
@@ -115,7 +115,10 @@ class Messenger:
     def staff_chat(self, staff_id: str) -> str:
         """The staff member's Telegram chat (onboarding), else the config's, else ``staff:<id>`` —
         recorded in the outbox, not sent: the member has not connected yet."""
-        state = self.store.staff.state([staff_id])[staff_id]
+        return self.chat_of(staff_id, self.store.staff.state([staff_id])[staff_id])
+
+    def chat_of(self, staff_id: str, state: StaffState) -> str:
+        """``staff_chat`` for a member whose state was read already."""
         member = self.business.staff_member(staff_id)
         return str(
             state.telegram_chat_id or (member.telegram_chat_id if member else None) or f"staff:{staff_id}"

@@ -36,6 +36,7 @@ class Assignment:
     tags: list[str] = field(default_factory=list)
     priority: str | None = None
     callback_at: datetime | None = None  # off-hours: call back at opening
+    owner_state: StaffState | None = None  # as read while choosing (its chat, so the card needs no read)
 
 
 def shift_calendar(member: StaffMember, business: BusinessConfig) -> Calendar:
@@ -114,7 +115,14 @@ def choose_owner(
             eligible = [m for m in pool if available(m, at)]
 
     def done(owner: str, reason: str) -> Assignment:
-        return Assignment(owner, f"rule {rule.name}: {reason}", list(rule.tags), rule.priority, callback_at)
+        return Assignment(
+            owner,
+            f"rule {rule.name}: {reason}",
+            list(rule.tags),
+            rule.priority,
+            callback_at,
+            state.get(owner),
+        )
 
     note = ""
     member = business.staff_member(previous_owner) if previous_owner not in exclude else None

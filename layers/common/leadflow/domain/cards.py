@@ -7,6 +7,7 @@ a card already in a chat keeps working.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -39,6 +40,7 @@ STATUS_LABEL = {
     "not_target": "не целевой",
 }
 SNOOZE_MIN = 60
+CARD_HEAD = re.compile(r"^Лид (\S+)")  # a card's first line names its lead: «Лид L1a2b3c4d5e6f · …»
 CARD_LOG_LINES = 5
 
 
@@ -153,12 +155,16 @@ def card_text(
             f"Повторный клиент: обращений {contact.leads}, визитов {contact.visits}"
             + (f", прежний мастер {staff_name(business, contact.last_owner)}" if contact.last_owner else "")
         )
-    recent = [m for m in history if m.get("direction") == "in"][-3:]
+    recent = (
+        lead.recent_texts
+        or [  # leads written before the lead kept its last texts
+            (m.get("text") or "[" + ", ".join(m.get("media", [])) + "]")[:200]
+            for m in [m for m in history if m.get("direction") == "in"][-3:]
+        ]
+    )
     if recent:
         lines.append("Последние сообщения:")
-        lines.extend(
-            f"— {(m.get('text') or '[' + ', '.join(m.get('media', [])) + ']')[:200]}" for m in recent
-        )
+        lines.extend(f"— {text}" for text in recent)
     if lead.accepted_at:
         lines.append(
             f"✅ Взят: {staff_name(business, lead.owner)}, {lead.accepted_at.astimezone(tz):%d.%m %H:%M}"

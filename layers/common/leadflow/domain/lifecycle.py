@@ -233,6 +233,7 @@ def anonymised(lead: Lead) -> Lead | None:
     lead.media = []
     lead.message_ids = []
     lead.inbound_at = []
+    lead.recent_texts = []
     lead.possible_match = None
     lead.business_connection_id = None
     lead.card = None

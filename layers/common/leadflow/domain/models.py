@@ -127,6 +127,7 @@ class StaffEvent(_Model):
     action: str = Field(description="callback data, command or 'reply'")
     text: str = ""
     reply_to_message_id: str | None = None
+    reply_to_text: str | None = Field(default=None, description="the first line of the message replied to")
     callback_query_id: str | None = None
     received_at: AwareDatetime
 
@@ -241,8 +242,12 @@ class Lead(_Model):
     business_connection_id: str | None = None
     card: str | None = Field(default=None, description="the owner's lead card: '<chat id>:<message id>'")
     routed: bool = False
+    previous_owner: str | None = Field(
+        default=None, description="who owned the client's lead before this one"
+    )
     message_ids: list[str] = Field(default_factory=list, description="the last messages folded in")
     inbound_at: list[datetime] = Field(default_factory=list, description="when the last messages came")
+    recent_texts: list[str] = Field(default_factory=list, description="the last messages, for the card")
     possible_match: str | None = Field(
         default=None,
         description="a contact whose verified phone the client typed: staff decide if it is them",
@@ -302,7 +307,10 @@ class ContactRecord(_Model):
     leads: int = 0
     visits: int = 0
     open_lead_id: str | None = None
-    last_owner: str | None = None
+    last_lead_id: str | None = None
+    last_owner: str | None = Field(
+        default=None, description="written by earlier versions; now the last lead's"
+    )
     last_branch: str | None = None
     vip: bool = False
     sms_opt_out: bool = False

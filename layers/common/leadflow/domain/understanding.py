@@ -13,6 +13,7 @@ from leadflow.domain.qualify.names import is_placeholder_name
 # within minutes; a lead gets a few dozen messages at most).
 SEEN_MESSAGES = 50
 RECENT_TIMES = 20  # enough to tell a flood (replies.per_chat) from a conversation
+CARD_TEXTS, CARD_TEXT_CHARS = 3, 200  # the last messages a lead card shows
 
 
 def merge(
@@ -60,6 +61,9 @@ def merge(
     if message.message_id not in lead.message_ids:
         lead.message_ids = [*lead.message_ids, message.message_id][-SEEN_MESSAGES:]
         lead.inbound_at = sorted([*lead.inbound_at, message.received_at])[-RECENT_TIMES:]
+        shown = message.text or "[" + ", ".join(message.media) + "]"
+        if newer:  # the card shows the newest three (an older message arriving late is not "newest")
+            lead.recent_texts = [*lead.recent_texts, shown[:CARD_TEXT_CHARS]][-CARD_TEXTS:]
     return lifecycle.start_qualifying(lead)
 
 

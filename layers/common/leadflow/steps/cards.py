@@ -7,7 +7,7 @@ from leadflow.adapters.messenger import Delivery, Messenger
 from leadflow.adapters.store import Store
 from leadflow.business import BusinessConfig
 from leadflow.domain.cards import card_buttons, card_text
-from leadflow.domain.models import Lead, OutboundMessage
+from leadflow.domain.models import ContactRecord, Lead, OutboundMessage
 from leadflow.observability import logger
 
 
@@ -17,18 +17,23 @@ class Cards:
         self.messenger = messenger
         self.business = business
 
-    def text(self, lead: Lead) -> str:
+    def text(self, lead: Lead, contact: ContactRecord | None = None, *, with_log: bool = True) -> str:
+        """``with_log``: the log of who did what (one more read); a new card has none to show."""
         today = clock.now().astimezone(self.business.tz).date()
-        contact = self.store.contacts.get(lead.contact_id)
-        return card_text(self.business, lead, contact, self.store.conversation.history(lead.lead_id), today)
+        contact = contact or self.store.contacts.get(lead.contact_id)
+        history = self.store.conversation.history(lead.lead_id) if with_log or not lead.recent_texts else []
+        return card_text(self.business, lead, contact, history, today)
 
-    def send(self, lead: Lead, *, to_chat: str | None = None) -> Lead:
+    def send(
+        self, lead: Lead, *, to_chat: str | None = None, contact: ContactRecord | None = None,
+        owner_chat: str | None = None,
+    ) -> Lead:  # fmt: skip
         """The card for the lead's owner, once per owner (``card:<lead>:<owner>``); ``to_chat``: once
-        more, to the chat the owner has just connected (the first went to the outbox). Returns the
-        lead with its card."""
+        more, to the chat the owner has just connected (the first went to the outbox). ``contact``
+        and ``owner_chat``: as the caller read them already. Returns the lead with its card."""
         if not lead.owner:
             return lead
-        chat = to_chat or self.messenger.staff_chat(lead.owner)
+        chat = to_chat or owner_chat or self.messenger.staff_chat(lead.owner)
         delivery = self.messenger.send(
             OutboundMessage(
                 id=f"card:{lead.lead_id}:{lead.owner}" + (f":{to_chat}" if to_chat else ""),
@@ -36,14 +41,13 @@ class Cards:
                 to=chat,
                 lead_id=lead.lead_id,
                 kind="lead_card",
-                text=self.text(lead),
+                text=self.text(lead, contact, with_log=False),
                 buttons=card_buttons(lead),
             )
         )
         if not delivery.provider_message_id:
             return lead
-        self.store.staff.remember_card(chat, delivery.provider_message_id, lead.lead_id)
-        ref = f"{chat}:{delivery.provider_message_id}"
+        ref = f"{chat}:{delivery.provider_message_id}"  # a reply to the card names its lead (its first line)
         changed = self.store.leads.change(lead.lead_id, lambda current: _with_card(current, ref), known=lead)
         return changed.lead if changed else lead
 

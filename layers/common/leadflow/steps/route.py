@@ -10,6 +10,7 @@ leads of one batch go together, so their CRM push shares requests.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ from leadflow.domain.assignment import choose_owner
 from leadflow.domain.cards import lead_label
 from leadflow.domain.models import (
     CLOSED_STATUSES,
+    ContactRecord,
     CrmEvent,
     DeliveryReport,
     Intent,
@@ -40,6 +42,13 @@ from leadflow.steps.crm_sync import CrmSync
 from leadflow.steps.leads import LeadChanges
 from leadflow.steps.sms_reports import SmsReports
 from leadflow.steps.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Assigned:
+    lead: Lead
+    contact: ContactRecord | None = None  # read while choosing the owner
+    owner_chat: str | None = None
 
 
 class RouteStep:
@@ -104,14 +113,16 @@ class RouteStep:
         now = clock.now()
         failures: dict[str, Exception] = {}
         routed: list[Lead] = []
+        known: dict[str, tuple[ContactRecord | None, str | None]] = {}  # read while assigning: no second read
         for ready in batch:
             try:
-                lead = self._assign(ready.lead_id, now)
+                assigned = self._assign(ready.lead_id, now)
             except Exception as exc:
                 failures[ready.lead_id] = exc
                 continue
-            if lead is not None:
-                routed.append(lead)
+            if assigned is not None:
+                routed.append(assigned.lead)
+                known[assigned.lead.lead_id] = (assigned.contact, assigned.owner_chat)
         failpoints.hit("route.after_assign")
         unpushed = [lead for lead in routed if lead.crm_id is None and lead.owner and not lead.crm_error]
         pushed, crm_failures = self._push_to_crm(unpushed, redelivered)
@@ -121,14 +132,17 @@ class RouteStep:
             if lead.lead_id in failures or not lead.owner:
                 continue
             try:
-                current = self.cards.send(pushed.get(lead.lead_id, lead))
+                contact, owner_chat = known[lead.lead_id]
+                current = self.cards.send(
+                    pushed.get(lead.lead_id, lead), contact=contact, owner_chat=owner_chat
+                )
                 failpoints.hit("route.after_card_sent")
                 self.leads.schedule_sla(current, now)
             except Exception as exc:
                 failures[lead.lead_id] = exc
         return failures
 
-    def _assign(self, lead_id: str, now: datetime) -> Lead | None:
+    def _assign(self, lead_id: str, now: datetime) -> Assigned | None:
         lead = self.store.leads.get(lead_id)
         if lead is None:
             raise Poison(f"lead {lead_id} does not exist")
@@ -138,14 +152,15 @@ class RouteStep:
             self.leads.apply(lead_id, lifecycle.close_not_target, known=lead)
             return None
         if lead.owner:
-            return lead  # assigned on an earlier delivery; finish the remaining steps
+            return Assigned(lead)  # assigned on an earlier delivery; finish the remaining steps
         contact = self.store.contacts.get(lead.contact_id)
         facts = LeadFacts(
-            repeat_client=contact.is_repeat_client,
+            repeat_client=contact.is_repeat_client or bool(lead.previous_owner),
             vip=contact.vip or (lead.contact.phone or "") in self.business.vip_phones,
             branch=lead.branch,
         )
-        assignment = choose_owner(lead, facts, self.business, self.store.staff, now, contact.last_owner)
+        previous_owner = lead.previous_owner or contact.last_owner
+        assignment = choose_owner(lead, facts, self.business, self.store.staff, now, previous_owner)
         saved = self.store.leads.change(
             lead_id,
             lambda current: lifecycle.assign(
@@ -161,14 +176,15 @@ class RouteStep:
         )
         if saved is None or saved.lead.owner != assignment.owner:
             self.store.staff.release_lead(assignment.owner, lead_id)  # a concurrent route won
-            return saved.lead if saved else None
-        remembered = {"last_branch": lead.branch} if lead.branch else {}
-        self.store.contacts.update(lead.contact_id, last_owner=assignment.owner, **remembered)
+            return Assigned(saved.lead) if saved else None
         metrics.add_metric(name="LeadsAssigned", unit="Count", value=1)
         logger.info(
             "assigned", extra={"lead_id": lead_id, "owner": assignment.owner, "reason": assignment.reason}
         )
-        return saved.lead
+        state = assignment.owner_state
+        return Assigned(
+            saved.lead, contact, self.messenger.chat_of(assignment.owner, state) if state else None
+        )
 
     def reassign(self, lead: Lead, now: datetime) -> str | None:
         """After an SLA ladder ran out: the next free specialist by the same rules (the service's

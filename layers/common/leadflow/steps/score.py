@@ -27,6 +27,7 @@ from leadflow.domain.calendar import Calendar
 from leadflow.domain.models import (
     CLOSED_STATUSES,
     Contact,
+    ContactRecord,
     InboundMessage,
     Intent,
     Lead,
@@ -109,16 +110,17 @@ class ScoreStep:
             else _media_only(message)
         )
         branch = branch_for(self.business, message)
-        lead, is_first = self._lead_for(message, understood, branch)
-        self.store.conversation.add_inbound(lead.lead_id, message)
+        lead, is_first, unsaved = self._lead_for(message, understood, branch)
 
-        answered_reminder = lead.status in lifecycle.BOOKED and self._answer_to_reminder(lead, message)
+        answered_reminder = (
+            not unsaved and lead.status in lifecycle.BOOKED and self._answer_to_reminder(lead, message)
+        )
         reply_error: Exception | None = None
         try:
             if lead.handed_over:
                 self._forward_to_owner(lead, message)  # the owner sees it, a «да» to a reminder included
             elif not answered_reminder:
-                lead = self._reply(lead, message, first=is_first)
+                lead = self._reply(lead, message, first=is_first, unsaved=unsaved)
         except Exception as exc:
             # Routing never waits on the reply: the lead is handed on, then the queue retries this
             # message and the reply (exactly once: the send is claimed by the message's id).
@@ -127,6 +129,20 @@ class ScoreStep:
                 "reply failed, will retry", extra={"lead_id": lead.lead_id, "error": type(exc).__name__}
             )
         failpoints.hit("score.after_reply_sent")
+        if unsaved:
+            # A new lead is written once, its first reply's time included (a redelivery finds it).
+            if self.store.leads.create(lead):
+                metrics.add_metric(name="LeadsCreated", unit="Count", value=1)
+                metrics.add_metric(name=f"Leads_{message.channel}", unit="Count", value=1)
+            else:  # a redelivery: the lead was written before (maybe before its reply went out)
+                replied_at = lead.first_reply_at
+                lead = self.store.leads.get(lead.lead_id) or lead
+                if replied_at and not lead.first_reply_at:
+                    changed = self.store.leads.change(
+                        lead.lead_id, lambda current: lifecycle.first_reply(current, replied_at), known=lead
+                    )
+                    lead = changed.lead if changed else lead
+        self.store.conversation.add_inbound(lead.lead_id, message)
 
         refine = getattr(self.qualify, "late_answer", None)
         if refine is not None:
@@ -155,8 +171,9 @@ class ScoreStep:
     # ------------------------------------------------------------------ the lead
     def _lead_for(
         self, message: InboundMessage, understood: Qualification, branch: str | None
-    ) -> tuple[Lead, bool]:
-        """The contact's open lead if it is recent, else a new one named after this message.
+    ) -> tuple[Lead, bool, bool]:
+        """(lead, is it the lead's first message, is it still to be written): the contact's open
+        lead if it is recent, else a new one named after this message — written after its reply.
 
         Only identities the channel vouches for join a contact: the sender's id in its channel
         and a verified phone. A phone typed in a message is a claim: it is kept on the lead for
@@ -173,6 +190,7 @@ class ScoreStep:
         own_id = lead_id_for(message.message_id)
         window = timedelta(days=self.business.open_lead_window_days)
         tz = self.business.tz
+        existing: Lead | None = None
         for _ in range(3):
             open_id = contact.open_lead_id
             if open_id and open_id != own_id:
@@ -183,11 +201,12 @@ class ScoreStep:
                         lambda current: _with_match(merge(current, message, understood, tz, branch), match),
                         known=existing,
                     )
-                    return (changed.lead if changed else existing), False
+                    return (changed.lead if changed else existing), False, False
             openings = sorted({*contact.recent_openings, message.received_at})[-RECENT_OPENINGS:]
             if open_id == own_id or self.store.contacts.open_lead(
                 contact.contact_id, own_id, replacing=open_id, openings=openings, identities=identities
             ):
+                previous = self._previous_lead(contact, existing, own_id)
                 fresh = Lead(
                     lead_id=own_id,
                     channel=message.channel,
@@ -197,21 +216,26 @@ class ScoreStep:
                     received_at=message.received_at,
                     last_message_at=message.received_at,
                     business_connection_id=message.business_connection_id,
-                    branch=_known(self.business, contact.last_branch),  # until the client says
+                    # A returning client starts at her last branch, with her last owner in mind.
+                    branch=_known(self.business, previous.branch if previous else contact.last_branch),
+                    previous_owner=(previous.owner if previous else None) or contact.last_owner,
                 )
                 lead = _with_match(merge(fresh, message, understood, tz, branch), match) or fresh
                 # A chat that keeps opening leads (a flood of nonsense closes each one) counts as one chat.
                 lead.inbound_at = sorted({*lead.inbound_at, *openings})[-RECENT_OPENINGS:]
-                if self.store.leads.create(lead):
-                    metrics.add_metric(name="LeadsCreated", unit="Count", value=1)
-                    metrics.add_metric(name=f"Leads_{message.channel}", unit="Count", value=1)
-                    return lead, True
-                return self.store.leads.get(own_id) or lead, True  # a redelivery: created before
+                return lead, True, True
             contact = self.store.contacts.get(contact.contact_id)  # a concurrent message opened a lead first
         raise RuntimeError("could not settle the contact's open lead")
 
+    def _previous_lead(self, contact: ContactRecord, seen: Lead | None, own_id: str) -> Lead | None:
+        """The contact's lead before this one (one read, only for a returning client)."""
+        previous_id = contact.last_lead_id if contact.last_lead_id != own_id else None
+        if seen is not None and seen.lead_id == previous_id:
+            return seen
+        return self.store.leads.get(previous_id) if previous_id else None
+
     # ------------------------------------------------------------------ answers
-    def _reply(self, lead: Lead, message: InboundMessage, *, first: bool) -> Lead:
+    def _reply(self, lead: Lead, message: InboundMessage, *, first: bool, unsaved: bool = False) -> Lead:
         now = clock.now()
         local_today = message.received_at.astimezone(self.business.tz).date()
         if message.call and message.call.missed and not message.text:
@@ -226,9 +250,12 @@ class ScoreStep:
         if not self._may_answer(lead, message.received_at):
             return lead  # a flood: the message is stored and on the card, the assistant stays quiet
         delivery = self.messenger.to_client(lead, f"reply:{message.message_id}", "reply", text)
-        if delivery.outcome != "sent" or lead.first_reply_at is not None:
+        if delivery.outcome not in ("sent", "already_sent") or lead.first_reply_at is not None:
             return lead
         replied_at = clock.now()
+        if unsaved:
+            lead.first_reply_at = replied_at  # written with the new lead itself
+            return lead
         changed = self.store.leads.change(
             lead.lead_id, lambda current: lifecycle.first_reply(current, replied_at), known=lead
         )

@@ -23,7 +23,7 @@ from leadflow.adapters.messenger import Messenger
 from leadflow.adapters.store import Store
 from leadflow.business import BusinessConfig, StaffMember
 from leadflow.domain import lifecycle
-from leadflow.domain.cards import ACTION_LOG, SNOOZE_MIN, Button, button, parse_button, staff_name
+from leadflow.domain.cards import ACTION_LOG, CARD_HEAD, SNOOZE_MIN, Button, button, parse_button, staff_name
 from leadflow.domain.kpi import compute_kpis, today_text
 from leadflow.domain.models import CLOSED_STATUSES, Lead, OutboundMessage, StaffEvent
 from leadflow.domain.rules import works_in
@@ -248,6 +248,11 @@ class Workspace:
 
     # ------------------------------------------------------------------ replies to cards
     def _lead_of_card(self, event: StaffEvent) -> str | None:
+        """The lead of the card (or the forwarded client message) a staff member replied to: a card
+        names it in its first line; a forwarded message, or a card of an earlier version, is looked up."""
+        named = CARD_HEAD.match(event.reply_to_text or "")
+        if named:
+            return named.group(1)
         return self.store.staff.lead_for_card(event.chat_id, event.reply_to_message_id or "")
 
     def _reply_to_client(self, event: StaffEvent, staff_id: str) -> None:

@@ -94,7 +94,12 @@ def test_a_plain_message_in_a_staff_chat_goes_to_route_not_score(env, owned_lead
 def test_a_staff_reply_to_a_card_goes_to_route_and_reaches_the_client(env, owned_lead, queue_sends):
     queue_sends.clear()
     chat = STAFF_CHATS[owned_lead.owner]  # type: ignore[index]
-    _post(HOOKS.telegram_reply_to_card(chat, _card_id(owned_lead), "Ждём вас завтра в 15:00!", clock.now()))
+    card = f"Лид {owned_lead.lead_id}"  # the card's first line, as Telegram quotes it
+    _post(
+        HOOKS.telegram_reply_to_card(
+            chat, _card_id(owned_lead), "Ждём вас завтра в 15:00!", clock.now(), card
+        )
+    )
     _work_queues(env)
     assert queue_sends == Counter({"RouteQueue": 1})
     (reply,) = [m for m in env.store.conversation.outbound(owned_lead.lead_id) if m["kind"] == "staff_reply"]

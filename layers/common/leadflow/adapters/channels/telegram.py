@@ -128,6 +128,7 @@ class TgEntity(_Tg):
 class TgRepliedMessage(_Tg):
     message_id: int
     from_: TgUser | None = Field(default=None, alias="from")
+    text: str | None = None
 
 
 class TgMessage(_Tg):
@@ -292,11 +293,14 @@ def _staff_event(event_id: str, message: TgMessage, sender: TgUser) -> StaffEven
     action: str | None = None
     argument = text
     reply_to: str | None = None
+    reply_to_text: str | None = None
     command = _command(message)
     replied = message.reply_to_message
     if replied is not None and replied.from_ is not None and replied.from_.is_bot:
         # Kept for commands too: ``/bot`` sent as a reply to a lead card names the lead it is about.
         reply_to = str(replied.message_id)
+        # A lead card starts «Лид <id>»: the reply names its lead without a lookup.
+        reply_to_text = (replied.text or "").split("\n", 1)[0][:100] or None
     if command is not None and command[0] in STAFF_COMMANDS:
         name, argument = command
         is_invite = argument.lower().startswith(STAFF_INVITE_PREFIX)
@@ -313,6 +317,7 @@ def _staff_event(event_id: str, message: TgMessage, sender: TgUser) -> StaffEven
         action=action,
         text=argument,
         reply_to_message_id=reply_to,
+        reply_to_text=reply_to_text,
         received_at=_utc(message.date),
     )
 

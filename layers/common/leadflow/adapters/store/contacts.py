@@ -114,7 +114,7 @@ class ContactStore:
         when its recent leads were opened, every lead of its own and its identities — what
         forgetting a person or counting a flood needs, without a scan."""
         values: dict = {":l": lead_id, ":one": 1, ":none": "", ":old": replacing or "", ":lead": {lead_id}}
-        sets = ["open_lead_id = :l"]
+        sets = ["open_lead_id = :l", "last_lead_id = :l"]
         adds = ["leads :one", "lead_ids :lead"]
         if openings:
             sets.append("recent_openings = :openings")
