@@ -136,7 +136,9 @@ class TestConversation:
         route_ready(aws)
         routed = only_lead(aws)
         assert routed.owner == "katya"
-        assert aws.store.contacts.get(routed.contact_id).last_lead_id == routed.lead_id  # her next lead starts here
+        assert (
+            aws.store.contacts.get(routed.contact_id).last_lead_id == routed.lead_id
+        )  # her next lead starts here
 
     def test_a_branch_answered_after_routing_is_taken_and_not_asked_again(self, aws):
         # Issue 15, bug 2: a hot lead is routed before the branch is known; the answer was ignored.
