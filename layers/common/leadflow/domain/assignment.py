@@ -84,12 +84,18 @@ def choose_owner(
     now: datetime,
     previous_owner: str | None,
     exclude: frozenset[str] = frozenset(),
+    like: str | None = None,
 ) -> Assignment:
+    """``like``: a reassignment's former owner — when the lead names no service, the next owner
+    shares a skill with them (a missed call a manicurist let wait goes to a manicurist, not the dentist)."""
     rule = first_matching_rule(lead, facts, business)
     if facts.vip and rule.match.vip is None:
         rule = RoutingRule(name="vip", assign_to=["manager"], tags=rule.tags, priority="high")
     calendar = Calendar.for_branch(business, facts.branch)
     pool = [m for m in candidates(rule, lead, business, facts) if m.id not in exclude]
+    former = business.staff_member(like) if like else None
+    if former is not None and former.skills and not lead.service:
+        pool = [m for m in pool if not m.skills or set(m.skills) & set(former.skills)] or pool
     managers = [m for m in business.staff if m.role == "manager" and m.active and m.id not in exclude]
     managers.sort(key=lambda m: not works_in(m, facts.branch))  # the branch's own managers first
     wanted = [m.id for m in pool + managers] + ([previous_owner] if previous_owner else [])

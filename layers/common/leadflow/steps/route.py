@@ -193,7 +193,9 @@ class RouteStep:
         contact = self.store.contacts.get(lead.contact_id)
         facts = LeadFacts(repeat_client=False, vip=contact.vip, branch=lead.branch)
         exclude = frozenset({old_owner} if old_owner else set())
-        assignment = choose_owner(lead, facts, self.business, self.store.staff, now, None, exclude)
+        assignment = choose_owner(
+            lead, facts, self.business, self.store.staff, now, None, exclude, like=old_owner
+        )
         if assignment.owner == old_owner:
             return None
         reason = f"reassigned after SLA ({assignment.reason})"

@@ -196,3 +196,35 @@ class TestDefaultOwner:
         cfg = CFG.model_copy(update={"staff": []})
         result = route(staff, MONDAY_NOON, cfg=cfg)
         assert (result.owner, result.reason) == ("owner", "rule default: nobody eligible → default owner")
+
+
+def test_a_reassignment_without_a_service_keeps_the_former_owners_skills(staff):
+    # Issue 15: the demo's missed call (no service) went from a manicurist to the dentist.
+    cfg = business(
+        """\
+        timezone: Asia/Krasnoyarsk
+        services:
+          - {id: manicure, name: Маникюр, group: nails}
+          - {id: dental_checkup, name: Осмотр, group: dental}
+        staff:
+          - {id: anna, name: Анна, skills: [nails]}
+          - {id: igor, name: Игорь, skills: [dental]}
+          - {id: katya, name: Катя, skills: [nails]}
+        """
+    )
+    clock.freeze(MONDAY_NOON)
+    missed_call = lead("L-call", service=None)
+    owners = {
+        choose_owner(
+            missed_call,
+            LeadFacts(repeat_client=False),
+            cfg,
+            staff,
+            clock.now(),
+            None,
+            frozenset({"anna"}),
+            like="anna",
+        ).owner
+        for _ in range(4)
+    }
+    assert owners == {"katya"}
