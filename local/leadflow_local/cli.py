@@ -1,5 +1,5 @@
 """The `leadflow` command: run the local stack and talk to it (or to a deployed stack, `--stack NAME`),
-check configs, qualify texts."""
+check configs and connections, qualify texts."""
 
 from __future__ import annotations
 
@@ -308,6 +308,28 @@ def cmd_forget(args: argparse.Namespace) -> int:
     return 1 if report.crm_problems else 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Every outside connection of the stack, one line each; exit 1 when any has a problem."""
+    from leadflow_local.doctor import run_checks, setup_for, summary
+
+    target: Target | None
+    try:
+        target = _connected(args)
+    except NotRunning as exc:
+        print(f"leadflow doctor: {exc} — checking this shell's settings only", file=sys.stderr)
+        target = None
+    checks = run_checks(setup_for(target))
+    if args.json:
+        _print_json([{"check": c.name, "status": c.status, "text": c.text} for c in checks])
+    else:
+        if target is not None:
+            print(f"leadflow doctor: {target.label}")
+        for c in checks:
+            print(f"{c.status:<8} {c.name:<18} {c.text}")
+        print(summary(checks))
+    return 1 if any(c.status == "problem" for c in checks) else 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -395,6 +417,14 @@ def build_parser() -> argparse.ArgumentParser:
     with_stack(config)
     config.add_argument("--table", help="push to this DynamoDB table (prefer --stack NAME)")
     config.set_defaults(func=cmd_config)
+
+    doctor = with_stack(
+        sub.add_parser(
+            "doctor", help="check every outside connection (Telegram, Meta, VK, Bitrix24, SMS, LLM, staff)"
+        )
+    )
+    doctor.add_argument("--json", action="store_true", help="one JSON array of {check, status, text}")
+    doctor.set_defaults(func=cmd_doctor)
 
     forget = with_stack(
         sub.add_parser("forget", help="erase a person by phone (152-FZ), and say what was erased")

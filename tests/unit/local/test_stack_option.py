@@ -16,6 +16,7 @@ from leadflow.adapters.store.leads import LeadStore
 from leadflow.domain.models import Lead
 from leadflow_local.cli import main
 from leadflow_local.deployed import CannotReach, DeployedStack, environment_sources
+from tests.fakes.telegram_server import FakeTelegram
 from tests.support.aws import REGION, SALON, WEBHOOK_BASE, deployed_stack
 from tests.support.builders import lead
 
@@ -157,6 +158,33 @@ def test_staff_invite_is_stored_in_the_stack_s_staff_table(prod, capsys):
 
 
 # --------------------------------------------------------------------------- the stack's own settings
+
+
+def test_doctor_uses_the_stack_s_secrets_settings_and_webhook_url(prod, monkeypatch, capsys):
+    with FakeTelegram() as telegram:
+        boto3.client("ssm", region_name=REGION).put_parameter(
+            Name=f"{PREFIX}/TELEGRAM_BOT_TOKEN", Value=telegram.token, Type="SecureString"
+        )
+        boto3.client("ssm", region_name=REGION).put_parameter(
+            Name=f"{PREFIX}/TELEGRAM_WEBHOOK_SECRET", Value="tg-secret", Type="SecureString"
+        )
+        telegram.webhook = {"url": f"{WEBHOOK_BASE}/telegram"}
+        monkeypatch.setenv("TELEGRAM_API_BASE", telegram.url)
+        monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "1:a-token-of-this-shell-for-a-local-stack")
+        monkeypatch.setenv("SMS_PROVIDER", "smsc")  # this shell's; the stack has none
+
+        code, out, _ = run(capsys, "doctor", "--stack", STACK)
+
+    assert code == 1  # nobody of the salon has connected to the bot yet
+    lines = {line[9:27].strip(): line for line in out.splitlines()[1:-1]}
+    assert out.splitlines()[0] == f"leadflow doctor: stack {STACK} ({REGION})"
+    assert lines["telegram bot"].startswith("ok") and lines["telegram webhook"].startswith("ok")
+    assert lines["sms"].startswith("skipped")
+    assert lines["staff"].startswith("problem")
+    assert lines["staff"].endswith(
+        "leadflow staff invite ID --bot salon_lotos_bot --stack salon-prod for each"
+    )
+    assert telegram.token not in out
 
 
 def test_an_unknown_stack_says_so_and_exits_1(prod, capsys):
