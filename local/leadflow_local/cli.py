@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,48 +77,63 @@ def _connected(args: argparse.Namespace, function: str = "route") -> Target:
 
 
 def _iso_date(text: str) -> date:
+    """A day as people write it: 2026-11-30, 30.11.2026 or 30.11 (this year)."""
+    text = text.strip()
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {text!r}") from None
+        pass
+    parts = text.split(".")
+    try:
+        if len(parts) in (2, 3):
+            day, month = int(parts[0]), int(parts[1])
+            year = int(parts[2]) if len(parts) == 3 else date.today().year
+            return date(year + 2000 if year < 100 else year, month, day)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"expected a day as YYYY-MM-DD or DD.MM.YYYY, got {text!r}")
 
 
 def _selected_leads(args: argparse.Namespace, target: Target) -> list[Lead]:
-    """Leads received between --since and --until (days of received_at, in UTC). A local stack's are
-    all read; a deployed stack's are queried day by day, the last 30 days unless --since says."""
-    from leadflow import clock
+    """Leads received between --since and --until (days in the business's time zone), of --branch
+    if given. A local stack's are all read; a deployed stack's are queried day by day (the index
+    is by UTC day: one more day each side), the last 30 days unless --since says."""
+    from leadflow import clock, wiring
     from leadflow_local.inspect import all_leads, leads_received
 
+    tz = wiring.business().tz
     since, until = getattr(args, "since", None), getattr(args, "until", None)
+    branch = getattr(args, "branch", None)
     if target.deployed:
-        today = clock.now().astimezone(UTC).date()
-        last = until or today
+        last = until or clock.now().astimezone(tz).date()
         first = since or last - timedelta(days=DEFAULT_WINDOW_DAYS - 1)
         if since is None:
             print(f"leads received {first}…{last} (--since for earlier ones)", file=sys.stderr)
-        return leads_received(first, last)
+        leads = leads_received(first - timedelta(days=1), last + timedelta(days=1))
+    else:
+        leads = all_leads()
     return [
-        lead for lead in all_leads()
-        if (since is None or lead.received_at.date() >= since) and (until is None or lead.received_at.date() <= until)
+        lead for lead in leads
+        if (since is None or lead.received_at.astimezone(tz).date() >= since)
+        and (until is None or lead.received_at.astimezone(tz).date() <= until)
+        and (branch is None or lead.branch == branch)
     ]  # fmt: skip
 
 
 def cmd_leads(args: argparse.Namespace) -> int:
     target = _connected(args)
-    leads = [lead.public_view() for lead in _selected_leads(args, target)]
+    selected = _selected_leads(args, target)
     if args.json:
-        _print_json(leads)
+        _print_json([lead.public_view() for lead in selected])
         return 0
-    if not leads:
+    if not selected:
         print("no leads yet")
-    for lead in leads:
-        contact = lead["contact"]
-        when = " ".join(v for v in (lead["preferred_date"], lead["preferred_time"]) if v)
-        print(
-            f"{lead['lead_id']}  {lead['status']:<10} {lead['channel']:<9} {lead['temperature'] or '-':<5} "
-            f"{lead['intent'] or '-':<10} {lead['service'] or '-':<16} {when or '-':<17} "
-            f"owner={lead['owner'] or '-':<7} {contact['name'] or ''}"
-        )
+        return 0
+    from leadflow import wiring
+    from leadflow_local.inspect import next_timer
+    from leadflow_local.report import leads_table
+
+    print(leads_table(selected, wiring.business(), next_timer))
     return 0
 
 
@@ -240,7 +256,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_qualify(args: argparse.Namespace) -> int:
     from leadflow_local.qualify_cmd import run
 
-    return run(args.catalog, args.engine, sys.stdin, sys.stdout)
+    return run(args.catalog, args.engine, sys.stdin, sys.stdout, fallback=args.fallback)
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -356,12 +372,17 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     def with_days(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--since", type=_iso_date, help="YYYY-MM-DD (deployed stack: default 30 days back)")
-        p.add_argument("--until", type=_iso_date, help="YYYY-MM-DD (default: today)")
+        p.add_argument(
+            "--since",
+            type=_iso_date,
+            help="first day, YYYY-MM-DD or DD.MM.YYYY (deployed stack: 30 days back)",
+        )
+        p.add_argument("--until", type=_iso_date, help="last day, YYYY-MM-DD or DD.MM.YYYY (default: today)")
         return p
 
     leads = with_days(with_stack(sub.add_parser("leads", help="list leads")))
     leads.add_argument("--json", action="store_true", help="one JSON array")
+    leads.add_argument("--branch", help="only this branch's leads")
     leads.set_defaults(func=cmd_leads)
 
     lead = with_stack(sub.add_parser("lead", help="one lead and its conversation"))
@@ -377,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser("kpi", help="first response, acceptance, conversion, no-shows, SLA breaches")
     ))  # fmt: skip
     kpi.add_argument("--json", action="store_true")
+    kpi.add_argument("--branch", help="only this branch's leads (its id in the business config)")
     kpi.set_defaults(func=cmd_kpi)
 
     book = with_stack(sub.add_parser("book", help="record an appointment for a lead (reminders follow)"))
@@ -409,6 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     qualify.add_argument("--catalog", required=True, help="YAML with timezone and services")
     qualify.add_argument("--engine", choices=["offline", "llm"], default="offline")
+    qualify.add_argument(
+        "--fallback", action="store_true", help="with --engine llm: answer offline when the LLM cannot"
+    )
     qualify.set_defaults(func=cmd_qualify)
 
     config = sub.add_parser("config", help="validate or store the business config")
@@ -448,6 +473,11 @@ def main(argv: list[str] | None = None) -> int:
     except CannotReach as exc:
         print(f"leadflow {args.command}: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # `leadflow leads | head -3`: the reader has all it wanted. Python would print a traceback
+        # flushing stdout at exit; point it at /dev/null instead.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

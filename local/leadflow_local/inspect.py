@@ -40,6 +40,22 @@ def leads_received(first: date, last: date) -> list[Lead]:
     return sorted(leads, key=lambda lead: lead.received_at)
 
 
+def next_timer(lead: Lead) -> tuple[str, datetime] | None:
+    """The lead's next due timer (kind, when): the SLA clock, the wait to route, a nudge, a reminder."""
+    timers = wiring.store().timers
+    ids = [
+        f"sla#{lead.lead_id}",
+        f"route_wait#{lead.lead_id}",
+        f"nudge#{lead.lead_id}",
+        f"winback#{lead.lead_id}",
+    ]
+    ids += [f"appt#{lead.lead_id}#{hours}" for hours in wiring.business().reminders.before_appointment_h]
+    due = [
+        (timer.kind, timer.due) for timer in (timers.get(i) for i in ids) if timer and timer.queue != "failed"
+    ]
+    return min(due, key=lambda item: item[1]) if due else None
+
+
 def lead_with_messages(lead_id: str) -> dict | None:
     """One lead as `leadflow leads --json` shows it, and its conversation in time order."""
     lead = wiring.store().leads.get(lead_id)

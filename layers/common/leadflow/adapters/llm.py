@@ -428,6 +428,7 @@ def qualify_with_llm(
     settings: Settings | None = None,
     budget_s: float = 2.5,
     fallback: OfflineQualifier | None = None,
+    strict: bool = False,
 ) -> Qualification:
     """`leadflow qualify --engine llm`: the LLM when configured and answering, else the offline engine.
 
@@ -444,7 +445,9 @@ def qualify_with_llm(
         try:
             return engine.qualify(text, received_at, channel)
         except LlmUnavailable:
-            pass  # logged by the engine; the offline answer follows
+            if strict:
+                raise
+            # logged by the engine; the offline answer follows
     offline = fallback or _offline_engine()
     answer = offline(text, received_at, services, tz=tz, channel=channel)
     return answer.model_copy(update={"engine": "offline"})
