@@ -113,7 +113,6 @@ def run(catalog_path: str, engine: str, stdin: TextIO, stdout: TextIO, *, fallba
         return 2
     tz = config.tz
     qualify, engine_error = _load_engine(engine)
-    from leadflow.adapters.llm import LlmUnavailable
 
     failed = 0
     for line in stdin:
@@ -133,10 +132,12 @@ def run(catalog_path: str, engine: str, stdin: TextIO, stdout: TextIO, *, fallba
             answer = {"id": record_id, **{name: data.get(name) for name in OUTPUT_FIELDS}}
         except LineError as exc:
             answer = {"id": _record_id(line), "error": str(exc)}
-        except LlmUnavailable as exc:
-            answer = {"id": _record_id(line), "error": f"llm unavailable: {exc} (--fallback answers offline)"}
         except Exception as exc:  # one bad message must not stop the stream; the text stays out of the error
-            answer = {"id": _record_id(line), "error": f"qualification failed: {exc.__class__.__name__}"}
+            if type(exc).__name__ == "LlmUnavailable":  # (the adapter is imported only for --engine llm)
+                reason = f"llm unavailable: {exc} (--fallback answers offline)"
+            else:
+                reason = f"qualification failed: {exc.__class__.__name__}"
+            answer = {"id": _record_id(line), "error": reason}
         if "error" in answer:
             failed += 1
         stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")

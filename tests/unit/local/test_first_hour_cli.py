@@ -14,7 +14,7 @@ import pytest
 
 from leadflow.adapters.store.leads import LeadStore
 from leadflow_local.cli import main
-from tests.support.aws import SALON, deployed_stack
+from tests.support.aws import deployed_stack
 from tests.support.builders import lead
 
 STACK = "salon-prod"
