@@ -172,10 +172,15 @@ def test_the_knowledge_section_with_branch_addresses_and_the_owners_answers():
         "Парковка у входа.",
     )
     assert cfg.knowledge.fact("payment", "en") == "Cash, cards and SBP."
-    assert cfg.knowledge.fact("cancellation", "en") == "Отменить или перенести запись можно за 3 часа."  # no English: as written
+    assert (
+        cfg.knowledge.fact("cancellation", "en") == "Отменить или перенести запись можно за 3 часа."
+    )  # no English: as written
     assert cfg.knowledge.qa[0].questions == ["есть подарочные сертификаты", "сертификат"]
     assert cfg.sla.question_min == 30
-    assert cfg.messages.en.greeting == "Hi{name_part}!" and cfg.messages.en.ask_time == "What day and time suit you?"
+    assert (
+        cfg.messages.en.greeting == "Hi{name_part}!"
+        and cfg.messages.en.ask_time == "What day and time suit you?"
+    )
 
 
 def test_an_owners_answer_needs_a_question():

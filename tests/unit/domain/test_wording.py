@@ -106,7 +106,10 @@ def test_a_window_is_said_as_a_window(window, ru, en):
 
 def test_after_18_is_never_turned_into_at_18():
     # «после 18» gives the time 18:00 and the window; the window is what the client said
-    assert describe_when(date(2026, 3, 21), "18:00", "after 18:00", SATURDAY) == "в субботу, 21 марта, после 18:00"
+    assert (
+        describe_when(date(2026, 3, 21), "18:00", "after 18:00", SATURDAY)
+        == "в субботу, 21 марта, после 18:00"
+    )
     assert describe_when(date(2026, 3, 15), None, "evening", SATURDAY) == "завтра вечером"
     assert describe_when(date(2026, 3, 15), "19:00", "evening", SATURDAY) == "завтра в 19:00"
     assert describe_when(date(2026, 3, 15), "15:00", None, SATURDAY) == "завтра в 15:00"
