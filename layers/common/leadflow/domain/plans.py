@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from leadflow.business import BusinessConfig, clock_time
 from leadflow.clock import iso
 from leadflow.domain.calendar import Calendar
-from leadflow.domain.models import CLOSED_STATUSES, Lead, LeadStatus, Temperature
+from leadflow.domain.models import CLOSED_STATUSES, Intent, Lead, LeadStatus, Temperature
 
 
 @dataclass
@@ -34,15 +34,18 @@ class Timer:
 # --------------------------------------------------------------------------- SLA
 
 
-def sla_minutes(business: BusinessConfig, temperature: str | None) -> int:
+def sla_minutes(business: BusinessConfig, temperature: str | None, intent: str | None = None) -> int:
+    """By temperature; a question (cold, but a client waiting for an answer) has its own clock."""
     sla = business.sla
+    if intent == Intent.question:
+        return sla.question_min
     return {Temperature.hot: sla.hot_min, Temperature.warm: sla.warm_min}.get(temperature, sla.cold_min)  # type: ignore[call-overload]
 
 
 def sla_due(business: BusinessConfig, lead: Lead, start: datetime) -> datetime:
     """The SLA counts in the branch's business minutes: a lead at closing time is due after opening."""
     calendar = Calendar.for_branch(business, lead.branch)
-    return calendar.add_business_minutes(start, sla_minutes(business, lead.temperature))
+    return calendar.add_business_minutes(start, sla_minutes(business, lead.temperature, lead.intent))
 
 
 def sla_timer(business: BusinessConfig, lead: Lead, now: datetime) -> Timer | None:
