@@ -13,6 +13,7 @@ from leadflow.business import BusinessConfig, clock_time
 from leadflow.clock import iso
 from leadflow.domain.calendar import Calendar
 from leadflow.domain.models import CLOSED_STATUSES, Intent, Lead, LeadStatus, Temperature
+from leadflow.domain.qualify.text import is_emoji_only
 
 
 @dataclass
@@ -71,6 +72,20 @@ def after_business_minutes(business: BusinessConfig, lead: Lead, now: datetime, 
 
 
 # --------------------------------------------------------------------------- client messages
+
+
+EMOJI_WAIT = timedelta(hours=24)
+
+
+def emoji_wait_timer(lead: Lead) -> Timer | None:
+    """A lead that is only emoji so far («💅🔥») is not a target by the rules, but maybe a client
+    about to write: it stays open a day, then this timer has it closed unless words came."""
+    if lead.intent != Intent.not_target or not lead.recent_texts:
+        return None
+    if not all(is_emoji_only(text) for text in lead.recent_texts):
+        return None
+    due = lead.received_at + EMOJI_WAIT
+    return Timer(f"emoji_wait#{lead.lead_id}", "escalate", "emoji_wait", iso(due), lead.lead_id)
 
 
 def quiet_until(business: BusinessConfig, now: datetime) -> datetime | None:

@@ -36,7 +36,7 @@ from leadflow.domain.models import (
     Qualification,
     Temperature,
 )
-from leadflow.domain.plans import Timer
+from leadflow.domain.plans import Timer, emoji_wait_timer
 from leadflow.domain.replies import build_reply, missing_fields, reminder_answer
 from leadflow.domain.sms import is_opt_out
 from leadflow.domain.understanding import CARD_TEXT_CHARS, merge
@@ -352,6 +352,10 @@ class ScoreStep:
         if lead.routed or lead.status in CLOSED_STATUSES:
             return
         if lead.intent == Intent.not_target:
+            wait = emoji_wait_timer(lead)
+            if wait is not None:  # «💅🔥»: open for a day in case words follow; closed by the timer else
+                self.store.timers.put(wait, only_if_new=True)
+                return
             self.route_queue.send(LeadReady(lead_id=lead.lead_id, reason="not_target"))
             return
         complete = not missing_fields(lead, self.business) or lead.intent == Intent.question
