@@ -93,6 +93,9 @@ def test_the_llm_is_given_every_fact_and_only_those():
         ("Маникюр стоит 990 ₽.", False),  # a price the config does not have
         ("Для вас скидка на маникюр!", False),  # a promise nobody made
         ("Работаем до 22:00.", False),
+        ("Маникюр займёт 20 минут.", False),  # a duration nobody gave
+        ("Да, на 18 марта есть свободные окна.", False),  # a free slot nobody checked
+        ("18 марта работаем с 10:00 до 20:00.", True),  # a date is no fact to check
         ("Да, можно на 17:30, как вы просили.", True),  # the client's own time
     ],
 )

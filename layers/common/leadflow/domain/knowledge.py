@@ -20,6 +20,8 @@ from leadflow.domain.models import Lead
 from leadflow.domain.qualify import lexicon
 from leadflow.domain.qualify.text import Message, any_of, prepare
 from leadflow.domain.wording import (
+    MONTHS_EN,
+    MONTHS_GEN,
     capitalised,
     day_hours,
     describe_day,
@@ -63,86 +65,31 @@ CUES: dict[str, tuple[tuple[str, ...], ...]] = {
 }  # fmt: skip
 CUE_GAP = 2
 # Words an owner's question is not told apart by («есть ли у вас …?», «can you …?»).
-STOP_LEMMAS = frozenset(
-    [
-        "а",
-        "и",
-        "или",
-        "ли",
-        "же",
-        "бы",
-        "не",
-        "ни",
-        "есть",
-        "быть",
-        "у",
-        "вы",
-        "ваш",
-        "вас",
-        "я",
-        "мы",
-        "мой",
-        "в",
-        "во",
-        "на",
-        "с",
-        "со",
-        "по",
-        "для",
-        "о",
-        "об",
-        "от",
-        "к",
-        "ко",
-        "до",
-        "за",
-        "из",
-        "это",
-        "как",
-        "что",
-        "какой",
-        "сколько",
-        "можно",
-        "мочь",
-        "нужно",
-        "надо",
-        "ещё",
-        "еще",
-        "уже",
-        "a",
-        "an",
-        "the",
-        "is",
-        "are",
-        "be",
-        "do",
-        "does",
-        "you",
-        "your",
-        "i",
-        "we",
-        "my",
-        "our",
-        "can",
-        "could",
-        "of",
-        "to",
-        "for",
-        "in",
-        "on",
-        "at",
-        "it",
-        "there",
-        "any",
-        "have",
-        "has",
-        "what",
-        "how",
-    ]
-)
+# fmt: off
+STOP_LEMMAS = frozenset((
+    "а", "и", "или", "ли", "же", "бы", "не", "ни", "есть", "быть", "у", "вы", "ваш", "вас", "я", "мы",
+    "мой", "в", "во", "на", "с", "со", "по", "для", "о", "об", "от", "к", "ко", "до", "за", "из", "это",
+    "как", "что", "какой", "сколько", "можно", "мочь", "нужно", "надо", "ещё", "еще", "уже",
+    "a", "an", "the", "is", "are", "be", "do", "does", "you", "your", "i", "we", "my", "our", "can",
+    "could", "of", "to", "for", "in", "on", "at", "it", "there", "any", "have", "has", "what", "how",
+))
+# fmt: on
 FACT_TOPICS = ("parking", "payment", "what_to_bring", "cancellation")
 SERVICE_TOPICS = ("price", "duration")
-PROMISE_WORDS = re.compile(r"скидк|бесплатн|акци|подар|гарант|discount|free|gift|guarantee", re.IGNORECASE)
+# What an answer must not promise unless the owner wrote it: discounts, gifts, free slots, bookings.
+PROMISE_WORDS = re.compile(
+    r"скидк|бесплатн|акци|подар|гарант|окошк|окн[оа]\b|свободн|записал|забронир|"
+    r"discount|free|gift|guarantee|available|booked",
+    re.IGNORECASE,
+)
+DATE_RE = re.compile(
+    r"\b\d{1,2}\s+(?:"
+    + "|".join([*MONTHS_GEN, *MONTHS_EN])
+    + r")\b|\b(?:"
+    + "|".join(MONTHS_EN)
+    + r")\s+\d{1,2}\b",
+    re.IGNORECASE,
+)
 NUMBER_RE = re.compile(r"\d+(?:[ \u00a0\u202f]\d{3})*(?:[.,:]\d+)?")
 
 
@@ -235,6 +182,7 @@ def answer_topics(
     language = lead.language
     result = Answers()
     said: set[str] = set()
+    services_told = False
 
     def say(sentence: str | None) -> None:
         if sentence is None:
@@ -245,10 +193,9 @@ def answer_topics(
 
     for topic in topics:
         if topic.kind in SERVICE_TOPICS:
-            if topic.kind in said:
-                continue
-            said.add("price")
-            said.add("duration")
+            if services_told:
+                continue  # «сколько стоит и сколько длится?»: one line says both
+            services_told = True
             services = lead_services(lead, business)
             if not services:
                 say(texts.ask_priced_service)
@@ -329,13 +276,14 @@ def _place_fact(name: str, lead: Lead, business: BusinessConfig, language: str) 
 def _hours(lead: Lead, business: BusinessConfig, texts: Templates, language: str, today: date) -> str:
     known = _branch(lead, business)
     branches: list[Branch | None] = [known] if known or not business.branches else list(business.branches)
+    asked_day = lead.preferred_date if lead.preferred_date and lead.preferred_date >= today else None
     said = []
     for branch in branches:
         calendar = Calendar.for_branch(business, branch.id if branch else None)
         title = f"«{branch.title}»: " if branch and len(branches) > 1 else ""
-        if lead.preferred_date:
-            ranges = calendar.ranges_on(lead.preferred_date)
-            day = capitalised(describe_day(lead.preferred_date, today, language))
+        if asked_day:  # «работаете в воскресенье?»: that day's hours
+            ranges = calendar.ranges_on(asked_day)
+            day = capitalised(describe_day(asked_day, today, language))
             if title:
                 day = title + day[:1].lower() + day[1:]
             said.append(
@@ -345,7 +293,7 @@ def _hours(lead: Lead, business: BusinessConfig, texts: Templates, language: str
             )
         else:
             said.append(title + week_hours(calendar.hours, language))
-    if lead.preferred_date:
+    if asked_day:
         return " ".join(said)
     return texts.hours.format(hours="; ".join(said))
 
@@ -399,11 +347,8 @@ def is_grounded(answer: str, facts: str, client_text: str = "") -> bool:
     """An LLM's answer says no number and makes no promise that the facts (or the client) did not:
     a price, a time or a discount it made up sends the question to a human instead."""
     allowed = _numbers(facts) | _numbers(client_text)
-    for number in _numbers(answer):
-        if number in allowed:
-            continue
-        if number.isdigit() and int(number) <= 31:
-            continue  # a day of the month («в воскресенье, 15 марта»)
+    undated = DATE_RE.sub(" ", answer)  # «в воскресенье, 15 марта»: a day of the calendar, no fact
+    if not _numbers(undated) <= allowed:
         return False
     return all(re.search(promise, facts, re.IGNORECASE) for promise in PROMISE_WORDS.findall(answer))
 
