@@ -146,16 +146,17 @@ def build_reply(
     else:
         answers = _answers(lead, business, texts, today, text, llm_answer)
         parts.extend(answers.sentences)
+        booking: list[str] = []
         if lead.intent == Intent.question:
-            if answers.priced:
-                parts.append(texts.booking_offer)
+            booking = [texts.booking_offer] if answers.priced else []
             unanswered = answers.unanswered or not answers.sentences
         else:
             only_asked = asked == Intent.question
-            parts.extend(_booking(lead, business, texts, today, priced=answers.priced, only_asks=only_asked))
+            booking = _booking(lead, business, texts, today, priced=answers.priced, only_asks=only_asked)
             unanswered = answers.unanswered or (only_asked and not answers.sentences)
         if unanswered:
-            parts.append(texts.question_ack)
+            parts.append(texts.question_ack)  # what was asked first, then the booking
+        parts.extend(booking)
     if not is_open_now:
         parts.append(texts.off_hours)
     said = " ".join(p for p in parts if p)

@@ -138,6 +138,20 @@ def test_a_question_without_an_answer_goes_to_a_person_who_sees_it(aws):
     assert note["text"].startswith("❓ Ира спрашивает: «и что взять с собой?».")
 
 
+def test_a_question_in_a_booking_conversation_is_answered_without_the_booking_again(aws):
+    aws.push_config(salon_with_knowledge())
+    clock.freeze(SATURDAY_11)
+    ask(aws, "хочу на маникюр завтра в 15:00")
+    clock.advance(timedelta(minutes=1))
+    assert ask(aws, "а парковка у вас есть?", n=2, at=clock.now()) == f"Бесплатная парковка во дворе. {PHONE}"
+    clock.advance(timedelta(minutes=1))
+    assert ask(aws, "а с собакой можно?", n=3, at=clock.now()) == (
+        f"Уточню у администратора и вернусь с ответом. {PHONE}"
+    )
+    lead = only_lead(aws)
+    assert (lead.intent, lead.question) == ("booking", "а с собакой можно?")
+
+
 # --------------------------------------------------------------------------- 2. prices
 
 
