@@ -1,6 +1,7 @@
 """`leadflow up`: the whole system on one machine, no AWS account, no internet.
 
-- an AWS emulator (moto server) with every table and queue created from template.yaml;
+- an AWS emulator (moto's server) in its own process, writes atomic as DynamoDB's, with every
+  table and queue created from template.yaml (leadflow_local.emulator);
 - a gateway turning HTTP requests into API Gateway (HTTP API, payload 2.0) events for ingest;
 - pollers handing real SQS-shaped batches to score and route, honouring batchItemFailures,
   redelivery (with a short backoff instead of the full visibility timeout) and the DLQs;
@@ -26,13 +27,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
-from urllib.request import Request, urlopen
 
 from leadflow_local import functions
+from leadflow_local.emulator import (  # noqa: F401 - re-exported: the CLI, inspect and tests import them from here
+    ACCOUNT,
+    REGION,
+    Emulator,
+    aws_env,
+    create_queues,
+    create_tables,
+    queue_arn,
+)
 from leadflow_local.template import Template, load_template, rate_seconds
 
-REGION = "eu-central-1"
-ACCOUNT = "123456789012"
 EXAMPLE_CONFIG = Path(__file__).with_name("example_business.yaml")
 STATE_DIR = Path(".leadflow")
 STATE_FILE = STATE_DIR / "local.json"
@@ -53,112 +60,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def aws_env(endpoint: str) -> dict[str, str]:
-    return {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-    }
-
-
-class Emulator:
-    """moto server in this process, and the resources of template.yaml inside it."""
-
-    def __init__(self, template: Template):
-        self.template = template
-        self.port = _free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.queue_urls: dict[str, str] = {}
-        self._server: Any = None
-
-    def start(self) -> None:
-        import logging
-
-        from moto.server import ThreadedMotoServer
-
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per emulator request otherwise
-
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self._server.start()
-        # moto keeps its state per process: a stack started after another one in the same process
-        # (tests, `leadflow invoke`) must not find the last one's tables.
-        urlopen(Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=10).close()  # noqa: S310 - loopback
-        os.environ.update(aws_env(self.endpoint))
-        self.create_resources()
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.stop()
-
-    def client(self, service: str) -> Any:
-        import boto3
-
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
-                            aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
-
-    def create_resources(self) -> None:
-        create_tables(self.client("dynamodb"), self.template)
-        self.queue_urls = create_queues(self.client("sqs"), self.template)
-        events = self.client("events")
-        for spec in self.template.functions().values():
-            for i, expression in enumerate(spec.schedules):
-                events.put_rule(
-                    Name=f"leadflow-{spec.name}-{i}", ScheduleExpression=expression, State="ENABLED"
-                )
-
-    def resolve(self, value: Any, parameters: dict[str, str]) -> str:
-        """A template value (Ref / GetAtt of our resources or parameters) as the local stack sees it."""
-        if isinstance(value, str):
-            return value
-        if "Ref" in value:
-            return parameters.get(value["Ref"], value["Ref"])  # a table's name is its logical id
-        if "Fn::GetAtt" in value:
-            resource, attribute = value["Fn::GetAtt"]
-            if attribute == "QueueUrl":
-                return self.queue_urls[resource]
-            if attribute == "Arn":
-                return queue_arn(resource)
-        raise ValueError(f"cannot resolve {value!r} locally")
-
-
-def create_tables(dynamodb: Any, template: Template) -> None:
-    for name, props in template.tables().items():
-        kwargs: dict[str, Any] = {
-            "TableName": name,
-            "KeySchema": props["KeySchema"],
-            "AttributeDefinitions": props["AttributeDefinitions"],
-            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
-        }
-        if props.get("GlobalSecondaryIndexes"):
-            kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
-        dynamodb.create_table(**kwargs)
-        ttl = props.get("TimeToLiveSpecification")
-        if ttl:
-            dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
-
-
-def queue_arn(name: str) -> str:
-    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
-
-
-def create_queues(sqs: Any, template: Template) -> dict[str, str]:
-    urls = {}
-    queues = template.queues()
-    # Dead-letter queues first: the others point at them.
-    for name, props in sorted(queues.items(), key=lambda item: "RedrivePolicy" in item[1]):
-        attributes = {k: str(props[k]) for k in ("VisibilityTimeout", "MessageRetentionPeriod") if k in props}
-        redrive = props.get("RedrivePolicy")
-        if redrive:
-            target = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
-            attributes["RedrivePolicy"] = json.dumps(
-                {"deadLetterTargetArn": queue_arn(target), "maxReceiveCount": str(redrive["maxReceiveCount"])}
-            )
-        urls[name] = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-    return urls
 
 
 def function_env(
