@@ -2,12 +2,16 @@
 
 - an AWS emulator (moto's server) in its own process, writes atomic as DynamoDB's, with every
   table and queue created from template.yaml (leadflow_local.emulator);
+- the five functions in worker processes, a small warm pool each, Timeout enforced by killing
+  the worker (leadflow_local.workers);
 - a gateway turning HTTP requests into API Gateway (HTTP API, payload 2.0) events for ingest;
-- pollers handing real SQS-shaped batches to score and route, honouring batchItemFailures,
-  redelivery (with a short backoff instead of the full visibility timeout) and the DLQs;
+- pollers handing real SQS-shaped batches to score and route — long polls, as many at once as
+  the function has workers — honouring batchItemFailures, redelivery (with a short backoff
+  instead of the full visibility timeout) and the DLQs;
 - a scheduler firing escalate and remind with EventBridge-shaped events, on the clock that
   `--speed K` runs K times faster;
-- outbound messages recorded in the conversation table (the outbox) unless real tokens are set.
+- outbound messages recorded in the conversation table (the outbox) unless real tokens are set;
+- failpoints (LEADFLOW_FAILPOINTS) checked at start and counted across workers in a state file.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from leadflow_local.emulator import (  # noqa: F401 - re-exported: the CLI, insp
     queue_arn,
 )
 from leadflow_local.template import Template, load_template, rate_seconds
+from leadflow_local.workers import POOL_SIZES, FunctionPool, Invocation, InvocationFailed
+from leadflow_local.zygote import Zygote
 
 EXAMPLE_CONFIG = Path(__file__).with_name("example_business.yaml")
 STATE_DIR = Path(".leadflow")
@@ -159,7 +165,10 @@ class Gateway:
                 )
                 try:
                     answer = invoke(event)
-                except Exception as exc:  # a crash in ingest is a 500, as API Gateway would answer
+                except InvocationFailed:  # the worker timed out or crashed: no answer from ingest
+                    self._reply(502, "bad gateway: the function did not answer", "text/plain")
+                    return
+                except Exception as exc:  # ingest raised: a 500, as API Gateway would answer
                     self._reply(500, f"internal error: {type(exc).__name__}", "text/plain")
                     return
                 headers = answer.get("headers") or {}
@@ -226,7 +235,12 @@ def sqs_event(messages: list[dict], queue: str) -> dict:
 
 
 class Poller(threading.Thread):
-    """Lambda's SQS event source mapping, locally: receive, invoke, delete what succeeded."""
+    """Lambda's SQS event source mapping, locally: long-poll, invoke, delete what succeeded.
+
+    A queue gets as many pollers as its function has workers, so every worker can have a batch.
+    Locally a batch goes as soon as it is received (no MaximumBatchingWindowInSeconds wait)."""
+
+    WAIT_S = 20  # moto answers a long poll as soon as a message arrives
 
     def __init__(
         self,
@@ -236,25 +250,21 @@ class Poller(threading.Thread):
         batch_size: int,
         invoke: Callable[[dict], Any],
         stop: threading.Event,
+        number: int = 0,
     ):
-        super().__init__(daemon=True, name=f"poller-{queue}")
-        self.sqs, self.queue, self.url, self.batch_size, self.invoke, self.stopping = (
-            sqs,
-            queue,
-            url,
-            batch_size,
-            invoke,
-            stop,
-        )
+        # The name says "poller": bench/e2e/meter.py bills these requests to the event source mapping.
+        super().__init__(daemon=True, name=f"poller-{queue}-{number}")
+        self.sqs, self.queue, self.url, self.batch_size, self.invoke = sqs, queue, url, batch_size, invoke
+        self.stopping = stop
 
     def run(self) -> None:
         while not self.stopping.is_set():
             try:
-                self.poll_once(wait_s=1)
-            except Exception as exc:  # the emulator going away at shutdown, or a handler crash
+                self.poll_once(wait_s=self.WAIT_S)
+            except Exception as exc:  # the emulator going away at shutdown
                 if not self.stopping.is_set():
                     print(f"leadflow up: {self.queue} poller: {type(exc).__name__}: {exc}", flush=True)
-                    time.sleep(0.5)
+                    self.stopping.wait(0.5)
 
     def poll_once(self, wait_s: int = 0) -> int:
         answer = self.sqs.receive_message(
@@ -267,8 +277,8 @@ class Poller(threading.Thread):
         try:
             result = self.invoke(sqs_event(messages, self.queue)) or {}
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
-        except Exception:
-            failed = {m["MessageId"] for m in messages}  # the whole batch failed: all come back
+        except Exception:  # the handler raised, timed out or crashed: the whole batch comes back
+            failed = {m["MessageId"] for m in messages}
         for m in messages:
             if m["MessageId"] in failed:
                 receives = int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
@@ -328,27 +338,44 @@ class Scheduler(threading.Thread):
 
 class LocalStack:
     def __init__(self, port: int = 3000, config_path: Path | None = None, speed: float = 1.0,
-                 state_dir: Path = STATE_DIR, schedule: bool = True, clock_start: datetime | None = None):  # fmt: skip
+                 state_dir: Path = STATE_DIR, schedule: bool = True, clock_start: datetime | None = None,
+                 pool_sizes: dict[str, int] | None = None, timeouts: dict[str, float] | None = None,
+                 worker_setup: str | None = None,
+                 on_invocation: Callable[[str, dict, Invocation], None] | None = None):  # fmt: skip
+        """For benches and tests: `pool_sizes` overrides workers per function (POOL_SIZES),
+        `timeouts` the Timeout of template.yaml; `worker_setup` ("module:function") runs in each
+        worker before it serves and `on_invocation` sees each successful invocation
+        (leadflow_local.workers)."""
         self.clock_start = clock_start
         self.template = load_template()
         self.requested_port = port
         self.config_path = config_path or EXAMPLE_CONFIG
         self.speed = speed
+        self.state_dir = state_dir
         self.state_file = state_dir / "local.json"
         self.schedule = schedule
+        self.pool_sizes = {**POOL_SIZES, **(pool_sizes or {})}
+        self.timeouts = timeouts or {}
+        self.worker_setup = worker_setup
+        self.on_invocation = on_invocation
         self.stopping = threading.Event()
         self.emulator = Emulator(self.template)
+        self.zygote = Zygote()
         self.envs: dict[str, dict[str, str]] = {}
+        self.pools: dict[str, FunctionPool] = {}
         self.dev_secrets: dict[str, str] = {}
         self.gateway: Gateway | None = None
+        self.failpoints_state: Path | None = None
         self.threads: list[threading.Thread] = []
         self.pollers: list[Poller] = []
 
     # -- lifecycle
     def start(self) -> None:
-        from leadflow import wiring
+        from leadflow import failpoints, wiring
         from leadflow.business import load_business_config
 
+        # An unknown failpoint stops the run before anything starts (the message lists the known ones).
+        failpoints.parse(os.environ.get(failpoints.ENV, ""))
         self._environ_before = dict(os.environ)  # the stack sets endpoints, secrets, clock: undone at stop
         business_yaml = self.config_path.read_text(encoding="utf-8")
         load_business_config(self.config_path)  # refuse a bad config before starting anything
@@ -363,24 +390,38 @@ class LocalStack:
             os.environ["LEADFLOW_CLOCK_ORIGIN"] = str(time.time())
         if self.clock_start:
             os.environ["LEADFLOW_CLOCK_START"] = self.clock_start.isoformat()
+        # The zygote imports the handlers while the emulator starts; workers get their full
+        # environment (endpoints included) when they are forked.
+        self.zygote.start({**os.environ, **self._local_overrides(dict(os.environ))})
         self.emulator.start()
         parameters = {"Stage": "local", "SecretsPrefix": "", "AlarmEmail": ""}
         for name in functions.FUNCTION_NAMES:
             self.envs[name] = function_env(self.emulator, self.template, name, parameters)
+        worker_base = self._worker_base_env()
         os.environ.update(self.envs["ingest"])
         wiring.reset()
         wiring.store().config.put(business_yaml)
-        for name in functions.FUNCTION_NAMES:
-            functions.load_function(name)  # import now: the first webhook should not pay for it
 
-        sqs = self.emulator.client("sqs")
+        for name in functions.FUNCTION_NAMES:
+            timeout_s = self.timeouts.get(name, self.template.functions()[name].timeout)
+            env = {**worker_base, **self.envs[name], **self._local_overrides(worker_base)}
+            pool = FunctionPool(self.zygote, name, self.pool_sizes[name], env, timeout_s, self.worker_setup)
+            self.pools[name] = pool
+            pool.start()
+        for pool in self.pools.values():
+            pool.wait_ready()
+
+        # Long polls of up to 20 s: the read timeout must outlast them.
+        sqs = self.emulator.client("sqs", read_timeout=Poller.WAIT_S + 10, retries={"max_attempts": 2},
+                                   max_pool_connections=50)  # fmt: skip
         for spec in self.template.functions().values():
             for source in spec.sqs_sources:
                 url = self.emulator.queue_urls[source["queue"]]
                 invoke = functools.partial(self.invoke, spec.name)
-                self.pollers.append(
-                    Poller(sqs, source["queue"], url, source["batch_size"], invoke, self.stopping)
-                )
+                for number in range(self.pool_sizes[spec.name]):
+                    self.pollers.append(
+                        Poller(sqs, source["queue"], url, source["batch_size"], invoke, self.stopping, number)
+                    )
         self.threads.extend(self.pollers)
         if self.schedule:
             jobs = [
@@ -392,21 +433,51 @@ class LocalStack:
             thread.start()
         self.write_state()
 
+    def _worker_base_env(self) -> dict[str, str]:
+        """What every worker starts from: this process's environment now (secrets, endpoints, clock),
+        and a fresh failpoint count for this run."""
+        from leadflow import failpoints
+
+        assert self.gateway
+        env = dict(os.environ)
+        if env.get(failpoints.ENV):
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self.failpoints_state = self.state_dir / f"failpoints-{self.gateway.port}.json"
+            self.failpoints_state.write_text("{}", encoding="utf-8")
+            env[failpoints.STATE_ENV] = str(self.failpoints_state)
+        return env
+
+    @staticmethod
+    def _local_overrides(base: dict[str, str]) -> dict[str, str]:
+        # The template asks for INFO logs; locally they would drown what the user wants to see.
+        return {
+            key: base[key] for key in ("POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_DISABLED") if key in base
+        }
+
     def stop(self) -> None:
         self.stopping.set()
-        for thread in self.threads:
-            thread.join(timeout=5)
         if self.gateway:
             self.gateway.stop()
-        self.emulator.stop()
+        for pool in self.pools.values():
+            pool.stop()
+        self.zygote.stop()
+        self.emulator.stop()  # pollers in a long poll get their answer: the connection closes
+        for thread in self.threads:
+            thread.join(timeout=5)
         self.state_file.unlink(missing_ok=True)
+        if self.failpoints_state:
+            self.failpoints_state.unlink(missing_ok=True)
         if hasattr(self, "_environ_before"):
             os.environ.clear()
             os.environ.update(self._environ_before)
 
     def invoke(self, name: str, event: dict) -> Any:
-        spec = self.template.functions()[name]
-        return functions.invoke_concurrently(name, event, self.envs[name], spec.timeout)
+        """One invocation in one of the function's workers: its result, or FunctionError (the
+        handler raised) / InvocationFailed (timed out or crashed)."""
+        invocation = self.pools[name].invoke(event)
+        if self.on_invocation:
+            self.on_invocation(name, event, invocation)
+        return invocation.result
 
     # -- what the CLI reads
     @property
@@ -428,6 +499,8 @@ class LocalStack:
             "url": self.url,
             "port": self.gateway.port if self.gateway else None,
             "aws_endpoint": self.emulator.endpoint,
+            "emulator_pid": self.emulator.process.pid if self.emulator.process else None,
+            "workers": {name: pool.pids() for name, pool in self.pools.items()},
             "speed": self.speed,
             "clock_origin": os.environ.get("LEADFLOW_CLOCK_ORIGIN"),
             "clock_start": os.environ.get("LEADFLOW_CLOCK_START"),

@@ -1,5 +1,6 @@
 """`leadflow up` as a user runs it: a real process, its readiness line and state file, webhooks
-through its gateway, the CLI commands against it, the DLQ with its reason, Ctrl-C."""
+through its gateway, the CLI commands against it, the DLQ with its reason, its emulator and
+workers as processes of their own, Ctrl-C stopping every one of them."""
 
 from __future__ import annotations
 
@@ -141,10 +142,48 @@ def test_a_poison_message_lands_in_the_dlq_with_its_reason_and_can_be_redriven(s
     assert again["reason"] == entry["reason"]
 
 
+def test_the_emulator_and_each_function_run_in_processes_of_their_own(stack):
+    state = json.loads((stack["cwd"] / ".leadflow" / "local.json").read_text())
+    workers = state["workers"]
+    assert sorted(workers) == ["escalate", "ingest", "remind", "route", "score"]
+    pids = [state["emulator_pid"], *(pid for pids in workers.values() for pid in pids)]
+    assert all(pids) and len(set(pids)) == len(pids) and stack["process"].pid not in pids
+    assert set(pids) <= set(_descendants(stack["process"].pid))
+
+
 def test_ctrl_c_stops_everything_and_removes_the_state_file(stack):
     process = stack["process"]
+    children = _descendants(process.pid)  # the emulator, the zygote and every worker
+    assert len(children) >= 2 + 5
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=20) == 0
     assert not (stack["cwd"] / ".leadflow" / "local.json").exists()
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://127.0.0.1:{stack['port']}/webhooks/telegram", timeout=2)
+    wait_for(lambda: not any(_running(pid) for pid in children), timeout=10)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process under `pid` (children, their children, …), from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Still running? A zombie has finished (it only waits to be reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
