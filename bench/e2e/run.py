@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.e2e.meter import Meter, invoking
+from bench.e2e.meter import Meter, gsi_hash_keys, invoking
 from bench.e2e.stages import Stages, digits
 from bench.e2e.traffic import delivery, make_leads, steady_leads
 
@@ -55,15 +55,6 @@ def saturday_morning(tz_name: str) -> datetime:
     return datetime(saturday.year, saturday.month, saturday.day, 9, 55, tzinfo=tz)
 
 
-def gsi_hash_keys() -> dict[str, list[str]]:
-    from leadflow_local.template import load_template
-
-    return {
-        table: [gsi["KeySchema"][0]["AttributeName"] for gsi in props.get("GlobalSecondaryIndexes", [])]
-        for table, props in load_template().tables().items()
-    }
-
-
 def run(leads: list, duration_s: float, workers: int = 32) -> dict[str, Any]:
     import boto3
 
@@ -78,15 +69,21 @@ def run(leads: list, duration_s: float, workers: int = 32) -> dict[str, Any]:
 
     from leadflow import clock, wiring
     from leadflow.business import load_business_config
-    from leadflow_local.stack import EXAMPLE_CONFIG, _free_port
+    from leadflow_local.stack import EXAMPLE_CONFIG, LocalStack, _free_port
     from leadflow_local.webhooks import Webhooks
 
     n = len(leads)
     business = load_business_config(EXAMPLE_CONFIG)
     state_dir = Path(tempfile.mkdtemp(prefix="leadflow-bench-"))
-    stack = metered_stack(meter, stages)(
-        port=_free_port(), state_dir=state_dir, clock_start=saturday_morning(business.timezone)
-    )
+
+    def invoked(name: str, event: dict, invocation: Any) -> None:
+        meter.merge(name, invocation.duration_ms, invocation.extras)
+        stages.invoked(name, event, invocation.started)
+
+    stack = LocalStack(
+        port=_free_port(), state_dir=state_dir, clock_start=saturday_morning(business.timezone),
+        worker_setup="bench.e2e.meter:in_worker", on_invocation=invoked,
+    )  # fmt: skip
     with invoking("bench"):
         stack.start()
     meter.set_size_client(boto3.session.Session().client(
@@ -133,6 +130,7 @@ def run(leads: list, duration_s: float, workers: int = 32) -> dict[str, Any]:
         wall_s = finished - start
         with invoking("bench"):
             result = collect(leads, posted_at, statuses, first_post, stages, clock_offset)
+            meter.settle()
         result.update(
             leads=n, replay_s=round(posted - start, 1), wall_s=round(wall_s, 1), drained=drained,
             leads_per_s=round(n / wall_s, 1), offered_per_s=round(n / max(duration_s, 1e-9), 1),
@@ -142,23 +140,6 @@ def run(leads: list, duration_s: float, workers: int = 32) -> dict[str, Any]:
     finally:
         stack.stop()
         wiring.reset()
-
-
-def metered_stack(meter: Meter, stages: Stages) -> type:
-    """The local stack with every invocation timed, counted and shown to the stage clock."""
-    from leadflow_local.stack import LocalStack
-
-    locks = {name: threading.Lock() for name in ("ingest", "score", "route", "escalate", "remind")}
-
-    class MeteredStack(LocalStack):
-        def invoke(self, name: str, event: dict) -> Any:
-            # The stack runs each function one invocation at a time: timed once it has its turn,
-            # so a duration is the handler's, not its wait for the previous one.
-            with locks[name]:
-                stages.invoked(name, event, time.time())
-                return meter.timed_invoke(name, lambda: LocalStack.invoke(self, name, event))
-
-    return MeteredStack
 
 
 def collect(
@@ -320,6 +301,8 @@ def find_max(duration_s: float, seed: int) -> int:
 
 
 def main() -> int:
+    import faulthandler, signal
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=2000, help="Saturday-shaped replay of this many leads")
     parser.add_argument(

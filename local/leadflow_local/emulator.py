@@ -9,28 +9,31 @@ queues and schedules of template.yaml in it.
 
 moto applies a conditional write as an unlocked read-modify-write, so two requests can both pass
 one condition. DynamoDB writes one item atomically and answers with that write's values: one
-lock per write request, its answer copied under the lock, gives moto that and nothing more.
-The tests use the same shim in-process (`atomic_moto_writes`).
+lock per request, its answer written under the lock, gives moto that (`_patch_moto`). The tests
+use the same shim in-process (`atomic_moto_writes`).
 """
 
 from __future__ import annotations
 
-import copy
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote
 
 from leadflow_local.template import Template
 
 REGION = "eu-central-1"
 ACCOUNT = "123456789012"
-DYNAMODB_WRITES = ("update_item", "put_item", "delete_item", "transact_write_items")
+DIRECT_JSON_OPERATIONS = frozenset({"GetItem", "PutItem", "UpdateItem", "Query", "Scan", "BatchGetItem"})
 START_TIMEOUT_S = 30
 
 
@@ -38,25 +41,28 @@ START_TIMEOUT_S = 30
 
 
 def _patch_moto() -> Callable[[], None]:
-    """Make moto's DynamoDB writes (and SQS receives) atomic; returns the undo."""
-    from moto.dynamodb.models import DynamoDBBackend
+    """Make moto's DynamoDB requests (and SQS receives) atomic; returns the undo.
+
+    One lock per DynamoDB request, held from its parsed parameters to its written answer: a
+    conditional write is checked and applied with no other request in between, and its answer
+    is that write's values, written before anyone else can change the item — as DynamoDB does.
+    Reads take it too: moto hands out its live items (an update changes them in place) and a
+    query walks the table while a put may grow it ("dictionary changed size during iteration",
+    seen under load); DynamoDB's reads see one committed version of each item. Nothing is
+    copied: the answer is text by the time the lock goes.
+    """
+    from moto.dynamodb.responses import DynamoHandler
     from moto.sqs.models import Queue, SQSBackend
 
-    # Re-entrant: a transaction applies its items through the same backend.
-    write_lock = threading.RLock()
-    originals: list[tuple[type, str, Any]] = []
+    request_lock = threading.Lock()
+    handle = DynamoHandler.call_action
 
-    def atomic(write: Any) -> Any:
-        def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
-            with write_lock:
-                return copy.deepcopy(write(self, *args, **kwargs))
+    def atomic_request(self: Any) -> Any:
+        with request_lock:
+            return handle(self)
 
-        return locked
-
-    for name in DYNAMODB_WRITES:
-        if hasattr(DynamoDBBackend, name):
-            originals.append((DynamoDBBackend, name, getattr(DynamoDBBackend, name)))
-            setattr(DynamoDBBackend, name, atomic(getattr(DynamoDBBackend, name)))
+    originals: list[tuple[type, str, Any]] = [(DynamoHandler, "call_action", handle)]
+    DynamoHandler.call_action = atomic_request  # type: ignore[method-assign]
 
     # Several pollers long-poll one queue: moto's receive checks a message's visibility and marks
     # it received without a lock, so two receives could take the same message. One receive at a
@@ -84,6 +90,199 @@ def _patch_moto() -> Callable[[], None]:
             setattr(owner, name, original)
 
     return undo
+
+
+def _speed_up_moto() -> None:
+    """moto's server spends most of its time on bookkeeping the local stack can skip; what it
+    answers stays what moto would answer.
+
+    - lookups it repeats for every request have answers fixed for the process's life: the list
+      of its service packages (a directory listing and a stat per entry, under the dispatcher's
+      global lock), the handler methods of a response class, the snake_case of a CamelCase name;
+    - a request id is 52 random characters drawn one `random.choice` at a time: from os.urandom;
+    - DynamoDB's item operations build their answer as a dict already in DynamoDB's JSON form,
+      then walk the operation's output shape to write the same JSON again. For the operations
+      in DIRECT_JSON_OPERATIONS that walk changes nothing (checked response by response over an
+      e2e run), so their answer is written directly; anything else, errors included, takes
+      moto's way;
+    - a Query on a table's own key sorts every item of the table to keep those with the key: it
+      looks in that key's bucket instead (the same items, in the same order), so its cost is
+      the answer's, not the table's;
+    - each message a receive hands out asks for all the queue's attributes (counting every
+      message) to read its retention period: it reads the retention period.
+    """
+    import functools
+    import secrets
+
+    from moto import backends
+    from moto.core import responses
+    from moto.dynamodb.models.table import Table
+    from moto.sqs import models as sqs_models
+    from moto.sqs.models import SQSBackend
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+    responses.method_names_from_class = functools.cache(responses.method_names_from_class)
+    # A pure function of a few dozen names (actions, queue attributes), run for every request.
+    for module in (responses, sqs_models):
+        module.camelcase_to_underscores = functools.cache(module.camelcase_to_underscores)  # type: ignore[attr-defined]
+
+    def request_id(headers: dict[str, Any] | None = None) -> str:
+        value = secrets.token_hex(26).upper()
+        if isinstance(headers, dict):
+            headers["x-amzn-requestid"] = value
+        return value
+
+    responses.gen_amzn_requestid_long = request_id  # type: ignore[attr-defined,assignment]
+
+    serialize = responses.ActionResult.execute_result
+
+    def execute_result(self: Any, context: Any) -> Any:
+        if (
+            context.service_model.service_name == "dynamodb"
+            and context.operation_model.name in DIRECT_JSON_OPERATIONS
+            and isinstance(self.result, dict)
+        ):
+            try:
+                return 200, {"Content-Type": "application/x-amz-json-1.0"}, json.dumps(self.result)
+            except (TypeError, ValueError):  # e.g. binary attributes: moto encodes them
+                pass
+        return serialize(self, context)
+
+    responses.ActionResult.execute_result = execute_result  # type: ignore[method-assign]
+
+    query, all_items = Table.query, Table.all_items
+    bucket = threading.local()  # the key a base-table query is looking for, on this thread
+
+    def keyed_query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+        if index_name or hash_key is None:
+            return query(self, hash_key, *args, **kwargs)
+        bucket.table, bucket.key = id(self), hash_key
+        try:
+            return query(self, hash_key, *args, **kwargs)
+        finally:
+            bucket.table = bucket.key = None
+
+    def items_for_query(table: Any) -> Any:
+        if getattr(bucket, "table", None) != id(table):
+            return all_items(table)
+        found = table.items.get(bucket.key)  # .get: the table's defaultdict must not grow
+        if found is None:
+            return []
+        return sorted(found.values(), key=lambda item: item.range_key) if table.range_key_attr else [found]
+
+    Table.query, Table.all_items = keyed_query, items_for_query  # type: ignore[method-assign,assignment]
+
+    def retained(self: Any, queue_name: str, message: Any) -> bool:
+        retention_s = int(self.get_queue(queue_name).message_retention_period)
+        return bool(retention_s + message.sent_timestamp / 1000 > time.time())
+
+    SQSBackend.is_message_valid_based_on_retention_period = retained  # type: ignore[method-assign]
+
+
+class FastLane:
+    """moto's server hands each request to a Flask app per service, which routes it by URL to the
+    service's response handler. DynamoDB's and SQS's JSON requests all go to "/" of one handler
+    named by X-Amz-Target: this WSGI app hands them to it directly, and everything else to
+    moto's own app. The handler, and so the answer, is moto's either way."""
+
+    def __init__(self, app: Any):
+        from moto.core.request import Request
+        from moto.dynamodb.responses import DynamoHandler
+        from moto.sqs.responses import SQSResponse
+
+        class ServerRequest(Request):
+            from_wsgi_server = True  # as moto's Flask request class says of itself
+
+        self.app, self.request_class = app, ServerRequest
+        self.handlers = {"DynamoDB_20120810": DynamoHandler.dispatch, "AmazonSQS": SQSResponse.dispatch}
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        from http import HTTPStatus
+
+        handler = self.handlers.get(environ.get("HTTP_X_AMZ_TARGET", "").partition(".")[0])
+        if handler is None or environ.get("PATH_INFO") != "/" or environ.get("REQUEST_METHOD") != "POST":
+            return self.app(environ, start_response)
+        request = self.request_class(environ)
+        status, headers, body = handler(request, request.raw_url, dict(request.headers))
+        data = body.encode() if isinstance(body, str) else body
+        status = int(headers.pop("status", status))
+        headers = {key: str(value) for key, value in headers.items()}
+        headers["Content-Length"] = str(len(data))
+        start_response(f"{status} {HTTPStatus(status).phrase}", list(headers.items()))
+        return [data]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive, as AWS endpoints speak it, for moto's WSGI application.
+
+    moto's own server (werkzeug's development server) closes the connection after every request,
+    so every AWS call cost a TCP connection and a new server thread, and each one lingered
+    10 ms reading what might follow. boto3 always states a body's length, so the body is read
+    whole, the application gets a plain WSGI environ, and the connection stays open."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # header and body go out as they are written
+
+    def _serve(self) -> None:
+        length = self.headers.get("Content-Length", "0")
+        if self.headers.get("Transfer-Encoding") or not length.isdigit():
+            self.close_connection = True
+            self.send_error(411, "a Content-Length is required")
+            return
+        body = self.rfile.read(int(length))
+        path, _, query = self.path.partition("?")
+        host, port = self.server.server_address[:2]  # type: ignore[index,str-unpack]
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": self.command, "SCRIPT_NAME": "", "PATH_INFO": unquote(path),
+            "QUERY_STRING": query, "RAW_URI": self.path, "REQUEST_URI": self.path,
+            "SERVER_NAME": str(host), "SERVER_PORT": str(port), "SERVER_PROTOCOL": self.request_version,
+            "REMOTE_ADDR": self.client_address[0], "CONTENT_LENGTH": str(len(body)),
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""), "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
+        }  # fmt: skip
+        for name, value in self.headers.items():
+            key = "HTTP_" + name.upper().replace("-", "_")
+            if key not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                environ[key] = f"{environ[key]},{value}" if key in environ else value
+        answer: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            answer["status"], answer["headers"] = status, headers
+            return chunks.append
+
+        chunks: list[bytes] = []
+        result = self.server.app(environ, start_response)  # type: ignore[attr-defined]
+        try:
+            chunks.extend(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        data = b"".join(chunks)
+        code, _, reason = answer["status"].partition(" ")
+        self.send_response(int(code), reason)
+        for name, value in answer["headers"]:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding", "server", "date"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class EmulatorServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, app: Any):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.app = app
 
 
 def install_atomic_writes() -> None:
@@ -239,19 +438,23 @@ def create_queues(sqs: Any, template: Template) -> dict[str, str]:
 
 
 def main() -> None:
-    import logging
-
-    from moto.server import ThreadedMotoServer
+    import faulthandler
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     # Ctrl-C reaches the whole process group: the stack decides when the emulator stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     install_atomic_writes()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    print(f"ready {server.get_host_and_port()[1]}", flush=True)
+    _speed_up_moto()
+    # Many request threads, each mostly waiting on its socket: with the default 5 ms switch
+    # interval a thread back from I/O queues behind a busy one for up to 5 ms, several times per
+    # request. Switching sooner keeps each request's latency near its CPU time.
+    sys.setswitchinterval(float(os.environ.get("LEADFLOW_EMULATOR_SWITCH_S", "0.0005")))
+    server = EmulatorServer(FastLane(DomainDispatcherApplication(create_backend_app)))
+    threading.Thread(target=server.serve_forever, name="emulator", daemon=True).start()
+    print(f"ready {server.server_address[1]}", flush=True)
     sys.stdin.read()  # returns at EOF: the stack closed our stdin or is gone
-    os._exit(0)  # the server's threads may sit in long polls: no need to wait for them
+    os._exit(0)  # request threads may sit in long polls: no need to wait for them
 
 
 if __name__ == "__main__":

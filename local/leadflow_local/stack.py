@@ -530,5 +530,6 @@ class LocalStack:
                     return True
             else:
                 quiet_since = None
-            time.sleep(0.1)
+            # Not more often: moto counts a queue's messages one by one for every answer.
+            time.sleep(0.25)
         return False

@@ -40,7 +40,7 @@ from leadflow_local.zygote import Zygote
 CLOCK_VARS = ("LEADFLOW_CLOCK_SPEED", "LEADFLOW_CLOCK_ORIGIN", "LEADFLOW_CLOCK_START")
 # On two cores, more workers than this only queue for the CPU; ingest answers webhooks and
 # waits on the emulator most of the time, so a third one keeps the gateway's p95 down.
-POOL_SIZES = {"ingest": 3, "score": 2, "route": 2, "escalate": 1, "remind": 1}
+POOL_SIZES = {"ingest": 3, "score": 4, "route": 2, "escalate": 1, "remind": 1}
 READY_TIMEOUT_S = 30
 
 
@@ -259,12 +259,16 @@ def serve(conn: Connection, function: str, env: dict[str, str], timeout_s: float
 
     # Ctrl-C reaches the whole process group; the stack decides when workers go.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import faulthandler
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     os.environ.clear()
     os.environ.update(env)
     _fresh_runtime()
     report = _run_setup(setup, function)  # first: it may wrap the handler
     handler = load_function(function).handler
     _warm_up()
+    if report is not None:
+        report()  # what warming up did is no invocation's
     conn.send_bytes(b'{"ready": true}')
     while True:
         try:
@@ -294,12 +298,16 @@ def serve(conn: Connection, function: str, env: dict[str, str], timeout_s: float
 
 
 def _fresh_runtime() -> None:
-    """Whatever the zygote built before this worker's environment existed is dropped."""
+    """Whatever the zygote built before this worker's environment existed is dropped; logs and
+    warnings as quiet as the stack's own (stack.quiet_local_runtime)."""
+    import warnings
+
     from leadflow import wiring
     from leadflow.observability import logger
 
     wiring.reset()
     logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"))
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
 def _warm_up() -> None:
