@@ -18,7 +18,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "leadflow-test")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "leadflow")
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
-    for leftover in ("AWS_ENDPOINT_URL", "LEADFLOW_CLOCK_ORIGIN", "DLQ_URL"):
+    for leftover in ("AWS_ENDPOINT_URL", "LEADFLOW_CLOCK_ORIGIN", "DLQ_URL", "VK_GROUP_ID", "CALL_TIMEZONE"):
         monkeypatch.delenv(leftover, raising=False)  # never a stopped emulator from an earlier test
     monkeypatch.delenv("LEADFLOW_CLOCK_SPEED", raising=False)
     monkeypatch.delenv("LEADFLOW_CLOCK_START", raising=False)
@@ -31,7 +31,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch):
 @pytest.fixture
 def aws():
     """moto with template.yaml's tables and queues, the example business config pushed."""
-    from tests.aws import aws_stack
+    from tests.support.aws import aws_stack
 
     with aws_stack() as stack:
         yield stack

@@ -36,7 +36,7 @@ P95_LIMIT_MS = 3000  # "sustained": first reply p95 within this
 FIND_MAX_RATES = (4, 6, 8, 10, 12, 15, 18, 21, 25, 30)
 # The stack must behave as in AWS: offline engine, no real API, no CRM portal.
 UNSET = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "TELEGRAM_BOT_TOKEN", "WHATSAPP_TOKEN", "INSTAGRAM_TOKEN",
-         "VK_TOKEN", "BITRIX24_WEBHOOK_URL", "SMS_PROVIDER", "LEADFLOW_CLOCK_SPEED", "LEADFLOW_CLOCK_START")  # fmt: skip
+         "VK_TOKEN", "BITRIX24_WEBHOOK_URL", "LEADFLOW_CLOCK_SPEED", "LEADFLOW_CLOCK_START")  # fmt: skip
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -60,8 +60,11 @@ def run(leads: list, duration_s: float, workers: int = 32) -> dict[str, Any]:
 
     for name in UNSET:
         os.environ.pop(name, None)
-    os.environ["LEADFLOW_OUTBOX_ONLY"] = "true"
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"  # EMF lines on stdout would drown the figures
+    # SMS leads come as SMSC callbacks, which the stack takes when SMS_PROVIDER is smsc; the
+    # outbox keeps what would be sent (OUTBOX_ONLY is the name Settings reads)
+    os.environ["SMS_PROVIDER"] = "smsc"
+    os.environ["OUTBOX_ONLY"] = "true"
     boto3.setup_default_session()
     meter = Meter(gsi_hash_keys())
     meter.install(boto3.DEFAULT_SESSION)
@@ -301,7 +304,9 @@ def find_max(duration_s: float, seed: int) -> int:
 
 
 def main() -> int:
-    import faulthandler, signal
+    import faulthandler
+    import signal
+
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=2000, help="Saturday-shaped replay of this many leads")

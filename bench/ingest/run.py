@@ -28,6 +28,7 @@ SECRETS = {
     "TELEGRAM_WEBHOOK_SECRET": "bench-tg", "META_APP_SECRET": "bench-meta", "META_VERIFY_TOKEN": "bench-verify",
     "VK_SECRET": "bench-vk", "VK_CONFIRMATION_CODE": "bench-vk-code", "FORM_SECRET": "bench-form",
     "CALL_SECRET": "bench-call", "SMS_API_KEY": "bench-sms", "BITRIX24_APP_TOKEN": "bench-b24",
+    "SMS_WEBHOOK_SECRET": "bench-sms-hook",
 }  # fmt: skip
 
 
@@ -80,6 +81,7 @@ def top_imports(env: dict[str, str], n: int = 8) -> None:
 
 def emulator_run(webhooks: int) -> None:
     os.environ.update(SECRETS)
+    os.environ["SMS_PROVIDER"] = "smsc"  # the SMS webhook reads the callbacks of SMS_PROVIDER alone
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     import boto3
 

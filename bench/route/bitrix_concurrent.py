@@ -1,7 +1,8 @@
 """Route containers at once against one Bitrix24 portal: a budget each (today) vs one shared budget.
 
 Each container is a thread with its own Bitrix24Client (its own HTTP session and limiter) taking
-groups of 10 leads from one queue, as SQS hands batches to concurrent Lambdas. A group that fails
+route batches (template.yaml's RouteFunction BatchSize, ``--group`` to try another) from one queue,
+as SQS hands batches to concurrent Lambdas. A group that fails
 with a retryable error is received again after ``--redelivery-s`` (the visibility timeout, scaled
 down from 360 s: the portal refills far less in between, so the DLQ figure is pessimistic); after
 5 receives it goes to the dead-letter queue. The fake portal enforces the cloud limit (2 req/s,
@@ -11,7 +12,7 @@ burst 50) and answers 503 QUERY_LIMIT_EXCEEDED past it.
 - shared: SharedRateLimiter in every container over one item in DynamoDB (moto server, the table
   from template.yaml), the limiter every function gets when RATE_LIMIT_TABLE is set.
 
-    .venv/bin/python bench/route/bitrix_concurrent.py [--leads 600] [--containers 6] [--redelivery-s 4]
+    .venv/bin/python bench/route/bitrix_concurrent.py [--leads 1500] [--containers 6] [--group N] [--redelivery-s 4]
 """
 
 from __future__ import annotations
@@ -89,6 +90,8 @@ class RunResult:
 def run(
     leads: list[Any], containers: int, group: int, redelivery_s: float, make_limiter: Callable[[], Any]
 ) -> RunResult:
+    import requests
+
     from leadflow.adapters.crm.bitrix24 import Bitrix24Client, Bitrix24Error
     from tests.fakes.bitrix24_server import Bitrix24Portal
 
@@ -104,7 +107,9 @@ def run(
             limiter = make_limiter()
             with lock:
                 limiters.append(limiter)
-            client = Bitrix24Client(portal.webhook_url, mode="classic", rate_limiter=limiter, timeout_s=5)
+            client = Bitrix24Client(
+                portal.webhook_url, requests.Session(), limiter, mode="classic", timeout_s=5
+            )
             while (received := queue.receive()) is not None:
                 batch, receives = received
                 try:
@@ -191,17 +196,20 @@ def dynamodb_client(endpoint: str, boto3: Any) -> Any:
 
 
 def main() -> int:
-    sys.path.insert(0, str(ROOT))  # the repo root: tests.fakes, tests.unit.crm.support
+    sys.path.insert(0, str(ROOT))  # the repo root: tests.fakes, tests.unit.adapters.crm.support
     import boto3
 
-    from leadflow.adapters.crm.bitrix24 import TokenBucket
-    from leadflow.adapters.rate_limit import SHARED_MAX_WAIT_S, SharedRateLimiter
-    from tests.aws import atomic_moto_writes
+    from leadflow.adapters.rate_limit import SHARED_MAX_WAIT_S, SharedRateLimiter, TokenBucket
+    from leadflow_local.template import load_template
+    from tests.support.aws import atomic_moto_writes
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--leads", type=int, default=600)
+    parser.add_argument("--leads", type=int, default=1500)  # 120 requests: well past the burst of 50
     parser.add_argument("--containers", type=int, default=6)
-    parser.add_argument("--group", type=int, default=10)
+    [route_source] = load_template().functions()["route"].sqs_sources
+    parser.add_argument(
+        "--group", type=int, default=int(route_source["batch_size"]), help="leads per route batch"
+    )
     parser.add_argument("--redelivery-s", type=float, default=4.0)
     parser.add_argument(
         "--max-wait-s", type=float, default=SHARED_MAX_WAIT_S, help="shared limiter's wait cap"
@@ -234,6 +242,7 @@ def main() -> int:
 
     command = (
         f".venv/bin/python bench/route/bitrix_concurrent.py --leads {args.leads} --containers {args.containers}"
+        f" --group {args.group}"
         f" --redelivery-s {args.redelivery_s:g} --max-wait-s {args.max_wait_s:g}"
     )
     print(

@@ -1,13 +1,14 @@
 """Push 2,000 leads to a fake Bitrix24 portal that enforces the cloud limit (2 req/s, burst 50).
 
-Leads arrive in groups of 10 (an SQS batch); a group that fails with a retryable error goes back
-to the queue and is redelivered after a backoff, flagged as a redelivery, as SQS would do. Faults
-are injected on the way (500s, answers lost after the portal applied the batch, timeouts).
+Leads arrive in route batches of template.yaml's RouteFunction BatchSize (``--group`` to try
+another); a batch that fails with a retryable error goes back to the queue and is redelivered after
+a backoff, flagged as a redelivery, as SQS would do. Faults are injected on the way (500s, answers
+lost after the portal applied the batch, timeouts) into ``--fault-rate`` of the pushes.
 
-Prints Bitrix24 requests per lead (one lead at a time vs batched), sustained leads/s, and checks
-that no lead was lost and no CRM record was made twice.
+Prints Bitrix24 requests per lead (one lead at a time vs batched) and per route batch, leads/s over
+the run and after the burst, and checks that no lead was lost and no CRM record was made twice.
 
-    .venv/bin/python bench/route/bitrix_push.py [--leads 2000] [--mode classic|simple] [--seed 7]
+    .venv/bin/python bench/route/bitrix_push.py [--leads 2000] [--group N] [--mode classic|simple] [--seed 7]
 """
 
 from __future__ import annotations
@@ -24,23 +25,26 @@ from pathlib import Path
 
 def main() -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: tests.fakes
-    from leadflow.adapters.crm.bitrix24 import (
-        Bitrix24Client,
-        Bitrix24Error,
-        CallbackTask,
-        CrmLead,
-        TokenBucket,
-    )
+    import requests
+
+    from leadflow.adapters.crm.bitrix24 import Bitrix24Client, Bitrix24Error, CallbackTask, CrmLead
+    from leadflow.adapters.rate_limit import TokenBucket
+    from leadflow_local.template import load_template
     from tests.fakes.bitrix24_server import Bitrix24Portal
+
+    [route_source] = load_template().functions()["route"].sqs_sources
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=2000)
-    parser.add_argument("--group", type=int, default=10)
+    parser.add_argument(
+        "--group", type=int, default=int(route_source["batch_size"]), help="leads per route batch"
+    )
     parser.add_argument("--mode", choices=["classic", "simple"], default="classic")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--fault-rate", type=float, default=0.03, help="share of requests that fail")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)  # the client's per-failure warnings are expected here
+    logging.getLogger("leadflow").setLevel(logging.ERROR)  # one INFO line per push otherwise
     rng = random.Random(args.seed)
     portal_mode = 1 if args.mode == "classic" else 2
 
@@ -77,13 +81,13 @@ def main() -> int:
     # ---------------------------------------------------------------- one lead at a time
     sample = make_leads(10, "single")
     with Bitrix24Portal(mode=portal_mode) as portal:
-        client = Bitrix24Client(portal.webhook_url, mode=args.mode, rate_limiter=TokenBucket(2, 50))
+        client = Bitrix24Client(portal.webhook_url, requests.Session(), TokenBucket(2, 50), mode=args.mode)
         for lead in sample:
             client.push([lead])
         push_single = len(portal.server.requests) / len(sample)
     with Bitrix24Portal(mode=portal_mode) as portal:
         # the plain way: one REST call per step, no batch
-        client = Bitrix24Client(portal.webhook_url, mode=args.mode, rate_limiter=TokenBucket(2, 50))
+        client = Bitrix24Client(portal.webhook_url, requests.Session(), TokenBucket(2, 50), mode=args.mode)
         entity = "lead" if args.mode == "classic" else "deal"
         for lead in sample:
             if lead.phone:
@@ -112,10 +116,12 @@ def main() -> int:
     faults: Counter[str] = Counter()
     retries = 0
     failed_for_good: list[str] = []
+    first_clean: list[int] = []  # HTTP requests of each first delivery that met no injected fault
+    per_push: list[int] = []  # HTTP requests of every push, redeliveries and faults included
 
     with Bitrix24Portal(mode=portal_mode) as portal:
         limiter = TokenBucket(2, 50)
-        client = Bitrix24Client(portal.webhook_url, mode="auto", rate_limiter=limiter, timeout_s=1.0)
+        client = Bitrix24Client(portal.webhook_url, requests.Session(), limiter, mode="auto", timeout_s=1.0)
         started = time.monotonic()
         done_at: list[tuple[float, int]] = []
         while queue:
@@ -127,6 +133,7 @@ def main() -> int:
                 queue.append((ready_at, group, attempt))
                 continue
             roll = rng.random()
+            sent_before = len(portal.server.requests)
             if roll < args.fault_rate / 3:
                 portal.fail_next(500, "INTERNAL_SERVER_ERROR", method="batch")
                 faults["500 before applying"] += 1
@@ -137,7 +144,12 @@ def main() -> int:
                 portal.delay_next(1.5, method="batch", skip=1)  # applied, answered after the client gave up
                 faults["timeout after applying"] += 1
             try:
-                results = client.push(group, after_unknown_outcome=attempt > 0)
+                try:
+                    results = client.push(group, after_unknown_outcome=attempt > 0)
+                finally:
+                    per_push.append(len(portal.server.requests) - sent_before)
+                    if attempt == 0 and roll >= args.fault_rate:
+                        first_clean.append(per_push[-1])
             except Bitrix24Error as exc:
                 portal._faults.clear()  # an unused fault must not hit the next group
                 if not exc.retryable:
@@ -184,12 +196,19 @@ def main() -> int:
     steady = (len(outcomes) - n_half) / (elapsed - t_half) if elapsed > t_half else 0.0
 
     print(
-        f"bitrix_push: {args.leads} leads, groups of {args.group}, mode={args.mode}, portal 2 req/s, burst 50"
+        f"bitrix_push: {args.leads} leads, route batches of {args.group}, mode={args.mode}, "
+        f"portal 2 req/s, burst 50, faults in {args.fault_rate:.0%} of pushes"
     )
+    print(f"  command: .venv/bin/python bench/route/bitrix_push.py --leads {args.leads} --group {args.group}"
+          f" --mode {args.mode} --seed {args.seed} --fault-rate {args.fault_rate:g}")  # fmt: skip
     print(f"  requests per lead, one lead per push():         {push_single:.2f}")
     print(f"  requests per lead, one REST call per step:      {plain_single:.2f}")
     print(f"  requests per lead, batched (incl. retries):     {http_requests / args.leads:.3f}")
     print(f"  HTTP requests total:                            {http_requests}")
+    spread = dict(sorted(Counter(first_clean).items()))
+    print(f"  requests per route batch, first delivery:       max {max(first_clean, default=0)} {spread}")
+    print(f"  requests per route batch, all pushes:           max {max(per_push, default=0)}"
+          f" {dict(sorted(Counter(per_push).items()))}")  # fmt: skip
     print(f"  injected faults:                                {dict(faults) or 'none'}")
     print(f"  portal rejections:                              {dict(rejected) or 'none'}")
     print(f"  queue redeliveries:                             {retries}")

@@ -7,19 +7,13 @@ package would add ~40 ms to every cold start of the function that must answer fa
 
 from __future__ import annotations
 
-from typing import Any
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from leadflow.adapters.channels.base import WebhookRequest
+from leadflow import wiring
 from leadflow.observability import logger, metrics
-from leadflow.steps.ingest import default_ingest
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def handler(event: dict, context: Any) -> dict:
-    answer = default_ingest().handle(WebhookRequest.from_api_gateway(event))
-    return {
-        "statusCode": answer.status,
-        "headers": {"Content-Type": answer.content_type},
-        "body": answer.body,
-    }
+def handler(event: dict, context: LambdaContext) -> dict:
+    return wiring.ingest_step().handle_event(event, context)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from leadflow import clock, wiring
+from leadflow import wiring
 from leadflow.observability import logger, metrics
-from leadflow.steps.remind import Reminders
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def handler(event: dict, context: Any) -> dict:
-    worked = Reminders(wiring.store(), wiring.outbound(), wiring.crm(), wiring.business()).run(clock.now())
-    return {"timers": worked}
+def handler(event: dict, context: LambdaContext) -> dict:
+    return wiring.remind_step().handle_event(event, context)

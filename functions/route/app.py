@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from leadflow import wiring
 from leadflow.observability import logger, metrics
-from leadflow.steps.route_batch import handle_route_batch
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def handler(event: dict, context: Any) -> dict:
-    return handle_route_batch(event, context)
+def handler(event: dict, context: LambdaContext) -> dict:
+    return wiring.route_step().handle_event(event, context)

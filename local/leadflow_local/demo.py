@@ -4,12 +4,13 @@ what happened and the KPIs. Exits 0 when every step did what it should; 1 otherw
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from leadflow_local.webhooks import Webhooks
+from leadflow_local.webhooks import VK_COMMUNITY, Webhooks
 
 STAFF_CHAT_ANNA = 5001
 
@@ -27,6 +28,7 @@ def _next_working_morning(tz_name: str) -> datetime:
 def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
     from leadflow import clock, wiring
     from leadflow.business import load_business_config
+    from leadflow.settings import reset_caches
     from leadflow_local.inspect import all_leads, invite, outbox
     from leadflow_local.stack import EXAMPLE_CONFIG, LocalStack, _free_port
 
@@ -38,6 +40,10 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
     problems: list[str] = []
     stack.start()
     try:
+        # The demo's VK messages come from its own community: checked like a configured one
+        # (the stack restores the environment when it stops).
+        os.environ["VK_GROUP_ID"] = str(VK_COMMUNITY)
+        reset_caches()
         print(
             f"leadflow demo: stack up at {stack.url}; the clock reads {start:%A %d.%m %H:%M} ({business.timezone})\n"
         )
@@ -83,15 +89,25 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
             problems.append("Irina's lead has no card")
         else:
             card_id = int(irina.card.partition(":")[2])
-            # Anna presses «Беру» on the card, then answers the client from Telegram.
-            hooks.post(hooks.telegram_callback(STAFF_CHAT_ANNA, f"acc:{irina.lead_id}", card_id, now()))
-            stack.drain()
-            hooks.post(hooks.telegram_reply_to_card(
-                STAFF_CHAT_ANNA, card_id, "Ирина, записала вас на завтра 15:00, мастер Анна 🌸", now()))  # fmt: skip
-            stack.drain()
-            # …and marks the lead booked: the appointment that reminders work from.
-            hooks.post(hooks.telegram_callback(STAFF_CHAT_ANNA, f"bk:{irina.lead_id}", card_id, now()))
-            stack.drain()
+            # Anna presses «Беру» on the card, answers the client from Telegram, and marks the lead
+            # booked: the appointment that reminders work from.
+            staff_steps = [
+                ("staff: Anna presses «Беру» on Irina's card",
+                 hooks.telegram_callback(STAFF_CHAT_ANNA, f"accept:{irina.lead_id}", card_id, now())),
+                ("staff: Anna answers Irina from the card", hooks.telegram_reply_to_card(
+                    STAFF_CHAT_ANNA, card_id, "Ирина, записала вас на завтра 15:00, мастер Анна 🌸", now(),
+                    card_text=f"Лид {irina.lead_id}")),
+                ("staff: Anna presses «Записан»",
+                 hooks.telegram_callback(STAFF_CHAT_ANNA, f"book:{irina.lead_id}", card_id, now())),
+            ]  # fmt: skip
+            print()
+            for title, delivery in staff_steps:
+                answer = hooks.post(delivery)
+                print(f"→ {title:<45} {answer.status_code}")
+                if answer.status_code != 200:
+                    problems.append(f"{title}: HTTP {answer.status_code}")
+                stack.drain()
+            _print_card(irina.lead_id, outbox())
 
         print(f"\n…the clock runs ×{speed:g} now: SLA ladders and reminders play out")
         _speed_up(stack, speed)
@@ -100,10 +116,10 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
 
         _report(all_leads(), outbox(), business.tz)
         from leadflow.domain.kpi import compute_kpis
-        from leadflow_local.cli import _print_kpis
+        from leadflow_local.report import print_kpis
 
         print("\nKPIs")
-        _print_kpis(compute_kpis(all_leads(), tz=business.tz))
+        print_kpis(compute_kpis(all_leads(), tz=business.tz))
         problems.extend(_check(all_leads(), outbox()))
     finally:
         stack.stop()
@@ -117,8 +133,6 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
 
 def _speed_up(stack, speed: float) -> None:
     """Switch the running stack's clock to ``speed`` from this instant on, without a jump."""
-    import os
-
     from leadflow import clock
 
     current = clock.now()
@@ -128,6 +142,16 @@ def _speed_up(stack, speed: float) -> None:
     for thread in stack.threads:
         if thread.name == "scheduler":
             thread.speed = speed  # type: ignore[attr-defined]
+
+
+def _print_card(lead_id: str, messages: list[dict]) -> None:
+    """The lead's card as its owner sees it in Telegram now (the last edit of it)."""
+    cards = [m for m in messages if m["lead_id"] == lead_id and m["kind"] in ("lead_card", "card_update")]
+    if not cards:
+        return
+    print("\nIrina's card in Anna's Telegram now:")
+    for line in cards[-1]["text"].splitlines():
+        print(f"  │ {line}")
 
 
 def _report(leads, messages, tz) -> None:
@@ -163,6 +187,8 @@ def _check(leads, messages) -> list[str]:
     irina = by_name.get("Ирина")
     if irina is None or irina.accepted_at is None or irina.contact.phone != "+79138402765":
         problems.append("Irina's lead was not completed and accepted")
+    elif irina.appointment_at is None:
+        problems.append("Anna's «Записан» did not book Irina's visit")
     if not any(m["kind"] == "staff_reply" for m in messages):
         problems.append("the staff answer did not reach the client")
     if not any(m["kind"] in ("sla_reminder", "escalation") for m in messages):

@@ -380,8 +380,8 @@ class Emulator:
 
     def resolve(self, value: Any, parameters: dict[str, str]) -> str:
         """A template value (Ref / GetAtt of our resources or parameters) as the local stack sees it."""
-        if isinstance(value, str):
-            return value
+        if isinstance(value, str | int | float):
+            return str(value)
         if "Ref" in value:
             return parameters.get(value["Ref"], value["Ref"])  # a table's name is its logical id
         if "Fn::GetAtt" in value:
@@ -439,6 +439,7 @@ def create_queues(sqs: Any, template: Template) -> dict[str, str]:
 
 def main() -> None:
     import faulthandler
+
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 

@@ -54,7 +54,7 @@ CHANNELS = ("telegram", "whatsapp", "instagram", "vk", "form", "call", "sms", "b
 # stays fail-closed, and `make demo` signs its requests with these.
 DEV_SECRETS = (
     "TELEGRAM_WEBHOOK_SECRET", "META_APP_SECRET", "META_VERIFY_TOKEN", "VK_SECRET", "VK_CONFIRMATION_CODE",
-    "FORM_SECRET", "CALL_SECRET", "BITRIX24_APP_TOKEN", "SMS_API_KEY",
+    "FORM_SECRET", "CALL_SECRET", "BITRIX24_APP_TOKEN", "SMS_API_KEY", "SMS_WEBHOOK_SECRET",
 )  # fmt: skip
 
 
@@ -267,11 +267,17 @@ class Poller(threading.Thread):
                     self.stopping.wait(0.5)
 
     def poll_once(self, wait_s: int = 0) -> int:
-        answer = self.sqs.receive_message(
-            QueueUrl=self.url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=wait_s,
-            AttributeNames=["All"], MessageAttributeNames=["All"],
-        )  # fmt: skip
-        messages = answer.get("Messages", [])
+        messages: list[dict] = []
+        while len(messages) < self.batch_size:  # SQS hands out at most 10 per receive; Lambda more
+            asked = min(self.batch_size - len(messages), 10)
+            answer = self.sqs.receive_message(
+                QueueUrl=self.url, MaxNumberOfMessages=asked, WaitTimeSeconds=0 if messages else wait_s,
+                AttributeNames=["All"], MessageAttributeNames=["All"],
+            )  # fmt: skip
+            received = answer.get("Messages", [])
+            messages.extend(received)
+            if len(received) < asked:
+                break
         if not messages:
             return 0
         try:

@@ -12,6 +12,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
+# The stack's parameters as the local stack deploys it: no SSM (secrets from the environment).
+LOCAL_PARAMETERS = {"Stage": "local", "SecretsPrefix": "", "AlarmEmail": "", "ReservedConcurrency": ""}
+# Plain settings the deployed stack takes as parameters come from the environment locally.
+FROM_ENVIRONMENT = ("SmsProvider", "SmsSender", "WhatsAppPhoneNumberId", "VkGroupId", "CallTimezone",
+                    "OpenAiBaseUrl", "OpenAiModel")  # fmt: skip
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -53,7 +58,8 @@ class Template:
     globals_timeout: int
 
     def of_type(self, kind: str) -> dict[str, dict]:
-        return {k: v for k, v in self.resources.items() if v.get("Type") == kind}
+        # Fn::ForEach loops (alarms, log groups) are lists, not resources: nothing the local stack runs.
+        return {k: v for k, v in self.resources.items() if isinstance(v, dict) and v.get("Type") == kind}
 
     def tables(self) -> dict[str, dict]:
         return {k: v.get("Properties", {}) for k, v in self.of_type("AWS::DynamoDB::Table").items()}
@@ -92,14 +98,36 @@ class Template:
         return specs
 
 
+def load_raw(path: Path = TEMPLATE) -> dict[str, Any]:
+    """template.yaml as written (short tags in their long forms, parameters not substituted)."""
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
 def load_template(path: Path = TEMPLATE) -> Template:
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    data = load_raw(path)
+    parameters = {name: spec.get("Default", "") for name, spec in data.get("Parameters", {}).items()}
+    variables = data.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    for key, value in list(variables.items()):
+        if isinstance(value, dict) and value.get("Ref") in FROM_ENVIRONMENT:
+            del variables[key]  # the user's own environment says it, as it says the secrets
+    data = _with_parameters(data, {**parameters, **LOCAL_PARAMETERS})
     function_globals = data.get("Globals", {}).get("Function", {})
     return Template(
         resources=data["Resources"],
         globals_env=function_globals.get("Environment", {}).get("Variables", {}),
         globals_timeout=int(function_globals.get("Timeout", 3)),
     )
+
+
+def _with_parameters(value: Any, parameters: dict[str, Any]) -> Any:
+    """Every ``Ref`` to a stack parameter replaced by its value (resources' Refs stay)."""
+    if isinstance(value, dict):
+        if set(value) == {"Ref"} and value["Ref"] in parameters:
+            return parameters[value["Ref"]]
+        return {k: _with_parameters(v, parameters) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_parameters(v, parameters) for v in value]
+    return value
 
 
 _RATE = re.compile(r"rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)")

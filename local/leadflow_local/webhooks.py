@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 import requests
 
 _ids = itertools.count(1)
+VK_COMMUNITY = 218000000  # the VK community vk_message writes to
 
 
 @dataclass(frozen=True)
@@ -27,14 +28,14 @@ class Delivery:
     query: str = ""
 
 
-def _bot_card(chat_id: int, message_id: int, at: datetime) -> dict:
-    """A lead card the bot sent: what staff press buttons on and reply to."""
+def _bot_card(chat_id: int, message_id: int, at: datetime, text: str = "Лид") -> dict:
+    """A lead card the bot sent: what staff press buttons on and reply to (Telegram quotes its text)."""
     return {
         "message_id": message_id,
         "from": {"id": 1, "is_bot": True, "first_name": "leadflow"},
         "chat": {"id": chat_id, "type": "private"},
         "date": int(at.timestamp()),
-        "text": "Лид",
+        "text": text,
     }
 
 
@@ -71,11 +72,35 @@ class Webhooks:
         return self._telegram(update)
 
     def telegram_reply_to_card(
-        self, staff_chat: int, card_message_id: int, text: str, at: datetime
+        self, staff_chat: int, card_message_id: int, text: str, at: datetime, card_text: str = "Лид"
     ) -> Delivery:
+        """``card_text``: the card as Telegram quotes it (its first line names the lead)."""
         return self._telegram_message(
-            staff_chat, "Staff", text, at, reply_to_message=_bot_card(staff_chat, card_message_id, at)
+            staff_chat,
+            "Staff",
+            text,
+            at,
+            reply_to_message=_bot_card(staff_chat, card_message_id, at, card_text),
         )
+
+    def telegram_contact(
+        self, user_id: int, first_name: str, phone: str, *, own: bool, at: datetime
+    ) -> Delivery:
+        """A shared contact: ``own`` — the sender's own (Telegram's «поделиться номером»), else somebody's."""
+        contact = {
+            "phone_number": phone.lstrip("+"),
+            "first_name": first_name,
+            "user_id": user_id if own else user_id + 1,
+        }
+        update_id = 900_000 + next(_ids)
+        message = {
+            "message_id": update_id % 100_000,
+            "from": {"id": user_id, "is_bot": False, "first_name": first_name, "language_code": "ru"},
+            "chat": {"id": user_id, "first_name": first_name, "type": "private"},
+            "date": int(at.timestamp()),
+            "contact": contact,
+        }
+        return self._telegram({"update_id": update_id, "message": message})
 
     def telegram_command(self, chat_id: int, text: str, at: datetime) -> Delivery:
         command = text.split()[0]
@@ -164,7 +189,7 @@ class Webhooks:
     def vk_message(self, user_id: int, text: str, at: datetime) -> Delivery:
         event_id = hashlib.sha1(f"{user_id}{text}{at.isoformat()}".encode()).hexdigest()  # noqa: S324 - an id, not security
         body = {
-            "group_id": 218000000,
+            "group_id": VK_COMMUNITY,
             "type": "message_new",
             "event_id": event_id,
             "v": "5.199",
@@ -203,12 +228,13 @@ class Webhooks:
         )
 
     def smsc_inbound(self, phone: str, text: str, at: datetime) -> Delivery:
-        """An inbound SMS as SMSC.ru posts it to the callback URL (its secret in the query)."""
+        """An inbound SMS as SMSC.ru posts it to the callback URL (the webhook's secret in the
+        query); the stack takes it when its SMS_PROVIDER is smsc."""
         body = urlencode({"id": f"{next(_ids):09d}", "phone": phone.lstrip("+"), "mes": text,
                           "sent": str(int(at.timestamp())), "to": "79000000000"}).encode()  # fmt: skip
         return Delivery(
             "sms",
             body,
             {"Content-Type": "application/x-www-form-urlencoded"},
-            query=urlencode({"provider": "smsc", "secret": self.secrets["SMS_API_KEY"]}),
+            query=urlencode({"secret": self.secrets["SMS_WEBHOOK_SECRET"]}),
         )

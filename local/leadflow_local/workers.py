@@ -260,6 +260,7 @@ def serve(conn: Connection, function: str, env: dict[str, str], timeout_s: float
     # Ctrl-C reaches the whole process group; the stack decides when workers go.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import faulthandler
+
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     os.environ.clear()
     os.environ.update(env)

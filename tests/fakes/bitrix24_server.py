@@ -6,9 +6,17 @@
   with the documented status (400 method errors, 401 INVALID_CREDENTIALS, 404
   ERROR_METHOD_NOT_FOUND, 503 QUERY_LIMIT_EXCEEDED, 429 OPERATION_TIME_LIMIT, 500).
 - ``batch`` with ``cmd[key]="method?query"`` (JSON or form body), ``halt``, ``$result[key][…]``
-  substitution, and result/result_error/result_total/result_next/result_time.
+  substitution, and result/result_error/result_total/result_next/result_time. Its documented
+  rules hold: at most 50 commands (more: 400 ERROR_BATCH_LENGTH_EXCEEDED and nothing runs), no
+  ``batch`` inside a batch, a failed command's error in ``result_error`` while the others run.
+- ``violations``: every broken rule of the API (too many commands, ``$result`` of a command that
+  is not before it, too many findbycomm values). The test fixtures fail a test that leaves any.
 - Parameters arrive as JSON or as PHP-style form keys (``fields[PHONE][0][VALUE]=…``).
 - A leaky bucket (default 2/s drain, 50 before blocking) counts HTTP requests, as the portal does.
+- The webhook's permissions (``scopes``, default crm and user): ``scope`` lists them, a ``crm.*``
+  method without «crm» is refused with 403 ``insufficient_scope``; ``profile`` answers the webhook's
+  user (an empty result when the user is deactivated: ``user_active = False``). A wrong webhook code
+  gets ``wrong_code_error`` (default 401 INVALID_CREDENTIALS; the docs' NO_AUTH_FOUND can be chosen).
 - Faults: ``fail_next`` (any status/code), ``delay_next`` (client timeout) and
   ``apply_then_lose_next`` (the request is carried out, the answer never arrives).
 """
@@ -27,6 +35,8 @@ from urllib.parse import parse_qsl, unquote
 from tests.fakes.http import FakeServer, Request, Response
 
 DEFAULT_CODE = "b24webhooksecretcode"
+MAX_BATCH_COMMANDS = 50  # "The number of requests in a batch is limited to 50."
+MAX_FINDBYCOMM_VALUES = 20  # crm.duplicate.findbycomm: "Maximum number of values — 20"
 
 
 class MethodError(Exception):
@@ -147,8 +157,13 @@ class Bitrix24Portal:
         rate_per_s: float = 2.0,
         burst: int = 50,
         rate_limit: bool = True,
+        scopes: tuple[str, ...] = ("crm", "user"),
+        wrong_code_error: tuple[int, str, str] = (401, "INVALID_CREDENTIALS", "Invalid request credentials"),
     ):
         self.portal = Portal(mode=mode)
+        self.scopes = list(scopes)
+        self.wrong_code_error = wrong_code_error
+        self.user_active = True
         self.user_id = user_id
         self.code = code
         self.rate_per_s = rate_per_s
@@ -161,6 +176,7 @@ class Bitrix24Portal:
         self.calls: list[str] = []  # REST methods as they reached the portal (batch commands included)
         self.http_methods: list[str] = []  # one per accepted HTTP request
         self.rejected: list[tuple[int, str]] = []  # (status, code) of refused HTTP requests
+        self.violations: list[str] = []  # documented API rules a client broke (see the module doc)
         self.server = FakeServer(self._route)
 
     # ------------------------------------------------------------------ lifecycle
@@ -244,8 +260,9 @@ class Bitrix24Portal:
             return self._error(404, "ERROR_METHOD_NOT_FOUND", "Method not found!")
         user_id, code, method = int(match.group(1)), unquote(match.group(2)), match.group(3).lower()
         if user_id != self.user_id or code != self.code:
-            self.rejected.append((401, "INVALID_CREDENTIALS"))
-            return self._error(401, "INVALID_CREDENTIALS", "Invalid request credentials")
+            status, error, description = self.wrong_code_error
+            self.rejected.append((status, error))
+            return self._error(status, error, description)
         if self.rate_limit and not self._leaky_bucket_allows():
             self.rejected.append((503, "QUERY_LIMIT_EXCEEDED"))
             return self._error(503, "QUERY_LIMIT_EXCEEDED", "Too many requests")
@@ -285,19 +302,18 @@ class Bitrix24Portal:
         commands = params.get("cmd") or {}
         if isinstance(commands, list):
             commands = {str(i): c for i, c in enumerate(commands)}
+        if not isinstance(commands, dict):
+            raise MethodError("INVALID_REQUEST", "cmd must be an array")
+        if len(commands) > MAX_BATCH_COMMANDS:
+            self.violations.append(f"batch of {len(commands)} commands (at most {MAX_BATCH_COMMANDS})")
+            raise MethodError("ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded", 400)
         halt = str(params.get("halt", "0")) not in ("0", "", "false", "False")
         results: dict[str, Any] = {}
         errors: dict[str, Any] = {}
         totals: dict[str, Any] = {}
         nexts: dict[str, Any] = {}
         times: dict[str, Any] = {}
-        for index, (key, command) in enumerate(commands.items()):
-            if index >= 50:
-                errors[key] = {
-                    "error": "ERROR_BATCH_LENGTH_EXCEEDED",
-                    "error_description": "Max batch length exceeded",
-                }
-                continue
+        for key, command in commands.items():
             method, _, query = str(command).partition("?")
             method = method.strip().lower()
             started = time.time()
@@ -306,7 +322,11 @@ class Bitrix24Portal:
                     raise MethodError(
                         "ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage"
                     )
-                sub_params = _substitute(parse_query(query), results)
+                raw_params = parse_query(query)
+                for ref in _references(raw_params):
+                    if ref not in results and ref not in errors:
+                        self.violations.append(f"{key}: $result[{ref}] names no command before it")
+                sub_params = _substitute(raw_params, results)
                 value = self._call(method, sub_params)
             except MethodError as exc:
                 errors[key] = {"error": exc.code, "error_description": exc.description}
@@ -337,7 +357,24 @@ class Bitrix24Portal:
         handler = _METHODS.get(method)
         if handler is None:
             raise MethodError("ERROR_METHOD_NOT_FOUND", "Method not found!", 404)
+        if method.startswith("crm.") and "crm" not in self.scopes:
+            raise MethodError("insufficient_scope", "", 403)
         return handler(self, params)
+
+    # basic -----------------------------------------------------------
+
+    def profile(self, params: dict[str, Any]) -> Any:
+        """The webhook's user; "If the user is inactive, the object is empty" (PHP: [])."""
+        if not self.user_active:
+            return []
+        return {"ID": str(self.user_id), "ADMIN": True, "NAME": "Вадим", "LAST_NAME": "Валеев",
+                "PERSONAL_GENDER": "", "TIME_ZONE": ""}  # fmt: skip
+
+    def scope(self, params: dict[str, Any]) -> list[str]:
+        """Without ``full``: the permissions this webhook has."""
+        if str(params.get("full", "")).lower() in ("1", "true", "y"):
+            return sorted({*self.scopes, "crm", "user", "task", "im", "telephony", "calendar", "disk"})
+        return list(self.scopes)
 
     # entity CRUD ------------------------------------------------------
 
@@ -393,6 +430,15 @@ class Bitrix24Portal:
             raise MethodError("", "Not found") from None
         return {k: v for k, v in record.items() if not k.startswith("_")}
 
+    def _delete(self, entity: str, params: dict[str, Any]) -> bool:
+        """crm.<entity>.delete: true, or "Not found" for an id that is not there."""
+        record_id = params.get("id", params.get("ID"))
+        try:
+            del self.portal.table(entity)[int(record_id)]  # type: ignore[arg-type]
+        except (KeyError, TypeError, ValueError):
+            raise MethodError("", "Not found") from None
+        return True
+
     def _update(self, entity: str, params: dict[str, Any]) -> bool:
         record_id = params.get("id", params.get("ID"))
         try:
@@ -440,8 +486,9 @@ class Bitrix24Portal:
             values = [values]
         if not values:
             raise MethodError("Communication values is not defined", "Parameter 'values' is required.")
-        if len(values) > 20:
-            raise MethodError("", "Too many values: 20 at most")
+        if len(values) > MAX_FINDBYCOMM_VALUES:
+            self.violations.append(f"findbycomm with {len(values)} values (at most {MAX_FINDBYCOMM_VALUES})")
+            raise MethodError("", f"Too many values: {MAX_FINDBYCOMM_VALUES} at most")
         wanted = {_digits(v) if comm_type == "PHONE" else str(v).lower() for v in values}
         entity_type = str(params.get("entity_type") or "").upper()
         types = (
@@ -644,6 +691,17 @@ def _substitute(value: Any, results: dict[str, Any]) -> Any:
     return _REF.sub(resolve, value)
 
 
+def _references(value: Any) -> list[str]:
+    """The command keys a parameter tree refers to with ``$result[key]``."""
+    if isinstance(value, dict):
+        return [ref for v in value.values() for ref in _references(v)]
+    if isinstance(value, list):
+        return [ref for v in value for ref in _references(v)]
+    if isinstance(value, str):
+        return [match.group(1) for match in _REF.finditer(value)]
+    return []
+
+
 def _time_block(started: float) -> dict[str, Any]:
     finished = time.time()
     return {
@@ -660,6 +718,8 @@ def _time_block(started: float) -> dict[str, Any]:
 
 def _entity_methods() -> dict[str, Any]:
     methods: dict[str, Any] = {
+        "profile": Bitrix24Portal.profile,
+        "scope": Bitrix24Portal.scope,
         "crm.settings.mode.get": Bitrix24Portal.mode_get,
         "crm.duplicate.findbycomm": Bitrix24Portal.findbycomm,
         "crm.timeline.comment.add": Bitrix24Portal.comment_add,
@@ -672,6 +732,7 @@ def _entity_methods() -> dict[str, Any]:
         methods[f"crm.{entity}.get"] = lambda self, p, e=entity: self._get(e, p)
         methods[f"crm.{entity}.update"] = lambda self, p, e=entity: self._update(e, p)
         methods[f"crm.{entity}.list"] = lambda self, p, e=entity: self._list(e, p)
+        methods[f"crm.{entity}.delete"] = lambda self, p, e=entity: self._delete(e, p)
     return methods
 
 

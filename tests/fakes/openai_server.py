@@ -1,4 +1,5 @@
-"""A fake OpenAI-compatible endpoint: POST /v1/chat/completions on top of tests/fakes/http.py.
+"""A fake OpenAI-compatible endpoint: POST /v1/chat/completions and GET /v1/models on top of
+tests/fakes/http.py.
 
 It speaks the documented wire format: the `chat.completion` object (id, object, created,
 model, choices[].message{role, content, refusal}, finish_reason, usage), the error body
@@ -163,6 +164,7 @@ class FakeOpenAI:
         self.script = list(script)
         self.api_key = api_key
         self.rejects_response_format = rejects_response_format
+        self.models = [DEFAULT_MODEL, "whisper-1"]  # what GET /v1/models lists
         self.bodies: list[dict[str, Any]] = []  # every well-formed request body, in order
         self._served = 0
 
@@ -170,17 +172,14 @@ class FakeOpenAI:
         return FakeServer(self.route)
 
     def route(self, request: Request) -> Response:
+        if request.path == "/v1/models" and request.method == "GET":
+            return self._unauthorized() if self._wrong_key(request) else self._list_models()
         if request.path != "/v1/chat/completions":
             return error(404, f"Invalid URL ({request.method} {request.path})", "invalid_request_error")
         if request.method != "POST":
             return error(405, f"Method {request.method} not allowed", "invalid_request_error")
-        if request.headers.get("authorization") != f"Bearer {self.api_key}":
-            return error(
-                401,
-                "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
-                "invalid_request_error",
-                code="invalid_api_key",
-            )
+        if self._wrong_key(request):
+            return self._unauthorized()
         try:
             body = request.json()
         except ValueError:
@@ -192,6 +191,25 @@ class FakeOpenAI:
         answer = self.script[min(self._served, len(self.script) - 1)]
         self._served += 1
         return answer(body) if callable(answer) else answer
+
+    def _wrong_key(self, request: Request) -> bool:
+        return request.headers.get("authorization") != f"Bearer {self.api_key}"
+
+    @staticmethod
+    def _unauthorized() -> Response:
+        return error(
+            401,
+            "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
+            "invalid_request_error",
+            code="invalid_api_key",
+        )
+
+    def _list_models(self) -> Response:
+        """ListModelsResponse: ``{"object": "list", "data": [Model{id, object, created, owned_by}]}``."""
+        data = [
+            {"id": m, "object": "model", "created": 1686935002, "owned_by": "openai"} for m in self.models
+        ]
+        return Response(status=200, body={"object": "list", "data": data})
 
     def _invalid(self, body: Any) -> Response | None:
         if not isinstance(body, dict):

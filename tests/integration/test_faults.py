@@ -22,6 +22,7 @@ import pytest
 from tests.fakes.bitrix24_server import Bitrix24Portal
 from tests.fakes.http import FakeServer
 from tests.fakes.openai_server import FakeOpenAI, server_error, slow
+from tests.fakes.smsc_server import FakeSmsc
 from tests.fakes.telegram_server import DEFAULT_TOKEN, FakeTelegram
 from tests.integration import worker_hooks
 
@@ -51,7 +52,12 @@ def faulty_world(monkeypatch, tmp_path):
     portal = Bitrix24Portal()
     telegram = FakeTelegram()
     llm = FakeOpenAI(slow(server_error(), 15), server_error())
-    with portal, telegram, FakeServer(llm.route) as llm_server:
+    smsc = FakeSmsc()
+    with portal, telegram, FakeServer(llm.route) as llm_server, FakeServer(smsc.route) as smsc_server:
+        # SMS through a fake SMSC: the SMS webhook takes the callbacks of SMS_PROVIDER alone
+        for name, value in {"SMS_PROVIDER": "smsc", "SMS_LOGIN": smsc.login, "SMS_API_KEY": smsc.password,
+                            "SMS_API_BASE": smsc_server.url}.items():  # fmt: skip
+            monkeypatch.setenv(name, value)
         monkeypatch.setenv("BITRIX24_WEBHOOK_URL", portal.webhook_url)
         monkeypatch.setenv("TELEGRAM_BOT_TOKEN", DEFAULT_TOKEN)
         monkeypatch.setenv("TELEGRAM_API_BASE", telegram.url)

@@ -63,19 +63,19 @@ def test_owner_takes_a_whatsapp_lead_and_answers_it_from_telegram(stack):
     chat = STAFF_CHATS[lead.owner]
     card_id = int(lead.card.rpartition(":")[2])
     (card,) = _messages("lead_card", lead.lead_id)
-    assert card["to"] == str(chat) and "+79235551122" in card["text"] and "Канал: whatsapp" in card["text"]
+    assert card["to"] == str(chat) and "+79235551122" in card["text"] and "Канал: WhatsApp" in card["text"]
     assistant_replies = len(_messages("reply", lead.lead_id))
     assert assistant_replies == 1
 
     # …the owner presses «Беру»…
-    deliver(hooks.telegram_callback(chat, f"acc:{lead.lead_id}", card_id, clock.now()))
+    deliver(hooks.telegram_callback(chat, f"accept:{lead.lead_id}", card_id, clock.now()))
     (update,) = _messages("card_update", lead.lead_id)
     assert "✅ Взят:" in update["text"] and update["to"] == str(chat)
     assert len(_messages("callback_answer", lead.lead_id)) == 1
 
     # …and answers the client by replying to the card.
     answer = "Ольга, добрый день! Завтра в 15:00 свободно, записываю?"
-    deliver(hooks.telegram_reply_to_card(chat, card_id, answer, clock.now()))
+    deliver(hooks.telegram_reply_to_card(chat, card_id, answer, clock.now(), card_text=f"Лид {lead.lead_id}"))
     (sent,) = _messages("staff_reply", lead.lead_id)
     assert (sent["channel"], sent["to"], sent["text"]) == ("whatsapp", lead.chat_id, answer)
     assert lead.chat_id == CLIENT_PHONE.lstrip("+")

@@ -5,10 +5,18 @@ from __future__ import annotations
 
 from datetime import date, time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class _Section(BaseModel):
@@ -24,8 +32,9 @@ class Service(_Section):
     name: str
     keywords: list[str] = Field(default_factory=list)
     group: str | None = None
-    price: int | str | None = None
+    price: int | str | None = Field(default=None, description="1500, or as said: 'от 1500', '1500-2000'")
     duration_min: int | None = None
+    name_en: str | None = Field(default=None, description="the name in replies to English-speaking clients")
 
 
 class TimeRange(_Section):
@@ -44,18 +53,31 @@ class TimeRange(_Section):
             return {"start": start.strip(), "end": end.strip()}
         return value
 
-    @field_validator("start", "end")
+    @field_validator("start", "end", mode="before")
     @classmethod
-    def _hhmm(cls, value: str) -> str:
-        hours, _, minutes = value.partition(":")
-        valid = hours.isdigit() and len(hours) <= 2 and minutes.isdigit() and len(minutes) == 2
-        # 24:00 is the end of the day; 24:30 or 25:00 is a typo, not a time.
-        if not (valid and (int(hours) < 24 or minutes == "00") and int(hours) <= 24 and int(minutes) < 60):
-            raise ValueError(f"expected HH:MM, got {value!r}")
-        return f"{int(hours):02d}:{int(minutes):02d}"
+    def _hhmm(cls, value: Any) -> str:
+        return hhmm(value)
 
 
 WeekHours = dict[Weekday, list[TimeRange]]
+
+
+def hhmm(value: Any) -> str:
+    """A time of day as "HH:MM". YAML reads an unquoted 21:00 as the number 1260 (minutes, base 60):
+    understood as the time it was meant to be. Anything else that is not HH:MM is refused with the
+    value and the form expected — at `config check`, not at the first scheduled run."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        value = f"{value // 60}:{value % 60:02d}"  # YAML's base-60 reading of an unquoted 21:00, undone
+    text = str(value).strip()
+    hours, _, minutes = text.partition(":")
+    valid = hours.isdigit() and len(hours) <= 2 and minutes.isdigit() and len(minutes) == 2
+    # 24:00 is the end of the day; 24:30 or 25:00 is a typo, not a time.
+    if not (valid and (int(hours) < 24 or minutes == "00") and int(hours) <= 24 and int(minutes) < 60):
+        raise ValueError(f'expected a time as HH:MM (e.g. "21:00"), got {value!r}')
+    return f"{int(hours):02d}:{int(minutes):02d}"
+
+
+ClockTime = Annotated[str, BeforeValidator(hhmm)]
 
 
 def clock_time(value: str) -> time:
@@ -80,6 +102,10 @@ class Branch(_Section):
     phones: list[str] = Field(default_factory=list, description="its lines and WhatsApp numbers")
     accounts: list[str] = Field(default_factory=list, description="'vk:<group id>', 'instagram:<account id>'")
     aliases: list[str] = Field(default_factory=list, description="what clients call it: street, metro, area")
+    # What the assistant tells a client who asks where it is (unset: the knowledge section's).
+    address: str | None = None
+    directions: str | None = Field(default=None, description="how to get there: entrance, floor, landmarks")
+    parking: str | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -110,7 +136,7 @@ class Branch(_Section):
 class StaffMember(_Section):
     id: str
     name: str
-    role: Literal["specialist", "manager", "senior"] = "specialist"
+    role: Literal["specialist", "manager", "senior", "owner"] = "specialist"
     skills: list[str] = Field(default_factory=list, description="service ids or groups; empty = any")
     branch: str | None = None
     telegram_chat_id: str | None = None
@@ -154,6 +180,9 @@ class Sla(_Section):
     hot_min: int = 15
     warm_min: int = 60
     cold_min: int = 24 * 60
+    question_min: int = Field(
+        default=60, description="a question (a cold lead) waits this long for its answer"
+    )
     remind_owner_after_min: int = 0
     escalate_after_min: int = 15
     reassign_after_min: int = 30
@@ -165,19 +194,37 @@ class Reminders(_Section):
     nurture_after_days: int = 7
     winback_after_days: int = 14
     quiet_hours: TimeRange = Field(default_factory=lambda: TimeRange(start="21:00", end="09:00"))
-    digest_at: str = "21:00"
+    digest_at: ClockTime = "21:00"
 
 
-class Messages(_Section):
+class Templates(_Section):
+    """The assistant's words. Slots in braces are filled in; every language has the same slots."""
+
     greeting: str = "Здравствуйте{name_part}!"
     booking_confirm: str = "Записываю вас на {service}{when}? Администратор подтвердит время."
+    booking_start: str = "Запишем вас на {service}{when}."
+    booking_offer: str = "Записать вас?"
     ask_service: str = "Подскажите, на какую услугу вас записать?"
     ask_time: str = "На какой день и время вам удобно?"
+    ask_day: str = "На какой день вам удобно?"
+    ask_hour: str = "Во сколько вам удобно?"
+    time_passed: str = "Сегодня в {time} уже не получится — на какое время вам удобно?"
     ask_phone: str = "Оставьте, пожалуйста, номер телефона для связи."
     ask_branch: str = "В какой филиал вам удобнее: {branches}?"
-    question_ack: str = "Сейчас уточню и отвечу вам."
+    or_word: str = "или"
+    price_line: str = "{service} — {facts}."
+    services_total: str = "Вместе — {facts}."
+    ask_priced_service: str = "Подскажите, какая услуга вас интересует — назову цену."
+    address: str = "Наш адрес: {address}."
+    addresses: str = "Наши адреса: {addresses}."
+    hours: str = "Мы работаем: {hours}."
+    hours_day: str = "{day} работаем {hours}."
+    closed_day: str = "{day} у нас выходной."
+    question_ack: str = "Уточню у администратора и вернусь с ответом."
+    emoji_only: str = "Чем можем помочь?"
     media_ack: str = "Спасибо! Голосовые и вложения мы посмотрим, администратор скоро ответит."
     not_target: str = "Спасибо за сообщение."
+    privacy: str = "Обработка данных: {url}"
     off_hours: str = "Сейчас мы закрыты, администратор перезвонит вам утром."
     reminder: str = (
         "Напоминаем: вы записаны на {service} {when}. Подтвердите, пожалуйста: ответьте «да» или «нет»."
@@ -188,12 +235,93 @@ class Messages(_Section):
     confirmed: str = "Спасибо, ждём вас!"
     cancelled: str = "Поняли, запись отменим. Если захотите перенести — напишите удобное время."
     reschedule: str = "Хорошо, администратор свяжется с вами, чтобы подобрать новое время."
-    whatsapp_template: str | None = Field(
-        default=None, description="approved template name for messages outside WhatsApp's 24-hour window"
-    )
     missed_call: str = (
         "Здравствуйте! Мы пропустили ваш звонок и скоро перезвоним. Если удобнее — напишите сюда."
     )
+
+
+class EnglishTemplates(Templates):
+    """The same words for clients who write in English."""
+
+    greeting: str = "Hello{name_part}!"
+    booking_confirm: str = "Shall I book you in for {service}{when}? An administrator will confirm the time."
+    booking_start: str = "We will be glad to book you in for {service}{when}."
+    booking_offer: str = "Shall I book you in?"
+    ask_service: str = "Which service would you like to book?"
+    ask_time: str = "What day and time suit you?"
+    ask_day: str = "What day suits you?"
+    ask_hour: str = "What time suits you?"
+    time_passed: str = "Today at {time} has already passed — what time suits you?"
+    ask_phone: str = "Please leave a phone number so we can reach you."
+    ask_branch: str = "Which of our places suits you better: {branches}?"
+    or_word: str = "or"
+    price_line: str = "{service}: {facts}."
+    services_total: str = "Together: {facts}."
+    ask_priced_service: str = "Which service are you interested in? I will tell you the price."
+    address: str = "Our address: {address}."
+    addresses: str = "Our addresses: {addresses}."
+    hours: str = "Opening hours: {hours}."
+    hours_day: str = "{day} we are open {hours}."
+    closed_day: str = "{day} we are closed."
+    question_ack: str = "I will check with the administrator and get back to you."
+    emoji_only: str = "How can we help you?"
+    media_ack: str = (
+        "Thank you! We will look at your voice message or attachment; an administrator will answer soon."
+    )
+    not_target: str = "Thank you for your message."
+    privacy: str = "Personal data processing: {url}"
+    off_hours: str = "We are closed now; an administrator will call you back in the morning."
+    reminder: str = "A reminder: you are booked for {service} {when}. Please confirm: answer “yes” or “no”."
+    reminder_sms: str = "Reminder: {service} {when}. Reply YES or NO"
+    nudge: str = "Hello! Shall we find a time that suits you{service_part}? Write a day and time — an administrator will confirm."
+    winback: str = "Sorry it did not work out. Shall we find another time{service_part}?"
+    confirmed: str = "Thank you, see you!"
+    cancelled: str = "Got it, we will cancel the booking. If you want another time, just write it here."
+    reschedule: str = "Fine, an administrator will contact you to find a new time."
+    missed_call: str = "Hello! We missed your call and will call you back soon. You can also write here."
+
+
+class Messages(Templates):
+    whatsapp_template: str | None = Field(
+        default=None, description="approved template name for messages outside WhatsApp's 24-hour window"
+    )
+    en: EnglishTemplates = Field(
+        default_factory=EnglishTemplates, description="replies to English-speaking clients"
+    )
+
+    def in_language(self, language: str | None) -> Templates:
+        return self.en if language == "en" else self
+
+
+class QuestionAnswer(_Section):
+    """One of the owner's answers: the ways clients ask it, and what the assistant says."""
+
+    questions: list[str] = Field(min_length=1, description="phrasings: «есть подарочные сертификаты»")
+    answer: str
+    answer_en: str | None = None
+
+
+class _Facts(_Section):
+    address: str | None = Field(
+        default=None, description="a business with one place (branches have their own)"
+    )
+    directions: str | None = None
+    parking: str | None = None
+    payment: str | None = Field(default=None, description="«Принимаем наличные, карты и СБП.»")
+    what_to_bring: str | None = None
+    cancellation: str | None = Field(default=None, description="the cancellation policy, as told to clients")
+
+
+class Knowledge(_Facts):
+    """What the assistant may tell a client, and nothing else: the owner's facts and answers.
+    Opening hours come from `hours`/branches, prices and durations from `services`."""
+
+    qa: list[QuestionAnswer] = Field(default_factory=list)
+    en: _Facts = Field(default_factory=_Facts, description="the same facts for English-speaking clients")
+
+    def fact(self, name: str, language: str | None = None) -> str | None:
+        english = getattr(self.en, name) if language == "en" else None
+        return english or getattr(self, name)
 
 
 class Qualify(_Section):
@@ -216,6 +344,32 @@ class Crm(_Section):
 class SmsSettings(_Section):
     provider: Literal["smsru", "smsc", "aws"] | None = None
     sender: str | None = None
+    # Against SMS pumping (a form flooded with numbers that bill per message): automatic texts go
+    # only to these countries, a few per number a day, and stop for the hour past a budget.
+    countries: list[str] = Field(default_factory=lambda: ["RU"], description="ISO codes SMS may go to")
+    per_phone_per_day: int = Field(default=3, ge=0, description="automatic SMS to one number a day")
+    per_hour: int = Field(default=60, ge=0, description="automatic SMS of the whole business an hour")
+
+    @field_validator("countries")
+    @classmethod
+    def _iso_codes(cls, codes: list[str]) -> list[str]:
+        for code in codes:
+            if not (len(code) == 2 and code.isalpha()):
+                raise ValueError(f"countries: {code!r} is not a two-letter country code (RU, KZ, BY, …)")
+        return [c.upper() for c in codes]
+
+
+class Retention(_Section):
+    """Personal data has an end (152-FZ): message texts are deleted, and leads keep only their numbers."""
+
+    personal_data_days: int = Field(default=365, ge=30)
+
+
+class Replies(_Section):
+    """Against flooding: automatic answers per chat (every message is still stored and shown)."""
+
+    per_chat: int = Field(default=5, ge=1)
+    window_min: int = Field(default=10, ge=1)
 
 
 class BusinessConfig(_Section):
@@ -229,11 +383,18 @@ class BusinessConfig(_Section):
     sla: Sla = Field(default_factory=Sla)
     reminders: Reminders = Field(default_factory=Reminders)
     messages: Messages = Field(default_factory=Messages)
+    knowledge: Knowledge = Field(default_factory=Knowledge)
     qualify: Qualify = Field(default_factory=Qualify)
     crm: Crm = Field(default_factory=Crm)
     sms: SmsSettings = Field(default_factory=SmsSettings)
+    replies: Replies = Field(default_factory=Replies)
+    retention: Retention = Field(default_factory=Retention)
     vip_phones: list[str] = Field(default_factory=list)
     open_lead_window_days: int = 14
+    privacy_policy_url: str | None = Field(
+        default=None,
+        description="152-FZ: the first answer to a new client and every form confirmation link to it",
+    )
 
     @field_validator("vip_phones")
     @classmethod
@@ -291,15 +452,14 @@ def _known_time_zone(value: str) -> str:
 
 def _e164_list(phones: list[str], field: str) -> list[str]:
     """As leads store them (+7…), whatever spelling the owner typed («8 913 …»)."""
-    import phonenumbers
+    from leadflow.domain.phones import to_e164
 
     result = []
     for raw in phones:
-        try:
-            number = phonenumbers.parse(raw, "RU")
-        except phonenumbers.NumberParseException:
-            raise ValueError(f"{field}: {raw!r} is not a phone number") from None
-        result.append(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+        number = to_e164(raw)
+        if number is None:
+            raise ValueError(f"{field}: {raw!r} is not a phone number")
+        result.append(number)
     return result
 
 
@@ -319,7 +479,7 @@ def _reference_problems(cfg: BusinessConfig) -> list[tuple[Loc, str]]:
     groups = {s.group for s in cfg.services if s.group}
     branch_ids = {b.id for b in cfg.branches}
     staff_ids = {s.id for s in cfg.staff}
-    roles = {"specialist", "manager", "senior"}
+    roles = {"specialist", "manager", "senior", "owner"}
     problems = _duplicates("services", [s.id for s in cfg.services])
     problems += _duplicates("staff", [s.id for s in cfg.staff])
     problems += _duplicates("branches", [b.id for b in cfg.branches])
@@ -327,24 +487,48 @@ def _reference_problems(cfg: BusinessConfig) -> list[tuple[Loc, str]]:
     for i, member in enumerate(cfg.staff):
         for j, skill in enumerate(member.skills):
             if skill not in service_ids | groups:
-                problems.append((("staff", i, "skills", j), f"staff {member.id}: unknown skill {skill!r}"))
+                problems.append(
+                    (
+                        ("staff", i, "skills", j),
+                        f"staff {member.id}: unknown skill {skill!r}{_nearest(skill, service_ids | groups)}",
+                    )
+                )
         if member.branch and member.branch not in branch_ids:
-            problems.append((("staff", i, "branch"), f"staff {member.id}: unknown branch {member.branch!r}"))
+            problems.append(
+                (
+                    ("staff", i, "branch"),
+                    f"staff {member.id}: unknown branch {member.branch!r}{_nearest(member.branch, branch_ids)}",
+                )
+            )
     for i, rule in enumerate(cfg.routing):
         for j, target in enumerate(rule.assign_to or []):
             if target not in staff_ids | roles | service_ids | groups:
                 problems.append(
                     (
                         ("routing", i, "assign_to", j),
-                        f"routing rule {rule.name!r}: unknown assign_to {target!r}",
+                        f"routing rule {rule.name!r}: unknown assign_to {target!r}"
+                        + _nearest(target, staff_ids | roles | service_ids | groups),
                     )
                 )
         for field, known in (("service", service_ids | groups), ("branch", branch_ids)):
             for j, name in enumerate(getattr(rule.match, field) or []):
                 if name not in known:
                     where: Loc = ("routing", i, "match", field, j)
-                    problems.append((where, f"routing rule {rule.name!r}: match on unknown {field} {name!r}"))
+                    problems.append(
+                        (
+                            where,
+                            f"routing rule {rule.name!r}: match on unknown {field} {name!r}{_nearest(name, known)}",
+                        )
+                    )
     return problems
+
+
+def _nearest(name: str, known: set[str]) -> str:
+    """(did you mean 'hair_coloring'?) — for a name one typo away from a known one."""
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _shared_branch_keys(cfg: BusinessConfig) -> list[tuple[Loc, str]]:
@@ -372,7 +556,10 @@ def parse_business_config(text: str, source: str = "config") -> BusinessConfig:
         data = yaml.compose(text)
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{source}{where}: not valid YAML: {problem}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping with at least 'timezone' and 'services'")
     try:
@@ -385,8 +572,15 @@ def parse_business_config(text: str, source: str = "config") -> BusinessConfig:
             for loc, msg in located:
                 line = _line_of(data, loc)
                 at = f" (line {line})" if line else ""
-                lines.append(f"{source}: {_dotted(loc)}{at}: {msg}")
+                lines.append(f"{source}: {_dotted(loc)}{at}: {msg.removeprefix('Value error, ')}")
         raise ConfigError("\n".join(lines)) from None
+
+
+def locate(text: str, loc: Loc) -> int | None:
+    """1-based line of a config location (``("staff", 2, "branch")``) in the YAML text."""
+    import yaml
+
+    return _line_of(yaml.compose(text), loc)
 
 
 def _line_of(node: Any, loc: tuple[Any, ...]) -> int | None:

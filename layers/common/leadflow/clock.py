@@ -30,6 +30,14 @@ def now() -> datetime:
     return base + (real - origin) * speed
 
 
+def wall_now() -> datetime:
+    """Real time, never run faster by ``--speed``: what a webhook's own timestamp is checked
+    against (a platform stamps its requests with real time). Frozen and moved with ``now()``."""
+    if _frozen is not None:
+        return _frozen
+    return datetime.now(UTC)
+
+
 def freeze(at: datetime) -> None:
     global _frozen
     if at.tzinfo is None:

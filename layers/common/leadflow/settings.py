@@ -32,6 +32,7 @@ SECRET_NAMES = [
     "OPENAI_API_KEY",
     "SMS_API_KEY",
     "SMS_LOGIN",
+    "SMS_WEBHOOK_SECRET",
 ]
 
 
@@ -56,9 +57,11 @@ class Settings(BaseModel):
     telegram_api_base: str = "https://api.telegram.org"
     meta_graph_base: str = "https://graph.facebook.com/v21.0"
     vk_api_base: str = "https://api.vk.com/method"
+    vk_group_id: str | None = Field(default=None, description="the VK community whose callbacks we take")
     whatsapp_phone_number_id: str | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
+    call_timezone: str = Field(default="Europe/Moscow", description="the Zadarma account's time zone")
     sms_provider: str | None = None
     sms_sender: str | None = None
     sms_api_base: str | None = None
@@ -68,7 +71,8 @@ class Settings(BaseModel):
 
     @classmethod
     def from_env(cls) -> Settings:
-        fields = {name: os.environ[name.upper()] for name in cls.model_fields if name.upper() in os.environ}
+        # An empty value is "not set": the stack passes every optional setting, empty when unused.
+        fields = {name: os.environ[name.upper()] for name in cls.model_fields if os.environ.get(name.upper())}
         return cls.model_validate(fields)
 
 

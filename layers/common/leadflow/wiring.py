@@ -1,63 +1,197 @@
-"""What a warm Lambda keeps between invocations: clients, stores, the business config.
+"""Builds the adapters and steps from settings: the one place that knows which client, table,
+queue and sender each step gets. Only ``functions/*/app.py`` and the local stack import it.
 
-Everything is built on first use (never at import time) and can be dropped with ``reset()``
-when the environment changes (tests, the local stack).
+What a warm Lambda keeps between invocations (boto3 clients, the stores, senders, the CRM client)
+is built on first use — never at import time — and dropped with ``reset()`` when the environment
+changes (tests, the local stack). The steps themselves are built per invocation: they are cheap,
+and each sees the business config as it is now (functions re-read it once a minute).
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from leadflow.adapters.outbound import Outbound, default_sender
-from leadflow.adapters.queues import Queue, sqs_client
-from leadflow.adapters.store import Store, default_store
-from leadflow.adapters.store import reset as reset_store
-from leadflow.business import BusinessConfig
-from leadflow.settings import reset_caches, secret, settings
+from leadflow.observability import logger
+from leadflow.settings import env, reset_caches, secret, settings
+
+if TYPE_CHECKING:  # the steps are imported when built: ingest's cold start loads only what it uses
+    from leadflow.adapters.channels.base import Sender
+    from leadflow.adapters.crm import Crm
+    from leadflow.adapters.messenger import Messenger
+    from leadflow.adapters.queues import Queue
+    from leadflow.adapters.rate_limit import RateLimiter
+    from leadflow.adapters.sqs_batch import BatchFrame
+    from leadflow.adapters.store import Store
+    from leadflow.business import BusinessConfig
+    from leadflow.steps.escalate import EscalateStep
+    from leadflow.steps.ingest import Ingest
+    from leadflow.steps.remind import RemindStep
+    from leadflow.steps.route import RouteStep
+    from leadflow.steps.score import Qualifier, ScoreStep
+    from leadflow.steps.workspace import Workspace
+
+# AWS calls must fail inside the function's Timeout (ingest has 10 s): a few seconds to connect,
+# a few to answer, three tries in all — not botocore's 60 s defaults.
+AWS_TIMEOUTS = {"connect_timeout": 2, "read_timeout": 5, "retries": {"max_attempts": 3, "mode": "standard"}}
 
 
+def _aws_config() -> Any:
+    from botocore.config import Config
+
+    return Config(**AWS_TIMEOUTS)
+
+
+# --------------------------------------------------------------------------- clients and stores
+
+
+@functools.cache
+def dynamodb() -> Any:
+    import boto3  # AWS_ENDPOINT_URL(_DYNAMODB) points it at the local emulator
+
+    return boto3.resource("dynamodb", config=_aws_config())
+
+
+@functools.cache
+def sqs() -> Any:
+    import boto3  # AWS_ENDPOINT_URL(_SQS) points it at the local emulator
+
+    return boto3.client("sqs", config=_aws_config())
+
+
+@functools.cache
 def store() -> Store:
-    return default_store()
+    from leadflow.adapters.store import Store
+
+    return Store(dynamodb(), settings())
 
 
 def business() -> BusinessConfig:
-    return store().config.get(settings().config_max_age_s)
+    biz = store().config.get(settings().config_max_age_s)
+    store().conversation.keep_days = biz.retention.personal_data_days  # texts expire by the config of now
+    return biz
 
 
-@functools.cache
 def score_queue() -> Queue:
-    return Queue(sqs_client(), _required(settings().score_queue_url, "SCORE_QUEUE_URL"))
+    from leadflow.adapters.queues import Queue
+
+    return Queue(sqs(), _required(settings().score_queue_url, "SCORE_QUEUE_URL"))
 
 
-@functools.cache
 def route_queue() -> Queue:
-    return Queue(sqs_client(), _required(settings().route_queue_url, "ROUTE_QUEUE_URL"))
+    from leadflow.adapters.queues import Queue
+
+    return Queue(sqs(), _required(settings().route_queue_url, "ROUTE_QUEUE_URL"))
+
+
+def frame() -> BatchFrame:
+    """The SQS batch frame of the function being invoked (its own dead-letter queue)."""
+    from leadflow.adapters.sqs_batch import BatchFrame
+
+    return BatchFrame(sqs(), env("DLQ_URL"), int(env("LEADFLOW_MAX_RECEIVES") or 5))
+
+
+# --------------------------------------------------------------------------- outside services
 
 
 @functools.cache
-def outbound() -> Outbound:
-    return Outbound(store())
+def sender(channel: str) -> Sender:
+    """The channel's API when its token is set, else the outbox (recorded, not sent)."""
+    from leadflow.adapters.messenger import OutboxSender
+
+    cfg = settings()
+    if cfg.outbox_only:
+        return OutboxSender(channel)
+    if channel == "telegram" and (token := secret("TELEGRAM_BOT_TOKEN")):
+        from leadflow.adapters.channels.telegram import TelegramBot, TelegramSender
+
+        return TelegramSender(TelegramBot(token, base_url=cfg.telegram_api_base))
+    if channel == "whatsapp" and (token := secret("WHATSAPP_TOKEN")) and cfg.whatsapp_phone_number_id:
+        from leadflow.adapters.channels.whatsapp import WhatsAppSender
+
+        return WhatsAppSender(token, cfg.whatsapp_phone_number_id, base_url=cfg.meta_graph_base)
+    if channel == "instagram" and (token := secret("INSTAGRAM_TOKEN")):
+        from leadflow.adapters.channels.instagram import InstagramSender
+
+        return InstagramSender(token, base_url=cfg.meta_graph_base)
+    if channel == "vk" and (token := secret("VK_TOKEN")):
+        from leadflow.adapters.channels.vk import VkSender
+
+        return VkSender(token, base_url=cfg.vk_api_base)
+    if channel in ("sms", "call", "form") and cfg.sms_provider:
+        from leadflow.adapters.channels.sms import SmsSender
+        from leadflow.adapters.channels.sms_providers import SmsConfigError, make_sms_provider
+        from leadflow.adapters.messenger import RefusingSender
+
+        try:
+            provider = make_sms_provider(cfg, secret)
+        except SmsConfigError as exc:
+            # Every SMS is recorded as failed with this reason (the owner sees it), nothing else stops.
+            logger.error("sms is not configured", extra={"reason": str(exc)})
+            return RefusingSender(channel, f"SMS не настроены: {exc}")
+        if provider is not None:
+            return SmsSender(provider, sender=cfg.sms_sender)
+    return OutboxSender(channel)
+
+
+def messenger(biz: BusinessConfig) -> Messenger:
+    from leadflow.adapters.messenger import Messenger
+
+    return Messenger(store(), biz, sender, sms_configured=bool(settings().sms_provider))
 
 
 @functools.cache
-def crm() -> Any:
-    """Bitrix24 clients pace themselves through crm.rate_limit.portal_limiter: one budget in
-    RATE_LIMIT_TABLE for every container of every function."""
-    from leadflow.adapters.crm import make_crm
-
+def crm() -> Crm:
     return make_crm(business())
 
 
+def make_crm(biz: BusinessConfig) -> Crm:
+    """Bitrix24 when BITRIX24_WEBHOOK_URL is set, else the built-in CRM (the leads table)."""
+    from leadflow.adapters.crm import BuiltinCrm
+
+    url = secret("BITRIX24_WEBHOOK_URL")
+    if not url:
+        return BuiltinCrm()
+    import requests
+
+    from leadflow.adapters.crm.bitrix24 import Bitrix24Client, portal_key
+    from leadflow.adapters.crm.bitrix24_crm import Bitrix24Crm
+
+    config = biz.crm
+    limiter = bitrix24_limiter(portal_key(url), config.requests_per_s, config.burst)
+    client = Bitrix24Client(url, requests.Session(), limiter, mode=config.mode, tags_field=config.tags_field)
+    return Bitrix24Crm(client)
+
+
+def bitrix24_limiter(portal: str, rate_per_s: float, burst: int) -> RateLimiter:
+    """One request budget per portal: in RATE_LIMIT_TABLE for every container of every function when
+    the stack has the table, else per process; the same limiter for every client in this process."""
+    from leadflow.adapters.rate_limit import portal_limiter
+
+    table = settings().rate_limit_table
+    if not table:
+        return portal_limiter(portal, rate_per_s, burst)
+    return portal_limiter(portal, rate_per_s, burst, dynamodb=dynamodb_client(), table=table)
+
+
 @functools.cache
-def qualifier() -> Any:
+def dynamodb_client() -> Any:
+    """A plain DynamoDB client (the store's resource client rewrites attribute values)."""
+    import boto3  # AWS_ENDPOINT_URL(_DYNAMODB) points it at the local emulator
+
+    return boto3.client("dynamodb", config=_aws_config())
+
+
+@functools.cache
+def qualifier() -> Qualifier:
     """Offline always; the LLM first when OPENAI_API_KEY is set (openai imported only then)."""
-    from leadflow.steps.score import LLM_REFINE_WAIT_S, LlmWithFallback, offline_qualify
+    from leadflow.steps.score import offline_qualify
 
     key = secret("OPENAI_API_KEY")
     if not key:
         return offline_qualify
-    from leadflow.adapters.llm import LlmQualifier, make_client
+    from leadflow.adapters.llm import LLM_REFINE_WAIT_S, LlmQualifier, LlmWithFallback, make_client
+    from leadflow.domain.knowledge import facts_text
 
     cfg = settings()
     biz = business()
@@ -70,8 +204,69 @@ def qualifier() -> Any:
         biz.services,
         biz.tz,
         budget_s=patience,
+        facts=facts_text(biz),  # the only facts its answers to questions may use
     )
-    return LlmWithFallback(llm, budget)
+    return LlmWithFallback(llm, budget, offline_qualify)
+
+
+# --------------------------------------------------------------------------- the steps
+
+
+@functools.cache
+def ingest_step() -> Ingest:
+    """Ingest reads only its own table and queues: no business config, no secrets but the webhooks'."""
+    from leadflow.adapters.store.inbox import InboxStore
+    from leadflow.adapters.store.staff import StaffStore
+    from leadflow.steps.ingest import Ingest
+
+    cfg = settings()
+    inbox = InboxStore(dynamodb().Table(cfg.inbox_table))
+    staff = StaffStore(dynamodb().Table(cfg.staff_table))
+    return Ingest(inbox, score_queue(), route_queue(), cfg.max_body_bytes, staff.staff_for_chat)
+
+
+def score_step() -> ScoreStep:
+    from leadflow.steps.score import ScoreStep
+
+    if settings().sms_provider:
+        sender("sms")  # checked at cold start: a broken SMS setup is logged once, not per lead
+    biz = business()
+    return ScoreStep(store(), messenger(biz), route_queue(), biz, qualifier(), frame())
+
+
+def workspace(biz: BusinessConfig) -> Workspace:
+    from leadflow.steps.workspace import Workspace
+
+    return Workspace(store(), messenger(biz), crm(), biz)
+
+
+def route_step() -> RouteStep:
+    from leadflow.steps.crm_sync import CrmSync
+    from leadflow.steps.route import RouteStep
+    from leadflow.steps.sms_reports import SmsReports
+    from leadflow.steps.workspace import Workspace
+
+    biz = business()
+    outbox = messenger(biz)
+    return RouteStep(
+        store(), outbox, crm(), biz, frame(), Workspace(store(), outbox, crm(), biz),
+        CrmSync(store(), crm(), biz), SmsReports(store(), outbox),
+    )  # fmt: skip
+
+
+def escalate_step() -> EscalateStep:
+    from leadflow.steps.escalate import EscalateStep
+
+    biz = business()
+    router = route_step()
+    return EscalateStep(store(), router.messenger, crm(), biz, route_queue(), router.reassign)
+
+
+def remind_step() -> RemindStep:
+    from leadflow.steps.remind import RemindStep
+
+    biz = business()
+    return RemindStep(store(), messenger(biz), crm(), biz)
 
 
 def _required(value: str | None, name: str) -> str:
@@ -82,19 +277,8 @@ def _required(value: str | None, name: str) -> str:
 
 def reset() -> None:
     from leadflow.adapters import rate_limit
-    from leadflow.steps.ingest import default_ingest
 
-    for cached in (
-        score_queue,
-        route_queue,
-        outbound,
-        crm,
-        qualifier,
-        default_sender,
-        sqs_client,
-        default_ingest,
-    ):
+    for cached in (dynamodb, dynamodb_client, sqs, store, sender, crm, qualifier, ingest_step):
         cached.cache_clear()
-    reset_store()
     rate_limit.reset()
     reset_caches()

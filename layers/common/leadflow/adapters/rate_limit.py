@@ -1,7 +1,12 @@
-"""One Bitrix24 request budget for every container and function: GCRA over one DynamoDB item.
+"""Request budgets for an outside API (the Bitrix24 portal's 2 requests/s, burst 50).
 
-SQS scales route out to as many containers as it likes, and escalate and remind call the portal
-too. A token bucket in each process adds their budgets up and overshoots the portal's (503
+``TokenBucket`` paces one process. ``SharedRateLimiter`` makes every container and function spend
+one budget: GCRA over one DynamoDB item. Both answer ``acquire()`` (wait for a slot, or raise
+``RateLimited`` when the wait would be long) and ``drain()`` (the API said its budget is spent).
+Neither does I/O when built: the DynamoDB client comes from the caller (``leadflow.wiring``).
+
+Why shared: SQS scales route out to as many containers as it likes, and escalate and remind call
+the portal too. A token bucket in each process adds their budgets up and overshoots the portal's (503
 QUERY_LIMIT_EXCEEDED, redelivery, in the end the DLQ). So the budget lives in DynamoDB as one
 number per portal, its *theoretical arrival time* (GCRA, virtual scheduling): a request may go
 when ``new_tat = max(tat, now) + 1/rate`` keeps ``new_tat - now <= burst/rate``, and stores
@@ -28,11 +33,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
-
-from leadflow.adapters.crm.bitrix24 import Bitrix24Error, RateLimiter, TokenBucket, shared_bucket
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,98 @@ log = logging.getLogger(__name__)
 # is reserved), and a refusal sends the message around the queue (6 minutes, one of 5 receives),
 # so a few seconds of a 60 s Lambda are better spent here than the 1 s a local guess gets.
 SHARED_MAX_WAIT_S = 5.0
+
+
+class RateLimited(Exception):
+    """The budget is empty for longer than a caller should wait: nothing was sent, try later."""
+
+    code = "CLIENT_RATE_LIMIT"
+    retryable = True
+
+    def __init__(self, description: str):
+        super().__init__(f"{self.code}: {description}")
+        self.description = description
+
+
+class RateLimiter(Protocol):
+    """What a client asks before each request: TokenBucket (one process) or SharedRateLimiter."""
+
+    def acquire(self) -> float: ...
+
+    def drain(self) -> None: ...
+
+
+class TokenBucket:
+    """Client-side mirror of the portal's leaky bucket: ``rate_per_s`` refill, ``burst`` capacity.
+
+    A short wait (< ``max_wait_s``) is cheaper than a failed request; a long one would hold a
+    Lambda for nothing, so it is refused and the message goes back to the queue.
+    """
+
+    def __init__(
+        self,
+        rate_per_s: float = 2.0,
+        burst: int = 50,
+        *,
+        max_wait_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.rate_per_s = rate_per_s
+        self.burst = burst
+        self.max_wait_s = max_wait_s
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = float(burst)
+        self._updated = clock()
+        self._lock = threading.Lock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(float(self.burst), self._tokens + (now - self._updated) * self.rate_per_s)
+        self._updated = now
+
+    @property
+    def tokens(self) -> float:
+        with self._lock:
+            self._refill()
+            return self._tokens
+
+    def acquire(self) -> float:
+        """Take one token, waiting briefly if needed; returns the wait. Raises when the wait is long."""
+        with self._lock:
+            self._refill()
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return 0.0
+            wait = (1 - self._tokens) / self.rate_per_s
+            if wait >= self.max_wait_s:
+                raise RateLimited(f"local request budget empty for {wait:.1f}s")
+            # Reserve the token now so concurrent callers queue behind this one.
+            self._tokens -= 1
+        self._sleep(wait)
+        return wait
+
+    def drain(self) -> None:
+        """The portal said QUERY_LIMIT_EXCEEDED: its bucket is fuller than ours thought."""
+        with self._lock:
+            self._refill()
+            self._tokens = min(self._tokens, 0.0)
+
+
+_BUCKETS: dict[tuple[str, float, int], TokenBucket] = {}
+_BUCKETS_LOCK = threading.Lock()
+
+
+def shared_bucket(portal_key: str, rate_per_s: float, burst: int) -> TokenBucket:
+    """One bucket per portal per process: a warm Lambda that builds a client per invocation
+    still spends one budget. Processes share nothing: see ``portal_limiter`` for that."""
+    key = (portal_key, rate_per_s, burst)
+    with _BUCKETS_LOCK:
+        bucket = _BUCKETS.get(key)
+        if bucket is None:
+            bucket = _BUCKETS[key] = TokenBucket(rate_per_s, burst)
+        return bucket
 
 
 def limiter_key(portal_key: str) -> str:
@@ -101,9 +196,7 @@ class SharedRateLimiter:
             seen = self._seen if self._seen is not None else 0.0
             wait = max(max(seen, now) + self.interval - now - self.tolerance, 0.0)
             if wait >= self.max_wait_s:
-                raise Bitrix24Error(
-                    "CLIENT_RATE_LIMIT", f"shared request budget empty for {wait:.1f}s", retryable=True
-                )
+                raise RateLimited(f"shared request budget empty for {wait:.1f}s")
             if seen >= now:
                 # Busy: new_tat = tat + 1/rate, added by DynamoDB itself, so containers queueing at
                 # the ceiling never conflict; the condition keeps the wait short.
@@ -122,9 +215,7 @@ class SharedRateLimiter:
                 )
             if tat is not None:
                 return max(tat - now - self.tolerance, 0.0)
-        raise Bitrix24Error(
-            "CLIENT_RATE_LIMIT", f"shared request budget contended {self.max_attempts} times", retryable=True
-        )
+        raise RateLimited(f"shared request budget contended {self.max_attempts} times")
 
     def drain(self) -> None:
         """The portal said QUERY_LIMIT_EXCEEDED: its bucket is full, so everyone's next request waits."""
@@ -172,22 +263,20 @@ _LIMITERS: dict[tuple[str, str, float, int], SharedRateLimiter] = {}
 _LIMITERS_LOCK = threading.Lock()
 
 
-def portal_limiter(portal_key: str, rate_per_s: float, burst: int) -> RateLimiter:
-    """The limiter a client of this portal uses: shared through RATE_LIMIT_TABLE when the stack has
-    one (every function in AWS and in the local stack), else one in-process bucket (tests, benches)."""
-    from leadflow.settings import settings
-
-    table = settings().rate_limit_table
-    if not table:
+def portal_limiter(
+    portal_key: str, rate_per_s: float, burst: int, *, dynamodb: Any = None, table: str | None = None
+) -> RateLimiter:
+    """The limiter every client of this portal in this process uses: shared through ``table`` (with
+    the caller's DynamoDB client) when the stack has one — every function in AWS and in the local
+    stack — else one in-process bucket (tests, benches)."""
+    if dynamodb is None or not table:
         return shared_bucket(portal_key, rate_per_s, burst)
     key = (table, portal_key, rate_per_s, burst)
     with _LIMITERS_LOCK:
         limiter = _LIMITERS.get(key)
         if limiter is None:
-            import boto3  # a plain client: the store's resource client rewrites attribute values
-
             limiter = _LIMITERS[key] = SharedRateLimiter(
-                boto3.client("dynamodb"),
+                dynamodb,
                 table,
                 portal_key,
                 rate_per_s,

@@ -8,7 +8,6 @@ with the reason as a message attribute, so `leadflow dlq` can show why and redri
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -16,68 +15,82 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
-from leadflow.adapters.queues import parse_queue_message, sqs_client
+from leadflow.adapters.queues import parse_queue_message
 from leadflow.observability import logger, metrics
-from leadflow.settings import env
 
-MAX_RECEIVES = int(os.environ.get("LEADFLOW_MAX_RECEIVES", "5"))
+RecordHandler = Callable[[Any, SQSRecord], None]
 
 
 class Poison(Exception):
     """A message that no retry can fix (unknown shape or version)."""
 
 
-def _processor() -> BatchProcessor:
-    # One per batch: a processor keeps the batch's records and outcomes on itself.
-    # All records failing is reported like any partial failure: SQS retries exactly those.
-    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+class BatchFrame:
+    """Runs a handler over each record of a batch; dead-letters what cannot or can no longer succeed."""
 
+    def __init__(self, sqs: Any, dlq_url: str | None, max_receives: int):
+        self.sqs = sqs
+        self.dlq_url = dlq_url
+        self.max_receives = max_receives
 
-def dead_letter(record: SQSRecord, reason: str) -> None:
-    url = env("DLQ_URL")
-    if not url:
-        raise RuntimeError("DLQ_URL is not set")
-    sqs_client().send_message(
-        QueueUrl=url,
-        MessageBody=record.body,
-        MessageAttributes={
-            "reason": {"DataType": "String", "StringValue": reason[:1000]},
-            "source_queue": {"DataType": "String", "StringValue": record.event_source_arn or ""},
-        },
-    )
-    metrics.add_metric(name="DeadLettered", unit="Count", value=1)
-    logger.error("dead-lettered", extra={"message_id": record.message_id, "reason": reason[:300]})
+    def attempt(self, record: dict | SQSRecord) -> int:
+        """Which delivery of the record this is (1 = the first)."""
+        attributes = (
+            record.get("attributes", {})
+            if isinstance(record, dict)
+            else record.raw_event.get("attributes", {})
+        )
+        return int(attributes.get("ApproximateReceiveCount") or 1)
 
+    def process(self, event: dict, context: Any, handle: RecordHandler) -> dict:
+        # One processor per batch: it keeps the batch's records and outcomes on itself. All records
+        # failing is reported like any partial failure: SQS retries exactly those.
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        response = process_partial_response(
+            event=event, record_handler=self._guarded(handle), processor=processor, context=context
+        )
+        return dict(response)
 
-def guarded(handle: Callable[[Any, SQSRecord], None]) -> Callable[[SQSRecord], None]:
-    """Wrap a per-record handler: parse the body; poison → DLQ now; last receive → DLQ with reason."""
+    def dead_letter(self, record: SQSRecord, reason: str) -> None:
+        if not self.dlq_url:
+            raise RuntimeError("DLQ_URL is not set")
+        self.sqs.send_message(
+            QueueUrl=self.dlq_url,
+            MessageBody=record.body,
+            MessageAttributes={
+                "reason": {"DataType": "String", "StringValue": reason[:1000]},
+                "source_queue": {"DataType": "String", "StringValue": record.event_source_arn or ""},
+            },
+        )
+        metrics.add_metric(name="DeadLettered", unit="Count", value=1)
+        logger.error("dead-lettered", extra={"message_id": record.message_id, "reason": reason[:300]})
 
-    def run(record: SQSRecord) -> None:
-        try:
-            message = parse_queue_message(record.body)
-        except ValidationError as exc:
-            dead_letter(record, f"not a leadflow queue message: {exc.errors()[0]['msg']}")
-            return
-        try:
-            handle(message, record)
-        except Poison as exc:
-            dead_letter(record, str(exc))
-        except Exception as exc:
-            receives = int(record.attributes.approximate_receive_count or 1)
-            if receives >= MAX_RECEIVES:
-                dead_letter(record, f"{type(exc).__name__}: {exc}"[:1000])
+    def _guarded(self, handle: RecordHandler) -> Callable[[SQSRecord], None]:
+        """Parse the body; poison → DLQ now; the last allowed receive → DLQ with the reason."""
+
+        def run(record: SQSRecord) -> None:
+            try:
+                message = parse_queue_message(record.body)
+            except ValidationError as exc:
+                self.dead_letter(record, f"not a leadflow queue message: {exc.errors()[0]['msg']}")
                 return
-            logger.warning(
-                "record failed, will retry",
-                extra={"message_id": record.message_id, "error": type(exc).__name__, "receives": receives},
-            )
-            raise
+            try:
+                handle(message, record)
+            except Poison as exc:
+                self.dead_letter(record, str(exc))
+            except Exception as exc:
+                receives = self.attempt(record)
+                if receives >= self.max_receives:
+                    self.dead_letter(record, f"{type(exc).__name__}: {exc}"[:1000])
+                    return
+                logger.warning(
+                    "record failed, will retry",
+                    extra={
+                        "message_id": record.message_id,
+                        "error": type(exc).__name__,
+                        "receives": receives,
+                    },
+                )
+                raise
 
-    return run
-
-
-def process_batch(event: dict, context: Any, handle: Callable[[SQSRecord], None]) -> dict:
-    response = process_partial_response(
-        event=event, record_handler=handle, processor=_processor(), context=context
-    )
-    return dict(response)
+        return run

@@ -11,14 +11,22 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
-from leadflow.adapters.store.staff import StaffStore
 from leadflow.business import BusinessConfig, RoutingRule, StaffMember
 from leadflow.domain.calendar import Calendar
-from leadflow.domain.models import Lead
+from leadflow.domain.models import Lead, StaffState
 from leadflow.domain.rules import LeadFacts, candidates, first_matching_rule, works_in
 
-UNLIMITED = 10**6
+
+class StaffLedger(Protocol):
+    """What assignment needs to know and change about staff (adapters/store/staff.py keeps it)."""
+
+    def state(self, staff_ids: list[str]) -> dict[str, StaffState]: ...
+
+    def next_ticket(self, group: str) -> int: ...
+
+    def take_lead(self, staff_id: str, lead_id: str, capacity: int | None = None) -> bool: ...
 
 
 @dataclass
@@ -28,6 +36,7 @@ class Assignment:
     tags: list[str] = field(default_factory=list)
     priority: str | None = None
     callback_at: datetime | None = None  # off-hours: call back at opening
+    owner_state: StaffState | None = None  # as read while choosing (its chat, so the card needs no read)
 
 
 def shift_calendar(member: StaffMember, business: BusinessConfig) -> Calendar:
@@ -38,9 +47,8 @@ def shift_calendar(member: StaffMember, business: BusinessConfig) -> Calendar:
     return Calendar(member.shifts, branch_calendar.tz, branch_calendar.branch)
 
 
-def on_shift(member: StaffMember, business: BusinessConfig, at: datetime, state: dict) -> bool:
-    off_until = state.get("off_until")
-    if off_until and datetime.fromisoformat(off_until) > at:
+def on_shift(member: StaffMember, business: BusinessConfig, at: datetime, state: StaffState) -> bool:
+    if state.is_off(at):
         return False
     return shift_calendar(member, business).is_open(at)
 
@@ -53,15 +61,15 @@ def _group_key(rule: RoutingRule, pool: list[StaffMember]) -> str:
 
 
 def _first_shift_start(
-    pool: list[StaffMember], business: BusinessConfig, after: datetime, state: dict[str, dict]
+    pool: list[StaffMember], business: BusinessConfig, after: datetime, state: dict[str, StaffState]
 ) -> datetime | None:
     """The earliest moment from ``after`` at which someone in the pool is on shift and not off."""
     starts = []
     for member in pool:
         begin = after
-        off_until = state[member.id].get("off_until")
+        off_until = state[member.id].off_until
         if off_until:
-            begin = max(begin, datetime.fromisoformat(off_until))
+            begin = max(begin, off_until)
         start = shift_calendar(member, business).next_open(begin)
         if start is not None:
             starts.append(start)
@@ -72,16 +80,22 @@ def choose_owner(
     lead: Lead,
     facts: LeadFacts,
     business: BusinessConfig,
-    staff: StaffStore,
+    staff: StaffLedger,
     now: datetime,
     previous_owner: str | None,
     exclude: frozenset[str] = frozenset(),
+    like: str | None = None,
 ) -> Assignment:
+    """``like``: a reassignment's former owner — when the lead names no service, the next owner
+    shares a skill with them (a missed call a manicurist let wait goes to a manicurist, not the dentist)."""
     rule = first_matching_rule(lead, facts, business)
     if facts.vip and rule.match.vip is None:
         rule = RoutingRule(name="vip", assign_to=["manager"], tags=rule.tags, priority="high")
     calendar = Calendar.for_branch(business, facts.branch)
     pool = [m for m in candidates(rule, lead, business, facts) if m.id not in exclude]
+    former = business.staff_member(like) if like else None
+    if former is not None and former.skills and not lead.service:
+        pool = [m for m in pool if not m.skills or set(m.skills) & set(former.skills)] or pool
     managers = [m for m in business.staff if m.role == "manager" and m.active and m.id not in exclude]
     managers.sort(key=lambda m: not works_in(m, facts.branch))  # the branch's own managers first
     wanted = [m.id for m in pool + managers] + ([previous_owner] if previous_owner else [])
@@ -95,7 +109,7 @@ def choose_owner(
     def available(member: StaffMember, when: datetime) -> bool:
         return (
             on_shift(member, business, when, state[member.id])
-            and state[member.id].get("open_leads", 0) < member.capacity
+            and state[member.id].open_leads < member.capacity
         )
 
     eligible = [m for m in pool if available(m, at)]
@@ -107,7 +121,14 @@ def choose_owner(
             eligible = [m for m in pool if available(m, at)]
 
     def done(owner: str, reason: str) -> Assignment:
-        return Assignment(owner, f"rule {rule.name}: {reason}", list(rule.tags), rule.priority, callback_at)
+        return Assignment(
+            owner,
+            f"rule {rule.name}: {reason}",
+            list(rule.tags),
+            rule.priority,
+            callback_at,
+            state.get(owner),
+        )
 
     note = ""
     member = business.staff_member(previous_owner) if previous_owner not in exclude else None
@@ -118,7 +139,7 @@ def choose_owner(
         member, note = None, f"previous owner {previous_owner} works in another branch; "
     if member is not None:
         if member.active and on_shift(member, business, at, state[member.id]):
-            if staff.take_lead(member.id, member.capacity):
+            if staff.take_lead(member.id, lead.lead_id, member.capacity):
                 return done(member.id, "repeat client → previous owner")
             note = f"previous owner {member.id} at capacity; "
         else:
@@ -127,13 +148,13 @@ def choose_owner(
         ticket = staff.next_ticket(_group_key(rule, pool))
         for offset in range(len(eligible)):
             chosen = eligible[(ticket - 1 + offset) % len(eligible)]
-            if staff.take_lead(chosen.id, chosen.capacity):
+            if staff.take_lead(chosen.id, lead.lead_id, chosen.capacity):
                 how = "round-robin" + (" (next opening shift)" if callback_at else "")
                 return done(chosen.id, note + how)
     fallback = _default_owner(
         business, exclude, [m for m in managers if on_shift(m, business, at, state[m.id])]
     )
-    staff.take_lead(fallback, UNLIMITED)
+    staff.take_lead(fallback, lead.lead_id)
     return done(fallback, note + "nobody eligible → default owner")
 
 

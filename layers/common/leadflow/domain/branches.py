@@ -60,7 +60,8 @@ def _names(branch: Branch) -> list[str]:
 
 
 def _lemmatised(text: str) -> list[frozenset[str]]:
-    from leadflow.domain.qualify.offline import WORD_RE, lemmas_of
+    from leadflow.domain.qualify.morphology import lemmas_of
+    from leadflow.domain.qualify.text import WORD_RE
 
     return [lemmas_of(word) for word in WORD_RE.findall(text.lower().replace("ё", "е"))]
 

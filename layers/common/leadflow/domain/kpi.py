@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date
 from zoneinfo import ZoneInfo
 
+from leadflow.business import BusinessConfig
+from leadflow.domain.cards import CHANNEL_LABEL
 from leadflow.domain.models import Lead, LeadStatus
 
 BOOKED = {LeadStatus.booked, LeadStatus.confirmed, LeadStatus.visited, LeadStatus.no_show}
@@ -90,18 +92,28 @@ def today_text(k: dict) -> str:
     )
 
 
-def digest_text(k: dict, day: date) -> str:
+def digest_text(k: dict, day: date, business: BusinessConfig | None = None) -> str:
+    """The owner's evening message: channels by their names, staff by theirs (not internal ids)."""
     temps = k["temperature"]
     peak = sorted(k["by_hour"].items(), key=lambda kv: -kv[1])[:3]
+
+    def who(staff_id: str) -> str:
+        member = business.staff_member(staff_id) if business else None
+        return member.name if member else staff_id
+
     lines = [
         f"📊 Итоги {day:%d.%m}",
         f"Лидов: {k['leads']} (🔥 {temps.get('hot', 0)} · 🌤 {temps.get('warm', 0)} · ❄️ {temps.get('cold', 0)})",
-        "По каналам: " + (", ".join(f"{name} {v['leads']}" for name, v in k["by_channel"].items()) or "—"),
+        "По каналам: "
+        + (
+            ", ".join(f"{CHANNEL_LABEL.get(name, name)} {v['leads']}" for name, v in k["by_channel"].items())
+            or "—"
+        ),
         "Пиковые часы: " + (", ".join(f"{hour}:00 ({n})" for hour, n in peak) or "—"),
         f"Первый ответ: медиана {_minutes(k['first_response_s']['p50'])}, p90 {_minutes(k['first_response_s']['p90'])}",
         f"Записано: {k['booked']}, подтвердили: {k['confirmed']}, не пришли: {k['no_show']}",
         f"Нарушений SLA: {k['sla_breaches']}",
         "Нагрузка: "
-        + (", ".join(f"{name} {v['leads']}" for name, v in k["by_owner"].items() if name != "—") or "—"),
+        + (", ".join(f"{who(name)} {v['leads']}" for name, v in k["by_owner"].items() if name != "—") or "—"),
     ]
     return "\n".join(lines)

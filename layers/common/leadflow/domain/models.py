@@ -10,7 +10,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 
 class Channel(StrEnum):
@@ -73,6 +73,11 @@ class Contact(_Model):
     name: str | None = None
     phone: str | None = Field(default=None, description="E.164")
     channel_user_id: str | None = Field(default=None, description="the sender's id in its channel")
+    phone_verified: bool = Field(
+        default=False,
+        description="the channel vouches the sender owns the phone: WhatsApp's wa_id, a caller id, an "
+        "SMS sender, a Telegram contact shared by its owner; a phone typed anywhere is only a claim",
+    )
 
 
 class CallInfo(_Model):
@@ -122,6 +127,7 @@ class StaffEvent(_Model):
     action: str = Field(description="callback data, command or 'reply'")
     text: str = ""
     reply_to_message_id: str | None = None
+    reply_to_text: str | None = Field(default=None, description="the first line of the message replied to")
     callback_query_id: str | None = None
     received_at: AwareDatetime
 
@@ -165,19 +171,39 @@ QueueMessage = Annotated[
 ]
 
 
+# A part of the day or a bound the client gives (LABELING.md, second edition).
+WINDOW_PATTERN = r"^(morning|afternoon|evening|(after|before) ([01]\d|2[0-3]):[0-5]\d)$"
+
+
 class Qualification(_Model):
     """What the qualifier understood from one message (offline or LLM)."""
 
     intent: Intent = Intent.booking
     temperature: Temperature = Temperature.warm
     service: str | None = None
+    services: list[str] = Field(
+        default_factory=list, description="every catalog id wanted, in order; the first is `service`"
+    )
     preferred_date: date | None = None
     preferred_time: str | None = Field(default=None, pattern=r"^\d{2}:\d{2}$")
+    preferred_window: str | None = Field(default=None, pattern=WINDOW_PATTERN)
     name: str | None = None
     phone: str | None = None
     urgent: bool = False
     engine: str = "offline"
     tokens: int = 0
+    answer: str | None = Field(
+        default=None, description="the LLM's answer to the client's question, from the business's facts only"
+    )
+
+    @model_validator(mode="after")
+    def _service_leads_services(self) -> Qualification:
+        # `service` is the first of `services`, and the list is empty exactly when there is no service
+        if self.service is None:
+            self.services = []
+        elif not self.services or self.services[0] != self.service:
+            self.services = [self.service, *(s for s in self.services if s != self.service)]
+        return self
 
 
 class Lead(_Model):
@@ -190,8 +216,14 @@ class Lead(_Model):
     intent: Intent | None = None
     temperature: Temperature | None = None
     service: str | None = None
+    services: list[str] = Field(default_factory=list)
     preferred_date: date | None = None
     preferred_time: str | None = None
+    preferred_window: str | None = None
+    language: Literal["ru", "en"] = Field(default="ru", description="the language the client writes in")
+    question: str | None = Field(
+        default=None, description="a question the assistant could not answer: a person answers it"
+    )
     urgent: bool = False
     media: list[str] = Field(default_factory=list)
     llm_tokens: int = 0
@@ -200,6 +232,7 @@ class Lead(_Model):
     assignment_reason: str | None = None
     crm_id: str | None = None
     crm_entity: Literal["lead", "deal"] | None = None
+    crm_error: str | None = Field(default=None, description="the CRM refused the lead for good: why")
     source: str | None = None
     utm: Utm = Field(default_factory=Utm)
     promo: str | None = None
@@ -216,11 +249,27 @@ class Lead(_Model):
     business_connection_id: str | None = None
     card: str | None = Field(default=None, description="the owner's lead card: '<chat id>:<message id>'")
     routed: bool = False
+    previous_owner: str | None = Field(
+        default=None, description="who owned the client's lead before this one"
+    )
+    message_ids: list[str] = Field(default_factory=list, description="the last messages folded in")
+    inbound_at: list[datetime] = Field(default_factory=list, description="when the last messages came")
+    recent_texts: list[str] = Field(default_factory=list, description="the last messages, for the card")
+    possible_match: str | None = Field(
+        default=None,
+        description="a contact whose verified phone the client typed: staff decide if it is them",
+    )
     version: int = 0
 
     @property
     def is_open(self) -> bool:
         return self.status not in CLOSED_STATUSES
+
+    def client_address(self) -> tuple[str, str]:
+        """(channel, recipient) of a message to the client: its own channel, or SMS for calls and forms."""
+        if self.channel in ("call", "form"):
+            return "sms", self.contact.phone or self.chat_id
+        return self.channel, self.chat_id
 
     def card_ref(self) -> tuple[str, str] | None:
         """(chat, message id) of the lead's card; the chat may hold a colon (``staff:anna`` in the outbox)."""
@@ -241,7 +290,10 @@ class Lead(_Model):
             "service",
             "preferred_date",
             "preferred_time",
+            "services",
+            "preferred_window",
             "branch",
+            "language",
             "owner",
             "crm_id",
             "source",
@@ -254,6 +306,45 @@ class Lead(_Model):
         ]
         data = self.model_dump(mode="json")
         return {k: data.get(k) for k in keys}
+
+
+class ContactRecord(_Model):
+    """A person as the contacts table keeps them, across channels and leads."""
+
+    contact_id: str
+    leads: int = 0
+    visits: int = 0
+    open_lead_id: str | None = None
+    last_lead_id: str | None = None
+    last_owner: str | None = Field(
+        default=None, description="written by earlier versions; now the last lead's"
+    )
+    last_branch: str | None = None
+    vip: bool = False
+    sms_opt_out: bool = False
+    sms_opt_out_at: str | None = None
+    marketing_consent: bool = False
+    recent_openings: list[datetime] = Field(
+        default_factory=list, description="when its last leads were opened"
+    )
+    lead_ids: set[str] = Field(default_factory=set, description="every lead of this person")
+    identities: set[str] = Field(default_factory=set, description="'telegram#123', 'phone#+7…': who they are")
+
+    @property
+    def is_repeat_client(self) -> bool:
+        return self.leads > 1 or bool(self.last_owner)
+
+
+class StaffState(_Model):
+    """What changes about a staff member while they work (the config says who they are)."""
+
+    staff_id: str
+    open_leads: int = 0
+    telegram_chat_id: str | None = None
+    off_until: datetime | None = None
+
+    def is_off(self, at: datetime) -> bool:
+        return self.off_until is not None and self.off_until > at
 
 
 class OutboundMessage(_Model):

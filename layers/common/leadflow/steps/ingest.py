@@ -1,11 +1,14 @@
-"""The front door: verify, normalise, store the raw payload, enqueue. Nothing slow happens here.
+"""ingest: the front door — verify, normalise, store the raw payload, enqueue. Nothing slow here.
 
-Per accepted message: one conditional write (the raw payload + dedupe mark) and one enqueue.
+Per accepted message: one conditional write (the raw payload + dedupe mark), one enqueue, and
+one write marking it queued. A platform's retry of a message that is not known to be queued (the
+invocation died between the write and the enqueue) is queued again: score and route are safe to
+run twice; losing the lead is not. Telegram updates are sorted here, once: staff traffic goes
+straight to route, a client's message to score (one read of the staff chat table).
 """
 
 from __future__ import annotations
 
-import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,11 +16,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from leadflow import clock
+from leadflow import clock, failpoints
 from leadflow.adapters.channels.base import WebhookError, WebhookRequest, WebhookResult
 from leadflow.adapters.queues import Queue
 from leadflow.adapters.store.inbox import InboxStore
-from leadflow.domain.models import DeliveryReport
+from leadflow.domain.models import DeliveryReport, StaffEvent
 from leadflow.observability import logger, metrics
 
 CHANNEL_MODULES = {
@@ -54,11 +57,24 @@ def _handler_for(channel: str) -> Callable[[WebhookRequest], WebhookResult] | No
 
 
 class Ingest:
-    def __init__(self, inbox: InboxStore, score_queue: Queue, route_queue: Queue, max_body_bytes: int):
+    def __init__(
+        self, inbox: InboxStore, score_queue: Queue, route_queue: Queue, max_body_bytes: int,
+        staff_of_chat: Callable[[str], str | None],
+    ):  # fmt: skip
         self.inbox = inbox
         self.score_queue = score_queue
         self.route_queue = route_queue
         self.max_body_bytes = max_body_bytes
+        self.staff_of_chat = staff_of_chat
+
+    def handle_event(self, event: dict, context: Any) -> dict:
+        """An API Gateway HTTP API event for one of ingest's routes → its answer."""
+        answer = self.handle(WebhookRequest.from_api_gateway(event))
+        return {
+            "statusCode": answer.status,
+            "headers": {"Content-Type": answer.content_type},
+            "body": answer.body,
+        }
 
     def handle(self, request: WebhookRequest) -> Response:
         handle_webhook = _handler_for(request.channel)
@@ -83,6 +99,8 @@ class Ingest:
             )
             return Response(400, "malformed payload")
 
+        if result.chat_decides:
+            _keep_one_reading(result, self.staff_of_chat)
         branch = request.query.get("branch", "").strip()[:200]
         if branch:  # a webhook URL of its own per branch (…/webhooks/form?branch=center)
             for message in result.messages:
@@ -113,17 +131,44 @@ class Ingest:
         if not self.inbox.accept(key, channel, raw, message, clock.now()):
             metrics.add_metric(name="DuplicatesIgnored", unit="Count", value=1)
             return 0
+        failpoints.hit("ingest.after_store")
         try:
             queue.send_json(message)
         except Exception:
-            # The platform retries a failed webhook: its redelivery must be taken, not deduped.
+            # Answered 5xx: the platform retries, and the retry finds the item not queued and takes it.
             logger.error("enqueue failed", extra={"channel": channel})
-            try:
-                self.inbox.release(key)
-            except Exception:
-                logger.exception("release failed: a redelivery is taken once the lease runs out")
             raise
+        failpoints.hit("ingest.after_enqueue")
+        self.inbox.mark_queued(key)
         return 1
+
+
+def _keep_one_reading(result: WebhookResult, staff_of_chat: Callable[[str], str | None]) -> None:
+    """A Telegram update from a staff member's chat is staff traffic (a plain message included);
+    from anybody else's it is a client's message — but a ``/start inv-…`` is always onboarding."""
+    chats = {m.chat_id for m in result.messages} | {e.chat_id for e in result.staff_events}
+    staff_chat = any(staff_of_chat(chat) for chat in chats)
+    if staff_chat:
+        readings = {e.event_id for e in result.staff_events}
+        result.staff_events.extend(
+            StaffEvent(
+                event_id=m.message_id,
+                chat_id=m.chat_id,
+                user_id=m.contact.channel_user_id or "",
+                action="message",
+                text=m.text,
+                received_at=m.received_at,
+            )
+            for m in result.messages
+            if m.message_id not in readings
+        )
+        result.messages.clear()
+    else:
+        onboarding = [e for e in result.staff_events if e.action == "/start"]
+        if onboarding:
+            result.messages.clear()
+        result.staff_events[:] = onboarding
+    result.chat_decides = False
 
 
 def _truncated(body: bytes, limit: int) -> str:
@@ -144,18 +189,3 @@ def _delivery_reports(result: WebhookResult) -> list[DeliveryReport]:
         )
         for s in getattr(result, "statuses", [])
     ]
-
-
-@functools.cache
-def default_ingest() -> Ingest:
-    """The ingest wired to the function's table and queues (built on the first request)."""
-    from leadflow.adapters.queues import sqs_client
-    from leadflow.adapters.store import dynamodb_resource
-    from leadflow.settings import settings
-
-    cfg = settings()
-    if not (cfg.score_queue_url and cfg.route_queue_url):
-        raise RuntimeError("SCORE_QUEUE_URL and ROUTE_QUEUE_URL must be set")
-    inbox = InboxStore(dynamodb_resource().Table(cfg.inbox_table))
-    sqs = sqs_client()
-    return Ingest(inbox, Queue(sqs, cfg.score_queue_url), Queue(sqs, cfg.route_queue_url), cfg.max_body_bytes)

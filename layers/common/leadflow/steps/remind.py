@@ -1,5 +1,5 @@
-"""Reminders, nudges, nurture hand-off, no-show win-back and the daily digest (the remind
-function, every few minutes). All of it is due-time timers on the ``remind`` queue.
+"""remind (every few minutes): appointment reminders, nudges, nurture hand-off, no-show win-back
+and the owner's daily digest. All of it is due-time timers on the ``remind`` queue.
 
 Client messages respect quiet hours in the business time zone: a message due at night waits
 for morning. Sequences stop the moment the client replies or books.
@@ -8,110 +8,69 @@ for morning. Sequences stop the moment the client replies or books.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
+from leadflow import clock, failpoints
 from leadflow.adapters.channels.base import SendError
-from leadflow.adapters.delivery import MARKETING_KINDS, deliver_to_client
-from leadflow.adapters.notify import client_message, to_owner
+from leadflow.adapters.crm import Crm
+from leadflow.adapters.messenger import Messenger, client_message
 from leadflow.adapters.store import Store
-from leadflow.adapters.store.timers import Timer
-from leadflow.business import BusinessConfig, clock_time
+from leadflow.business import BusinessConfig, Service
 from leadflow.clock import iso
-from leadflow.domain.models import CLOSED_STATUSES, Lead, LeadStatus, OutboundMessage
+from leadflow.domain import lifecycle
+from leadflow.domain.kpi import compute_kpis, digest_text
+from leadflow.domain.models import CLOSED_STATUSES, Lead, LeadStatus
+from leadflow.domain.plans import Timer, next_digest_at, quiet_until
 from leadflow.domain.replies import describe_day
+from leadflow.domain.sms import MARKETING_KINDS, fit_one_segment
 from leadflow.observability import logger, metrics
+from leadflow.steps.leads import LeadChanges
+from leadflow.steps.timers import work_due_timers
+
+# How the owner hears about a message that did not reach the client.
+KIND_NAMES = {
+    "reminder": "напоминание о записи",
+    "nudge": "напоминание о заявке",
+    "winback": "приглашение записаться снова",
+}
 
 
-def quiet_until(business: BusinessConfig, now: datetime) -> datetime | None:
-    """The end of the quiet hours when ``now`` falls inside them, else None."""
-    quiet = business.reminders.quiet_hours
-    start, end = clock_time(quiet.start), clock_time(quiet.end)
-    local = now.astimezone(business.tz)
-    t = local.time()
-    inside = (start <= t or t < end) if start > end else (start <= t < end)
-    if not inside:
-        return None
-    day = local.date() if t < end else local.date() + timedelta(days=1)
-    return datetime.combine(day, end, business.tz)
-
-
-def schedule_booking_reminders(store: Store, business: BusinessConfig, lead: Lead, now: datetime) -> None:
-    """After a booking or a no-show: appointment reminders, or the win-back offer."""
-    store.timers.cancel(f"nudge#{lead.lead_id}")
-    if lead.status == LeadStatus.no_show:
-        due = now + timedelta(days=business.reminders.winback_after_days)
-        store.timers.put(
-            Timer(f"winback#{lead.lead_id}", "remind", "winback", iso(due), lead.lead_id), only_if_new=True
-        )
-        return
-    if not lead.appointment_at:
-        return
-    for hours in business.reminders.before_appointment_h:
-        due = lead.appointment_at - timedelta(hours=hours)
-        if due <= now:
-            continue
-        store.timers.put(
-            Timer(
-                f"appt#{lead.lead_id}#{hours}",
-                "remind",
-                "appointment",
-                iso(due),
-                lead.lead_id,
-                data={"at": lead.appointment_at.isoformat(), "hours": hours},
-            )
-        )
-
-
-def schedule_nudges(store: Store, business: BusinessConfig, lead: Lead) -> None:
-    days = business.reminders.nudge_after_days
-    if not days or lead.status in CLOSED_STATUSES or lead.appointment_at:
-        return
-    due = lead.last_message_at + timedelta(days=days[0])
-    store.timers.put(
-        Timer(
-            f"nudge#{lead.lead_id}",
-            "remind",
-            "nudge",
-            iso(due),
-            lead.lead_id,
-            data={"since": lead.last_message_at.isoformat()},
-        ),
-        only_if_new=True,
-    )
-
-
-def next_digest_at(business: BusinessConfig, now: datetime) -> datetime:
-    local = now.astimezone(business.tz)
-    at = datetime.combine(local.date(), clock_time(business.reminders.digest_at), business.tz)
-    return at if at > local else at + timedelta(days=1)
-
-
-class Reminders:
-    def __init__(self, store: Store, outbound, crm, business: BusinessConfig):
+class RemindStep:
+    def __init__(self, store: Store, messenger: Messenger, crm: Crm, business: BusinessConfig):
         self.store = store
-        self.outbound = outbound
+        self.messenger = messenger
         self.crm = crm
         self.business = business
+        self.leads = LeadChanges(store, business)
+
+    def handle_event(self, event: dict, context: Any) -> dict:
+        """An EventBridge schedule's tick: work what is due on the leadflow clock."""
+        self.messenger.until_deadline(context)
+        return {"timers": self.run(clock.now())}
 
     def run(self, now: datetime) -> int:
         self.store.timers.put(
             Timer("digest", "remind", "digest", iso(next_digest_at(self.business, now))), only_if_new=True
         )
-        done = 0
-        for timer in self.store.timers.due("remind", now):
-            if not self.store.timers.claim(timer, now):
-                continue
-            handler = {
-                "appointment": self._appointment,
-                "nudge": self._nudge,
-                "winback": self._winback,
-                "digest": self._digest,
-            }.get(timer.kind)
-            if handler is None:
-                self.store.timers.cancel(timer.timer_id)
-                continue
-            handler(timer, now)
-            done += 1
-        return done
+        self.store.timers.put(Timer("retention", "remind", "retention", iso(now)), only_if_new=True)
+        handlers = {
+            "appointment": self._appointment,
+            "nudge": self._nudge,
+            "winback": self._winback,
+            "digest": self._digest,
+            "retention": self._retention,
+        }
+        return work_due_timers(self.store, "remind", now, handlers, self._gave_up)
+
+    def _gave_up(self, timer: Timer, reason: str) -> None:
+        lead = self.store.leads.get(timer.lead_id) if timer.lead_id else None
+        what = KIND_NAMES.get({"appointment": "reminder"}.get(timer.kind, timer.kind), "плановое сообщение")
+        if lead is not None:
+            self.messenger.to_owner(
+                lead,
+                f"owner_note:gave_up:{timer.timer_id}",
+                f"⚠️ Не отправлено {what} ({reason}). Свяжитесь с клиентом сами.",
+            )
 
     # ------------------------------------------------------------------ client messages
     def _to_client(self, timer: Timer, lead: Lead, kind: str, text: str, now: datetime) -> bool:
@@ -123,22 +82,21 @@ class Reminders:
         message = client_message(
             lead, f"{kind}:{timer.timer_id}:{timer.step}:{timer.data.get('at', '')}", kind, text
         )
-        consent = kind not in MARKETING_KINDS or bool(
-            self.store.contacts.get(lead.contact_id).get("marketing_consent")
-        )
+        consent = kind not in MARKETING_KINDS or self.store.contacts.get(lead.contact_id).marketing_consent
         try:
-            path = deliver_to_client(self.outbound, self.business, lead, message, consent=consent)
+            path = self.messenger.reach_client(lead, message, consent=consent)
         except SendError:
             self.store.timers.reschedule(timer.timer_id, now + timedelta(minutes=10), timer.step, timer.data)
             return False
+        failpoints.hit("remind.after_send")
+        what = KIND_NAMES.get(kind, kind)
         problem = {
-            "window_closed": f"Клиент не писал в WhatsApp больше суток: сообщение «{kind}» не доставлено "
+            "window_closed": f"Клиент не писал в WhatsApp больше суток: {what} не доставлено "
             "(нет шаблона и SMS). Свяжитесь с ним сами.",
-            "failed": f"Не удалось отправить клиенту ({message.channel}) сообщение «{kind}». Свяжитесь с ним сами.",
+            "failed": f"Не удалось отправить клиенту {what}. Свяжитесь с ним сами.",
         }.get(path)
         if problem:
-            note_id = f"owner_note:{timer.timer_id}:{timer.step}"
-            to_owner(self.outbound, self.store, self.business, lead, note_id, problem)
+            self.messenger.to_owner(lead, f"owner_note:{timer.timer_id}:{timer.step}", problem)
         metrics.add_metric(name=f"{kind.capitalize()}Sent", unit="Count", value=1)
         return True
 
@@ -146,7 +104,7 @@ class Reminders:
         lead = self.store.leads.get(timer.lead_id or "")
         if (
             lead is None
-            or lead.status not in (LeadStatus.booked, LeadStatus.confirmed)
+            or lead.status not in lifecycle.BOOKED
             or not lead.appointment_at
             or lead.appointment_at.isoformat() != timer.data.get("at")
             or lead.appointment_at <= now  # a run that came too late: no reminder after the visit
@@ -154,23 +112,18 @@ class Reminders:
             self.store.timers.cancel(timer.timer_id)
             return
         service = self.business.service(lead.service)
+        english = lead.language == "en"
+        texts = self.business.messages.in_language(lead.language)
+        service_name = _named(service, english) or ("a visit" if english else "визит")
         local = lead.appointment_at.astimezone(self.business.tz)
-        when = f"{describe_day(local.date(), now.astimezone(self.business.tz).date())} в {local:%H:%M}"
-        from leadflow.adapters.notify import client_channel
-
-        if client_channel(lead)[0] == "sms":
+        day = describe_day(local.date(), now.astimezone(self.business.tz).date(), lead.language)
+        at = "at" if english else "в"
+        if lead.client_address()[0] == "sms":
             # One SMS part (70 Cyrillic characters): the short template, trimmed if a name is long.
-            from leadflow.adapters.channels.sms import fit_one_segment
-
-            day = describe_day(local.date(), now.astimezone(self.business.tz).date())
-            short_when = f"{day if ',' not in day else f'{local:%d.%m}'} в {local:%H:%M}"
-            template = self.business.messages.reminder_sms
-            text = fit_one_segment(
-                template.format(service=service.name.lower() if service else "визит", when=short_when)
-            )
+            short_when = f"{day if ',' not in day else f'{local:%d.%m}'} {at} {local:%H:%M}"
+            text = fit_one_segment(texts.reminder_sms.format(service=service_name, when=short_when))
         else:
-            template = self.business.messages.reminder
-            text = template.format(service=service.name.lower() if service else "визит", when=when)
+            text = texts.reminder.format(service=service_name, when=f"{day} {at} {local:%H:%M}")
         if self._to_client(timer, lead, "reminder", text, now):
             self.store.timers.cancel(timer.timer_id)
 
@@ -189,8 +142,8 @@ class Reminders:
         days = self.business.reminders.nudge_after_days
         service = self.business.service(lead.service)
         if timer.step < len(days):
-            text = self.business.messages.nudge.format(
-                service_part=f" на {service.name.lower()}" if service else ""
+            text = self.business.messages.in_language(lead.language).nudge.format(
+                service_part=_service_part(service, lead.language)
             )
             if not self._to_client(timer, lead, "nudge", text, now):
                 return
@@ -203,14 +156,12 @@ class Reminders:
                 timer.timer_id, lead.last_message_at + timedelta(days=later), timer.step + 1, timer.data
             )
             return
-        handed: list[Lead] = []
-        nurtured = self.store.leads.mutate(lead.lead_id, lambda current: _hand_to_nurture(current, handed))
-        if nurtured is not None and handed:
-            # Closed as lost: the contact's next message opens a new lead, the owner gets the slot back.
-            self.store.contacts.close_lead(nurtured.contact_id, nurtured.lead_id)
-            if nurtured.owner:
-                self.store.staff.release_lead(nurtured.owner)
-            self.crm.update_status(nurtured)
+        # Closed as lost: the contact's next message opens a new lead, the owner gets the slot back.
+        handed = self.leads.apply(
+            lead.lead_id, lambda current: lifecycle.lose(current, "nurture"), known=lead
+        )
+        if handed is not None and handed.changed:
+            self.crm.update_status(handed.lead)
             logger.info("nurture hand-off", extra={"lead_id": lead.lead_id})
         self.store.timers.cancel(timer.timer_id)
 
@@ -220,20 +171,20 @@ class Reminders:
             self.store.timers.cancel(timer.timer_id)
             return
         service = self.business.service(lead.service)
-        contact = self.store.contacts.get(lead.contact_id)
-        if lead.channel in ("call", "form", "sms") and not contact.get("marketing_consent"):
+        if (
+            lead.channel in ("call", "form", "sms")
+            and not self.store.contacts.get(lead.contact_id).marketing_consent
+        ):
             self.store.timers.cancel(timer.timer_id)  # marketing by SMS only with consent
             return
-        text = self.business.messages.winback.format(
-            service_part=f" на {service.name.lower()}" if service else ""
+        text = self.business.messages.in_language(lead.language).winback.format(
+            service_part=_service_part(service, lead.language)
         )
         if self._to_client(timer, lead, "winback", text, now):
             self.store.timers.cancel(timer.timer_id)
 
     # ------------------------------------------------------------------ the owner's digest
     def _digest(self, timer: Timer, now: datetime) -> None:
-        from leadflow.domain.kpi import compute_kpis, digest_text
-
         # The 24 hours up to the scheduled time (not ``now``, not the calendar day): a late run
         # still reports its own day under its own id, and leads after the evening digest land in
         # the next one instead of in none.
@@ -245,32 +196,38 @@ class Reminders:
             for lead in self.store.leads.received_between(since.date(), until.date())
             if since <= lead.received_at < until
         ]
-        text = digest_text(compute_kpis(leads, tz=self.business.tz), local_day)
-        managers = [s.id for s in self.business.staff if s.active and s.role in ("manager", "senior")] or [
-            "owner"
-        ]
-        from leadflow.adapters.notify import staff_chat
-
-        for staff_id in managers:
-            self.outbound.send(
-                OutboundMessage(
-                    id=f"digest:{local_day}:{staff_id}",
-                    channel="telegram",
-                    to=staff_chat(self.store, self.business, staff_id),
-                    kind="digest",
-                    text=text,
-                )
-            )
+        text = digest_text(compute_kpis(leads, tz=self.business.tz), local_day, self.business)
+        readers = [s.id for s in self.business.staff if s.active and s.role in ("owner", "manager", "senior")]
+        for staff_id in readers or ["owner"]:
+            self.messenger.to_staff(staff_id, None, f"digest:{local_day}:{staff_id}", "digest", text)
         self.store.timers.reschedule(
             timer.timer_id, next_digest_at(self.business, now + timedelta(minutes=1)), 0
         )
 
+    # ------------------------------------------------------------------ retention
+    def _retention(self, timer: Timer, now: datetime) -> None:
+        """Once a day: leads past the retention period keep only their numbers (152-FZ)."""
+        from leadflow.steps.privacy import Privacy
 
-def _hand_to_nurture(lead: Lead, handed: list[Lead]) -> Lead | None:
-    handed.clear()  # mutate retries on conflicts: only the attempt that was saved counts
-    if "nurture" in lead.tags or lead.status in CLOSED_STATUSES:
+        through = timer.data.get("through")
+        done = Privacy(self.store, self.crm, self.business).expire(
+            datetime.fromisoformat(through) if through else None, now
+        )
+        self.store.timers.reschedule(
+            timer.timer_id, now + timedelta(days=1), 0, {"through": done.isoformat()}
+        )
+
+
+def _named(service: Service | None, english: bool) -> str | None:
+    """The service as said inside a sentence: «маникюр», "gel manicure"."""
+    if service is None:
         return None
-    lead.tags = [*lead.tags, "nurture"]
-    lead.status = LeadStatus.lost
-    handed.append(lead)
-    return lead
+    return (service.name_en or service.name) if english else service.name.lower()
+
+
+def _service_part(service: Service | None, language: str) -> str:
+    """« на маникюр» / " for a manicure" in «Подобрать вам удобное время{service_part}?»."""
+    name = _named(service, language == "en")
+    if not name:
+        return ""
+    return f" for {name}" if language == "en" else f" на {name}"

@@ -1,169 +1,262 @@
-"""Route a qualified lead: owner by rules, the CRM record, the owner's lead card, the SLA timer.
+"""route: give a qualified lead its owner by the rules, record it in the CRM, send the owner's
+lead card, start the SLA clock — and take what else arrives on the route queue: staff actions
+from Telegram, CRM status events, SMS delivery reports.
 
 Every step is safe to repeat: the owner is set once (conditional save), the CRM id is stored
 as soon as it is known, the card is an exactly-once outbound message, the SLA timer is only
-created if absent. A redelivered LeadReady walks the steps and finds them done.
+created if absent. A redelivered LeadReady walks the steps and finds them done. The ready
+leads of one batch go together, so their CRM push shares requests.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from leadflow import clock
+from leadflow import clock, failpoints
 from leadflow.adapters.crm import Crm, CrmUnavailable
-from leadflow.adapters.outbound import Outbound
-from leadflow.adapters.sqs_batch import Poison
+from leadflow.adapters.messenger import Messenger
+from leadflow.adapters.queues import parse_queue_message
+from leadflow.adapters.sqs_batch import BatchFrame, Poison
 from leadflow.adapters.store import Store
 from leadflow.business import BusinessConfig
+from leadflow.domain import lifecycle
 from leadflow.domain.assignment import choose_owner
-from leadflow.domain.models import CLOSED_STATUSES, Intent, Lead, LeadReady, LeadStatus
+from leadflow.domain.cards import lead_label
+from leadflow.domain.models import (
+    CLOSED_STATUSES,
+    ContactRecord,
+    CrmEvent,
+    DeliveryReport,
+    Intent,
+    Lead,
+    LeadReady,
+    StaffEvent,
+)
+from leadflow.domain.plans import seniors
 from leadflow.domain.rules import LeadFacts
 from leadflow.observability import logger, metrics
-from leadflow.steps.escalate import schedule_sla
-from leadflow.steps.workspace import send_lead_card
+from leadflow.steps.cards import Cards
+from leadflow.steps.crm_sync import CrmSync
+from leadflow.steps.leads import LeadChanges
+from leadflow.steps.sms_reports import SmsReports
+from leadflow.steps.workspace import Workspace
 
 
-class Router:
-    def __init__(self, store: Store, outbound: Outbound, crm: Crm, business: BusinessConfig):
+@dataclass(frozen=True)
+class Assigned:
+    lead: Lead
+    contact: ContactRecord | None = None  # read while choosing the owner
+    owner_chat: str | None = None
+
+
+class RouteStep:
+    def __init__(
+        self,
+        store: Store,
+        messenger: Messenger,
+        crm: Crm,
+        business: BusinessConfig,
+        frame: BatchFrame,
+        workspace: Workspace,
+        crm_sync: CrmSync,
+        sms_reports: SmsReports,
+    ):
         self.store = store
-        self.outbound = outbound
+        self.messenger = messenger
         self.crm = crm
         self.business = business
+        self.frame = frame
+        self.workspace = workspace
+        self.crm_sync = crm_sync
+        self.sms_reports = sms_reports
+        self.leads = LeadChanges(store, business)
+        self.cards = Cards(store, messenger, business)
 
+    # ------------------------------------------------------------------ the batch
+    def handle_event(self, event: dict, context: Any) -> dict:
+        self.messenger.until_deadline(context)
+        ready: dict[str, LeadReady] = {}
+        redelivered = False
+        for record in event.get("Records", []):
+            try:
+                message = parse_queue_message(record["body"])
+            except ValueError:
+                continue  # the per-record pass dead-letters it with the reason
+            if isinstance(message, LeadReady):
+                ready.setdefault(message.lead_id, message)  # one lead twice in a batch is routed once
+                redelivered |= self.frame.attempt(record) > 1
+        failures = self.route(list(ready.values()), redelivered) if ready else {}
+
+        def handle(message: Any, record: Any) -> None:
+            if isinstance(message, LeadReady):
+                if message.lead_id in failures:
+                    raise failures[message.lead_id]  # Poison → DLQ now; anything else → retried
+                return
+            if isinstance(message, StaffEvent):
+                self.workspace.handle(message)
+            elif isinstance(message, CrmEvent):
+                self.crm_sync.apply(message)
+            elif isinstance(message, DeliveryReport):
+                self.sms_reports.apply(message)
+            else:
+                raise Poison(f"route does not take {message.type!r}")
+            self.store.inbox.mark_done(message.event_id)
+
+        return self.frame.process(event, context, handle)
+
+    # ------------------------------------------------------------------ routing ready leads
     def route(self, batch: list[LeadReady], redelivered: bool = False) -> dict[str, Exception]:
         """Route a batch; returns what failed per lead id (retried or dead-lettered by the caller).
         One lead's failure never stops the others."""
         now = clock.now()
         failures: dict[str, Exception] = {}
         routed: list[Lead] = []
+        known: dict[str, tuple[ContactRecord | None, str | None]] = {}  # read while assigning: no second read
         for ready in batch:
             try:
-                lead = self._assign(ready.lead_id, now)
+                assigned = self._assign(ready.lead_id, now)
             except Exception as exc:
                 failures[ready.lead_id] = exc
                 continue
-            if lead is not None:
-                routed.append(lead)
-        unpushed = [lead for lead in routed if lead.crm_id is None and lead.owner]
-        failures.update(self._push_to_crm(unpushed, redelivered))
+            if assigned is not None:
+                routed.append(assigned.lead)
+                known[assigned.lead.lead_id] = (assigned.contact, assigned.owner_chat)
+        failpoints.hit("route.after_assign")
+        unpushed = [lead for lead in routed if lead.crm_id is None and lead.owner and not lead.crm_error]
+        pushed, crm_failures = self._push_to_crm(unpushed, redelivered)
+        failures.update(crm_failures)
+        failpoints.hit("route.after_crm_push")
         for lead in routed:
             if lead.lead_id in failures or not lead.owner:
                 continue
             try:
-                current = self.store.leads.get(lead.lead_id) or lead
-                send_lead_card(self.store, self.outbound, self.business, current)
-                schedule_sla(self.store, self.business, current, now)
+                contact, owner_chat = known[lead.lead_id]
+                current = self.cards.send(
+                    pushed.get(lead.lead_id, lead), contact=contact, owner_chat=owner_chat
+                )
+                failpoints.hit("route.after_card_sent")
+                self.leads.schedule_sla(current, now)
             except Exception as exc:
                 failures[lead.lead_id] = exc
         return failures
 
-    def _assign(self, lead_id: str, now: datetime) -> Lead | None:
+    def _assign(self, lead_id: str, now: datetime) -> Assigned | None:
         lead = self.store.leads.get(lead_id)
         if lead is None:
             raise Poison(f"lead {lead_id} does not exist")
         if lead.status in CLOSED_STATUSES:
             return None
         if lead.intent == Intent.not_target and not self.business.crm.push_not_target:
-            self.store.leads.mutate(lead_id, lambda current: _close_not_target(current))
-            self.store.contacts.close_lead(lead.contact_id, lead_id)
+            self.leads.apply(lead_id, lifecycle.close_not_target, known=lead)
             return None
         if lead.owner:
-            return lead  # assigned on an earlier delivery; finish the remaining steps
+            return Assigned(lead)  # assigned on an earlier delivery; finish the remaining steps
         contact = self.store.contacts.get(lead.contact_id)
-        previous_owner = contact.get("last_owner")
         facts = LeadFacts(
-            repeat_client=int(contact.get("leads", 0)) > 1 or bool(previous_owner),
-            vip=bool(contact.get("vip")) or (lead.contact.phone or "") in self.business.vip_phones,
+            repeat_client=contact.is_repeat_client or bool(lead.previous_owner),
+            vip=contact.vip or (lead.contact.phone or "") in self.business.vip_phones,
             branch=lead.branch,
         )
+        previous_owner = lead.previous_owner or contact.last_owner
         assignment = choose_owner(lead, facts, self.business, self.store.staff, now, previous_owner)
-
-        def apply(current: Lead) -> Lead | None:
-            if current.owner:
-                return None
-            current.owner = assignment.owner
-            current.assignment_reason = assignment.reason
-            current.status = LeadStatus.assigned
-            current.assigned_at = now
-            current.routed = True
-            current.tags = sorted(set(current.tags) | set(assignment.tags))
-            if assignment.priority:
-                current.priority = assignment.priority  # type: ignore[assignment]
-            if assignment.callback_at:
-                current.callback_at = assignment.callback_at
-            return current
-
-        saved = self.store.leads.mutate(lead_id, apply)
-        if saved is None or saved.owner != assignment.owner:
-            self.store.staff.release_lead(assignment.owner)  # a concurrent route won
-        else:
-            remembered = {"last_branch": lead.branch} if lead.branch else {}
-            self.store.contacts.update(lead.contact_id, last_owner=assignment.owner, **remembered)
-            metrics.add_metric(name="LeadsAssigned", unit="Count", value=1)
-            logger.info(
-                "assigned", extra={"lead_id": lead_id, "owner": assignment.owner, "reason": assignment.reason}
-            )
-        return saved
+        saved = self.store.leads.change(
+            lead_id,
+            lambda current: lifecycle.assign(
+                current,
+                assignment.owner,
+                assignment.reason,
+                now,
+                tags=assignment.tags,
+                priority=assignment.priority,
+                callback_at=assignment.callback_at,
+            ),
+            known=lead,
+        )
+        if saved is None or saved.lead.owner != assignment.owner:
+            self.store.staff.release_lead(assignment.owner, lead_id)  # a concurrent route won
+            return Assigned(saved.lead) if saved else None
+        metrics.add_metric(name="LeadsAssigned", unit="Count", value=1)
+        logger.info(
+            "assigned", extra={"lead_id": lead_id, "owner": assignment.owner, "reason": assignment.reason}
+        )
+        state = assignment.owner_state
+        return Assigned(
+            saved.lead, contact, self.messenger.chat_of(assignment.owner, state) if state else None
+        )
 
     def reassign(self, lead: Lead, now: datetime) -> str | None:
-        """After an SLA ladder ran out: the next free specialist by the same rules."""
+        """After an SLA ladder ran out: the next free specialist by the same rules (the service's
+        skills included), never the owner who let it wait."""
         old_owner = lead.owner
         contact = self.store.contacts.get(lead.contact_id)
-        facts = LeadFacts(repeat_client=False, vip=bool(contact.get("vip")), branch=lead.branch)
+        facts = LeadFacts(repeat_client=False, vip=contact.vip, branch=lead.branch)
         exclude = frozenset({old_owner} if old_owner else set())
-        assignment = choose_owner(lead, facts, self.business, self.store.staff, now, None, exclude)
+        assignment = choose_owner(
+            lead, facts, self.business, self.store.staff, now, None, exclude, like=old_owner
+        )
         if assignment.owner == old_owner:
-            self.store.staff.release_lead(assignment.owner)
             return None
-
-        def apply(current: Lead) -> Lead | None:
-            if current.owner != old_owner or current.accepted_at:
-                return None
-            current.owner = assignment.owner
-            current.assignment_reason = f"reassigned after SLA ({assignment.reason})"
-            current.assigned_at = now
-            current.tags = sorted({*current.tags, "reassigned"})
-            return current
-
-        saved = self.store.leads.mutate(lead.lead_id, apply)
-        if saved is None or saved.owner != assignment.owner:
-            self.store.staff.release_lead(assignment.owner)
+        reason = f"reassigned after SLA ({assignment.reason})"
+        saved = self.leads.apply(
+            lead.lead_id,
+            lambda current: lifecycle.reassign(current, old_owner, assignment.owner, reason, now),
+        )
+        if saved is None or saved.lead.owner != assignment.owner:
+            self.store.staff.release_lead(assignment.owner, lead.lead_id)
             return None
-        if old_owner:
-            self.store.staff.release_lead(old_owner)
-        member = self.business.staff_member(assignment.owner)
-        self.crm.reassign(saved, str(member.bitrix24_user_id) if member and member.bitrix24_user_id else None)
-        send_lead_card(self.store, self.outbound, self.business, saved)
-        schedule_sla(self.store, self.business, saved, now)
+        self.crm.reassign(saved.lead, self._crm_user(assignment.owner))
+        current = self.cards.send(saved.lead)
+        self.leads.schedule_sla(current, now)
         return assignment.owner
 
-    def _push_to_crm(self, leads: list[Lead], redelivered: bool = False) -> dict[str, Exception]:
+    def _crm_user(self, staff_id: str | None) -> str | None:
+        member = self.business.staff_member(staff_id)
+        return str(member.bitrix24_user_id) if member and member.bitrix24_user_id else None
+
+    def _push_to_crm(
+        self, leads: list[Lead], redelivered: bool
+    ) -> tuple[dict[str, Lead], dict[str, Exception]]:
+        """(the leads with their CRM ids, what must be retried). A lead the CRM refuses for good
+        (a field the portal made required) still gets its owner's card and SLA clock: the refusal
+        is shown on the card and told to the seniors, not dead-lettered."""
         if not leads:
-            return {}
-        owners = [self.business.staff_member(lead.owner) for lead in leads]
-        pairs = [
-            (lead, str(m.bitrix24_user_id) if m and m.bitrix24_user_id else None)
-            for lead, m in zip(leads, owners, strict=True)
-        ]
+            return {}, {}
+        pairs = [(lead, self._crm_user(lead.owner)) for lead in leads]
         try:
             outcomes = self.crm.push(pairs, self.business, redelivered)
         except CrmUnavailable as exc:
             logger.warning("crm unavailable, will retry", extra={"crm": self.crm.name, "reason": str(exc)})
             metrics.add_metric(name="CrmRetries", unit="Count", value=len(leads))
-            return {lead.lead_id: exc for lead in leads}
+            return {}, {lead.lead_id: exc for lead in leads}
+        by_id = {lead.lead_id: lead for lead in leads}
+        pushed: dict[str, Lead] = {}
         failed: dict[str, Exception] = {}
         for outcome in outcomes:
+            lead = by_id[outcome.lead_id]
             if outcome.crm_id:
                 crm_id, entity = outcome.crm_id, outcome.entity
-                self.store.leads.mutate(
-                    outcome.lead_id, lambda current, c=crm_id, e=entity: _set_crm_id(current, c, e)
+                changed = self.store.leads.change(
+                    lead.lead_id, lambda current, c=crm_id, e=entity: _set_crm_id(current, c, e), known=lead
                 )
+                pushed[lead.lead_id] = changed.lead if changed else lead
+            elif outcome.error and outcome.retryable:
+                failed[lead.lead_id] = CrmUnavailable(f"CRM: {outcome.error}")
             elif outcome.error:
-                logger.warning("crm refused lead", extra={"lead_id": outcome.lead_id, "error": outcome.error})
-                failed[outcome.lead_id] = (CrmUnavailable if outcome.retryable else Poison)(
-                    f"CRM: {outcome.error}"
+                logger.warning("crm refused lead", extra={"lead_id": lead.lead_id, "error": outcome.error})
+                metrics.add_metric(name="CrmRefused", unit="Count", value=1)
+                changed = self.store.leads.change(
+                    lead.lead_id, lambda current, e=outcome.error: _set_crm_error(current, e), known=lead
                 )
-        return failed
+                pushed[lead.lead_id] = changed.lead if changed else lead
+                self._tell_seniors_crm_refused(pushed[lead.lead_id], outcome.error)
+        return pushed, failed
+
+    def _tell_seniors_crm_refused(self, lead: Lead, error: str) -> None:
+        text = f"⚠️ CRM не приняла лид: {error[:300]}. Лид ведётся в leadflow; проверьте настройки CRM. {lead_label(self.business, lead)}"
+        for senior in seniors(self.business):
+            self.messenger.to_staff(senior, lead, f"crm_refused:{lead.lead_id}:{senior}", "crm_problem", text)
 
 
 def _set_crm_id(lead: Lead, crm_id: str, entity: str | None) -> Lead | None:
@@ -171,11 +264,12 @@ def _set_crm_id(lead: Lead, crm_id: str, entity: str | None) -> Lead | None:
         return None
     lead.crm_id = crm_id
     lead.crm_entity = entity  # type: ignore[assignment]
+    lead.crm_error = None
     return lead
 
 
-def _close_not_target(lead: Lead) -> Lead | None:
-    if lead.status == LeadStatus.not_target:
+def _set_crm_error(lead: Lead, error: str) -> Lead | None:
+    if lead.crm_error == error:
         return None
-    lead.status = LeadStatus.not_target
+    lead.crm_error = error[:500]
     return lead

@@ -1,57 +1,66 @@
-"""The score step: understand each client message, keep the lead's state, answer at once, and
-hand the lead to route when it is ready (complete, hot, or waited long enough).
+"""score: understand each client message, keep the lead's state, answer at once, and hand the
+lead to route when it is ready (complete, hot, or waited long enough).
 
-Safe to run twice for one message: the lead id derives from the first message, every write is
-conditional, the reply is an exactly-once outbound message keyed by the inbound message.
+Safe to run twice for one message: the lead id derives from the first message, the lead
+remembers the messages folded into it, every write is conditional, and the reply is an
+exactly-once outbound message keyed by the inbound message. Routing never waits on the reply:
+a reply that fails is retried by the queue after the lead was handed on.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
-from leadflow import clock
-from leadflow.adapters.notify import client_channel, to_client, to_owner
-from leadflow.adapters.outbound import Outbound
+from leadflow import clock, failpoints
+from leadflow.adapters.messenger import Messenger
+from leadflow.adapters.queues import Queue
+from leadflow.adapters.sqs_batch import BatchFrame, Poison
 from leadflow.adapters.store import Store
-from leadflow.adapters.store.timers import Timer
 from leadflow.business import BusinessConfig
 from leadflow.clock import iso
+from leadflow.domain import lifecycle
 from leadflow.domain.branches import branch_for
 from leadflow.domain.calendar import Calendar
 from leadflow.domain.models import (
     CLOSED_STATUSES,
     Contact,
+    ContactRecord,
     InboundMessage,
     Intent,
     Lead,
     LeadReady,
-    LeadStatus,
     OutboundMessage,
     Qualification,
-    StaffEvent,
     Temperature,
 )
-from leadflow.domain.replies import compose_reply, missing_fields
+from leadflow.domain.plans import Timer, emoji_wait_timer
+from leadflow.domain.replies import build_reply, missing_fields, reminder_answer
+from leadflow.domain.sms import is_opt_out
+from leadflow.domain.understanding import CARD_TEXT_CHARS, merge
 from leadflow.observability import logger, metrics
+from leadflow.steps.leads import LeadChanges
 
-Qualify = Callable[[InboundMessage, BusinessConfig], Qualification]
-YES = re.compile(r"^\s*(да|подтверждаю|подтверждаем|буду|придем|придём|ок|ok|yes|\+)\b", re.I)
-NO = re.compile(r"^\s*(нет|отмена|отменить|отмените|не смогу|не приду|no)\b", re.I)
-MOVE = re.compile(r"перенес|перенос|другое время|другой день", re.I)
-LLM_REFINE_WAIT_S = 10.0
+RECENT_OPENINGS = 20  # enough to tell a flood (replies.per_chat) from a conversation
+# Time kept back from the batch's deadline for the writes and sends that follow an LLM answer.
+RESERVE_S = 5.0
+
+
+class Qualifier(Protocol):
+    def __call__(
+        self, message: InboundMessage, business: BusinessConfig, time_left_s: float | None = None
+    ) -> Qualification: ...
 
 
 def lead_id_for(message_id: str) -> str:
     return "L" + hashlib.sha256(message_id.encode()).hexdigest()[:12]
 
 
-def offline_qualify(message: InboundMessage, business: BusinessConfig) -> Qualification:
+def offline_qualify(
+    message: InboundMessage, business: BusinessConfig, time_left_s: float | None = None
+) -> Qualification:
     from leadflow.domain.qualify.offline import qualify_offline
 
     return qualify_offline(
@@ -59,189 +68,254 @@ def offline_qualify(message: InboundMessage, business: BusinessConfig) -> Qualif
     )
 
 
-class LlmWithFallback:
-    """The LLM within a time budget; slower → the offline answer now and the LLM's refinement later."""
-
-    def __init__(self, llm, budget_s: float):
-        self.llm = llm
-        self.budget_s = budget_s
-        self.pool = ThreadPoolExecutor(max_workers=4)
-        self.pending: dict[str, object] = {}
-
-    def __call__(self, message: InboundMessage, business: BusinessConfig) -> Qualification:
-        from leadflow.adapters.llm import LlmUnavailable
-
-        future = self.pool.submit(self.llm.qualify, message.text, message.received_at, message.channel)
-        try:
-            return future.result(timeout=self.budget_s)
-        except FutureTimeout:
-            self.pending[message.message_id] = future
-            metrics.add_metric(name="LlmOverBudget", unit="Count", value=1)
-        except LlmUnavailable as exc:
-            logger.info("llm unavailable, offline answer", extra={"reason": str(exc)})
-            metrics.add_metric(name="LlmFallbacks", unit="Count", value=1)
-        return offline_qualify(message, business)
-
-    def late_answer(self, message_id: str) -> Qualification | None:
-        future = self.pending.pop(message_id, None)
-        if future is None:
-            return None
-        try:
-            return future.result(timeout=LLM_REFINE_WAIT_S)  # type: ignore[attr-defined]
-        except Exception:
-            return None
-
-
-class Conversation:
+class ScoreStep:
     def __init__(
         self,
         store: Store,
-        outbound: Outbound,
-        route_queue,
+        messenger: Messenger,
+        route_queue: Queue,
         business: BusinessConfig,
-        qualify: Qualify = offline_qualify,
+        qualify: Qualifier,
+        frame: BatchFrame,
     ):
         self.store = store
-        self.outbound = outbound
+        self.messenger = messenger
         self.route_queue = route_queue
         self.business = business
         self.qualify = qualify
+        self.frame = frame
+        self.leads = LeadChanges(store, business)
+        self.time_left_s: Callable[[], float] = lambda: float("inf")
+
+    def handle_event(self, event: dict, context: Any) -> dict:
+        """One SQS batch; the LLM's waits share the invocation's time, not a fixed time per message."""
+        if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+            self.time_left_s = lambda: context.get_remaining_time_in_millis() / 1000 - RESERVE_S
+        self.messenger.until_deadline(context)
+        return self.frame.process(event, context, self._record)
+
+    def _record(self, message: Any, record: Any) -> None:
+        if not isinstance(message, InboundMessage):
+            raise Poison(f"score takes inbound messages, got {message.type!r}")
+        self.handle(message)
 
     def handle(self, message: InboundMessage) -> None:
-        if self.store.inbox.is_done(message.message_id):
-            return  # a redelivery of a message handled before
-        if message.channel == "telegram" and self.store.staff.staff_for_chat(message.chat_id):
-            self.route_queue.send(
-                StaffEvent(
-                    event_id=message.message_id,
-                    chat_id=message.chat_id,
-                    user_id=message.contact.channel_user_id or "",
-                    action="message",
-                    text=message.text,
-                    received_at=message.received_at,
-                )
-            )
-            self.store.inbox.mark_done(message.message_id)
-            return
-        if message.channel == "sms" and _is_sms_opt_out(message.text):
+        if message.channel == "sms" and is_opt_out(message.text or ""):
             self._opt_out(message)
             return
         started = clock.now()
         understood = (
-            self.qualify(message, self.business) if (message.text or "").strip() else _media_only(message)
+            self.qualify(message, self.business, self.time_left_s())
+            if (message.text or "").strip()
+            else _media_only(message)
         )
-        lead, is_first = self._lead_for(message, understood)
-        self.store.conversation.add_inbound(lead.lead_id, message)
         branch = branch_for(self.business, message)
-        lead = (
-            self.store.leads.mutate(
-                lead.lead_id, lambda current: merge(current, message, understood, self.business.tz, branch)
-            )
-            or lead
+        lead, is_first, unsaved = self._lead_for(message, understood, branch)
+
+        answered_reminder = (
+            not unsaved and lead.status in lifecycle.BOOKED and self._answer_to_reminder(lead, message)
         )
-
-        answered_reminder = lead.status in (
-            LeadStatus.booked,
-            LeadStatus.confirmed,
-        ) and self._answer_to_reminder(lead, message)
-        if lead.handed_over:
-            self._forward_to_owner(lead, message)  # the owner sees it, a «да» to a reminder included
-        elif not answered_reminder:
-            self._reply(lead, message, first=is_first)
-
-        if isinstance(self.qualify, LlmWithFallback):
-            refined = self.qualify.late_answer(message.message_id)
-            if refined is not None:
-                lead = (
-                    self.store.leads.mutate(
-                        lead.lead_id,
-                        lambda current: merge(current, message, refined, self.business.tz, branch),
+        reply_error: Exception | None = None
+        try:
+            if lead.handed_over:
+                self._forward_to_owner(lead, message)  # the owner sees it, a «да» to a reminder included
+            elif not answered_reminder:
+                lead = self._reply(lead, message, first=is_first, unsaved=unsaved, understood=understood)
+        except Exception as exc:
+            # Routing never waits on the reply: the lead is handed on, then the queue retries this
+            # message and the reply (exactly once: the send is claimed by the message's id).
+            reply_error = exc
+            logger.warning(
+                "reply failed, will retry", extra={"lead_id": lead.lead_id, "error": type(exc).__name__}
+            )
+        failpoints.hit("score.after_reply_sent")
+        if unsaved:
+            # A new lead is written once, its first reply's time included (a redelivery finds it).
+            if self.store.leads.create(lead):
+                metrics.add_metric(name="LeadsCreated", unit="Count", value=1)
+                metrics.add_metric(name=f"Leads_{message.channel}", unit="Count", value=1)
+            else:  # a redelivery: the lead was written before (maybe before its reply went out)
+                replied_at = lead.first_reply_at
+                lead = self.store.leads.get(lead.lead_id) or lead
+                if replied_at and not lead.first_reply_at:
+                    changed = self.store.leads.change(
+                        lead.lead_id, lambda current: lifecycle.first_reply(current, replied_at), known=lead
                     )
-                    or lead
+                    lead = changed.lead if changed else lead
+        self.store.conversation.add_inbound(lead.lead_id, message)
+
+        refine = getattr(self.qualify, "late_answer", None)
+        if refine is not None:
+            refined = refine(message.message_id, self.time_left_s())
+            if refined is not None:
+                changed = self.store.leads.change(
+                    lead.lead_id,
+                    lambda current: merge(current, message, refined, self.business.tz, branch, refined=True),
+                    known=lead,
                 )
+                lead = changed.lead if changed else lead
+        failpoints.hit("score.before_hand_on")
         self._hand_on(lead, message)
-        self.store.inbox.mark_done(message.message_id)
         metrics.add_metric(name="ScoreSeconds", unit="Seconds", value=(clock.now() - started).total_seconds())
+        if reply_error is not None:
+            raise reply_error
 
     def _opt_out(self, message: InboundMessage) -> None:
         """«СТОП»: this number is never texted again; no reply (that would be a text)."""
-        identities = [f"phone#{message.contact.phone or message.chat_id}"]
-        contact_id, _ = self.store.contacts.resolve(identities)
+        resolved = self.store.contacts.resolve([f"phone#{message.contact.phone or message.chat_id}"])
         self.store.contacts.update(
-            contact_id, sms_opt_out=True, sms_opt_out_at=message.received_at.isoformat()
+            resolved.contact.contact_id, sms_opt_out=True, sms_opt_out_at=message.received_at.isoformat()
         )
         metrics.add_metric(name="SmsOptOuts", unit="Count", value=1)
-        self.store.inbox.mark_done(message.message_id)
 
     # ------------------------------------------------------------------ the lead
-    def _lead_for(self, message: InboundMessage, understood: Qualification) -> tuple[Lead, bool]:
-        """The contact's open lead if it is recent, else a new one named after this message."""
-        phone = message.contact.phone or understood.phone
+    def _lead_for(
+        self, message: InboundMessage, understood: Qualification, branch: str | None
+    ) -> tuple[Lead, bool, bool]:
+        """(lead, is it the lead's first message, is it still to be written): the contact's open
+        lead if it is recent, else a new one named after this message — written after its reply.
+
+        Only identities the channel vouches for join a contact: the sender's id in its channel
+        and a verified phone. A phone typed in a message is a claim: it is kept on the lead for
+        the call-back and shown to staff as a possible match, never merged."""
         identities = [f"{message.channel}#{message.contact.channel_user_id or message.chat_id}"]
-        if phone:
-            identities.append(f"phone#{phone}")
-        contact_id, _ = self.store.contacts.resolve(identities)
-        contact = self.store.contacts.get(contact_id)
+        if message.contact.phone and message.contact.phone_verified:
+            identities.append(f"phone#{message.contact.phone}")
+        typed = None if message.contact.phone_verified else message.contact.phone
+        claims = dict.fromkeys(f"phone#{phone}" for phone in (typed, understood.phone) if phone)
+        peek = tuple(claim for claim in claims if claim not in identities)
+        resolved = self.store.contacts.resolve(identities, peek=peek)
+        contact = resolved.contact
+        match = next((other for other in resolved.peeked.values() if other != contact.contact_id), None)
         own_id = lead_id_for(message.message_id)
         window = timedelta(days=self.business.open_lead_window_days)
+        tz = self.business.tz
+        existing: Lead | None = None
         for _ in range(3):
-            open_id = contact.get("open_lead_id") or None
+            open_id = contact.open_lead_id
             if open_id and open_id != own_id:
                 existing = self.store.leads.get(open_id)
                 if existing and existing.is_open and message.received_at - existing.last_message_at <= window:
-                    return existing, False
-            if open_id == own_id or self.store.contacts.open_lead(contact_id, own_id, replacing=open_id):
-                lead = Lead(
+                    changed = self.store.leads.change(
+                        existing.lead_id,
+                        lambda current: _with_match(merge(current, message, understood, tz, branch), match),
+                        known=existing,
+                    )
+                    return (changed.lead if changed else existing), False, False
+            openings = sorted({*contact.recent_openings, message.received_at})[-RECENT_OPENINGS:]
+            if open_id == own_id or self.store.contacts.open_lead(
+                contact.contact_id, own_id, replacing=open_id, openings=openings, identities=identities
+            ):
+                previous = self._previous_lead(contact, existing, own_id)
+                fresh = Lead(
                     lead_id=own_id,
                     channel=message.channel,
                     chat_id=message.chat_id,
-                    contact_id=contact_id,
+                    contact_id=contact.contact_id,
                     contact=Contact(channel_user_id=message.contact.channel_user_id),
                     received_at=message.received_at,
                     last_message_at=message.received_at,
                     business_connection_id=message.business_connection_id,
-                    branch=_known(self.business, contact.get("last_branch")),  # until the client says
+                    # A returning client starts at her last branch, with her last owner in mind.
+                    branch=_known(self.business, previous.branch if previous else contact.last_branch),
+                    previous_owner=(previous.owner if previous else None) or contact.last_owner,
                 )
-                created = self.store.leads.create(lead)
-                if created:
-                    metrics.add_metric(name="LeadsCreated", unit="Count", value=1)
-                    metrics.add_metric(name=f"Leads_{message.channel}", unit="Count", value=1)
-                return (lead if created else self.store.leads.get(own_id) or lead), created
-            contact = self.store.contacts.get(contact_id)  # a concurrent message opened a lead first
+                lead = _with_match(merge(fresh, message, understood, tz, branch), match) or fresh
+                # A chat that keeps opening leads (a flood of nonsense closes each one) counts as one chat.
+                lead.inbound_at = sorted({*lead.inbound_at, *openings})[-RECENT_OPENINGS:]
+                return lead, True, True
+            contact = self.store.contacts.get(contact.contact_id)  # a concurrent message opened a lead first
         raise RuntimeError("could not settle the contact's open lead")
 
+    def _previous_lead(self, contact: ContactRecord, seen: Lead | None, own_id: str) -> Lead | None:
+        """The contact's lead before this one (one read, only for a returning client)."""
+        previous_id = contact.last_lead_id if contact.last_lead_id != own_id else None
+        if seen is not None and seen.lead_id == previous_id:
+            return seen
+        return self.store.leads.get(previous_id) if previous_id else None
+
     # ------------------------------------------------------------------ answers
-    def _reply(self, lead: Lead, message: InboundMessage, *, first: bool) -> None:
+    def _reply(
+        self, lead: Lead, message: InboundMessage, *, first: bool, unsaved: bool = False,
+        understood: Qualification | None = None,
+    ) -> Lead:  # fmt: skip
         now = clock.now()
+        # «завтра» is the day after the message was written, however late it is processed
         local_today = message.received_at.astimezone(self.business.tz).date()
         if message.call and message.call.missed and not message.text:
             text: str | None = self.business.messages.missed_call
         else:
             is_open = Calendar.for_branch(self.business, lead.branch).is_open(now)
-            text = compose_reply(lead, self.business, first=first, today=local_today, is_open_now=is_open)
+            reply = build_reply(
+                lead, self.business, first=first, today=local_today, is_open_now=is_open,
+                text=message.text or "", asked=understood.intent if understood else None,
+                llm_answer=understood.answer if understood else None,
+            )  # fmt: skip
+            text = reply.text
+            if reply.unanswered:
+                lead = self._question_for_staff(lead, message, unsaved=unsaved)
         if not text:
-            return
-        if client_channel(lead)[0] == "sms" and not lead.contact.phone:
-            return  # a form that left only an e-mail: the owner calls back
-        delivery = to_client(self.outbound, lead, f"reply:{message.message_id}", "reply", text)
-        if delivery.outcome == "sent" and lead.first_reply_at is None:
-            replied_at = clock.now()
-            self.store.leads.mutate(lead.lead_id, lambda current: _first_reply(current, replied_at))
-            metrics.add_metric(
-                name="FirstResponseSeconds",
-                unit="Seconds",
-                value=max((replied_at - lead.received_at).total_seconds(), 0),
+            return lead
+        if lead.client_address()[0] == "sms" and not lead.contact.phone:
+            return lead  # a form that left only an e-mail: the owner calls back
+        if not self._may_answer(lead, message.received_at):
+            return lead  # a flood: the message is stored and on the card, the assistant stays quiet
+        delivery = self.messenger.to_client(lead, f"reply:{message.message_id}", "reply", text)
+        if delivery.outcome not in ("sent", "already_sent") or lead.first_reply_at is not None:
+            return lead
+        replied_at = clock.now()
+        if unsaved:
+            lead.first_reply_at = replied_at  # written with the new lead itself
+            return lead
+        changed = self.store.leads.change(
+            lead.lead_id, lambda current: lifecycle.first_reply(current, replied_at), known=lead
+        )
+        metrics.add_metric(
+            name="FirstResponseSeconds",
+            unit="Seconds",
+            value=max((replied_at - lead.received_at).total_seconds(), 0),
+        )
+        return changed.lead if changed else lead
+
+    def _question_for_staff(self, lead: Lead, message: InboundMessage, *, unsaved: bool) -> Lead:
+        """The client was told an administrator will answer: the question goes on the card, and to
+        the owner at once when the lead has one already (its card went out before the question)."""
+        question = (message.text or "").strip()[:CARD_TEXT_CHARS]
+        if unsaved:
+            lead.question = question  # written with the new lead; route's card shows it
+            return lead
+        changed = self.store.leads.change(
+            lead.lead_id, lambda current: lifecycle.await_staff_answer(current, question), known=lead
+        )
+        lead = changed.lead if changed else lead
+        if lead.owner:
+            who = lead.contact.name or "Клиент"
+            self.messenger.to_owner(
+                lead,
+                f"question:{message.message_id}",
+                f"❓ {who} спрашивает: «{question}». Ассистент не знает ответа и обещал, что ответит "
+                f"администратор — ответьте на карточку ({lead.lead_id}).",
             )
+        return lead
+
+    def _may_answer(self, lead: Lead, now: datetime) -> bool:
+        """At most ``replies.per_chat`` automatic answers in ``replies.window_min``: the lead keeps
+        its last messages' times (written with the message itself), so this costs no request."""
+        limits = self.business.replies
+        since = now - timedelta(minutes=limits.window_min)
+        if sum(1 for at in lead.inbound_at if at > since) <= limits.per_chat:
+            return True
+        metrics.add_metric(name="RepliesHeldBack", unit="Count", value=1)
+        logger.info("reply held back: too many messages from one chat", extra={"channel": lead.channel})
+        return False
 
     def _forward_to_owner(self, lead: Lead, message: InboundMessage) -> None:
         """After hand-over the assistant is quiet; the owner sees the client's words under the card."""
-        from leadflow.adapters.notify import staff_chat
-
         if not lead.owner:
             return
         # Under the card, in the card's chat; without a card, in the owner's chat.
-        chat, card_message = lead.card_ref() or (staff_chat(self.store, self.business, lead.owner), None)
-        delivery = self.outbound.send(
+        chat, card_message = lead.card_ref() or (self.messenger.staff_chat(lead.owner), None)
+        delivery = self.messenger.send(
             OutboundMessage(
                 id=f"forward:{message.message_id}",
                 channel="telegram",
@@ -258,37 +332,30 @@ class Conversation:
 
     def _answer_to_reminder(self, lead: Lead, message: InboundMessage) -> bool:
         """«да» confirms a booked visit, «нет»/«отмена» cancels, «перенести» asks for a new time."""
-        text = message.text or ""
-        texts = self.business.messages
-        if MOVE.search(text):  # first: «да, но можно перенести?» is a request to move
-            status, answer = LeadStatus.booked, texts.reschedule
-        elif YES.search(text):
-            status, answer = LeadStatus.confirmed, texts.confirmed
-        elif NO.search(text):
-            status, answer = LeadStatus.cancelled, texts.cancelled
-        else:
+        answer = reminder_answer(message.text or "")
+        if answer is None:
             return False
-        updated = self.store.leads.mutate(lead.lead_id, lambda current: _set_status(current, status))
-        if status == LeadStatus.cancelled:
-            self.store.contacts.close_lead(lead.contact_id, lead.lead_id)
-            if lead.owner:
-                self.store.staff.release_lead(lead.owner)
-
-        to_client(self.outbound, lead, f"reply:{message.message_id}", "reply", answer)
-        verdict = {
-            "confirmed": "подтвердил визит ✅",
-            "cancelled": "отменил визит ❌",
-            "booked": "просит перенести визит 🔁",
-        }
-        note = f"{lead.contact.name or 'Клиент'} {verdict[str(status)]} ({lead.lead_id})"
-        to_owner(self.outbound, self.store, self.business, lead, f"owner_note:{message.message_id}", note)
-        return updated is not None
+        texts = self.business.messages
+        change, reply, verdict = {
+            "move": (lifecycle.ask_to_move, texts.reschedule, "просит перенести визит 🔁"),
+            "confirm": (lifecycle.confirm, texts.confirmed, "подтвердил визит ✅"),
+            "cancel": (lifecycle.cancel, texts.cancelled, "отменил визит ❌"),
+        }[answer]
+        self.leads.apply(lead.lead_id, change, known=lead)
+        self.messenger.to_client(lead, f"reply:{message.message_id}", "reply", reply)
+        note = f"{lead.contact.name or 'Клиент'} {verdict} ({lead.lead_id})"
+        self.messenger.to_owner(lead, f"owner_note:{message.message_id}", note)
+        return True
 
     # ------------------------------------------------------------------ hand-on to route
     def _hand_on(self, lead: Lead, message: InboundMessage) -> None:
         if lead.routed or lead.status in CLOSED_STATUSES:
             return
         if lead.intent == Intent.not_target:
+            wait = emoji_wait_timer(lead)
+            if wait is not None:  # «💅🔥»: open for a day in case words follow; closed by the timer else
+                self.store.timers.put(wait, only_if_new=True)
+                return
             self.route_queue.send(LeadReady(lead_id=lead.lead_id, reason="not_target"))
             return
         complete = not missing_fields(lead, self.business) or lead.intent == Intent.question
@@ -309,19 +376,17 @@ class Conversation:
             ),
             only_if_new=True,
         )
-        from leadflow.steps.remind import schedule_nudges
+        self.leads.schedule_nudge(lead)
 
-        schedule_nudges(self.store, self.business, lead)
+
+def _with_match(lead: Lead | None, contact_id: str | None) -> Lead | None:
+    if lead is not None and contact_id and not lead.possible_match:
+        lead.possible_match = contact_id
+    return lead
 
 
 def _known(business: BusinessConfig, branch_id: str | None) -> str | None:
     return branch_id if len(business.branches) > 1 and business.branch(branch_id) else None
-
-
-def _is_sms_opt_out(text: str) -> bool:
-    from leadflow.adapters.channels.sms import is_opt_out
-
-    return is_opt_out(text or "")
 
 
 def _media_only(message: InboundMessage) -> Qualification:
@@ -332,62 +397,3 @@ def _media_only(message: InboundMessage) -> Qualification:
         urgent=missed,
         engine="none",
     )
-
-
-def merge(
-    lead: Lead, message: InboundMessage, understood: Qualification, tz: ZoneInfo, branch: str | None = None
-) -> Lead | None:
-    """Fold one message's understanding into the lead: new facts fill or refine, none are lost.
-    A late-arriving older message only fills gaps; a routed lead keeps its branch."""
-    newer = message.received_at >= lead.last_message_at
-    if branch and not lead.routed and (newer or lead.branch is None):
-        lead.branch = branch
-    if understood.intent == Intent.booking or lead.intent is None:
-        lead.intent = understood.intent
-    elif understood.intent == Intent.question and lead.intent == Intent.not_target:
-        lead.intent = Intent.question
-    for field in ("service", "preferred_date", "preferred_time"):
-        value = getattr(understood, field)
-        if value is not None and (newer or getattr(lead, field) is None):
-            setattr(lead, field, value)
-    lead.urgent = lead.urgent or understood.urgent
-    lead.llm_tokens += understood.tokens
-    if message.call and message.call.missed:
-        lead.tags = sorted({*lead.tags, "missed_call"})
-    lead.temperature = temperature_of(lead, message.received_at.astimezone(tz).date())
-    name = message.contact.name if message.channel in ("form", "call") else None
-    lead.contact.name = lead.contact.name or understood.name or name or message.contact.name
-    lead.contact.phone = lead.contact.phone or message.contact.phone or understood.phone
-    lead.contact.channel_user_id = lead.contact.channel_user_id or message.contact.channel_user_id
-    lead.media = sorted(set(lead.media) | set(message.media))
-    lead.source = lead.source or message.source or message.utm.source or message.channel
-    if lead.utm.is_empty() and not message.utm.is_empty():
-        lead.utm = message.utm
-    lead.promo = lead.promo or message.promo
-    if newer:
-        lead.last_message_at = message.received_at
-    if lead.status == LeadStatus.new:
-        lead.status = LeadStatus.qualifying
-    return lead
-
-
-def temperature_of(lead: Lead, today: date) -> Temperature:
-    """hot = a booking for today..+2 days or stated urgency; warm = other bookings; cold = the rest."""
-    if lead.intent != Intent.booking:
-        return Temperature.cold
-    soon = lead.preferred_date is not None and 0 <= (lead.preferred_date - today).days <= 2
-    return Temperature.hot if lead.urgent or soon or "missed_call" in lead.tags else Temperature.warm
-
-
-def _first_reply(lead: Lead, at: datetime) -> Lead | None:
-    if lead.first_reply_at:
-        return None
-    lead.first_reply_at = at
-    return lead
-
-
-def _set_status(lead: Lead, status: LeadStatus) -> Lead | None:
-    if lead.status == status:
-        return None
-    lead.status = status
-    return lead

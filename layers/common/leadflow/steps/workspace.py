@@ -1,7 +1,15 @@
-"""The staff workspace in Telegram: lead cards with buttons, answers to clients from a card,
-hand-over from the assistant, shifts and the manager's view — no other app needed.
+"""The staff workspace in Telegram: buttons on lead cards, answers to clients from a card,
+hand-over from the assistant, shifts, the manager's view, onboarding — no other app needed.
 
-Staff events arrive from ingest on the route queue (button presses, replies to cards, commands).
+Staff events arrive from ingest on the route queue (ingest has already told staff chats from
+client chats). Exactly once per event: a redelivery of a finished event is skipped (the inbox
+mark); one that failed half-way finds the lead's change already made (every lifecycle change is a
+no-op when the lead is already so) and only finishes what is left — the callback answer, the CRM
+status, the card edit — each an outbound claim keyed by the event, so nothing is sent twice.
+
+Who may do what: the lead's owner acts on it; seniors and the business owner on every lead;
+a manager on the leads of their branch; anybody from the lead's branch may take a lead nobody
+has taken yet («Беру» makes them its owner). Everybody else hears whose lead it is.
 """
 
 from __future__ import annotations
@@ -9,196 +17,29 @@ from __future__ import annotations
 import re
 from datetime import datetime, time, timedelta
 
-from leadflow import clock
-from leadflow.adapters.notify import client_channel
-from leadflow.adapters.outbound import Outbound
+from leadflow import clock, failpoints
+from leadflow.adapters.crm import Crm
+from leadflow.adapters.messenger import Messenger
 from leadflow.adapters.store import Store
-from leadflow.business import BusinessConfig
-from leadflow.domain.models import (
-    CLOSED_STATUSES,
-    Channel,
-    Contact,
-    InboundMessage,
-    Lead,
-    LeadStatus,
-    OutboundMessage,
-    StaffEvent,
-)
-from leadflow.domain.replies import describe_day
+from leadflow.business import BusinessConfig, StaffMember
+from leadflow.domain import lifecycle
+from leadflow.domain.cards import ACTION_LOG, CARD_HEAD, SNOOZE_MIN, Button, button, parse_button, staff_name
+from leadflow.domain.kpi import compute_kpis, today_text
+from leadflow.domain.models import CLOSED_STATUSES, Lead, OutboundMessage, StaffEvent
+from leadflow.domain.rules import works_in
 from leadflow.observability import logger
+from leadflow.steps.cards import Cards
+from leadflow.steps.leads import LeadChanges
 
-TEMPERATURE_LABEL = {"hot": "🔥 горячий", "warm": "🌤 тёплый", "cold": "❄️ холодный"}
-SNOOZE_MIN = 60
-CARD_LOG_LINES = 5
-BUTTONS = frozenset({"acc", "snz", "bk", "nt", "vis", "ns", "bot"})
-# What the card's log says a staff member did (staff note ``action`` → words).
-ACTION_LOG = {
-    "acc": "взят в работу",
-    "snz": f"перезвонит через {SNOOZE_MIN} мин",
-    "bk": "записан",
-    "book": "записан",
-    "nt": "не целевой",
-    "vis": "клиент пришёл",
-    "ns": "клиент не пришёл",
-    "bot": "снова отвечает бот",
-    "reply": "ответ клиенту",
-}
 STAFF_COMMAND_HELP = "Команды: /leads, /today, /off [ДД.ММ], /on, /stop."
-
-
-def card_buttons(lead: Lead) -> list[list[dict]]:
-    lid = lead.lead_id
-    if lead.status in CLOSED_STATUSES:
-        return []
-    if lead.status in (LeadStatus.booked, LeadStatus.confirmed):
-        rows = [
-            [
-                {"text": "Пришёл", "callback_data": f"vis:{lid}"},
-                {"text": "Не пришёл", "callback_data": f"ns:{lid}"},
-            ]
-        ]
-    else:
-        rows = [
-            [
-                {"text": "Записан", "callback_data": f"bk:{lid}"},
-                {"text": "Не целевой", "callback_data": f"nt:{lid}"},
-            ],
-        ]
-        if not lead.accepted_at:
-            rows.insert(
-                0,
-                [
-                    {"text": "Беру", "callback_data": f"acc:{lid}"},
-                    {"text": "Перезвоню позже", "callback_data": f"snz:{lid}"},
-                ],
-            )
-    if lead.handed_over:
-        rows.append([{"text": "Вернуть боту", "callback_data": f"bot:{lid}"}])
-    return rows
-
-
-def phone_for_card(phone: str | None) -> str:
-    """International form with the plus (+7…): Telegram turns it into a tap-to-call link, while a
-    national «8 913…» is not recognised as a phone everywhere."""
-    if not phone:
-        return "—"
-    import phonenumbers
-
-    try:
-        number = phonenumbers.parse(phone, "RU")
-    except phonenumbers.NumberParseException:
-        return phone
-    if not phonenumbers.is_valid_number(number):
-        return phone
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def _staff_name(business: BusinessConfig, staff_id: str | None) -> str:
-    member = business.staff_member(staff_id) if staff_id else None
-    return member.name if member else (staff_id or "—")
-
-
-def card_text(store: Store, business: BusinessConfig, lead: Lead) -> str:
-    tz = business.tz
-    today = clock.now().astimezone(tz).date()
-    service = business.service(lead.service)
-    lines = [f"Лид {lead.lead_id} · {TEMPERATURE_LABEL.get(lead.temperature or '', lead.temperature or '')}"]
-    lines.append(f"Имя: {lead.contact.name or '—'}")
-    lines.append(f"Телефон: {phone_for_card(lead.contact.phone)}")
-    lines.append(f"Услуга: {service.name if service else '—'}")
-    branch = business.branch(lead.branch)
-    if branch:
-        lines.append(f"Филиал: {branch.title}")
-    when = describe_day(lead.preferred_date, today) if lead.preferred_date else ""
-    when = f"{when} {lead.preferred_time or ''}".strip()
-    lines.append(f"Когда: {when or '—'}")
-    source = lead.source or lead.utm.source
-    utm = " / ".join(v for v in (lead.utm.medium, lead.utm.campaign) if v)
-    lines.append(
-        f"Канал: {lead.channel}" + (f" · источник: {source}" if source else "") + (f" ({utm})" if utm else "")
-    )
-    if lead.promo:
-        lines.append(f"Промокод: {lead.promo}")
-    if lead.callback_at:
-        lines.append(f"Перезвонить: {lead.callback_at.astimezone(tz):%d.%m %H:%M}")
-    contact = store.contacts.get(lead.contact_id)
-    if int(contact.get("leads", 0)) > 1 or contact.get("visits"):
-        lines.append(
-            f"Повторный клиент: обращений {contact.get('leads', 0)}, визитов {contact.get('visits', 0)}"
-            + (
-                f", прежний мастер {_staff_name(business, contact['last_owner'])}"
-                if contact.get("last_owner")
-                else ""
-            )
-        )
-    history = store.conversation.history(lead.lead_id)
-    recent = [m for m in history if m.get("direction") == "in"][-3:]
-    if recent:
-        lines.append("Последние сообщения:")
-        lines.extend(
-            f"— {(m.get('text') or '[' + ', '.join(m.get('media', [])) + ']')[:200]}" for m in recent
-        )
-    if lead.accepted_at:
-        lines.append(
-            f"✅ Взят: {_staff_name(business, lead.owner)}, {lead.accepted_at.astimezone(tz):%d.%m %H:%M}"
-        )
-    if lead.appointment_at:
-        lines.append(f"📅 Записан на {lead.appointment_at.astimezone(tz):%d.%m %H:%M}")
-    if lead.handed_over:
-        lines.append("🙋 Отвечает сотрудник, ассистент молчит")
-    if lead.status in CLOSED_STATUSES:
-        lines.append(f"Статус: {lead.status}")
-    log = _action_log(history, business)
-    if log:
-        lines.append("Журнал:")
-        lines.extend(log)
-    return "\n".join(lines)
-
-
-def _action_log(history: list[dict], business: BusinessConfig) -> list[str]:
-    """Who did what and when, from the lead's staff notes (the last few)."""
-    notes = [m for m in history if m.get("direction") == "staff" and m.get("action") in ACTION_LOG]
-    lines = []
-    for note in notes[-CARD_LOG_LINES:]:
-        at = str(note.get("sk", "")).split("#")[1] if note.get("sk") else ""
-        try:
-            when = f"{datetime.fromisoformat(at).astimezone(business.tz):%d.%m %H:%M}"
-        except ValueError:
-            when = ""
-        lines.append(f"{when} · {_staff_name(business, note.get('staff_id'))} · {ACTION_LOG[note['action']]}")
-    return lines
-
-
-def send_lead_card(store: Store, outbound: Outbound, business: BusinessConfig, lead: Lead) -> None:
-    from leadflow.adapters.notify import staff_chat
-
-    if not lead.owner:
-        return
-    chat = staff_chat(store, business, lead.owner)
-    delivery = outbound.send(
-        OutboundMessage(
-            id=f"card:{lead.lead_id}:{lead.owner}",
-            channel="telegram",
-            to=chat,
-            lead_id=lead.lead_id,
-            kind="lead_card",
-            text=card_text(store, business, lead),
-            buttons=card_buttons(lead),
-        )
-    )
-    if delivery.provider_message_id:
-        store.staff.remember_card(chat, delivery.provider_message_id, lead.lead_id)
-        ref = f"{chat}:{delivery.provider_message_id}"
-        store.leads.mutate(lead.lead_id, lambda current: _set_card(current, ref))
-
-
-def _set_card(lead: Lead, ref: str) -> Lead | None:
-    if lead.card == ref:
-        return None
-    lead.card = ref
-    return lead
-
-
+NOT_CONNECTED = "Сначала подключитесь по ссылке-приглашению от администратора."
+# Lifecycle changes behind the buttons that change a lead's status.
+BUTTON_CHANGES = {
+    Button.not_target: lifecycle.mark_not_target,
+    Button.visited: lambda lead: lifecycle.mark_visit(lead, came=True),
+    Button.no_show: lambda lead: lifecycle.mark_visit(lead, came=False),
+    Button.back_to_bot: lifecycle.hand_back,
+}
 _BOOK_AT = re.compile(r"(\d{1,2})[./](\d{1,2})(?:[./](\d{2,4}))?\s+(\d{1,2})[:.](\d{2})")
 
 
@@ -219,125 +60,199 @@ def parse_staff_datetime(text: str, business: BusinessConfig, now: datetime) -> 
     return at
 
 
+def may_act(member: StaffMember | None, lead: Lead) -> bool:
+    """The lead's owner; a senior or the business owner; a manager of the lead's branch."""
+    if member is None:
+        return False
+    if lead.owner == member.id or member.role in ("senior", "owner"):
+        return True
+    return member.role == "manager" and works_in(member, lead.branch)
+
+
+def may_take(member: StaffMember | None, lead: Lead) -> bool:
+    """«Беру»: who may act on it, and anybody of the lead's branch while nobody has taken it."""
+    if may_act(member, lead):
+        return True
+    return member is not None and member.active and not lead.accepted_at and works_in(member, lead.branch)
+
+
 class Workspace:
-    """Handles one ``StaffEvent`` at a time; safe to run twice for one event.
-
-    Exactly once per event: a redelivery of a finished event is skipped (the inbox mark); one
-    that failed half-way finds the lead's change already made (every change is a no-op when the
-    lead is already so) and only finishes what is left — the callback answer, the CRM status, the
-    card edit — each an outbound claim keyed by the event, so nothing is edited or sent twice.
-    """
-
-    def __init__(
-        self,
-        store: Store,
-        outbound: Outbound,
-        crm,
-        business: BusinessConfig,
-        schedule_reminders,
-        cancel_timers,
-        score_queue,
-    ):
-        self.score_queue = score_queue  # client messages that looked like staff traffic go back there
+    def __init__(self, store: Store, messenger: Messenger, crm: Crm, business: BusinessConfig):
         self.store = store
-        self.outbound = outbound
+        self.messenger = messenger
         self.crm = crm
         self.business = business
-        self.schedule_reminders = schedule_reminders  # callable(lead) after booking / no-show
-        self.cancel_timers = cancel_timers  # callable(lead_id, kinds)
+        self.leads = LeadChanges(store, business)
+        self.cards = Cards(store, messenger, business)
 
     # ------------------------------------------------------------------ entry point
     def handle(self, event: StaffEvent) -> None:
-        # "message" events carry the client-message id that score already marked done.
-        if event.action != "message" and self.store.inbox.is_done(event.event_id):
+        if self.store.inbox.is_done(event.event_id):
             return
-        action, _, argument = event.action.partition(":")
+        if event.action.startswith("/"):
+            self._command(event, event.action, event.text.strip())
+            return
         staff_id = self.store.staff.staff_for_chat(event.chat_id)
-        if staff_id is None and action in (
-            "reply",
-            "message",
-            "/stop",
-            "/on",
-            "/off",
-            "/leads",
-            "/today",
-            "/bot",
-        ):
-            self._back_to_client_flow(event)  # a client quoting our answer, or typing a command
-            return
-        if action.startswith("/"):
-            self._command(event, action, event.text.strip())
-            return
         if staff_id is None:
-            self._answer(event, "Сначала подключитесь по ссылке-приглашению от администратора.")
+            self._answer(event, NOT_CONNECTED)
             return
-        if action == "reply":
+        if event.action == "reply":
             self._reply_to_client(event, staff_id)
-        elif action == "message":
+        elif event.action == "message":
             self._answer(event, "Чтобы ответить клиенту, ответьте (reply) на карточку лида.")
         else:
-            self._button(event, staff_id, action, argument)
+            self._button(event, staff_id)
+        failpoints.hit("workspace.after_action")
+
+    def _member(self, staff_id: str) -> StaffMember | None:
+        return self.business.staff_member(staff_id)
+
+    def _not_yours(self, lead: Lead) -> str:
+        return f"Лид ведёт {staff_name(self.business, lead.owner)}." if lead.owner else "Это не ваш лид."
 
     # ------------------------------------------------------------------ buttons
-    def _button(self, event: StaffEvent, staff_id: str, action: str, lead_id: str) -> None:
-        at = event.received_at  # the press's time, the same on every redelivery
-        lead = self.store.leads.get(lead_id) if action in BUTTONS else None
-        if lead is None:
-            self._answer(event, "Лид не найден." if action in BUTTONS else "Эта кнопка больше не работает.")
+    def _button(self, event: StaffEvent, staff_id: str) -> None:
+        pressed = parse_button(event.action)
+        if pressed is None:
+            self._answer(event, "Эта кнопка больше не работает.")
             return
-        if action == "bk" and not (lead.preferred_date and lead.preferred_time) and not lead.appointment_at:
+        action, lead_id, argument = pressed
+        lead = self.store.leads.get(lead_id)
+        if lead is None:
+            self._answer(event, "Лид не найден.")
+            return
+        member = self._member(staff_id)
+        allowed = (
+            may_take(member, lead) if action in (Button.accept, Button.snooze) else may_act(member, lead)
+        )
+        if not allowed:
+            self._answer(event, self._not_yours(lead))
+            return
+        if action == Button.transfer:
+            self._transfer(event, staff_id, lead, argument)
+            return
+        at = event.received_at  # the press's time, the same on every redelivery
+        if (
+            action == Button.book
+            and not (lead.preferred_date and lead.preferred_time)
+            and not lead.appointment_at
+        ):
             self._answer(event, "Ответьте на карточку: «запись 20.03 15:00» — и я запишу клиента.")
             return
-        applied: list[bool] = []
-
-        def change(current: Lead) -> Lead | None:
-            result = _apply_button(current, action, staff_id, at, self.business)
-            applied.append(result is not None)
-            return result
-
-        lead = self.store.leads.mutate(lead_id, change) or lead
-        if applied and applied[-1]:
-            self._after_button(lead, action, staff_id, event)
+        result = self.leads.apply(
+            lead_id, lambda current: self._change(current, action, staff_id, at), known=lead
+        )
+        lead = result.lead if result else lead
+        if result is not None and result.changed:
+            self._after_button(result.before, lead, action, staff_id, event)
             self._answer(event, f"Готово: {ACTION_LOG[action]}.")
         else:
-            self._answer(event, _why_not(lead, action, self.business))
+            self._answer(event, self._why_not(lead, action, staff_id))
         # Both idempotent, so a retry after a failed card edit repeats them harmlessly.
         self.crm.update_status(lead)
-        self._refresh_card(lead, event)
+        self.cards.refresh(lead, event.event_id)
 
-    def _after_button(self, lead: Lead, action: str, staff_id: str, event: StaffEvent) -> None:
+    def _change(self, lead: Lead, action: Button, staff_id: str, at: datetime) -> Lead | None:
+        if action == Button.accept:
+            return lifecycle.accept(lead, staff_id, at)
+        if action == Button.snooze:
+            return lifecycle.snooze(lead, staff_id, at, SNOOZE_MIN)
+        if action == Button.book:
+            if not (lead.preferred_date and lead.preferred_time):
+                return None
+            hour, minute = (int(p) for p in lead.preferred_time.split(":"))
+            appointment = datetime.combine(lead.preferred_date, time(hour, minute), self.business.tz)
+            return lifecycle.book(lead, appointment, staff_id, at)
+        return BUTTON_CHANGES[action](lead)
+
+    def _after_button(
+        self, before: Lead, lead: Lead, action: Button, staff_id: str, event: StaffEvent
+    ) -> None:
         """What follows a change a button made — once, because only the press that made it gets here."""
-        lead_id = lead.lead_id
         self.store.conversation.add_staff_note(
-            lead_id, event.event_id, event.received_at, staff_id=staff_id, action=action
+            lead.lead_id, event.event_id, event.received_at, staff_id=staff_id, action=str(action)
         )
-        if action in ("acc", "bk", "nt", "vis", "ns"):
-            self.cancel_timers(lead_id, ("sla",))
-        if action == "snz":
-            from leadflow.steps.escalate import schedule_sla
-
-            self.cancel_timers(lead_id, ("sla",))
-            schedule_sla(
-                self.store,
-                self.business,
-                lead.model_copy(update={"assigned_at": event.received_at + timedelta(minutes=SNOOZE_MIN)}),
+        if action in (Button.accept, Button.book, Button.not_target, Button.visited, Button.no_show):
+            self.store.timers.cancel(f"sla#{lead.lead_id}")
+        if before.owner != lead.owner:
+            self._owner_changed_in_crm(lead)
+        if action == Button.snooze:
+            self.store.timers.cancel(f"sla#{lead.lead_id}")
+            self.leads.schedule_sla(
+                lead.model_copy(
+                    update={
+                        "assigned_at": event.received_at + timedelta(minutes=SNOOZE_MIN),
+                        "accepted_at": None,
+                    }
+                ),
                 event.received_at,
             )
-        if lead.status in CLOSED_STATUSES:
-            self.store.contacts.close_lead(lead.contact_id, lead_id)
-            if lead.owner:
-                self.store.staff.release_lead(lead.owner)
-            if lead.status == LeadStatus.visited:
-                self._count_visit(lead)
-        if action in ("bk", "ns"):
-            self.schedule_reminders(lead)
+        if action in (Button.book, Button.no_show):
+            self.leads.schedule_booking(lead, clock.now())
 
-    def _count_visit(self, lead: Lead) -> None:
-        contact = self.store.contacts.get(lead.contact_id)
-        self.store.contacts.update(lead.contact_id, visits=int(contact.get("visits", 0)) + 1)
+    def _owner_changed_in_crm(self, lead: Lead) -> None:
+        member = self._member(lead.owner)
+        if member and member.bitrix24_user_id:
+            self.crm.reassign(lead, str(member.bitrix24_user_id))
+
+    def _why_not(self, lead: Lead, action: Button, staff_id: str) -> str:
+        if lead.status in CLOSED_STATUSES:
+            return "Лид уже закрыт."
+        if action in (Button.accept, Button.snooze) and lead.accepted_at:
+            if lead.owner == staff_id:
+                return "Вы уже взяли этот лид."
+            return f"Лид уже взял(а) {staff_name(self.business, lead.owner)}."
+        if action in (Button.visited, Button.no_show) and lead.status not in lifecycle.BOOKED:
+            return "Сначала отметьте запись."
+        return "Уже отмечено."
+
+    def _transfer(self, event: StaffEvent, staff_id: str, lead: Lead, to_staff: str) -> None:
+        """«Передать»: first a list of colleagues who may take the lead, then the chosen one gets it."""
+        if not to_staff:
+            colleagues = [
+                m for m in self.business.staff
+                if m.active and m.id != lead.owner and m.role != "owner" and works_in(m, lead.branch)
+            ]  # fmt: skip
+            if not colleagues:
+                self._answer(event, "Передать некому: в филиале больше никого нет.")
+                return
+            rows = [[button(m.name, Button.transfer, lead.lead_id, m.id)] for m in colleagues[:20]]
+            self.messenger.send(
+                OutboundMessage(
+                    id=f"transfer_menu:{event.event_id}", channel="telegram", to=event.chat_id,
+                    lead_id=lead.lead_id, kind="staff_answer", text="Кому передать лид?", buttons=rows,
+                )
+            )  # fmt: skip
+            self._answer(event, "Выберите коллегу.")
+            return
+        target = self._member(to_staff)
+        if target is None or not target.active:
+            self._answer(event, "Этого сотрудника нет в списке.")
+            return
+        at = event.received_at
+        result = self.leads.apply(
+            lead.lead_id, lambda current: lifecycle.transfer(current, to_staff, at), known=lead
+        )
+        if result is None or not result.changed:
+            self._answer(event, "Уже передан.")
+            return
+        self.store.conversation.add_staff_note(
+            lead.lead_id, event.event_id, at, staff_id=staff_id, action=str(Button.transfer)
+        )
+        self._owner_changed_in_crm(result.lead)
+        self.store.timers.cancel(f"sla#{lead.lead_id}")
+        moved = self.cards.send(result.lead)  # the new owner's card, with «Беру»
+        self.leads.schedule_sla(moved, at)
+        self._answer(event, f"Передан: {target.name}.")
+        self.cards.refresh(moved, event.event_id)
 
     # ------------------------------------------------------------------ replies to cards
     def _lead_of_card(self, event: StaffEvent) -> str | None:
+        """The lead of the card (or the forwarded client message) a staff member replied to: a card
+        names it in its first line; a forwarded message, or a card of an earlier version, is looked up."""
+        named = CARD_HEAD.match(event.reply_to_text or "")
+        if named:
+            return named.group(1)
         return self.store.staff.lead_for_card(event.chat_id, event.reply_to_message_id or "")
 
     def _reply_to_client(self, event: StaffEvent, staff_id: str) -> None:
@@ -345,9 +260,16 @@ class Workspace:
         if lead_id is None:
             self._answer(event, "Не нашёл лид этой карточки. Ответьте на карточку лида.")
             return
+        current = self.store.leads.get(lead_id)
+        if current is None:
+            self._answer(event, "Лид не найден.")
+            return
+        if not may_take(self._member(staff_id), current):
+            self._answer(event, self._not_yours(current))
+            return
         at = event.received_at
         if event.text.strip().lower() == "/bot":
-            self._hand_back(event, staff_id, lead_id)
+            self._hand_back(event, staff_id, current)
             return
         booking = (
             parse_staff_datetime(event.text, self.business, at)
@@ -355,18 +277,17 @@ class Workspace:
             else None
         )
         if booking:
-            self._book_from_reply(event, staff_id, lead_id, booking)
+            self._book_from_reply(event, staff_id, current, booking)
             return
-        current = self.store.leads.get(lead_id)
-        if current is None:
-            self._answer(event, "Лид не найден.")
-            return
-        channel, to = client_channel(current)
+        channel, to = current.client_address()
         if channel == "sms" and not current.contact.phone:
             self._answer(event, "У клиента нет телефона: ответить некуда, свяжитесь с ним сами.")
             return
-        lead = self.store.leads.mutate(lead_id, lambda lead: _take_over(lead, at)) or current
-        delivery = self.outbound.send(
+        result = self.leads.apply(
+            lead_id, lambda lead: lifecycle.take_over(lead, staff_id, at), known=current
+        )
+        lead = result.lead if result else current
+        delivery = self.messenger.send(
             OutboundMessage(
                 id=f"staff_reply:{event.event_id}",
                 channel=channel,
@@ -378,64 +299,49 @@ class Workspace:
             )
         )
         self.store.conversation.add_staff_note(lead_id, event.event_id, at, staff_id=staff_id, action="reply")
-        self.cancel_timers(lead_id, ("sla",))
+        self.store.timers.cancel(f"sla#{lead_id}")
         if delivery.outcome == "failed":
             self._answer(event, "Не удалось доставить ответ клиенту (канал отказал). Свяжитесь с ним иначе.")
         self.crm.update_status(lead)
-        self._refresh_card(lead, event)
+        self.cards.refresh(lead, event.event_id)
 
-    def _book_from_reply(self, event: StaffEvent, staff_id: str, lead_id: str, booking: datetime) -> None:
+    def _book_from_reply(self, event: StaffEvent, staff_id: str, lead: Lead, booking: datetime) -> None:
         at = event.received_at
-        applied: list[bool] = []
-
-        def change(current: Lead) -> Lead | None:
-            result = _book(current, booking, staff_id, at)
-            applied.append(result is not None)
-            return result
-
-        lead = self.store.leads.mutate(lead_id, change)
-        if lead is None:
+        result = self.leads.apply(
+            lead.lead_id, lambda current: lifecycle.book(current, booking, staff_id, at), known=lead
+        )
+        if result is None:
             self._answer(event, "Лид не найден.")
             return
-        if applied and applied[-1]:
+        if result.changed:
             self.store.conversation.add_staff_note(
-                lead_id, event.event_id, at, staff_id=staff_id, action="book"
+                lead.lead_id, event.event_id, at, staff_id=staff_id, action=str(Button.book)
             )
-            self.cancel_timers(lead_id, ("sla",))
-            self.schedule_reminders(lead)
-        self.crm.update_status(lead)
-        self._refresh_card(lead, event)
+            self.store.timers.cancel(f"sla#{lead.lead_id}")
+            self.leads.schedule_booking(result.lead, clock.now())
+        self.crm.update_status(result.lead)
+        self.cards.refresh(result.lead, event.event_id)
 
-    def _hand_back(self, event: StaffEvent, staff_id: str, lead_id: str) -> None:
-        lead = self.store.leads.mutate(lead_id, lambda current: _set_handover(current, False))
-        if lead is None:
+    def _hand_back(self, event: StaffEvent, staff_id: str, lead: Lead) -> None:
+        result = self.leads.apply(lead.lead_id, lifecycle.hand_back, known=lead)
+        if result is None:
             self._answer(event, "Лид не найден.")
             return
         self.store.conversation.add_staff_note(
-            lead_id, event.event_id, event.received_at, staff_id=staff_id, action="bot"
+            lead.lead_id, event.event_id, event.received_at, staff_id=staff_id, action=str(Button.back_to_bot)
         )
         self._answer(event, "Ассистент снова отвечает клиенту.")
-        self._refresh_card(lead, event)
+        self.cards.refresh(result.lead, event.event_id)
 
     # ------------------------------------------------------------------ commands
     def _command(self, event: StaffEvent, command: str, argument: str) -> None:
         now = clock.now()
         if command == "/start":
-            code = argument.removeprefix("inv-")
-            staff_id = self.store.staff.redeem_invite(code, now) if code else None
-            if staff_id is None:
-                self._answer(event, "Ссылка-приглашение недействительна или уже использована.")
-                return
-            self.store.staff.connect_chat(staff_id, event.chat_id)
-            self._answer(
-                event,
-                f"Готово, {_staff_name(self.business, staff_id)}! Сюда будут приходить ваши лиды. "
-                + STAFF_COMMAND_HELP,
-            )
+            self._connect(event, argument, now)
             return
         staff_id = self.store.staff.staff_for_chat(event.chat_id)
         if staff_id is None:
-            self._answer(event, "Сначала подключитесь по ссылке-приглашению от администратора.")
+            self._answer(event, NOT_CONNECTED)
             return
         if command == "/stop":
             self.store.staff.disconnect_chat(staff_id, event.chat_id)
@@ -457,12 +363,42 @@ class Workspace:
             self._answer(event, self._today_text(now))
         elif command == "/bot":
             lead_id = self._lead_of_card(event) if event.reply_to_message_id else None
-            if lead_id is None:
+            lead = self.store.leads.get(lead_id) if lead_id else None
+            if lead is None:
                 self._answer(event, "Чтобы вернуть лид ассистенту, ответьте /bot на карточку лида.")
                 return
-            self._hand_back(event, staff_id, lead_id)
+            if not may_act(self._member(staff_id), lead):
+                self._answer(event, self._not_yours(lead))
+                return
+            self._hand_back(event, staff_id, lead)
         else:
             self._answer(event, STAFF_COMMAND_HELP)
+
+    def _connect(self, event: StaffEvent, argument: str, now: datetime) -> None:
+        """``/start inv-<code>``: this chat becomes the staff member's; the cards of their open
+        leads that went nowhere while they were not connected come here now."""
+        code = argument.removeprefix("inv-")
+        staff_id = self.store.staff.redeem_invite(code, now) if code else None
+        if staff_id is None:
+            if self.store.staff.staff_for_chat(event.chat_id):
+                self._answer(event, "Вы уже подключены. " + STAFF_COMMAND_HELP)
+                return
+            self._answer(event, "Ссылка-приглашение недействительна или уже использована.")
+            return
+        self.store.staff.connect_chat(staff_id, event.chat_id)
+        self._answer(
+            event,
+            f"Готово, {staff_name(self.business, staff_id)}! Сюда будут приходить ваши лиды. "
+            + STAFF_COMMAND_HELP,
+        )
+        window = self.business.open_lead_window_days
+        mine = [
+            lead
+            for lead in self.store.leads.received_between((now - timedelta(days=window)).date(), now.date())
+            if lead.is_open and lead.owner == staff_id
+        ]
+        for lead in sorted(mine, key=lambda item: item.received_at)[-20:]:
+            self.cards.send(lead, to_chat=event.chat_id)
 
     def _off_until(self, argument: str, now: datetime) -> datetime:
         """Off through today, or through the given day (the next one of that date); back at its end."""
@@ -480,8 +416,6 @@ class Workspace:
         return datetime.combine(day + timedelta(days=1), time(0, 0), tz)
 
     def _today_text(self, now: datetime) -> str:
-        from leadflow.domain.kpi import compute_kpis, today_text
-
         tz = self.business.tz
         local_today = now.astimezone(tz).date()
         # The index is by UTC day: a local day spans two of them.
@@ -491,49 +425,35 @@ class Workspace:
         )
 
     def _open_leads_text(self, staff_id: str, now: datetime) -> str:
-        """Managers and seniors see every open lead; everybody else their own."""
-        member = self.business.staff_member(staff_id)
-        sees_all = member is not None and member.role in ("manager", "senior")
+        """Seniors and the owner see every open lead, a manager their branch's, everybody else their own."""
+        member = self._member(staff_id)
         window = self.business.open_lead_window_days
         leads = [
             lead
             for lead in self.store.leads.received_between((now - timedelta(days=window)).date(), now.date())
-            if lead.is_open and lead.owner and (sees_all or lead.owner == staff_id)
+            if lead.is_open and lead.owner and (lead.owner == staff_id or _sees(member, lead))
         ]
         if not leads:
             return "Открытых лидов нет."
         lines = [f"Открытые лиды ({len(leads)}):"]
         for lead in sorted(leads, key=lambda item: item.received_at)[-30:]:
+            service = self.business.service(lead.service)
             lines.append(
-                f"{lead.lead_id} · {lead.contact.name or '—'} · {lead.service or '—'} · "
-                f"{_staff_name(self.business, lead.owner)} · {_sla_state(lead, now)}"
+                f"{lead.lead_id} · {lead.contact.name or '—'} · {service.name if service else '—'} · "
+                f"{staff_name(self.business, lead.owner)} · {_sla_state(lead, now)}"
             )
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ helpers
-    def _back_to_client_flow(self, event: StaffEvent) -> None:
-        text = event.text if event.action in ("reply", "message") else f"{event.action} {event.text}".strip()
-        self.score_queue.send(
-            InboundMessage(
-                # Not the event's own id: route marks that one done, and score would then skip it.
-                message_id=f"{event.event_id}:client",
-                channel=Channel.telegram,
-                chat_id=event.chat_id,
-                contact=Contact(channel_user_id=event.user_id or event.chat_id),
-                text=text,
-                received_at=event.received_at,
-            )
-        )
-
     def _answer(self, event: StaffEvent, text: str) -> None:
         """A button press is answered with a toast on the button; anything else with a message."""
         if event.callback_query_id:
-            lead_id = event.action.partition(":")[2] or None
-            self.outbound.answer_callback(
-                event.event_id, event.chat_id, event.callback_query_id, text, lead_id
+            pressed = parse_button(event.action)
+            self.messenger.answer_callback(
+                event.event_id, event.chat_id, event.callback_query_id, text, pressed[1] if pressed else None
             )
             return
-        self.outbound.send(
+        self.messenger.send(
             OutboundMessage(
                 id=f"answer:{event.event_id}",
                 channel="telegram",
@@ -542,33 +462,13 @@ class Workspace:
                 text=text,
             )
         )
+        logger.debug("staff answered", extra={"event_id": event.event_id})
 
-    def _refresh_card(self, lead: Lead, event: StaffEvent) -> None:
-        """Show who did what: the card is edited in Telegram (recorded as ``card_update`` in the outbox).
 
-        A permanent failure (card deleted, bot blocked) is only recorded: the lead is already right.
-        """
-        ref = lead.card_ref()
-        if ref is None:
-            return
-        chat, message_id = ref
-        current = self.store.leads.get(lead.lead_id) or lead  # the newest state, also on a late retry
-        delivery = self.outbound.edit(
-            OutboundMessage(
-                id=f"card_update:{event.event_id}",
-                channel="telegram",
-                to=chat,
-                lead_id=lead.lead_id,
-                kind="card_update",
-                text=card_text(self.store, self.business, current),
-                buttons=card_buttons(current),
-                reply_to_message_id=message_id,
-            )
-        )
-        logger.info(
-            "card updated",
-            extra={"lead_id": lead.lead_id, "status": current.status, "outcome": delivery.outcome},
-        )
+def _sees(member: StaffMember | None, lead: Lead) -> bool:
+    if member is None:
+        return False
+    return member.role in ("senior", "owner") or (member.role == "manager" and works_in(member, lead.branch))
 
 
 def _sla_state(lead: Lead, now: datetime) -> str:
@@ -578,105 +478,3 @@ def _sla_state(lead: Lead, now: datetime) -> str:
         return "⏰ SLA нарушен"
     waited = int((now - (lead.assigned_at or lead.received_at)).total_seconds() // 60)
     return f"⏳ ждёт {max(waited, 0)} мин"
-
-
-def _why_not(lead: Lead, action: str, business: BusinessConfig) -> str:
-    if lead.status in CLOSED_STATUSES:
-        return f"Лид уже закрыт ({lead.status})."
-    if action == "acc" and lead.accepted_at:
-        return f"Лид уже взял(а) {_staff_name(business, lead.owner)}."
-    if action in ("vis", "ns") and lead.status not in (LeadStatus.booked, LeadStatus.confirmed):
-        return "Сначала отметьте запись."
-    return "Уже отмечено."
-
-
-def _apply_button(
-    lead: Lead, action: str, staff_id: str, now: datetime, business: BusinessConfig
-) -> Lead | None:
-    """The lead after a button, or None when the button changes nothing (already so, or not allowed)."""
-    if lead.status in CLOSED_STATUSES:
-        return None
-    if action == "acc":
-        return _accept(lead, staff_id, now)
-    if action == "snz":
-        callback_at = now + timedelta(minutes=SNOOZE_MIN)
-        if lead.callback_at == callback_at:
-            return None
-        _accept(lead, staff_id, now)
-        lead.callback_at = callback_at
-        return lead
-    if action == "bk":
-        if lead.status in (LeadStatus.booked, LeadStatus.confirmed):
-            return None
-        if not (lead.preferred_date and lead.preferred_time):
-            return None
-        hour, minute = (int(p) for p in lead.preferred_time.split(":"))
-        return _book(
-            lead, datetime.combine(lead.preferred_date, time(hour, minute), business.tz), staff_id, now
-        )
-    if action == "nt":
-        lead.status = LeadStatus.not_target
-        return lead
-    if action in ("vis", "ns"):
-        if lead.status not in (LeadStatus.booked, LeadStatus.confirmed):
-            return None
-        lead.status = LeadStatus.visited if action == "vis" else LeadStatus.no_show
-        return lead
-    if action == "bot":
-        return _set_handover(lead, False)
-    return None
-
-
-def _accept(lead: Lead, staff_id: str, now: datetime) -> Lead | None:
-    if lead.accepted_at:
-        return None
-    lead.accepted_at = now
-    lead.owner = lead.owner or staff_id
-    if lead.status in (LeadStatus.new, LeadStatus.qualifying, LeadStatus.assigned):
-        lead.status = LeadStatus.accepted
-    return lead
-
-
-def _book(lead: Lead, at: datetime, staff_id: str, now: datetime) -> Lead | None:
-    if lead.appointment_at == at and lead.status in (LeadStatus.booked, LeadStatus.confirmed):
-        return None
-    lead.appointment_at = at
-    lead.status = LeadStatus.booked
-    lead.accepted_at = lead.accepted_at or now
-    lead.owner = lead.owner or staff_id
-    return lead
-
-
-def _take_over(lead: Lead, now: datetime) -> Lead | None:
-    if lead.handed_over and lead.accepted_at:
-        return None
-    lead.handed_over = True
-    lead.accepted_at = lead.accepted_at or now
-    if lead.status in (LeadStatus.new, LeadStatus.qualifying, LeadStatus.assigned):
-        lead.status = LeadStatus.accepted
-    return lead
-
-
-def _set_handover(lead: Lead, value: bool) -> Lead | None:
-    if lead.handed_over == value:
-        return None
-    lead.handed_over = value
-    return lead
-
-
-def staff_workspace() -> Workspace:
-    """The workspace wired to the running function's store, outbound, CRM and config."""
-    from leadflow import wiring
-    from leadflow.steps.remind import schedule_booking_reminders
-
-    store = wiring.store()
-    business = wiring.business()
-
-    def schedule(lead: Lead) -> None:
-        schedule_booking_reminders(store, business, lead, clock.now())
-
-    def cancel(lead_id: str, kinds: tuple[str, ...]) -> None:
-        for kind in kinds:
-            store.timers.cancel(f"{kind}#{lead_id}")
-
-    return Workspace(store, wiring.outbound(), wiring.crm(), business, schedule, cancel, wiring.score_queue())

@@ -60,6 +60,9 @@ class WebhookResult:
     staff_events: list[StaffEvent] = field(default_factory=list)
     crm_events: list[CrmEvent] = field(default_factory=list)
     note: str | None = None  # log-safe: why nothing was taken ("edited message", "status update")
+    # Telegram: the update is staff traffic if its chat is a staff member's, else a client's
+    # message; ``messages`` and ``staff_events`` hold both readings and ingest keeps one.
+    chat_decides: bool = False
 
 
 class WebhookError(Exception):
@@ -94,6 +97,16 @@ class SendError(Exception):
         self.reason = reason
         self.retryable = retryable
         self.retry_after = retry_after
+
+
+class UnknownOutcome(SendError):
+    """The request went out and no answer came back: the message may have been delivered.
+
+    Never retried blindly: the messenger asks the provider where it can (``confirm``), and
+    otherwise counts the message as sent — a possible gap beats a double message."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason, retryable=False)
 
 
 class Sender:

@@ -5,16 +5,25 @@ Bitrix24 posts ``application/x-www-form-urlencoded`` with PHP-style keys
 The event carries only the record's id; the consumer fetches the record itself. The sender is
 verified by ``auth[application_token]`` == BITRIX24_APP_TOKEN (shown in the outbound webhook's
 settings in Bitrix24), compared in constant time; an unset token refuses everything.
+
+Freshness: ``ts`` (unix seconds, when Bitrix24's queue server sent the event) must be at most
+``MAX_EVENT_AGE`` old and at most ``MAX_CLOCK_SKEW`` ahead of our wall clock, else 403. Every
+event makes the consumer read the record, and the portal allows 2 requests/s, so a replayed or
+forged event must not be taken: within the window the same event (event, record id, ts — the
+``event_id``) is dropped by ingest's dedupe, past it by this check. The window is generous
+because Bitrix24 never resends an event: its queue "may deliver with a slight delay", and an
+event refused for lateness is lost.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
+from leadflow import clock
 from leadflow.adapters.channels.base import WebhookError, WebhookRequest, WebhookResult, require_secret
 from leadflow.domain.models import CrmEvent
 
@@ -30,6 +39,8 @@ ENTITY_BY_EVENT = {
     "ONCRMACTIVITYUPDATE": "activity",
 }
 MAX_KEY_DEPTH = 8
+MAX_EVENT_AGE = timedelta(minutes=15)
+MAX_CLOCK_SKEW = timedelta(minutes=2)
 _KEY_PART = re.compile(r"\[([^\[\]]*)\]")
 
 
@@ -118,6 +129,7 @@ def handle_webhook(request: WebhookRequest) -> WebhookResult:
     if not ts or not ts.isdigit() or len(ts) > 10:
         raise WebhookError(400, f"bitrix24 {event} without a unix ts")
     received_at = datetime.fromtimestamp(int(ts), tz=UTC)
+    require_fresh(received_at)
     crm_event = CrmEvent(
         event_id=f"bitrix24:{event}:{crm_id}:{ts}",
         event=event,
@@ -126,3 +138,19 @@ def handle_webhook(request: WebhookRequest) -> WebhookResult:
         received_at=received_at,
     )
     return WebhookResult(crm_events=[crm_event])
+
+
+def require_fresh(sent_at: datetime) -> None:
+    """403 for an event sent before the window or from the future (see the module doc)."""
+    age = clock.wall_now() - sent_at
+    if age > MAX_EVENT_AGE:
+        raise WebhookError(403, f"bitrix24 event ts is {_span(age)} old (at most {_span(MAX_EVENT_AGE)})")
+    if -age > MAX_CLOCK_SKEW:
+        raise WebhookError(403, f"bitrix24 event ts is {_span(-age)} ahead of our clock")
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 3600:
+        return f"{seconds} s"
+    return f"{seconds // 3600} h" if seconds < 172_800 else f"{seconds // 86_400} d"

@@ -18,7 +18,8 @@ Our JSON (``POST /webhooks/call``, ``Content-Type: application/json``)::
       "transcript": "Клиент: …\\nОператор: …"          # optional: text, or [{"speaker","text"}]
     }
 
-Which events make a lead (``message_id = call:<provider>:<call id>:<missed|completed>``):
+Which events make a lead (``message_id = call:<provider>:<call id>:<missed|completed>``; for
+Zadarma ``call:zadarma:<digest of the signed fields>``, see ``_zadarma``):
 
 - the end of an incoming call makes exactly one message: ``missed`` (hot: call back) or
   ``completed`` (answered; text = the client's lines of the transcript, or "");
@@ -39,22 +40,27 @@ import hmac
 import json
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from leadflow import clock
 from leadflow.adapters.channels.base import WebhookError, WebhookRequest, WebhookResult, require_secret
-from leadflow.adapters.channels.form import parse_sent_at, to_e164
+from leadflow.adapters.channels.form import parse_sent_at
 from leadflow.domain.models import CallInfo, Channel, Contact, InboundMessage
+from leadflow.domain.phones import to_e164
 
 PROVIDERS = ("leadflow", "zadarma", "mango")
 CLIENT_SPEAKERS = ("клиент", "client", "customer", "caller", "абонент", "собеседник")
 STAFF_SPEAKERS = ("оператор", "operator", "agent", "менеджер", "manager", "администратор", "admin", "staff")
 ZD_ECHO = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
 MAX_ID_CHARS = 128
+# Zadarma's call_start must fall in this window around our wall clock (see _zadarma_fresh).
+ZADARMA_MAX_AGE = timedelta(hours=24)
+ZADARMA_MAX_AHEAD = timedelta(hours=12)
 
 
 class CallEvent(BaseModel):
@@ -147,6 +153,7 @@ def _call_message(
     provider: str,
     call_id: str,
     missed: bool,
+    message_id: str | None = None,
     caller: str | None,
     called: str | None,
     received_at: datetime,
@@ -160,10 +167,10 @@ def _call_message(
     outcome = "missed" if missed else "completed"
     line = to_e164(called)
     message = InboundMessage(
-        message_id=f"call:{provider}:{call_id[:MAX_ID_CHARS]}:{outcome}",
+        message_id=message_id or f"call:{provider}:{call_id[:MAX_ID_CHARS]}:{outcome}",
         channel=Channel.call,
         chat_id=phone,
-        contact=Contact(phone=phone),
+        contact=Contact(phone=phone, phone_verified=True),  # the caller id
         text=text,
         received_at=received_at,
         source="call",
@@ -228,6 +235,22 @@ ZADARMA_SIGNED_FIELDS = {
 
 
 def _zadarma(request: WebhookRequest, api_secret: str | None) -> WebhookResult:
+    """Zadarma's notifications, verified, fresh, and each call's end taken once.
+
+    The signature covers only the fields in ZADARMA_SIGNED_FIELDS — for an incoming call
+    ``caller_id.called_did.call_start``, the same string in NOTIFY_START and NOTIFY_END — so
+    everything else in a request (``event``, ``pbx_call_id``, ``disposition``, ``duration``) can
+    be changed by whoever captured one. Hence:
+
+    - the lead's ``message_id`` is a digest of the signed string, not ``pbx_call_id``: a captured
+      request, however its unsigned fields are changed, or a start relabelled as an end, dedupes
+      against the call's own end (one call, one lead); ingest remembers keys for 14 days;
+    - ``call_start`` must lie in the window of ``_zadarma_fresh``, far shorter than those 14
+      days, so an older capture cannot come back once its key is forgotten.
+
+    What is left to a captured request within the window: racing the call's real NOTIFY_END with
+    a changed disposition (the one lead then says missed instead of answered, or the reverse).
+    """
     if not api_secret:
         raise WebhookError(403, "CALL_SECRET is not configured: channel refuses all requests")
     echo = request.query.get("zd_echo")
@@ -242,10 +265,13 @@ def _zadarma(request: WebhookRequest, api_secret: str | None) -> WebhookResult:
     signed_fields = ZADARMA_SIGNED_FIELDS.get(event)
     if signed_fields is None:
         return WebhookResult(note=f"zadarma event {event[:30]!r} not used")
-    expected = zadarma_signature("".join(fields.get(f, "") for f in signed_fields), api_secret)
+    signed = "".join(fields.get(f, "") for f in signed_fields)
+    expected = zadarma_signature(signed, api_secret)
     given = request.header("signature") or ""
     if not hmac.compare_digest(expected.encode(), given.strip().encode()):
         raise WebhookError(403, "zadarma Signature does not match")
+    if "call_start" in signed_fields:
+        _zadarma_fresh(fields.get("call_start", ""))
     if event in ("NOTIFY_OUT_START", "NOTIFY_OUT_END"):
         return WebhookResult(note="outgoing call: not a lead")
     if event == "NOTIFY_RECORD":
@@ -259,13 +285,49 @@ def _zadarma(request: WebhookRequest, api_secret: str | None) -> WebhookResult:
     return _call_message(
         provider="zadarma",
         call_id=call_id,
+        message_id=f"call:zadarma:{hashlib.sha256(signed.encode()).hexdigest()[:32]}",
         missed=fields.get("disposition", "").strip().lower() != "answered",
         caller=fields.get("caller_id"),
         called=fields.get("called_did"),
-        # call_start is wall-clock time in the account's zone, which we do not know: use our clock
+        # call_start is in the account's zone, which CALL_TIMEZONE may name wrongly: our clock
         received_at=clock.now(),
         duration_s=min(int(duration), 86_400) if duration.isdigit() else None,
     )
+
+
+def _zadarma_fresh(call_start: str) -> None:
+    """403 unless ``call_start`` is at most ZADARMA_MAX_AGE old and ZADARMA_MAX_AHEAD ahead.
+
+    Zadarma sends ``call_start`` as "YYYY-MM-DD HH:MM:SS" without a zone; we take it to be the
+    account's time zone (Zadarma's statistics use it; not confirmed for notifications), which
+    CALL_TIMEZONE names (default Europe/Moscow, Zadarma's and Novofon's default for Russian
+    accounts). 24 h covers the longest call and Zadarma's retries. Ahead is allowed up to 12 h
+    on purpose: a captured request is always from the past, and a call_start "ahead" only means
+    the account's zone is east of CALL_TIMEZONE — refusing it would drop every call of a salon
+    in Novosibirsk whose operator left the default. A zone set wrong by k hours east shortens
+    the 24 h by k; replays stay covered by the dedupe either way.
+    """
+    from leadflow.settings import settings
+
+    try:
+        zone = ZoneInfo(settings().call_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise WebhookError(403, "CALL_TIMEZONE is not a time zone: zadarma refuses all requests") from None
+    try:
+        started = datetime.strptime(call_start.strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=zone)
+    except ValueError:
+        raise WebhookError(400, "zadarma call_start is not 'YYYY-MM-DD HH:MM:SS'") from None
+    age = clock.wall_now() - started
+    if age > ZADARMA_MAX_AGE:
+        hours = int(age.total_seconds() // 3600)
+        raise WebhookError(
+            403, f"zadarma call_start is {hours} h old: a replay (or CALL_TIMEZONE is not the account's zone)"
+        )
+    if -age > ZADARMA_MAX_AHEAD:
+        hours = int(-age.total_seconds() // 3600)
+        raise WebhookError(
+            403, f"zadarma call_start is {hours} h ahead: CALL_TIMEZONE is not the account's zone?"
+        )
 
 
 # --------------------------------------------------------------------------- Mango Office

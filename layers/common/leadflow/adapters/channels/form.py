@@ -7,13 +7,16 @@ builders that cannot set headers (Tilda's webhook URL carries it). Bodies: a JSO
 Field names are matched case-insensitively after folding spaces and dashes to underscores, so
 Chatfuel's ``"first name"`` and Tilda's ``Name`` land on the same key as ``first_name``/``name``.
 
-Dedupe: ``message_id`` is ``form:<submission id>`` when the builder sends one (Tilda's ``tranid``,
-``submission_id``, ``request_id``, ``id``). Otherwise it is ``form:hash:<digest>`` over the
-normalised fields plus the UTC day of submission: a builder's retry of the same post dedupes,
-while the same person sending the very same form again on a later day still reaches the business.
-The price: a retry that straddles midnight UTC makes a second message (it joins the same open
-lead, since the contact is the same), and two identical submissions on one day collapse into one.
-ManyChat's ``id`` is the subscriber's id, not a submission id, so ManyChat posts always hash.
+Dedupe: ``message_id`` is ``form:<submission id>`` when the builder sends one of its own
+(Tilda's ``tranid``, ``submission_id``, ``request_id``): a retry of that post is a duplicate
+however late it comes. A field named plain ``id`` is no submission id — a site's hidden ``id``
+usually names the form, and taking it for the submission made every later submission a
+duplicate of the first for as long as ingest remembers keys (14 days); ManyChat's ``id`` is the
+subscriber. Without a builder id the ``message_id`` is ``form:hash:<digest>`` over the normalised
+fields (``id`` included) and the ``REPEAT_WINDOW`` slot of the submission time: a double click or
+a builder's quick retry of the same post is one message, the same form sent again later is a new
+one. The price of fixed slots: a double click that straddles a slot boundary makes a second
+message (it joins the same open lead, since the contact is the same).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from leadflow import clock
 from leadflow.adapters.channels.base import WebhookError, WebhookRequest, WebhookResult, require_secret
 from leadflow.domain.models import Channel, Contact, InboundMessage, Utm
+from leadflow.domain.phones import to_e164
 
 NAME_KEYS = ("name", "имя", "fio", "фио", "client_name", "full_name", "first_name", "your_name", "ваше_имя")
 LAST_NAME_KEYS = ("last_name", "фамилия")
@@ -61,7 +65,7 @@ EMAIL_KEYS = ("email", "e_mail", "optin_email", "почта")
 PAGE_KEYS = ("page", "page_url", "referer", "referrer", "url")
 PROMO_KEYS = ("promo", "promocode", "promo_code", "промокод")
 BRANCH_KEYS = ("branch", "filial", "филиал", "salon", "салон")
-SUBMISSION_ID_KEYS = ("tranid", "submission_id", "request_id", "id")
+SUBMISSION_ID_KEYS = ("tranid", "submission_id", "request_id")
 USER_ID_KEYS = ("messenger_user_id", "chatfuel_user_id", "subscriber_id", "user_id")
 SENT_AT_KEYS = ("submitted_at", "created_at", "sent_at", "submission_time", "timestamp", "last_interaction")
 UTM_FIELDS = ("source", "medium", "campaign", "content", "term")
@@ -69,6 +73,7 @@ UTM_FIELDS = ("source", "medium", "campaign", "content", "term")
 # Builder metadata that says nothing about what the client wants: kept out of the text.
 TECHNICAL_KEYS = frozenset(
     {
+        "id",  # a site's own hidden field (often the form's name) or ManyChat's subscriber id
         "formid",
         "formname",
         "form_id",
@@ -112,6 +117,8 @@ MAX_EXTRA_FIELDS = 10
 MAX_VALUE_CHARS = 1000
 MAX_ID_CHARS = 128
 FUTURE_TOLERANCE = timedelta(minutes=5)
+# Identical posts without a builder id within one slot of this length are one submission.
+REPEAT_WINDOW = timedelta(minutes=10)
 
 
 def handle_webhook(request: WebhookRequest) -> WebhookResult:
@@ -196,24 +203,6 @@ def _first(fields: Mapping[str, Any], keys: Iterable[str]) -> str | None:
         if value:
             return value
     return None
-
-
-def to_e164(raw: str | None, region: str = "RU") -> str | None:
-    """A phone as E.164 when it is a valid number, else None (never raises)."""
-    if not raw:
-        return None
-    import phonenumbers
-
-    candidate = raw.strip()[:40]
-    if candidate.startswith("00"):
-        candidate = "+" + candidate[2:]
-    try:
-        number = phonenumbers.parse(candidate, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _utm(fields: Mapping[str, Any], page_url: str | None) -> Utm:
@@ -382,7 +371,8 @@ def form_message(fields: Mapping[str, Any], now: datetime | None = None) -> Inbo
             "extras": sorted(extras),
             "user": user_id,
             "form": _first(fields, ("formid", "form_id", "formname", "form_name")),
-            "day": received_at.date().isoformat(),
+            "id": _first(fields, ("id",)),
+            "slot": int(received_at.timestamp() // REPEAT_WINDOW.total_seconds()),
         }
         if branch:
             digest_input["branch"] = branch

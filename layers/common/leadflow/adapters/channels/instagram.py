@@ -35,11 +35,10 @@ from leadflow.adapters.channels.meta import (
     GraphApi,
     OutsideWindow,
     route_meta_webhook,
-    split_text,
     summarise,
     utc_from_seconds,
-    utf8_len,
 )
+from leadflow.adapters.channels.toolkit import split_text, utf8_len
 from leadflow.domain.models import Channel, Contact, InboundMessage, OutboundMessage, Utm
 
 if TYPE_CHECKING:

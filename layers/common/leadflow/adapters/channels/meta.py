@@ -6,8 +6,8 @@ Webhook answers (both channels):
 - GET ``?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`` → 200 with the challenge as
   ``text/plain`` when the token equals ``META_VERIFY_TOKEN``; 403 otherwise or when it is unset.
 - POST: ``X-Hub-Signature-256: sha256=<hex>`` is HMAC-SHA256 of the raw body with
-  ``META_APP_SECRET``. Missing or malformed header → 401 (no credentials offered); a signature
-  that does not match → 403; unset secret → 403. The signature is checked on the bytes as
+  ``META_APP_SECRET``. Missing, malformed or not matching, or the secret unset → 403, the one status
+  every channel refuses with. The signature is checked on the bytes as
   received, before any JSON parsing, so a body a proxy re-serialised no longer verifies.
 """
 
@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,8 @@ from leadflow.adapters.channels.base import (
     WebhookResult,
     require_secret,
 )
+from leadflow.adapters.channels.toolkit import post
+from leadflow.domain.phones import to_e164
 
 if TYPE_CHECKING:
     import requests
@@ -69,10 +71,10 @@ def verify_meta_signature(body: bytes, header: str | None, app_secret: str | Non
     if not app_secret:
         raise WebhookError(403, "META_APP_SECRET is not configured: channel refuses all requests")
     if not header:
-        raise WebhookError(401, f"{SIGNATURE_HEADER} is missing")
+        raise WebhookError(403, f"{SIGNATURE_HEADER} is missing")
     scheme, _, given = header.strip().partition("=")
     if scheme.lower() != "sha256" or not re.fullmatch(r"[0-9a-fA-F]{64}", given):
-        raise WebhookError(401, f"{SIGNATURE_HEADER} is malformed")
+        raise WebhookError(403, f"{SIGNATURE_HEADER} is malformed")
     expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, given.lower()):
         raise WebhookError(403, f"{SIGNATURE_HEADER} does not match the body")
@@ -123,17 +125,7 @@ def summarise(skipped: dict[str, int]) -> str | None:
 
 def normalise_phone(digits: str | None) -> str | None:
     """WhatsApp's ``from`` ("79161234567") as E.164, or None when it is not a possible number."""
-    if not digits:
-        return None
-    import phonenumbers
-
-    try:
-        number = phonenumbers.parse("+" + digits.lstrip("+"))
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return to_e164(digits, region=None, strict=False, platform=True)
 
 
 # --------------------------------------------------------------------------- Graph API client
@@ -169,25 +161,14 @@ class GraphApi:
         return f"GraphApi(base_url={self.base_url!r})"
 
     def post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        import requests
-
-        failure: str | None = None
-        try:
-            response = self._session.post(
-                f"{self.base_url}/{path.lstrip('/')}",
-                json=payload,
-                headers={"Authorization": f"Bearer {self._token}"},
-                timeout=self._timeout_s,
-            )
-        except requests.Timeout:
-            failure = f"{self._product}: timed out after {self._timeout_s:g} s"
-        except requests.ConnectionError:
-            failure = f"{self._product}: connection failed"
-        except requests.RequestException as exc:
-            failure = f"{self._product}: request failed ({type(exc).__name__})"
-        if failure is not None:
-            # Raised outside the except block so the chained exception (its text holds the URL) is dropped.
-            raise SendError(failure, retryable=True)
+        response = post(
+            self._session,
+            f"{self.base_url}/{path.lstrip('/')}",
+            what=self._product,
+            timeout=self._timeout_s,
+            json=payload,
+            headers={"Authorization": f"Bearer {self._token}"},
+        )
         try:
             answer = response.json()
         except ValueError:
@@ -251,59 +232,3 @@ def _seconds(value: str | None) -> float | None:
 
 
 # --------------------------------------------------------------------------- text splitting
-
-
-def utf8_len(text: str) -> int:
-    return len(text.encode("utf-8"))
-
-
-def split_text(text: str, limit: int, measure: Callable[[str], int] = len) -> list[str]:
-    """Parts of at most ``limit`` (as ``measure`` counts), cut at a paragraph, line, sentence or word."""
-    text = text.strip()
-    if not text:
-        return []
-    return [part for part in _split(text, limit, measure) if part]
-
-
-def _split(text: str, limit: int, measure: Callable[[str], int]) -> Iterator[str]:
-    while measure(text) > limit:
-        head = _prefix_within(text, limit, measure)
-        cut = _best_cut(text, len(head))
-        yield text[:cut].rstrip()
-        text = text[cut:].lstrip()
-    yield text
-
-
-def _prefix_within(text: str, limit: int, measure: Callable[[str], int]) -> str:
-    """The longest prefix that fits (binary search: ``measure`` grows with length)."""
-    low, high = 1, min(len(text), limit)
-    while low < high:
-        middle = (low + high + 1) // 2
-        if measure(text[:middle]) <= limit:
-            low = middle
-        else:
-            high = middle - 1
-    return text[:low]
-
-
-_BOUNDARIES = (
-    re.compile(r"\n\s*\n"),  # paragraph
-    re.compile(r"\n"),  # line
-    re.compile(r"[.!?…](?:[\"»)]*)\s"),  # sentence
-    re.compile(r"\s"),  # word
-)
-
-
-def _best_cut(text: str, fits: int) -> int:
-    """Just after the last boundary within ``text[:fits]``, preferring coarse ones in its second half.
-
-    The search reaches one character further: every boundary ends in whitespace, which the cut
-    drops, so a sentence that ends exactly at the limit still counts.
-    """
-    window = text[: fits + 1]
-    floor = fits // 2
-    for boundary in _BOUNDARIES:
-        ends = [m.end() for m in boundary.finditer(window) if m.end() > floor]
-        if ends:
-            return ends[-1]
-    return fits

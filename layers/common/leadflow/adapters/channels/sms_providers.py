@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from leadflow.adapters.channels.base import SendError
-from leadflow.adapters.channels.sms import SmsStatus, count_segments, smsc_status, smsru_status
+from leadflow.adapters.channels.base import SendError, UnknownOutcome
+from leadflow.adapters.channels.toolkit import post
+from leadflow.domain.sms import count_segments
 
 if TYPE_CHECKING:
     import requests
@@ -27,15 +28,46 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = (3.05, 10.0)  # connect, read (seconds)
 
 
-class UnknownOutcome(SendError):
-    """The request reached the provider but no answer came back: it may or may not be sent.
+SmsStatusValue = Literal["delivered", "failed", "pending"]
 
-    Not retryable on purpose — a blind retry could send the client a second SMS. The caller
-    runs ``check_sent(idempotency_key)`` first.
-    """
 
-    def __init__(self, reason: str):
-        super().__init__(reason, retryable=False)
+@dataclass(frozen=True)
+class SmsStatus:
+    provider_message_id: str
+    status: SmsStatusValue
+    error: str | None = None  # provider's code, log-safe (never the phone or the text)
+
+
+# SMS.ru delivery codes (sms/status and callbacks): 100-102 queued/in transit, 103 delivered,
+# 104-108 and 150 not delivered, 110 read (Viber).
+def smsru_status(code: int) -> SmsStatusValue:
+    if code in (103, 110):
+        return "delivered"
+    if code in (104, 105, 106, 107, 108, 150) or code < 0:
+        return "failed"
+    return "pending"
+
+
+# SMSC.ru status.php codes: -1 waiting, 0 at the operator, 1 delivered, 2 read, 4 link opened,
+# 3 expired, 20 cannot be delivered, 22 bad number, 23 prohibited, 24 no money, 25 unavailable.
+def smsc_status(code: int) -> SmsStatusValue:
+    if code in (1, 2, 4):
+        return "delivered"
+    if code == 3 or code >= 20:
+        return "failed"
+    return "pending"
+
+
+# AWS End User Messaging SMS event types (event destination → SNS).
+_AWS_PENDING = {"TEXT_PENDING", "TEXT_QUEUED", "TEXT_SUCCESSFUL"}
+
+
+def aws_status(event_type: str) -> SmsStatusValue:
+    if event_type == "TEXT_DELIVERED":
+        return "delivered"
+    if event_type in _AWS_PENDING:
+        return "pending"
+    return "failed"
 
 
 class ProviderCannotQuery(SendError):
@@ -108,18 +140,14 @@ class _HttpProvider:
 
     def _post(self, path: str, data: dict[str, Any], *, sending: bool) -> Any:
         """POST a form (credentials and text stay out of URLs and access logs) and decode JSON."""
-        import requests
-
-        try:
-            response = self.session.post(self.base_url + path, data=data, timeout=self.timeout)
-        except requests.ConnectTimeout:
-            raise SendError(f"{self.name}: connect timeout", retryable=True) from None
-        except requests.ReadTimeout:
-            if sending:
-                raise UnknownOutcome(f"{self.name}: no answer in time, outcome unknown") from None
-            raise SendError(f"{self.name}: read timeout", retryable=True) from None
-        except requests.ConnectionError:
-            raise SendError(f"{self.name}: connection failed", retryable=True) from None
+        response = post(
+            self.session,
+            self.base_url + path,
+            what=self.name,
+            timeout=self.timeout,
+            sending=sending,
+            data=data,
+        )
         if response.status_code == 429:
             retry_after = _float(response.headers.get("Retry-After"))
             raise SendError(f"{self.name}: http 429", retryable=True, retry_after=retry_after or 60.0)

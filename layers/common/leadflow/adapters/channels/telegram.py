@@ -35,7 +35,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +51,15 @@ from leadflow.adapters.channels.base import (
     WebhookResult,
     require_secret,
 )
+from leadflow.adapters.channels.toolkit import (
+    keep_url_secrets_out_of_logs,
+    post,
+    prefix_within,
+    split_text,
+    utf16_len,
+)
 from leadflow.domain.models import Channel, Contact, InboundMessage, OutboundMessage, StaffEvent, Utm
+from leadflow.domain.phones import to_e164
 
 if TYPE_CHECKING:
     import requests
@@ -63,6 +71,8 @@ MAX_TEXT_UTF16 = 4096  # sendMessage: "1-4096 characters"; counted in UTF-16 uni
 STAFF_COMMANDS = frozenset({"/start", "/stop", "/on", "/off", "/leads", "/today", "/bot"})
 STAFF_INVITE_PREFIX = "inv-"
 ALLOWED_UPDATES = ["message", "business_connection", "business_message", "callback_query"]
+# Calls that change nothing: a timeout there is simply retryable, not an unknown outcome.
+READ_ONLY_METHODS = frozenset({"getMe", "getWebhookInfo", "getFile", "getChat", "answerCallbackQuery"})
 
 # Media kinds in the order we report them; ``animation`` also fills ``document``, so it wins.
 _MEDIA_FIELDS = (
@@ -118,6 +128,7 @@ class TgEntity(_Tg):
 class TgRepliedMessage(_Tg):
     message_id: int
     from_: TgUser | None = Field(default=None, alias="from")
+    text: str | None = None
 
 
 class TgMessage(_Tg):
@@ -240,14 +251,17 @@ def _from_message(event_id: str, message: TgMessage) -> WebhookResult:
     if sender.is_bot:
         return WebhookResult(note="message from a bot: ignored")
     staff = _staff_event(event_id, message, sender)
-    if staff is not None:
-        return WebhookResult(staff_events=[staff])
     if message.chat.type != "private":
+        if staff is not None:
+            return WebhookResult(staff_events=[staff])  # a staff group
         return WebhookResult(note=f"{message.chat.type} chat message: ignored (clients write in private)")
     inbound = _inbound(event_id, message, sender)
-    if inbound is None:
+    if inbound is None and staff is None:
         return WebhookResult(note="service message without content: ignored")
-    return WebhookResult(messages=[inbound])
+    # Both readings of one update: ingest keeps the one the chat calls for (a staff chat or a client's).
+    return WebhookResult(
+        messages=[inbound] if inbound else [], staff_events=[staff] if staff else [], chat_decides=True
+    )
 
 
 def _from_business_message(event_id: str, message: TgMessage) -> WebhookResult:
@@ -279,11 +293,14 @@ def _staff_event(event_id: str, message: TgMessage, sender: TgUser) -> StaffEven
     action: str | None = None
     argument = text
     reply_to: str | None = None
+    reply_to_text: str | None = None
     command = _command(message)
     replied = message.reply_to_message
     if replied is not None and replied.from_ is not None and replied.from_.is_bot:
         # Kept for commands too: ``/bot`` sent as a reply to a lead card names the lead it is about.
         reply_to = str(replied.message_id)
+        # A lead card starts «Лид <id>»: the reply names its lead without a lookup.
+        reply_to_text = (replied.text or "").split("\n", 1)[0][:100] or None
     if command is not None and command[0] in STAFF_COMMANDS:
         name, argument = command
         is_invite = argument.lower().startswith(STAFF_INVITE_PREFIX)
@@ -300,6 +317,7 @@ def _staff_event(event_id: str, message: TgMessage, sender: TgUser) -> StaffEven
         action=action,
         text=argument,
         reply_to_message_id=reply_to,
+        reply_to_text=reply_to_text,
         received_at=_utc(message.date),
     )
 
@@ -311,8 +329,10 @@ def _inbound(
     media = _media_kinds(message)
     contact = Contact(name=sender.first_name or None, channel_user_id=str(sender.id))
     if message.contact is not None:
-        contact.phone = normalise_phone(message.contact.phone_number)
+        contact.phone = to_e164(message.contact.phone_number, platform=True)
         if message.contact.user_id == sender.id:
+            # Shared by its owner (Telegram's «поделиться номером»): the number is theirs.
+            contact.phone_verified = contact.phone is not None
             own = " ".join(p for p in (message.contact.first_name, message.contact.last_name) if p)
             contact.name = own or contact.name
     source: str | None = None
@@ -369,22 +389,6 @@ def parse_start_payload(payload: str) -> tuple[str | None, Utm, str | None]:
     return utm.source, utm, promo
 
 
-def normalise_phone(raw: str) -> str | None:
-    """E.164 for a shared contact. Telegram sends the international number without '+'."""
-    import phonenumbers
-
-    digits = raw.strip()
-    candidates = [digits] if digits.startswith("+") else [f"+{digits}", digits]
-    for candidate in candidates:
-        try:
-            number = phonenumbers.parse(candidate, "RU")
-        except phonenumbers.NumberParseException:
-            continue
-        if phonenumbers.is_valid_number(number):
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return None
-
-
 def _utc(timestamp: int) -> datetime:
     return datetime.fromtimestamp(timestamp, tz=UTC)
 
@@ -417,27 +421,23 @@ class TelegramBot:
         self._session = session
         self._base_url = base_url.rstrip("/")
         self._timeout_s = timeout_s
+        keep_url_secrets_out_of_logs()  # the token is part of every request's path
 
     def __repr__(self) -> str:
         return f"TelegramBot(base_url={self._base_url!r})"
 
     def call(self, method: str, params: dict[str, Any]) -> Any:
         """POST one Bot API method; the ``result`` on success, ``SendError`` otherwise."""
-        import requests
-
         url = f"{self._base_url}/bot{self._token}/{method}"
-        failure: str | None = None
-        try:
-            response = self._session.post(url, json=params, timeout=self._timeout_s)
-        except requests.Timeout:
-            failure = f"telegram {method}: timed out after {self._timeout_s:g} s"
-        except requests.ConnectionError:
-            failure = f"telegram {method}: connection failed"
-        except requests.RequestException as exc:
-            failure = f"telegram {method}: request failed ({type(exc).__name__})"
-        if failure is not None:
-            # Raised outside the except block so the chained exception (its text holds the URL) is not kept.
-            raise SendError(failure, retryable=True)
+        sending = method not in READ_ONLY_METHODS
+        response = post(
+            self._session,
+            url,
+            what=f"telegram {method}",
+            timeout=self._timeout_s,
+            sending=sending,
+            json=params,
+        )
         return self._result(method, response)
 
     def _result(self, method: str, response: requests.Response) -> Any:
@@ -577,7 +577,7 @@ class TelegramSender(Sender):
         return cls(TelegramBot(token, session, base_url=settings().telegram_api_base))
 
     def send(self, message: OutboundMessage) -> SendResult:
-        parts = split_text(message.text)
+        parts = split_text(message.text, MAX_TEXT_UTF16, utf16_len)
         if not parts:
             raise SendError("telegram sendMessage: empty text", retryable=False)
         message_id = 0
@@ -609,7 +609,7 @@ class TelegramSender(Sender):
         """
         if not message.reply_to_message_id:
             raise SendError("telegram editMessageText: no message to edit", retryable=False)
-        text = _prefix_within(message.text.strip(), MAX_TEXT_UTF16)
+        text = prefix_within(message.text.strip(), MAX_TEXT_UTF16, utf16_len)
         if not text:
             raise SendError("telegram editMessageText: empty text", retryable=False)
         self.bot.edit_message_text(message.to, message.reply_to_message_id, text, message.buttons)
@@ -647,50 +647,3 @@ class TelegramSender(Sender):
                 if not inline_wait or wait is None or wait > self._max_inline_wait_s or attempts > 3:
                     raise
                 self._sleep(wait)
-
-
-def _utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-def split_text(text: str, limit: int = MAX_TEXT_UTF16) -> list[str]:
-    """Parts of at most ``limit`` UTF-16 units, cut at a paragraph, line, sentence or word boundary."""
-    text = text.strip()
-    if not text:
-        return []
-    return [part for part in _split(text, limit) if part]
-
-
-def _split(text: str, limit: int) -> Iterator[str]:
-    while _utf16_len(text) > limit:
-        head = _prefix_within(text, limit)
-        cut = _best_cut(head)
-        yield text[:cut].rstrip()
-        text = text[cut:].lstrip()
-    yield text
-
-
-def _prefix_within(text: str, limit: int) -> str:
-    """The longest prefix of ``text`` that fits in ``limit`` UTF-16 units (never halves a character)."""
-    prefix = text[:limit]
-    while _utf16_len(prefix) > limit:
-        prefix = prefix[: -max(1, (_utf16_len(prefix) - limit) // 2)]
-    return prefix
-
-
-_BOUNDARIES = (
-    re.compile(r"\n\s*\n"),  # paragraph
-    re.compile(r"\n"),  # line
-    re.compile(r"[.!?…](?:[\"»)]*)\s"),  # sentence
-    re.compile(r"\s"),  # word
-)
-
-
-def _best_cut(head: str) -> int:
-    """Index just after the last boundary in ``head``, preferring coarse boundaries in its second half."""
-    floor = len(head) // 2
-    for boundary in _BOUNDARIES:
-        ends = [m.end() for m in boundary.finditer(head) if m.end() > floor]
-        if ends:
-            return ends[-1]
-    return len(head)

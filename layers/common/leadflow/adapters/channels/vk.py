@@ -1,9 +1,12 @@
 """VK: the Callback API webhook and the ``messages.send`` sender.
 
-Every callback is ``{type, object, group_id, event_id, secret, v}``. The ``secret`` field must
-equal ``VK_SECRET`` on every callback, ``confirmation`` included (VK sends the secret key with
-all of them once it is set); unset → 403. ``confirmation`` is answered with
-``VK_CONFIRMATION_CODE`` (unset → 403). Everything else that passes the check is answered
+Every callback is ``{type, object, group_id, event_id, secret, v}``. ``group_id`` must be the
+community in ``VK_GROUP_ID`` (unset: any community is taken, and the log warns once per process).
+The ``secret`` field must equal ``VK_SECRET`` (unset → 403 for everything) on every callback but
+``confirmation``, which may also come without it: VK asks for the confirmation string when the
+server is added, possibly before the secret key is saved with it, and the string confirms only
+our own community's server. A ``confirmation`` with a wrong secret is still refused; it is
+answered with ``VK_CONFIRMATION_CODE`` (unset → 403). Everything else that passes the checks is answered
 ``ok`` (text/plain) — VK repeats a callback until it gets exactly that, and stops calling a
 server that keeps failing — so events that are not leads are acknowledged with a note.
 A body that is not a callback gets 400.
@@ -37,7 +40,7 @@ from leadflow.adapters.channels.base import (
     WebhookResult,
     require_secret,
 )
-from leadflow.adapters.channels.meta import split_text
+from leadflow.adapters.channels.toolkit import post, split_text
 from leadflow.domain.models import Channel, Contact, InboundMessage, OutboundMessage, Utm
 
 if TYPE_CHECKING:
@@ -119,15 +122,41 @@ def handle_webhook(request: WebhookRequest) -> WebhookResult:
         callback = VkCallback.model_validate(payload)
     except ValidationError:
         raise WebhookError(400, "not a VK callback: 'type' is missing") from None
-    from leadflow.settings import secret
+    from leadflow.settings import secret, settings
 
-    require_secret(secret("VK_SECRET"), callback.secret, "VK_SECRET")
+    _require_our_community(callback.group_id, settings().vk_group_id)
+    expected = secret("VK_SECRET")
+    if callback.type == "confirmation" and callback.secret is None:
+        if not expected:
+            raise WebhookError(403, "VK_SECRET is not configured: channel refuses all requests")
+    else:
+        require_secret(expected, callback.secret, "VK_SECRET")
     if callback.type == "confirmation":
         code = secret("VK_CONFIRMATION_CODE")
         if not code:
             raise WebhookError(403, "VK_CONFIRMATION_CODE is not configured: channel refuses all requests")
         return WebhookResult(body=code)
     return parse_callback(callback)
+
+
+_warned_any_community = False
+
+
+def _require_our_community(group_id: int | None, configured: str | None) -> None:
+    """``group_id`` must be VK_GROUP_ID (digits; ``club123`` and ``-123`` are read as 123)."""
+    global _warned_any_community
+    if not configured:
+        if not _warned_any_community:
+            _warned_any_community = True
+            from leadflow.observability import logger
+
+            logger.warning("VK_GROUP_ID is not set: callbacks of any VK community are taken")
+        return
+    ours = configured.strip().lower().removeprefix("club").removeprefix("public").lstrip("-")
+    if not ours.isdigit():
+        raise WebhookError(403, "VK_GROUP_ID is not a community id: channel refuses all requests")
+    if group_id is None or abs(group_id) != int(ours):
+        raise WebhookError(403, "group_id is not the configured VK community (VK_GROUP_ID)")
 
 
 def parse_callback(callback: VkCallback) -> WebhookResult:
@@ -248,20 +277,16 @@ class VkSender(Sender):
 
     def call(self, method: str, params: dict[str, Any]) -> Any:
         """POST one API method; its ``response`` on success, ``SendError`` otherwise."""
-        import requests
-
         data = {**params, "access_token": self._token, "v": self.api_version}
-        failure: str | None = None
-        try:
-            response = self._session.post(f"{self.base_url}/{method}", data=data, timeout=self._timeout_s)
-        except requests.Timeout:
-            failure = f"vk {method}: timed out after {self._timeout_s:g} s"
-        except requests.ConnectionError:
-            failure = f"vk {method}: connection failed"
-        except requests.RequestException as exc:
-            failure = f"vk {method}: request failed ({type(exc).__name__})"
-        if failure is not None:
-            raise SendError(failure, retryable=True)
+        sending = method == "messages.send"
+        response = post(
+            self._session,
+            f"{self.base_url}/{method}",
+            what=f"vk {method}",
+            timeout=self._timeout_s,
+            sending=sending,
+            data=data,
+        )
         try:
             answer = response.json()
         except ValueError:

@@ -47,10 +47,10 @@ from leadflow.adapters.channels.meta import (
     OutsideWindow,
     normalise_phone,
     route_meta_webhook,
-    split_text,
     summarise,
     utc_from_seconds,
 )
+from leadflow.adapters.channels.toolkit import split_text
 from leadflow.domain.models import Channel, Contact, InboundMessage, OutboundMessage, Utm
 
 if TYPE_CHECKING:
@@ -235,6 +235,7 @@ def _inbound(message: WaMessage, value: WaValue) -> InboundMessage | None:
             name=profile.name or profile.username,
             phone=normalise_phone(message.from_ or (contact.wa_id if contact else None)),
             channel_user_id=user_id or wa_id,
+            phone_verified=True,  # the number WhatsApp delivers from
         ),
         text=text,
         media=media,

@@ -1,71 +1,8 @@
 """Where leads are recorded: Bitrix24 when BITRIX24_WEBHOOK_URL is set, else the built-in CRM
-(the leads table itself, shown by `leadflow leads`)."""
+(the leads table itself). Which one a function gets is decided in ``leadflow.wiring.make_crm``;
+this package only names the interface (``base``) and holds the adapters."""
 
-from __future__ import annotations
+from leadflow.adapters.crm.base import Crm, CrmUnavailable, Pushed
+from leadflow.adapters.crm.builtin import BuiltinCrm
 
-from dataclasses import dataclass
-from typing import Protocol
-
-from leadflow.business import BusinessConfig
-from leadflow.domain.models import Lead
-
-
-class CrmUnavailable(Exception):
-    """The CRM could not be reached or refused for now; the work is retried through the queue."""
-
-
-@dataclass(frozen=True)
-class Pushed:
-    lead_id: str
-    crm_id: str | None
-    entity: str | None = None  # "lead" or "deal"
-    error: str | None = None
-    retryable: bool = False
-
-
-class Crm(Protocol):
-    name: str
-
-    def push(
-        self, leads: list[tuple[Lead, str | None]], business: BusinessConfig, redelivered: bool = False
-    ) -> list[Pushed]:
-        """Record leads (each with its owner's CRM user id); one outcome per lead, same order.
-        ``redelivered``: an earlier attempt may have written records whose answer was lost."""
-        ...
-
-    def update_status(self, lead: Lead) -> None: ...
-
-    def raise_priority(self, lead: Lead) -> None: ...
-
-    def reassign(self, lead: Lead, crm_user_id: str | None) -> None: ...
-
-
-class BuiltinCrm:
-    """The leads table is the CRM: nothing to push, nothing to keep in sync."""
-
-    name = "builtin"
-
-    def push(
-        self, leads: list[tuple[Lead, str | None]], business: BusinessConfig, redelivered: bool = False
-    ) -> list[Pushed]:
-        return [Pushed(lead.lead_id, None) for lead, _ in leads]
-
-    def update_status(self, lead: Lead) -> None:
-        return None
-
-    def raise_priority(self, lead: Lead) -> None:
-        return None
-
-    def reassign(self, lead: Lead, crm_user_id: str | None) -> None:
-        return None
-
-
-def make_crm(business: BusinessConfig) -> Crm:
-    from leadflow.settings import secret
-
-    url = secret("BITRIX24_WEBHOOK_URL")
-    if not url:
-        return BuiltinCrm()
-    from leadflow.adapters.crm.bitrix24_crm import Bitrix24Crm
-
-    return Bitrix24Crm.from_url(url, business)
+__all__ = ["BuiltinCrm", "Crm", "CrmUnavailable", "Pushed"]

@@ -1,9 +1,11 @@
 """Bitrix24 CRM client over an inbound webhook (https://PORTAL/rest/USER_ID/CODE/).
 
-One ``push()`` of up to 20 leads costs at most two HTTP requests: a *lookup* ``batch``
-(CRM mode once, ``crm.duplicate.findbycomm`` per distinct phone, and one ``*.list`` by
-ORIGINATOR_ID/ORIGIN_ID for the whole chunk) and a *write* ``batch`` (adds, comments for
-duplicates, call-back tasks that point at the new record through ``$result[add_N]``).
+A ``push()`` is a *lookup* ``batch`` (CRM mode once, ``crm.duplicate.findbycomm`` per distinct
+phone, and one ``*.list`` by ORIGINATOR_ID/ORIGIN_ID for up to 50 leads) and *write* batches
+(adds, comments for duplicates, call-back tasks that point at the new record through
+``$result[addN]``), each packed to the portal's 50 commands. A route batch whose writes fit 50
+commands costs two HTTP requests: up to 50 leads in classic mode without call-backs, 25 with,
+25 new clients in simple mode (BITRIX24.md counts the commands).
 
 Idempotency: every record carries ORIGINATOR_ID (``origin_prefix``) and ORIGIN_ID (our lead
 id). Whenever the lookup batch is sent it also lists records by ORIGIN_ID, so a lead that a
@@ -19,24 +21,28 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
 
 import requests
+
+from leadflow.adapters.channels.toolkit import keep_url_secrets_out_of_logs
+from leadflow.adapters.rate_limit import RateLimited, RateLimiter
 
 log = logging.getLogger(__name__)
 
 Entity = Literal["lead", "deal"]
 Mode = Literal["auto", "classic", "simple"]
 
-MAX_BATCH_COMMANDS = 50  # Bitrix24 rejects commands past 50 with ERROR_BATCH_LENGTH_EXCEEDED
+MAX_BATCH_COMMANDS = 50  # more and Bitrix24 refuses the batch (ERROR_BATCH_LENGTH_EXCEEDED)
+# findbycomm takes up to 20 values but answers one list of ids for all of them, not which value
+# matched which record: the lookup sends one phone per command (see _lookup).
 MAX_FINDBYCOMM_VALUES = 20
-MAX_LEADS_PER_CHUNK = 20
+# Our records come back from one crm.*.list page (50 rows; start=-1 asks for no paging).
+MAX_LEADS_PER_LOOKUP = 50
 
 ENTITY_TYPE_ID = {"lead": 1, "deal": 2, "contact": 3}
 
@@ -153,93 +159,6 @@ class PushOutcome:
     retryable: bool = False
 
 
-# --------------------------------------------------------------------------- rate limiting
-
-
-class RateLimiter(Protocol):
-    """What the client asks before each request: TokenBucket here, SharedRateLimiter (rate_limit.py)
-    when every container must spend one budget."""
-
-    def acquire(self) -> float: ...
-
-    def drain(self) -> None: ...
-
-
-class TokenBucket:
-    """Client-side mirror of the portal's leaky bucket: ``rate_per_s`` refill, ``burst`` capacity.
-
-    A short wait (< ``max_wait_s``) is cheaper than a failed request; a long one would hold a
-    Lambda for nothing, so it is refused and the message goes back to the queue.
-    """
-
-    def __init__(
-        self,
-        rate_per_s: float = 2.0,
-        burst: int = 50,
-        *,
-        max_wait_s: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ):
-        self.rate_per_s = rate_per_s
-        self.burst = burst
-        self.max_wait_s = max_wait_s
-        self._clock = clock
-        self._sleep = sleep
-        self._tokens = float(burst)
-        self._updated = clock()
-        self._lock = threading.Lock()
-
-    def _refill(self) -> None:
-        now = self._clock()
-        self._tokens = min(float(self.burst), self._tokens + (now - self._updated) * self.rate_per_s)
-        self._updated = now
-
-    @property
-    def tokens(self) -> float:
-        with self._lock:
-            self._refill()
-            return self._tokens
-
-    def acquire(self) -> float:
-        """Take one token, waiting briefly if needed; returns the wait. Raises when the wait is long."""
-        with self._lock:
-            self._refill()
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return 0.0
-            wait = (1 - self._tokens) / self.rate_per_s
-            if wait >= self.max_wait_s:
-                raise Bitrix24Error(
-                    "CLIENT_RATE_LIMIT", f"local request budget empty for {wait:.1f}s", retryable=True
-                )
-            # Reserve the token now so concurrent callers queue behind this one.
-            self._tokens -= 1
-        self._sleep(wait)
-        return wait
-
-    def drain(self) -> None:
-        """The portal said QUERY_LIMIT_EXCEEDED: its bucket is fuller than ours thought."""
-        with self._lock:
-            self._refill()
-            self._tokens = min(self._tokens, 0.0)
-
-
-_BUCKETS: dict[tuple[str, float, int], TokenBucket] = {}
-_BUCKETS_LOCK = threading.Lock()
-
-
-def shared_bucket(portal_key: str, rate_per_s: float, burst: int) -> TokenBucket:
-    """One bucket per portal per process: a warm Lambda that builds a client per invocation
-    still spends one budget. Processes share nothing: see rate_limit.portal_limiter for that."""
-    key = (portal_key, rate_per_s, burst)
-    with _BUCKETS_LOCK:
-        bucket = _BUCKETS.get(key)
-        if bucket is None:
-            bucket = _BUCKETS[key] = TokenBucket(rate_per_s, burst)
-        return bucket
-
-
 # --------------------------------------------------------------------------- wire helpers
 
 
@@ -284,30 +203,11 @@ def _as_id(value: Any) -> str | None:
     return str(value) if value is not None else None
 
 
-_SECRET_IN_PATH = re.compile(r"(/rest/\d+/)[^/\s\"]+/")
-
-
-class _RedactWebhookCode(logging.Filter):
-    """urllib3 logs each request line at DEBUG, and a webhook's path is its password."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                _SECRET_IN_PATH.sub(r"\1***/", arg) if isinstance(arg, str) else arg for arg in record.args
-            )
-        if isinstance(record.msg, str):
-            record.msg = _SECRET_IN_PATH.sub(r"\1***/", record.msg)
-        return True
-
-
-_REDACTOR = _RedactWebhookCode()
-
-
-def _redact_transport_logs() -> None:
-    for name in ("urllib3.connectionpool", "urllib3.connection", "requests"):
-        logger = logging.getLogger(name)
-        if _REDACTOR not in logger.filters:
-            logger.addFilter(_REDACTOR)
+def portal_key(webhook_url: str) -> str:
+    """The portal a webhook belongs to (scheme and host): what its request budget is keyed by.
+    The path, with the webhook's secret code, is not part of it."""
+    parts = urlsplit(webhook_url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _is_retryable_code(code: str) -> bool:
@@ -327,46 +227,43 @@ class _Found:
 
 
 class Bitrix24Client:
+    """Builds nothing itself: the HTTP session and the request budget come from the caller
+    (``leadflow.wiring``), so a test can hand in its own."""
+
     def __init__(
         self,
         webhook_url: str,
-        session: requests.Session | None = None,
+        session: requests.Session,
+        rate_limiter: RateLimiter,
         *,
         timeout_s: float = 10,
         mode: Mode = "auto",
         tags_field: str | None = None,
         origin_prefix: str = "leadflow",
-        rate_per_s: float = 2.0,
-        burst: int = 50,
-        rate_limiter: RateLimiter | None = None,
         register_sonet_event: bool = True,
     ):
         if not webhook_url:
             raise ValueError("webhook_url is required")
         self._base = webhook_url.rstrip("/") + "/"
-        self._session = session or requests.Session()
+        self._session = session
         self.timeout_s = timeout_s
         self._mode: Literal["classic", "simple"] | None = None if mode == "auto" else mode
         self.tags_field = tags_field
         self.origin_prefix = origin_prefix
         self.register_sonet_event = register_sonet_event
-        parts = urlsplit(self._base)
-        # The portal (host) and webhook user identify the bucket; the secret code is not part of it.
-        portal_key = f"{parts.scheme}://{parts.netloc}"
-        if rate_limiter is None:
-            from leadflow.adapters.rate_limit import portal_limiter  # imports this module
-
-            rate_limiter = portal_limiter(portal_key, rate_per_s, burst)
         self.limiter = rate_limiter
         self.requests_sent = 0
         self._unknown_outcome: set[str] = set()
-        _redact_transport_logs()
+        keep_url_secrets_out_of_logs()
 
     # ------------------------------------------------------------------ transport
 
     def _post(self, method: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         """One HTTP request. Returns the decoded body on success; raises Bitrix24Error otherwise."""
-        self.limiter.acquire()
+        try:
+            self.limiter.acquire()
+        except RateLimited as exc:
+            raise Bitrix24Error(exc.code, f"{method}: {exc.description}", retryable=True) from None
         self.requests_sent += 1
         try:
             response = self._session.post(self._base + method, json=payload, timeout=self.timeout_s)
@@ -435,61 +332,60 @@ class Bitrix24Client:
     def push(self, leads: Sequence[CrmLead], *, after_unknown_outcome: bool = False) -> list[PushOutcome]:
         """Create (or comment on) one CRM record per lead; one outcome per lead, same order.
 
-        Raises Bitrix24Error when the first chunk's request fails as a whole; failures of later
-        chunks become per-lead outcomes (retryable), so finished chunks are not reported as lost.
+        One lookup batch serves up to 50 leads; their writes go in as few batches as the
+        50-command limit allows. Raises Bitrix24Error when the first request fails as a whole;
+        a later failure becomes per-lead outcomes (retryable) for the leads it left undone, so
+        finished leads are not reported as lost.
         """
         outcomes: list[PushOutcome] = []
         remaining = list(leads)
         while remaining:
-            chunk = self._next_chunk(remaining)
-            try:
-                done = self._push_chunk(chunk, after_unknown_outcome)
-            except Bitrix24Error as exc:
-                if not outcomes:
-                    raise
-                entity: Entity = "deal" if self._mode == "simple" else "lead"
-                done = [
-                    PushOutcome(lead.origin_id, None, entity, False, error=exc.code, retryable=exc.retryable)
-                    for lead in chunk
-                ]
-            outcomes.extend(done)
-            remaining = remaining[len(done) :]
+            group = self._next_group(remaining)
+            outcomes.extend(self._push_group(group, after_unknown_outcome, first=not outcomes))
+            remaining = remaining[len(group) :]
         return outcomes
 
-    def _write_cost(self, lead: CrmLead) -> int:
-        # Simple mode may add a contact as well as the deal. While the mode is unknown this is a
-        # guess; _write cuts the chunk short if the real commands do not fit one batch.
-        return (2 if self._mode == "simple" else 1) + (1 if lead.callback else 0)
+    def _lookup_overhead(self) -> int:
+        """Lookup commands that are not a phone: the mode (until known) and the lists of ours."""
+        return 1 if self._mode is not None else 3
 
-    def _next_chunk(self, leads: Sequence[CrmLead]) -> list[CrmLead]:
-        chunk: list[CrmLead] = []
+    def _next_group(self, leads: Sequence[CrmLead]) -> list[CrmLead]:
+        """The leads one lookup batch can serve: as many distinct phones as fit beside the rest."""
+        phone_slots = MAX_BATCH_COMMANDS - self._lookup_overhead()
+        group: list[CrmLead] = []
         phones: set[str] = set()
-        cost = 0
         for lead in leads:
-            lead_cost = self._write_cost(lead)
             digits = _digits(lead.phone) if lead.phone else ""
             new_phone = 1 if digits and digits not in phones else 0
-            if chunk and (
-                len(chunk) >= MAX_LEADS_PER_CHUNK
-                or cost + lead_cost > MAX_BATCH_COMMANDS
-                or len(phones) + new_phone > MAX_FINDBYCOMM_VALUES
-            ):
+            if group and (len(group) >= MAX_LEADS_PER_LOOKUP or len(phones) + new_phone > phone_slots):
                 break
-            chunk.append(lead)
-            cost += lead_cost
+            group.append(lead)
             if digits:
                 phones.add(digits)
-        return chunk
+        return group
 
-    def _push_chunk(self, chunk: list[CrmLead], after_unknown_outcome: bool) -> list[PushOutcome]:
-        """Outcomes for a prefix of ``chunk`` (all of it unless its writes overflow one batch)."""
-        retry = after_unknown_outcome or any(lead.origin_id in self._unknown_outcome for lead in chunk)
-        needs_lookup = self._mode is None or retry or any(lead.phone for lead in chunk)
-        found = self._lookup(chunk) if needs_lookup else _Found()
-        mode = self.crm_mode()  # known after the lookup; a separate call only when no lookup ran
-        if retry and mode == "classic":
-            self._find_written_comments(chunk, found)
-        return self._write(chunk, found, mode)
+    def _push_group(
+        self, group: list[CrmLead], after_unknown_outcome: bool, *, first: bool
+    ) -> list[PushOutcome]:
+        outcomes: list[PushOutcome] = []
+        try:
+            retry = after_unknown_outcome or any(lead.origin_id in self._unknown_outcome for lead in group)
+            needs_lookup = self._mode is None or retry or any(lead.phone for lead in group)
+            found = self._lookup(group) if needs_lookup else _Found()
+            mode = self.crm_mode()  # known after the lookup; a separate call only when no lookup ran
+            if retry and mode == "classic":
+                self._find_written_comments(group, found)
+            while len(outcomes) < len(group):
+                outcomes.extend(self._write(group[len(outcomes) :], found, mode))
+        except Bitrix24Error as exc:
+            if first and not outcomes:
+                raise
+            entity: Entity = "deal" if self._mode == "simple" else "lead"
+            outcomes.extend(
+                PushOutcome(lead.origin_id, None, entity, False, error=exc.code, retryable=exc.retryable)
+                for lead in group[len(outcomes) :]
+            )
+        return outcomes
 
     def _duplicate_marker(self, lead: CrmLead) -> str:
         return f"({self.origin_prefix} {lead.origin_id})"
@@ -504,6 +400,7 @@ class Bitrix24Client:
                 targets.setdefault(max(existing, key=int), []).append(lead)
         if not targets:
             return
+        # One command per target; targets are distinct phones of one lookup, so they fit a batch.
         commands: dict[str, tuple[str, Mapping[str, Any]]] = {
             f"seen{k}": (
                 "crm.timeline.comment.list",
@@ -687,22 +584,25 @@ class Bitrix24Client:
         return plan, cmds
 
     def _write(
-        self, chunk: list[CrmLead], found: _Found, mode: Literal["classic", "simple"]
+        self, leads: list[CrmLead], found: _Found, mode: Literal["classic", "simple"]
     ) -> list[PushOutcome]:
+        """One write batch for as many of ``leads`` (a prefix) as fit 50 commands; their outcomes.
+        ``found`` learns the records it creates, so a later batch's lead with the same phone
+        joins them as one in this batch would."""
         entity: Entity = "lead" if mode == "classic" else "deal"
         commands: dict[str, tuple[str, Mapping[str, Any]]] = {}
         plans: list[dict[str, Any]] = []
         # Phones first seen in this chunk: a second lead with the same phone joins the first one.
         first_in_chunk: dict[str, int] = {}
-        for i, lead in enumerate(chunk):
+        for i, lead in enumerate(leads):
             plan, cmds = self._plan_lead(i, lead, found, mode, first_in_chunk, commands)
             if plans and len(commands) + len(cmds) > MAX_BATCH_COMMANDS:
-                break  # the rest goes to the next chunk (only when the mode was unknown at chunking)
+                break  # the rest goes in the next write batch
             plans.append(plan)
             commands.update(cmds)
             if plan.get("phone") and plan["phone"] not in first_in_chunk:
                 first_in_chunk[plan["phone"]] = i
-        chunk = chunk[: len(plans)]
+        chunk = leads[: len(plans)]
 
         if commands:
             origins = {lead.origin_id for lead in chunk}
@@ -750,6 +650,7 @@ class Bitrix24Client:
             elif todo_error:
                 self._fail(outcome, todo_error, "callback task")
             outcomes.append(outcome)
+        self._remember_created(plans, results, found, mode)
         failed = sum(1 for o in outcomes if o.error)
         log.info(
             "bitrix24 push: leads=%d created=%d duplicates=%d failed=%d mode=%s",
@@ -760,6 +661,19 @@ class Bitrix24Client:
             mode,
         )
         return outcomes
+
+    @staticmethod
+    def _remember_created(
+        plans: list[dict[str, Any]], results: Mapping[str, Any], found: _Found, mode: str
+    ) -> None:
+        """Phones this batch gave a record (classic: the lead; simple: the contact)."""
+        for i, plan in enumerate(plans):
+            digits = plan.get("phone")
+            if not digits or digits in found.by_phone:
+                continue
+            created = _as_id(results.get(f"add{i}" if mode == "classic" else f"contact{i}"))
+            if created:
+                found.by_phone[digits] = [created]
 
     @staticmethod
     def _fail(outcome: PushOutcome, error: Mapping[str, Any], what: str) -> None:
@@ -817,6 +731,29 @@ class Bitrix24Client:
         # Only three items can be pinned per record; the note itself already says it.
         if "pin" in errors:
             log.info("bitrix24 raise_priority: pin refused (%s)", errors["pin"].get("error") or "-")
+
+    def delete(self, crm_id: str, entity: str) -> list[str]:
+        """Delete the record and the contact it names (a person asked to be forgotten); what was
+        already gone is fine. Returns the records deleted (``lead 12``, ``contact 7``)."""
+        kind = self._entity(entity)
+        deleted: list[str] = []
+        try:
+            record = self.call(f"crm.{kind}.get", {"id": crm_id})
+        except Bitrix24Error as exc:
+            if exc.status in (400, 404) and "not found" in exc.description.lower():
+                return deleted
+            raise
+        contact_id = _as_id(record.get("CONTACT_ID")) if isinstance(record, dict) else None
+        for what, record_id in ((kind, crm_id), ("contact", contact_id)):
+            if record_id is None:
+                continue
+            try:
+                self.call(f"crm.{what}.delete", {"id": record_id})
+                deleted.append(f"{what} {record_id}")
+            except Bitrix24Error as exc:
+                if not (exc.status in (400, 404) and "not found" in exc.description.lower()):
+                    raise
+        return deleted
 
     def get_status(self, crm_id: str, entity: str) -> str | None:
         """Our status for the record's current step; None when it maps to none or the record is gone."""

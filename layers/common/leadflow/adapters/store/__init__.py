@@ -6,10 +6,9 @@ boto3 resource as an argument so tests can hand in one pointed at moto.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-from leadflow.settings import Settings, settings
+from leadflow.settings import Settings
 
 
 class Store:
@@ -19,6 +18,7 @@ class Store:
         from leadflow.adapters.store.config_store import ConfigStore
         from leadflow.adapters.store.contacts import ContactStore
         from leadflow.adapters.store.conversation import ConversationStore
+        from leadflow.adapters.store.counters import CounterStore
         from leadflow.adapters.store.inbox import InboxStore
         from leadflow.adapters.store.leads import LeadStore
         from leadflow.adapters.store.staff import StaffStore
@@ -31,23 +31,7 @@ class Store:
         self.timers = TimerStore(dynamodb.Table(cfg.timers_table))
         self.inbox = InboxStore(dynamodb.Table(cfg.inbox_table))
         self.config = ConfigStore(dynamodb.Table(cfg.config_table))
+        self.counters = CounterStore(dynamodb.Table(cfg.rate_limit_table or "RateLimitTable"))
 
 
-@functools.cache
-def dynamodb_resource() -> Any:
-    import boto3  # AWS_ENDPOINT_URL(_DYNAMODB) points it at the local emulator
-
-    return boto3.resource("dynamodb")
-
-
-@functools.cache
-def default_store() -> Store:
-    return Store(dynamodb_resource(), settings())
-
-
-def reset() -> None:
-    dynamodb_resource.cache_clear()
-    default_store.cache_clear()
-
-
-__all__ = ["Store", "default_store", "dynamodb_resource", "reset"]
+__all__ = ["Store"]

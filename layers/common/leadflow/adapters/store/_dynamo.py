@@ -20,6 +20,8 @@ def plain(value: Any) -> Any:
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [plain(v) for v in value]
+    if isinstance(value, set):
+        return {plain(v) for v in value}
     return value
 
 

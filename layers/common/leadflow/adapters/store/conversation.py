@@ -9,7 +9,9 @@ Messages that belong to no lead (a digest, a staff command answer) use pk ``-``.
 
 from __future__ import annotations
 
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Literal
 
 from boto3.dynamodb.conditions import Key
@@ -20,12 +22,18 @@ from leadflow.clock import iso
 from leadflow.domain.models import InboundMessage, OutboundMessage
 
 NO_LEAD = "-"
-ClaimResult = Literal["claimed", "sent", "in_flight"]
+ClaimResult = Literal["claimed", "sent", "in_flight", "stale"]
 
 
 class ConversationStore:
-    def __init__(self, table: Any):
+    def __init__(self, table: Any, keep_days: int | None = None):
         self.table = table
+        # How long texts are kept (business.retention): each item expires that long after it was
+        # written (DynamoDB's TTL deletes it). None: kept until deleted.
+        self.keep_days = keep_days
+
+    def _expiry(self, at: datetime) -> int | None:
+        return int((at + timedelta(days=self.keep_days)).timestamp()) if self.keep_days else None
 
     def add_inbound(self, lead_id: str, message: InboundMessage) -> bool:
         """False when this message is already on the lead (a redelivery)."""
@@ -40,6 +48,7 @@ class ConversationStore:
                         "text": message.text,
                         "media": message.media,
                         "at": message.received_at.isoformat(),
+                        "expires_at": self._expiry(message.received_at),
                     }
                 ),
                 ConditionExpression="attribute_not_exists(sk)",
@@ -50,10 +59,15 @@ class ConversationStore:
                 return False
             raise
 
-    def claim_outbound(self, message: OutboundMessage, now: datetime, lease_s: int = 120) -> ClaimResult:
-        """Claim the right to send ``message``: 'claimed' (go), 'sent' (done before) or
-        'in_flight' (another worker holds a fresh claim). A stale claim — a worker that died
-        mid-send — can be taken over once its lease ends."""
+    def claim_outbound(
+        self, message: OutboundMessage, now: datetime, *, claim_until: float, stale: float | None = None
+    ) -> ClaimResult:
+        """Claim the right to send ``message`` until ``claim_until`` (wall-clock epoch seconds: the
+        claiming invocation's own deadline, past which Lambda has killed it).
+
+        'claimed' (go), 'sent' (done before), 'in_flight' (a live claim: retry later) or 'stale'
+        (a claim whose invocation died mid-send: the message may have gone out). ``stale``: the
+        lease of a stale claim seen before, to take it over (only that one, only once)."""
         lead = message.lead_id or NO_LEAD
         item = storable(
             {
@@ -62,20 +76,22 @@ class ConversationStore:
                 "sk": f"out#{message.id}",
                 "direction": "out",
                 "status": "sending",
-                "lease_until": int(now.timestamp()) + lease_s,
+                "lease_until": Decimal(str(round(claim_until, 3))),
                 "claimed_at": now.isoformat(),
+                "expires_at": self._expiry(now),
             }
         )
+        condition = "attribute_not_exists(sk) OR #s = :retry"
+        values: dict[str, Any] = {":retry": "retry"}
+        if stale is not None:
+            condition += " OR (#s = :sending AND lease_until = :stale)"
+            values.update({":sending": "sending", ":stale": Decimal(str(round(stale, 3)))})
         try:
             self.table.put_item(
                 Item=item,
-                ConditionExpression="attribute_not_exists(sk) OR (#s = :sending AND lease_until < :now) OR #s = :retry",
+                ConditionExpression=condition,
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":sending": "sending",
-                    ":retry": "retry",
-                    ":now": int(now.timestamp()),
-                },
+                ExpressionAttributeValues=values,
             )
             return "claimed"
         except ClientError as exc:
@@ -84,7 +100,28 @@ class ConversationStore:
         current = self.table.get_item(Key={"lead_id": lead, "sk": f"out#{message.id}"}, ConsistentRead=True)[
             "Item"
         ]
-        return "sent" if current.get("status") in ("sent", "failed", "refused") else "in_flight"
+        if current.get("status") in ("sent", "failed", "refused"):
+            return "sent"
+        if float(current.get("lease_until") or 0) < time.time():
+            return "stale"
+        return "in_flight"
+
+    def is_recorded(self, message: OutboundMessage) -> bool:
+        """This message was claimed or recorded before (a retry of the same id)."""
+        item = self.table.get_item(
+            Key={"lead_id": message.lead_id or NO_LEAD, "sk": f"out#{message.id}"},
+            ProjectionExpression="sk",
+        ).get("Item")
+        return item is not None
+
+    def lease_of(self, message: OutboundMessage) -> float:
+        item = (
+            self.table.get_item(
+                Key={"lead_id": message.lead_id or NO_LEAD, "sk": f"out#{message.id}"}, ConsistentRead=True
+            ).get("Item")
+            or {}
+        )
+        return float(item.get("lease_until") or 0)
 
     def finish_outbound(self, message: OutboundMessage, status: str, at: datetime, **details: Any) -> None:
         """status: sent, failed (permanent; reason recorded) or retry (released for another try)."""
@@ -132,9 +169,23 @@ class ConversationStore:
     def add_staff_note(self, lead_id: str, event_id: str, at: datetime, **fields: Any) -> None:
         self.table.put_item(
             Item=storable(
-                {"lead_id": lead_id, "sk": f"staff#{iso(at)}#{event_id}", "direction": "staff", **fields}
+                {
+                    "lead_id": lead_id,
+                    "sk": f"staff#{iso(at)}#{event_id}",
+                    "direction": "staff",
+                    "expires_at": self._expiry(at),
+                    **fields,
+                }
             )
         )
+
+    def delete_lead(self, lead_id: str) -> int:
+        """Every item of a lead's conversation deleted (texts, outbound records, staff notes)."""
+        keys = [{"lead_id": lead_id, "sk": item["sk"]} for item in self.history(lead_id)]
+        with self.table.batch_writer() as batch:
+            for key in keys:
+                batch.delete_item(Key=key)
+        return len(keys)
 
     def history(self, lead_id: str) -> list[dict]:
         """The whole conversation of a lead, grouped by kind (in#, out#, staff#) and in time order

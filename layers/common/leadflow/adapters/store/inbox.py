@@ -1,11 +1,10 @@
 """Raw webhook payloads and the dedupe mark (InboxTable, pk ``key`` = the message's dedupe key).
 
-Ingest writes the item before acknowledging; the consumer marks it ``done`` when the message
-has been fully handled. A redelivery is a no-op while the first copy is on its way (``received``
-and its lease still running) or once it was processed (``done``). It is accepted again when the
-enqueue failed (``failed``, set by ingest) or when the lease ran out without the message being
-done — the invocation that wrote it may have died before enqueueing. So the dedupe mark only
-becomes final once the message was processed — never on a write whose enqueue failed.
+Ingest writes the item (``received``), enqueues, then marks it ``queued``; a staff event is marked
+``done`` by route once handled. A platform's redelivery is a duplicate once the message is known
+to be queued (``queued`` or ``done``). Anything else — ``received`` (the invocation that wrote it
+may have died before its enqueue) or ``failed`` (its enqueue failed) — is taken and queued again:
+the consumers are safe to run twice, a lost lead is not recoverable.
 """
 
 from __future__ import annotations
@@ -18,9 +17,6 @@ from botocore.exceptions import ClientError
 from leadflow.adapters.store._dynamo import is_conditional_failure
 
 RAW_TTL = timedelta(days=14)
-# Long enough to cover a normal trip through the score queue, short enough that a copy lost
-# between the write and the enqueue is taken again on the platform's next retry.
-ACCEPT_LEASE = timedelta(minutes=5)
 
 
 class InboxStore:
@@ -38,18 +34,11 @@ class InboxStore:
                     "message": message,
                     "status": "received",
                     "received_at": now.isoformat(),
-                    "lease_until": int((now + ACCEPT_LEASE).timestamp()),
                     "expires_at": int((now + RAW_TTL).timestamp()),
                 },
-                ConditionExpression=(
-                    "attribute_not_exists(#k) OR #s = :failed OR (#s = :received AND #l < :now)"
-                ),
-                ExpressionAttributeNames={"#k": "key", "#s": "status", "#l": "lease_until"},
-                ExpressionAttributeValues={
-                    ":failed": "failed",
-                    ":received": "received",
-                    ":now": int(now.timestamp()),
-                },
+                ConditionExpression="attribute_not_exists(#k) OR #s IN (:failed, :received)",
+                ExpressionAttributeNames={"#k": "key", "#s": "status"},
+                ExpressionAttributeValues={":failed": "failed", ":received": "received"},
             )
             return True
         except ClientError as exc:
@@ -57,15 +46,14 @@ class InboxStore:
                 return False
             raise
 
-    def release(self, key: str) -> None:
-        """The enqueue after ``accept`` failed: the platform's redelivery must be taken at once."""
+    def mark_queued(self, key: str) -> None:
         try:
             self.table.update_item(
                 Key={"key": key},
-                UpdateExpression="SET #s = :failed",
-                ConditionExpression="#s = :received",  # never undo a done
+                UpdateExpression="SET #s = :queued",
+                ConditionExpression="#s IN (:received, :failed)",  # never undo a done
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":failed": "failed", ":received": "received"},
+                ExpressionAttributeValues={":queued": "queued", ":received": "received", ":failed": "failed"},
             )
         except ClientError as exc:
             if not is_conditional_failure(exc):
@@ -84,6 +72,12 @@ class InboxStore:
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues={":done": "done"},
         )
+
+    def delete(self, keys: list[str]) -> int:
+        with self.table.batch_writer() as batch:
+            for key in keys:
+                batch.delete_item(Key={"key": key})
+        return len(keys)
 
     def get(self, key: str) -> dict | None:
         return self.table.get_item(Key={"key": key}).get("Item")

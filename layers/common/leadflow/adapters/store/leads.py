@@ -1,4 +1,5 @@
-"""Leads (LeadsTable, pk ``lead_id``; index ``by_day``: pk ``day`` (UTC date), sk ``received_at``).
+"""Leads (LeadsTable, pk ``lead_id``; indexes ``by_day``: pk ``day`` (UTC date), sk ``received_at``;
+``by_phone``: pk ``phone`` (E.164), sk ``received_at``; ``by_crm_id``).
 
 Writes are optimistic: every item carries ``version`` and a save is conditional on the
 version read, so two functions changing one lead never overwrite each other's work.
@@ -7,6 +8,7 @@ version read, so two functions changing one lead never overwrite each other's wo
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -17,6 +19,13 @@ from leadflow.adapters.store._dynamo import is_conditional_failure, plain, stora
 from leadflow.domain.models import Lead
 
 
+@dataclass(frozen=True)
+class Changed:
+    before: Lead
+    lead: Lead  # as saved (or as read, when nothing changed)
+    changed: bool
+
+
 class LeadConflict(Exception):
     """Someone else changed the lead between our read and our write."""
 
@@ -24,6 +33,8 @@ class LeadConflict(Exception):
 def _item(lead: Lead) -> dict:
     data = storable(lead.model_dump(mode="json"))
     data["day"] = lead.received_at.date().isoformat()
+    if lead.contact.phone:
+        data["phone"] = lead.contact.phone  # the by_phone index
     data["received_at"] = lead.received_at.isoformat()
     return data
 
@@ -62,20 +73,37 @@ class LeadStore:
             raise
         return updated
 
-    def mutate(self, lead_id: str, change: Callable[[Lead], Lead | None], attempts: int = 5) -> Lead | None:
-        """Read, apply ``change`` (None = nothing to do), save; retried on conflicts."""
+    def change(
+        self,
+        lead_id: str,
+        change: Callable[[Lead], Lead | None],
+        *,
+        known: Lead | None = None,
+        attempts: int = 5,
+    ) -> Changed | None:
+        """Read, apply ``change`` (None = nothing to do), save; retried on conflicts.
+
+        ``known``: the lead as this step last read it, so the first attempt needs no read (a stale
+        copy costs one failed conditional write and a read). None when there is no such lead."""
+        lead = known
         for _ in range(attempts):
-            lead = self.get(lead_id)
             if lead is None:
-                return None
+                lead = self.get(lead_id)
+                if lead is None:
+                    return None
             changed = change(lead.model_copy(deep=True))
             if changed is None:
-                return lead
+                return Changed(lead, lead, False)
             try:
-                return self.save(changed)
+                return Changed(lead, self.save(changed), True)
             except LeadConflict:
-                continue
+                lead = None
         raise LeadConflict(lead_id)
+
+    def mutate(self, lead_id: str, change: Callable[[Lead], Lead | None], attempts: int = 5) -> Lead | None:
+        """``change`` for callers that need only the lead after it."""
+        result = self.change(lead_id, change, attempts=attempts)
+        return result.lead if result else None
 
     def by_crm_id(self, crm_id: str) -> Lead | None:
         page = self.table.query(
@@ -83,6 +111,17 @@ class LeadStore:
         )
         items = page.get("Items", [])
         return self.get(items[0]["lead_id"]) if items else None
+
+    def with_phone(self, phone: str) -> Iterator[Lead]:
+        """Every lead that carries this number (E.164), oldest first, through the by_phone index."""
+        kwargs: dict = {"IndexName": "by_phone", "KeyConditionExpression": Key("phone").eq(phone)}
+        while True:
+            page = self.table.query(**kwargs)
+            for item in page.get("Items", []):
+                yield Lead.model_validate(plain(item))
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def received_between(self, first: date, last: date) -> Iterator[Lead]:
         """Leads received on the UTC days first..last, by day through the index (no scan)."""

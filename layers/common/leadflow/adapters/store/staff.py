@@ -1,6 +1,6 @@
 """Staff runtime state (StaffTable, pk ``pk``), next to the config that says who works where:
 
-``staff#<id>``            open lead count, Telegram chat id (from onboarding), off-until
+``staff#<id>``            open leads (a set of lead ids), Telegram chat id (from onboarding), off-until
 ``chat#<chat id>``        Telegram chat → staff id (tells staff chats from client chats)
 ``rr#<group>``            round-robin ticket counter of one routing group
 ``invite#<code>``         a one-time onboarding code (expires)
@@ -15,13 +15,14 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from leadflow.adapters.store._dynamo import is_conditional_failure, plain
+from leadflow.domain.models import StaffState
 
 
 class StaffStore:
     def __init__(self, table: Any):
         self.table = table
 
-    def state(self, staff_ids: list[str]) -> dict[str, dict]:
+    def state(self, staff_ids: list[str]) -> dict[str, StaffState]:
         if not staff_ids:
             return {}
         keys = [{"pk": f"staff#{s}"} for s in dict.fromkeys(staff_ids)]
@@ -29,7 +30,7 @@ class StaffStore:
             RequestItems={self.table.name: {"Keys": keys, "ConsistentRead": True}}
         )["Responses"].get(self.table.name, [])
         found = {i["pk"].removeprefix("staff#"): plain(i) for i in items}
-        return {s: found.get(s, {"open_leads": 0}) for s in staff_ids}
+        return {s: _state(s, found.get(s, {})) for s in staff_ids}
 
     def next_ticket(self, group: str) -> int:
         """An atomic counter per group: concurrent routes never draw the same ticket."""
@@ -41,32 +42,35 @@ class StaffStore:
         )
         return int(answer["Attributes"]["n"])
 
-    def take_lead(self, staff_id: str, capacity: int) -> bool:
-        """Count one more open lead for staff_id if under capacity (atomic)."""
-        try:
-            self.table.update_item(
-                Key={"pk": f"staff#{staff_id}"},
-                UpdateExpression="ADD open_leads :one",
-                ConditionExpression="attribute_not_exists(open_leads) OR open_leads < :cap",
-                ExpressionAttributeValues={":one": 1, ":cap": capacity},
+    def take_lead(self, staff_id: str, lead_id: str, capacity: int | None = None) -> bool:
+        """Count ``lead_id`` among staff_id's open leads, if under ``capacity`` (None: no limit).
+
+        The open leads are a set of lead ids, so taking or releasing one lead twice (a redelivery,
+        a retried step) counts once — the counter cannot drift."""
+        kwargs: dict = {
+            "Key": {"pk": f"staff#{staff_id}"},
+            "UpdateExpression": "ADD lead_ids :lead",
+            "ExpressionAttributeValues": {":lead": {lead_id}},
+        }
+        if capacity is not None:
+            kwargs["ConditionExpression"] = (
+                "attribute_not_exists(lead_ids) OR size(lead_ids) < :cap OR contains(lead_ids, :id)"
             )
+            kwargs["ExpressionAttributeValues"].update({":cap": capacity, ":id": lead_id})
+        try:
+            self.table.update_item(**kwargs)
             return True
         except ClientError as exc:
             if is_conditional_failure(exc):
                 return False
             raise
 
-    def release_lead(self, staff_id: str) -> None:
-        try:
-            self.table.update_item(
-                Key={"pk": f"staff#{staff_id}"},
-                UpdateExpression="ADD open_leads :minus",
-                ConditionExpression="open_leads > :zero",
-                ExpressionAttributeValues={":minus": -1, ":zero": 0},
-            )
-        except ClientError as exc:
-            if not is_conditional_failure(exc):
-                raise
+    def release_lead(self, staff_id: str, lead_id: str) -> None:
+        self.table.update_item(
+            Key={"pk": f"staff#{staff_id}"},
+            UpdateExpression="DELETE lead_ids :lead",
+            ExpressionAttributeValues={":lead": {lead_id}},
+        )
 
     def connect_chat(self, staff_id: str, chat_id: str) -> None:
         self.table.put_item(Item={"pk": f"chat#{chat_id}", "staff_id": staff_id})
@@ -120,3 +124,16 @@ class StaffStore:
     def lead_for_card(self, chat_id: str, message_id: str) -> str | None:
         item = self.table.get_item(Key={"pk": f"card#{chat_id}#{message_id}"}).get("Item")
         return item["lead_id"] if item else None
+
+
+def _state(staff_id: str, item: dict) -> StaffState:
+    # Items written before open leads became a set of ids carry a bare counter: it no longer
+    # counts (a counter cannot be reconciled with the ids), the set does.
+    lead_ids = item.get("lead_ids") or set()
+    return StaffState.model_validate(
+        {
+            **{k: v for k, v in item.items() if k != "open_leads"},
+            "staff_id": staff_id,
+            "open_leads": len(lead_ids),
+        }
+    )

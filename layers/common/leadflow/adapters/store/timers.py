@@ -8,7 +8,6 @@ one wins, and if the winner dies the timer comes due again when the lease ends.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,22 +16,7 @@ from botocore.exceptions import ClientError
 
 from leadflow.adapters.store._dynamo import is_conditional_failure, plain, storable
 from leadflow.clock import iso
-
-
-@dataclass
-class Timer:
-    timer_id: str
-    queue: str  # which scheduled function works it: "escalate" or "remind"
-    kind: str
-    due_at: str  # clock.iso() string
-    lead_id: str | None = None
-    step: int = 0
-    attempts: int = 0
-    data: dict = field(default_factory=dict)
-
-    @property
-    def due(self) -> datetime:
-        return datetime.fromisoformat(self.due_at.replace("Z", "+00:00"))
+from leadflow.domain.plans import Timer
 
 
 class TimerStore:
@@ -53,7 +37,7 @@ class TimerStore:
 
     def get(self, timer_id: str) -> Timer | None:
         item = self.table.get_item(Key={"timer_id": timer_id}, ConsistentRead=True).get("Item")
-        return Timer(**plain(item)) if item else None
+        return _timer(item) if item else None
 
     def due(self, queue: str, now: datetime, limit: int = 100) -> list[Timer]:
         page = self.table.query(
@@ -61,7 +45,7 @@ class TimerStore:
             KeyConditionExpression=Key("queue").eq(queue) & Key("due_at").lte(iso(now)),
             Limit=limit,
         )
-        return [Timer(**plain(i)) for i in page.get("Items", [])]
+        return [_timer(i) for i in page.get("Items", [])]
 
     def claim(self, timer: Timer, now: datetime, lease: timedelta = timedelta(minutes=5)) -> bool:
         try:
@@ -100,5 +84,29 @@ class TimerStore:
             if not is_conditional_failure(exc):
                 raise
 
+    def give_up(self, timer: Timer, reason: str, now: datetime) -> None:
+        """Off the due index for good (its ``queue`` becomes ``failed``), kept for the owner's
+        «Проблемы» page with the reason."""
+        try:
+            self.table.update_item(
+                Key={"timer_id": timer.timer_id},
+                UpdateExpression="SET #q = :failed, failed_from = :queue, failed_reason = :reason, failed_at = :at",
+                ConditionExpression="attribute_exists(timer_id)",
+                ExpressionAttributeNames={"#q": "queue"},
+                ExpressionAttributeValues={
+                    ":failed": "failed", ":queue": timer.queue, ":reason": reason[:500], ":at": iso(now),
+                },
+            )  # fmt: skip
+        except ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
+
     def cancel(self, timer_id: str) -> None:
         self.table.delete_item(Key={"timer_id": timer_id})
+
+
+_FIELDS = frozenset(Timer.__dataclass_fields__)
+
+
+def _timer(item: dict) -> Timer:
+    return Timer(**{k: v for k, v in plain(item).items() if k in _FIELDS})

@@ -1,0 +1,48 @@
+"""What a CRM adapter is to the steps: ``Crm``, the outcome of a push, the retry-later error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from leadflow.business import BusinessConfig
+from leadflow.domain.models import Lead
+
+
+class CrmUnavailable(Exception):
+    """The CRM could not be reached or refused for now; the work is retried through the queue."""
+
+
+@dataclass(frozen=True)
+class Pushed:
+    lead_id: str
+    crm_id: str | None
+    entity: str | None = None  # "lead" or "deal"
+    error: str | None = None
+    retryable: bool = False
+
+
+class Crm(Protocol):
+    name: str
+
+    def push(
+        self, leads: list[tuple[Lead, str | None]], business: BusinessConfig, redelivered: bool = False
+    ) -> list[Pushed]:
+        """Record leads (each with its owner's CRM user id); one outcome per lead, same order.
+        ``redelivered``: an earlier attempt may have written records whose answer was lost."""
+        ...
+
+    def update_status(self, lead: Lead) -> None: ...
+
+    def raise_priority(self, lead: Lead) -> None: ...
+
+    def reassign(self, lead: Lead, crm_user_id: str | None) -> None: ...
+
+    def status_of(self, lead: Lead) -> str | None:
+        """The lead's status as the CRM has it now (after a CRM event), in our terms; None: no opinion."""
+        ...
+
+    def forget(self, lead: Lead) -> str | None:
+        """Delete the lead's records (and its contact) in the CRM where its API allows; None when
+        done (or nothing was there), else what could not be deleted and why, in words for a person."""
+        ...

@@ -1,0 +1,233 @@
+"""The lead card a staff member sees in Telegram: its text, its buttons, and the log of who did what.
+
+Button presses come back as ``<action>:<lead id>`` (Telegram's callback data). Cards sent before
+this version carry short codes (``acc:``, ``snz:``…); ``parse_button`` still understands them, so
+a card already in a chat keeps working.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from enum import StrEnum
+
+from leadflow.business import BusinessConfig
+from leadflow.domain.knowledge import describe_services, lead_services
+from leadflow.domain.models import CLOSED_STATUSES, ContactRecord, Lead, LeadStatus
+from leadflow.domain.phones import e164_or_raw
+from leadflow.domain.replies import time_has_passed
+from leadflow.domain.wording import describe_when
+
+TEMPERATURE_LABEL = {"hot": "🔥 горячий", "warm": "🌤 тёплый", "cold": "❄️ холодный"}
+CHANNEL_LABEL = {
+    "telegram": "Telegram",
+    "whatsapp": "WhatsApp",
+    "instagram": "Instagram",
+    "vk": "ВКонтакте",
+    "form": "заявка с сайта",
+    "call": "звонок",
+    "sms": "SMS",
+}
+STATUS_LABEL = {
+    "new": "новый",
+    "qualifying": "уточняем",
+    "assigned": "назначен",
+    "accepted": "в работе",
+    "booked": "записан",
+    "confirmed": "визит подтверждён",
+    "visited": "клиент пришёл",
+    "no_show": "клиент не пришёл",
+    "cancelled": "запись отменена",
+    "lost": "потерян",
+    "not_target": "не целевой",
+}
+SNOOZE_MIN = 60
+CARD_HEAD = re.compile(r"^Лид (\S+)")  # a card's first line names its lead: «Лид L1a2b3c4d5e6f · …»
+CARD_LOG_LINES = 5
+
+
+class Button(StrEnum):
+    accept = "accept"
+    snooze = "snooze"
+    book = "book"
+    not_target = "not_target"
+    visited = "visited"
+    no_show = "no_show"
+    back_to_bot = "bot"
+    transfer = "transfer"
+
+
+# Codes on cards sent by earlier versions.
+LEGACY_CODES = {
+    "acc": Button.accept,
+    "snz": Button.snooze,
+    "bk": Button.book,
+    "nt": Button.not_target,
+    "vis": Button.visited,
+    "ns": Button.no_show,
+}
+# What the card's log says a staff member did (staff note ``action`` → words).
+ACTION_LOG: dict[str, str] = {
+    Button.accept: "взят в работу",
+    Button.snooze: f"перезвонит через {SNOOZE_MIN} мин",
+    Button.book: "записан",
+    Button.not_target: "не целевой",
+    Button.visited: "клиент пришёл",
+    Button.no_show: "клиент не пришёл",
+    Button.back_to_bot: "снова отвечает бот",
+    Button.transfer: "передан коллеге",
+    "reply": "ответ клиенту",
+}
+
+
+def parse_button(data: str) -> tuple[Button, str, str] | None:
+    """``accept:L123`` → (Button.accept, "L123", ""); ``transfer:L123:anna`` → (…, "anna"); else None."""
+    code, _, rest = data.partition(":")
+    lead_id, _, argument = rest.partition(":")
+    button = LEGACY_CODES.get(code) or (Button(code) if code in Button._value2member_map_ else None)
+    if button is None or not lead_id:
+        return None
+    return button, lead_id, argument
+
+
+def button(text: str, action: Button, lead_id: str, argument: str = "") -> dict:
+    return {"text": text, "callback_data": f"{action}:{lead_id}" + (f":{argument}" if argument else "")}
+
+
+def card_buttons(lead: Lead) -> list[list[dict]]:
+    lid = lead.lead_id
+    if lead.status in CLOSED_STATUSES:
+        return []
+    if lead.status in (LeadStatus.booked, LeadStatus.confirmed):
+        rows = [[button("Пришёл", Button.visited, lid), button("Не пришёл", Button.no_show, lid)]]
+    else:
+        rows = [[button("Записан", Button.book, lid), button("Не целевой", Button.not_target, lid)]]
+        if not lead.accepted_at:
+            rows.insert(
+                0, [button("Беру", Button.accept, lid), button("Перезвоню позже", Button.snooze, lid)]
+            )
+    last = [button("Передать", Button.transfer, lid)]
+    if lead.handed_over:
+        last.append(button("Вернуть боту", Button.back_to_bot, lid))
+    rows.append(last)
+    return rows
+
+
+def staff_name(business: BusinessConfig, staff_id: str | None) -> str:
+    member = business.staff_member(staff_id) if staff_id else None
+    return member.name if member else (staff_id or "—")
+
+
+def card_text(
+    business: BusinessConfig, lead: Lead, contact: ContactRecord, history: list[dict], today: date
+) -> str:
+    tz = business.tz
+    services = lead_services(lead, business)
+    lines = [f"Лид {lead.lead_id} · {TEMPERATURE_LABEL.get(lead.temperature or '', '')}".rstrip(" ·")]
+    lines.append(f"Имя: {lead.contact.name or '—'}")
+    lines.append(f"Телефон: {e164_or_raw(lead.contact.phone) if lead.contact.phone else '—'}")
+    if len(services) > 1:
+        lines.append(f"Услуги: {describe_services(services)}")
+    else:
+        lines.append(f"Услуга: {services[0].name if services else '—'}")
+    branch = business.branch(lead.branch)
+    if branch:
+        lines.append(f"Филиал: {branch.title}")
+    lines.append(f"Когда: {card_when(lead, business, today) or '—'}")
+    if lead.language == "en":
+        lines.append("Язык: английский — клиенту отвечаем по-английски")
+    if lead.question:
+        lines.append(f"❓ Ждёт ответа администратора: «{lead.question}»")
+    source = lead.source or lead.utm.source
+    utm = " / ".join(v for v in (lead.utm.medium, lead.utm.campaign) if v)
+    channel = CHANNEL_LABEL.get(lead.channel, lead.channel)
+    shown_source = source if source and source != lead.channel else None
+    lines.append(
+        f"Канал: {channel}"
+        + (f" · источник: {shown_source}" if shown_source else "")
+        + (f" ({utm})" if utm else "")
+    )
+    if lead.promo:
+        lines.append(f"Промокод: {lead.promo}")
+    if lead.owner:
+        lines.append(f"Ведёт: {staff_name(business, lead.owner)}")
+    if lead.crm_error:
+        lines.append(f"⚠️ CRM не приняла лид: {lead.crm_error[:200]}")
+    if lead.possible_match:
+        lines.append("⚠️ Этот номер уже есть у клиента из другого канала — возможно, это тот же человек.")
+    if lead.callback_at:
+        lines.append(f"Перезвонить: {lead.callback_at.astimezone(tz):%d.%m %H:%M}")
+    if contact.leads > 1 or contact.visits:
+        lines.append(
+            f"Повторный клиент: обращений {contact.leads}, визитов {contact.visits}"
+            + (f", прежний мастер {staff_name(business, contact.last_owner)}" if contact.last_owner else "")
+        )
+    recent = (
+        lead.recent_texts
+        or [  # leads written before the lead kept its last texts
+            (m.get("text") or "[" + ", ".join(m.get("media", [])) + "]")[:200]
+            for m in [m for m in history if m.get("direction") == "in"][-3:]
+        ]
+    )
+    if recent:
+        lines.append("Последние сообщения:")
+        lines.extend(f"— {text}" for text in recent)
+    if lead.accepted_at:
+        lines.append(
+            f"✅ Взят: {staff_name(business, lead.owner)}, {lead.accepted_at.astimezone(tz):%d.%m %H:%M}"
+        )
+    if lead.appointment_at:
+        lines.append(f"📅 Записан на {lead.appointment_at.astimezone(tz):%d.%m %H:%M}")
+    if lead.handed_over:
+        lines.append("🙋 Отвечает сотрудник, ассистент молчит")
+    if lead.status in CLOSED_STATUSES:
+        lines.append(f"Статус: {STATUS_LABEL.get(lead.status, lead.status)}")
+    log = action_log(history, business)
+    if log:
+        lines.append("Журнал:")
+        lines.extend(log)
+    return "\n".join(lines)
+
+
+def card_when(lead: Lead, business: BusinessConfig, today: date) -> str:
+    """«завтра, 15 марта, после 18:00»: always with the date, so the card names the same day as the
+    reply did (which counted from the day the message was written); «завтра» only while the card is
+    read on that day. A time already past when the client wrote is marked."""
+    if not (lead.preferred_date or lead.preferred_time or lead.preferred_window):
+        return ""
+    written = lead.last_message_at.astimezone(business.tz).date()
+    when = describe_when(
+        lead.preferred_date, lead.preferred_time, lead.preferred_window,
+        today if today == written else None, with_date=True,
+    )  # fmt: skip
+    return when + (" (уже прошло)" if time_has_passed(lead, business.tz) else "")
+
+
+def action_log(history: list[dict], business: BusinessConfig) -> list[str]:
+    """Who did what and when, from the lead's staff notes (the last few)."""
+    notes = [m for m in history if m.get("direction") == "staff" and _logged(m.get("action")) in ACTION_LOG]
+    lines = []
+    for note in notes[-CARD_LOG_LINES:]:
+        at = str(note.get("sk", "")).split("#")[1] if note.get("sk") else ""
+        try:
+            when = f"{datetime.fromisoformat(at.replace('Z', '+00:00')).astimezone(business.tz):%d.%m %H:%M}"
+        except ValueError:
+            when = ""
+        lines.append(
+            f"{when} · {staff_name(business, note.get('staff_id'))} · {ACTION_LOG[_logged(note['action'])]}"
+        )
+    return lines
+
+
+def lead_label(business: BusinessConfig, lead: Lead) -> str:
+    """One line naming a lead in a reminder or an escalation."""
+    service = business.service(lead.service)
+    who = lead.contact.name or "клиент"
+    temperature = TEMPERATURE_LABEL.get(lead.temperature or "", "")
+    channel = CHANNEL_LABEL.get(lead.channel, lead.channel)
+    return f"{who}, {service.name if service else 'услуга не указана'} ({channel}{', ' + temperature if temperature else ''})"
+
+
+def _logged(action: str | None) -> str:
+    """A staff note's action; notes written by earlier versions carry the short codes."""
+    return str(LEGACY_CODES.get(action or "", action or ""))
