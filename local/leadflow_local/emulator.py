@@ -181,6 +181,22 @@ def _speed_up_moto() -> None:
     SQSBackend.is_message_valid_based_on_retention_period = retained  # type: ignore[method-assign]
 
 
+QUEUE_MESSAGES_PATH = "/_leadflow/queue-messages"
+
+
+def queue_messages() -> dict[str, list[dict]]:
+    """Every message of every queue, those in flight too (for `leadflow up --data`): a receive
+    would miss the ones a function is working on, so they are read from moto's backend."""
+    from moto.sqs.models import sqs_backends
+
+    kept: dict[str, list[dict]] = {}
+    for queue in sqs_backends[ACCOUNT][REGION].queues.values():
+        with queue._messages_lock:
+            messages = list(queue._messages)
+        kept[queue.name] = [{"body": m.body, "attributes": m.message_attributes} for m in messages]
+    return kept
+
+
 class FastLane:
     """moto's server hands each request to a Flask app per service, which routes it by URL to the
     service's response handler. DynamoDB's and SQS's JSON requests all go to "/" of one handler
@@ -201,6 +217,12 @@ class FastLane:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         from http import HTTPStatus
 
+        if environ.get("PATH_INFO") == QUEUE_MESSAGES_PATH:
+            data = json.dumps(queue_messages()).encode("utf-8")
+            start_response(
+                "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+            )
+            return [data]
         handler = self.handlers.get(environ.get("HTTP_X_AMZ_TARGET", "").partition(".")[0])
         if handler is None or environ.get("PATH_INFO") != "/" or environ.get("REQUEST_METHOD") != "POST":
             return self.app(environ, start_response)
@@ -367,6 +389,13 @@ class Emulator:
         return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
                             aws_access_key_id="local", aws_secret_access_key="local",
                             config=Config(**config) if config else None)  # fmt: skip
+
+    def queue_messages(self) -> dict[str, list[dict]]:
+        """Every queue's messages, in flight or not (see queue_messages in the emulator process)."""
+        from urllib.request import urlopen
+
+        with urlopen(f"{self.endpoint}{QUEUE_MESSAGES_PATH}", timeout=30) as answer:  # noqa: S310 - loopback
+            return dict(json.loads(answer.read()))
 
     def create_resources(self) -> None:
         create_tables(self.client("dynamodb"), self.template)

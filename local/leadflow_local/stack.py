@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from leadflow_local import functions
+from leadflow_local import functions, snapshot
 from leadflow_local.emulator import (  # noqa: F401 - re-exported: the CLI, inspect and tests import them from here
     ACCOUNT,
     REGION,
@@ -48,7 +48,6 @@ from leadflow_local.zygote import Zygote
 
 EXAMPLE_CONFIG = Path(__file__).with_name("example_business.yaml")
 STATE_DIR = Path(".leadflow")
-STATE_FILE = STATE_DIR / "local.json"
 CHANNELS = ("telegram", "whatsapp", "instagram", "vk", "form", "call", "sms", "bitrix24")
 # Development secrets the local stack generates when the environment has none: every channel
 # stays fail-closed, and `make demo` signs its requests with these.
@@ -56,6 +55,11 @@ DEV_SECRETS = (
     "TELEGRAM_WEBHOOK_SECRET", "META_APP_SECRET", "META_VERIFY_TOKEN", "VK_SECRET", "VK_CONFIRMATION_CODE",
     "FORM_SECRET", "CALL_SECRET", "BITRIX24_APP_TOKEN", "SMS_API_KEY", "SMS_WEBHOOK_SECRET",
 )  # fmt: skip
+
+
+def state_file_for(state_dir: Path, port: int) -> Path:
+    """One state file per running stack: two `leadflow up` in one folder never share one."""
+    return state_dir / f"local-{port}.json"
 
 
 class PortInUse(RuntimeError):
@@ -205,7 +209,8 @@ class Gateway:
         self.thread.start()
 
     def stop(self) -> None:
-        self.server.shutdown()
+        if self.thread.is_alive():  # shutdown() waits for serve_forever, which a failed start never ran
+            self.server.shutdown()
         self.server.server_close()
 
 
@@ -346,7 +351,7 @@ class LocalStack:
     def __init__(self, port: int = 3000, config_path: Path | None = None, speed: float = 1.0,
                  state_dir: Path = STATE_DIR, schedule: bool = True, clock_start: datetime | None = None,
                  pool_sizes: dict[str, int] | None = None, timeouts: dict[str, float] | None = None,
-                 worker_setup: str | None = None,
+                 worker_setup: str | None = None, data_dir: Path | None = None,
                  on_invocation: Callable[[str, dict, Invocation], None] | None = None):  # fmt: skip
         """For benches and tests: `pool_sizes` overrides workers per function (POOL_SIZES),
         `timeouts` the Timeout of template.yaml; `worker_setup` ("module:function") runs in each
@@ -356,15 +361,21 @@ class LocalStack:
         self.template = load_template()
         self.requested_port = port
         self.config_path = config_path or EXAMPLE_CONFIG
+        self.config_given = config_path is not None
+        self.data_dir = data_dir
+        self.restored: dict[str, int] | None = None  # what --data brought back
+        self._data_lock: Any = None
         self.speed = speed
         self.state_dir = state_dir
-        self.state_file = state_dir / "local.json"
+        self.state_file: Path | None = None  # state_dir/local-<port>.json, once the port is known
         self.schedule = schedule
         self.pool_sizes = {**POOL_SIZES, **(pool_sizes or {})}
         self.timeouts = timeouts or {}
         self.worker_setup = worker_setup
         self.on_invocation = on_invocation
         self.stopping = threading.Event()
+        self._snapshot_lock = threading.Lock()
+        self.started = False
         self.emulator = Emulator(self.template)
         self.zygote = Zygote()
         self.envs: dict[str, dict[str, str]] = {}
@@ -382,6 +393,8 @@ class LocalStack:
 
         # An unknown failpoint stops the run before anything starts (the message lists the known ones).
         failpoints.parse(os.environ.get(failpoints.ENV, ""))
+        if self.data_dir:
+            self._data_lock = snapshot.lock(self.data_dir)
         self._environ_before = dict(os.environ)  # the stack sets endpoints, secrets, clock: undone at stop
         business_yaml = self.config_path.read_text(encoding="utf-8")
         load_business_config(self.config_path)  # refuse a bad config before starting anything
@@ -406,7 +419,10 @@ class LocalStack:
         worker_base = self._worker_base_env()
         os.environ.update(self.envs["ingest"])
         wiring.reset()
-        wiring.store().config.put(business_yaml)
+        if self.data_dir:
+            self.restored = snapshot.restore(self.emulator, self.data_dir)
+        if self.restored is None or self.config_given:  # a restored stack keeps its pushed config
+            wiring.store().config.put(business_yaml)
 
         for name in functions.FUNCTION_NAMES:
             timeout_s = self.timeouts.get(name, self.template.functions()[name].timeout)
@@ -434,9 +450,14 @@ class LocalStack:
                 (s.name, rate_seconds(e)) for s in self.template.functions().values() for e in s.schedules
             ]
             self.threads.append(Scheduler(jobs, self.invoke, self.speed, self.stopping))
+        if self.data_dir:
+            self.threads.append(
+                threading.Thread(target=self._snapshot_now_and_then, name="snapshot", daemon=True)
+            )
         self.gateway.start()
         for thread in self.threads:
             thread.start()
+        self.started = True
         self.write_state()
 
     def _worker_base_env(self) -> dict[str, str]:
@@ -467,15 +488,34 @@ class LocalStack:
         for pool in self.pools.values():
             pool.stop()
         self.zygote.stop()
+        if self.data_dir and self.started and self.emulator.process:
+            self.save_snapshot()  # never over the data of a stack that did not start
         self.emulator.stop()  # pollers in a long poll get their answer: the connection closes
         for thread in self.threads:
             thread.join(timeout=5)
-        self.state_file.unlink(missing_ok=True)
+        if self.state_file:
+            self.state_file.unlink(missing_ok=True)
+        if self._data_lock:
+            self._data_lock.close()
         if self.failpoints_state:
             self.failpoints_state.unlink(missing_ok=True)
         if hasattr(self, "_environ_before"):
             os.environ.clear()
             os.environ.update(self._environ_before)
+
+    def save_snapshot(self) -> dict[str, int]:
+        assert self.data_dir
+        with self._snapshot_lock:
+            return snapshot.save(self.emulator, self.data_dir)
+
+    def _snapshot_now_and_then(self) -> None:
+        """Between the snapshots at stop: a stack killed outright loses at most this much."""
+        while not self.stopping.wait(snapshot.SNAPSHOT_EVERY_S):
+            try:
+                self.save_snapshot()
+            except Exception as exc:  # the emulator stopping under us; the snapshot at stop decides
+                if not self.stopping.is_set():
+                    print(f"leadflow up: could not write the snapshot: {exc}", flush=True)
 
     def invoke(self, name: str, event: dict) -> Any:
         """One invocation in one of the function's workers: its result, or FunctionError (the
@@ -495,6 +535,8 @@ class LocalStack:
         return {channel: f"{self.url}/webhooks/{channel}" for channel in CHANNELS}
 
     def write_state(self) -> None:
+        assert self.gateway
+        self.state_file = state_file_for(self.state_dir, self.gateway.port)
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         self.state_file.write_text(json.dumps(self.state(), indent=2), encoding="utf-8")
         self.state_file.chmod(0o600)  # it holds the development secrets
@@ -513,6 +555,7 @@ class LocalStack:
             "env": self.envs,
             "secrets": {name: os.environ[name] for name in DEV_SECRETS if os.environ.get(name)},
             "config": str(self.config_path),
+            "data": str(self.data_dir) if self.data_dir else None,
         }
 
     def drain(self, timeout_s: float = 30) -> bool:

@@ -5,7 +5,7 @@ A fresh interpreter (`python -m leadflow_local.zygote FD`) started by the stack:
 the stack's threads, sockets or memory, so a worker starts clean; it stays single-threaded, so
 forking it is safe. Over its control socket (FD) the stack sends a request — function, its
 environment, timeout, setup — and the worker's end of a new socket pair; the zygote forks,
-the child becomes the worker (leadflow_local.workers.serve) and the zygote answers with its pid.
+the child becomes the worker (leadflow_local.worker.serve) and the zygote answers with its pid.
 
 Exited workers are reaped by the kernel (SIGCHLD ignored); the stack learns of a worker's death
 from its socket. The zygote ends when its control socket closes: the stack stopped or died.
@@ -166,7 +166,7 @@ def _become_worker(fd: int, request: dict[str, Any]) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     code = 0
     try:
-        from leadflow_local.workers import serve
+        from leadflow_local.worker import serve
 
         serve(Connection(fd), request["function"], request["env"], request["timeout_s"], request["setup"])
     except BaseException:

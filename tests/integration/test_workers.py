@@ -169,7 +169,7 @@ def test_concurrent_conditional_writes_through_the_emulator_never_both_pass(tmp_
 
 def _up(cwd: Path, port: int, failpoint_spec: str, hook: str | None = None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "FORM_", "META_", "VK_"))}
-    env.update(LEADFLOW_FAILPOINTS=failpoint_spec, PYTHONPATH=str(ROOT))
+    env.update(LEADFLOW_FAILPOINTS=failpoint_spec)  # PYTHONPATH: this checkout (tests/conftest.py)
     command = ["-m", "tests.integration.worker_hooks", hook] if hook else ["-m", "leadflow_local.cli"]
     return subprocess.Popen([sys.executable, *command, "up", "--port", str(port)], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
@@ -186,11 +186,11 @@ def test_an_unknown_failpoint_stops_leadflow_up_with_the_names_it_knows(tmp_path
 
 def test_a_failpoint_armed_twice_fires_twice_across_workers(tmp_path):
     port = _free_port()
-    process = _up(tmp_path, port, "ingest.after_store=crash*2", hook="ingest_failpoint")
+    process = _up(tmp_path, port, "ingest.after_store=crash*2")
     try:
         assert process.stdout
         assert process.stdout.readline().strip() == f"leadflow up: http://127.0.0.1:{port}"
-        state = json.loads((tmp_path / ".leadflow" / "local.json").read_text())
+        state = json.loads((tmp_path / ".leadflow" / f"local-{port}.json").read_text())
         hooks = Webhooks(state["url"], state["secrets"])
         statuses = []
         for i in range(5):  # each webhook hits the failpoint in whichever ingest worker takes it

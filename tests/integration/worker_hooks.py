@@ -44,13 +44,13 @@ def count(path: str | Path) -> int:
 def _wrap_score(fault: Any) -> None:
     from leadflow.steps import score
 
-    real = score.Conversation.handle
+    real = score.ScoreStep.handle
 
     def handle(self: Any, message: Any) -> Any:
         fault()
         return real(self, message)
 
-    score.Conversation.handle = handle  # type: ignore[method-assign]
+    score.ScoreStep.handle = handle  # type: ignore[method-assign]
 
 
 def flaky_score(function: str) -> None:
@@ -84,14 +84,6 @@ def crash_first_ingest(function: str) -> None:
                 os._exit(1)
 
         _wrap_handler("ingest", fault)
-
-
-def ingest_failpoint(function: str) -> None:
-    """A failpoint at the top of ingest's handler (until the steps place their own)."""
-    if function == "ingest":
-        from leadflow import failpoints
-
-        _wrap_handler("ingest", lambda: failpoints.hit("ingest.after_store"))
 
 
 def _wrap_handler(function: str, before: Any) -> None:
