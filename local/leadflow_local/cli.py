@@ -305,13 +305,13 @@ def cmd_config(args: argparse.Namespace) -> int:
         print(f"{args.file}: {exc.strerror}", file=sys.stderr)
         return 1
     if args.action == "check":
-        from leadflow.business import locate
+        from leadflow.business import dotted, locate
         from leadflow.domain.config_review import config_warnings
 
         text = Path(args.file).read_text(encoding="utf-8")
         for loc, warning in config_warnings(business):
             line = locate(text, loc)
-            where = ".".join(str(part) for part in loc) + (f" (line {line})" if line else "")
+            where = dotted(loc) + (f" (line {line})" if line else "")
             print(f"{args.file}: {where}: warning: {warning}")
         print(f"{args.file}: ok ({len(business.services)} services, {len(business.staff)} staff, "
               f"{len(business.routing)} routing rules)")  # fmt: skip

@@ -3,6 +3,7 @@ messages, CRM and SMS settings — one YAML file per business (``leadflow config
 
 from __future__ import annotations
 
+import string
 from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -14,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -165,6 +167,20 @@ class RuleMatch(_Section):
             return {k: [v] if isinstance(v, str) else v for k, v in value.items()}
         return value
 
+    @field_validator("channel", "temperature", "intent")
+    @classmethod
+    def _known_values(cls, values: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        """A misspelt value would make the rule silently never fire."""
+        from leadflow.domain.models import Channel, Intent, Temperature
+
+        known = {"channel": Channel, "temperature": Temperature, "intent": Intent}[str(info.field_name)]
+        for value in values or []:
+            if value not in {member.value for member in known}:
+                choices = ", ".join(member.value for member in known)
+                raise ValueError(f"unknown {info.field_name} {value!r}{_nearest(value, {m.value for m in known})}; "
+                                 f"one of: {choices}")  # fmt: skip
+        return values
+
 
 class RoutingRule(_Section):
     name: str
@@ -199,6 +215,10 @@ class Reminders(_Section):
 
 class Templates(_Section):
     """The assistant's words. Slots in braces are filled in; every language has the same slots."""
+
+    @model_validator(mode="after")
+    def _known_slots(self) -> Templates:
+        return _check_slots(self)
 
     greeting: str = "Здравствуйте{name_part}!"
     booking_confirm: str = "Записываю вас на {service}{when}? Администратор подтвердит время."
@@ -238,6 +258,31 @@ class Templates(_Section):
     missed_call: str = (
         "Здравствуйте! Мы пропустили ваш звонок и скоро перезвоним. Если удобнее — напишите сюда."
     )
+
+
+def _slots(text: str) -> set[str]:
+    """The {slots} a text fills in; ValueError for braces that do not pair."""
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+
+
+def _check_slots(templates: Templates) -> Templates:
+    """Every text uses only the slots its default has: a typo would fail every reply at run time."""
+    for name, field in type(templates).model_fields.items():
+        value = getattr(templates, name)
+        if not isinstance(value, str) or not isinstance(field.default, str):
+            continue
+        allowed = _slots(field.default)
+        try:
+            used = _slots(value)
+        except ValueError:
+            raise ValueError(
+                f"{name}: braces do not pair in {value!r}; write {{{{ and }}}} for a brace itself"
+            ) from None
+        unknown = sorted(used - allowed)
+        if unknown:
+            can = ", ".join(f"{{{slot}}}" for slot in sorted(allowed)) or "no slots"
+            raise ValueError(f"{name}: unknown slot {{{unknown[0]}}}; this text can use {can}")
+    return templates
 
 
 class EnglishTemplates(Templates):
@@ -435,11 +480,15 @@ class BadReferences(ValueError):
 
     def __init__(self, problems: list[tuple[Loc, str]]):
         self.problems = problems
-        super().__init__("; ".join(f"{_dotted(loc)}: {msg}" for loc, msg in problems))
+        super().__init__("; ".join(f"{dotted(loc)}: {msg}" for loc, msg in problems))
 
 
-def _dotted(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc) or "(top)"
+def dotted(loc: tuple[Any, ...]) -> str:
+    """Where in the config, as a person counts: ("staff", 3, "skills", 0) → "staff #4.skills #1"."""
+    shown = ""
+    for part in loc:
+        shown += f" #{part + 1}" if isinstance(part, int) else f"{'.' if shown else ''}{part}"
+    return shown or "(top)"
 
 
 def _known_time_zone(value: str) -> str:
@@ -572,7 +621,7 @@ def parse_business_config(text: str, source: str = "config") -> BusinessConfig:
             for loc, msg in located:
                 line = _line_of(data, loc)
                 at = f" (line {line})" if line else ""
-                lines.append(f"{source}: {_dotted(loc)}{at}: {msg.removeprefix('Value error, ')}")
+                lines.append(f"{source}: {dotted(loc)}{at}: {msg.removeprefix('Value error, ')}")
         raise ConfigError("\n".join(lines)) from None
 
 
