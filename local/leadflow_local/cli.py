@@ -248,7 +248,9 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
     _connected(args)
     try:
-        report = Privacy(wiring.store(), wiring.crm(), wiring.business()).forget(args.phone)
+        report = Privacy(wiring.store(), wiring.crm(), wiring.business(), wiring.media_bucket()).forget(
+            args.phone
+        )
     except ValueError as exc:
         print(f"leadflow forget: {exc}", file=sys.stderr)
         return 2

@@ -1,7 +1,9 @@
 """A fake Graph API for the WhatsApp Cloud API and Instagram send endpoints.
 
-Routes: ``POST /{version}/{phone_number_id}/messages`` (WhatsApp) and ``POST /{version}/me/messages``
-(Instagram). Success bodies, error bodies and status codes follow Meta's documentation:
+Routes: ``POST /{version}/{phone_number_id}/messages`` (WhatsApp), ``POST /{version}/me/messages``
+(Instagram), and a client's media: ``GET /{version}/{media_id}`` answers its short-lived ``url``
+(``{"messaging_product","url","mime_type","sha256","file_size","id"}``, ``file_size`` a string as
+Meta documents it) and that URL serves the bytes, both only with the bearer token. Success bodies, error bodies and status codes follow Meta's documentation:
 
 - WhatsApp: ``{"messaging_product":"whatsapp","contacts":[{"input","wa_id"}],"messages":[{"id":"wamid…"}]}``
 - Instagram: ``{"recipient_id": …, "message_id": …}``
@@ -15,6 +17,7 @@ and injected faults (``fail_next`` with a Graph error, ``fail_next_http`` with a
 from __future__ import annotations
 
 import base64
+import hashlib
 import itertools
 import re
 import secrets
@@ -27,6 +30,8 @@ from tests.fakes.http import FakeServer, Request, Response
 
 WHATSAPP_PATH = re.compile(r"^/(v\d+\.\d+)/([0-9]+)/messages$")
 INSTAGRAM_PATH = re.compile(r"^/(v\d+\.\d+)/me/messages$")
+MEDIA_PATH = re.compile(r"^/(v\d+\.\d+)/([0-9]+)$")
+DOWNLOAD_PATH = "/whatsapp_business/attachments/"
 
 WHATSAPP_MAX_TEXT = 4096
 INSTAGRAM_MAX_TEXT_BYTES = 1000
@@ -72,6 +77,8 @@ class FakeGraphApi:
         self.templates = set(templates)
         self.sent: list[SentMessage] = []
         self.closed_windows: set[str] = set()
+        self.media: dict[str, tuple[bytes, str, int]] = {}  # media id → (bytes, mime type, file_size)
+        self.expired_downloads = 0  # the next this many downloads answer 404 (the URL expired)
         self._faults: deque[tuple[str, Response]] = deque()
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
@@ -86,6 +93,11 @@ class FakeGraphApi:
     @property
     def requests(self) -> list[Request]:
         return self.server.requests
+
+    def add_media(self, media_id: str, data: bytes, mime_type: str, *, size: int | None = None) -> None:
+        """A file a client sent: its id arrives in the webhook. ``size`` may claim more than ``data``
+        holds (a 60 MB video, without making one)."""
+        self.media[media_id] = (data, mime_type, len(data) if size is None else size)
 
     def close_window(self, recipient: str) -> None:
         """The client last wrote more than 24 hours ago: free text to them is refused."""
@@ -124,12 +136,16 @@ class FakeGraphApi:
     # ----------------------------------------------------------------- the API
 
     def route(self, request: Request) -> Response:
-        if request.method != "POST":
-            return Response(400, graph_error(100, "Unsupported get request.", type_="GraphMethodException"))
         if request.headers.get("authorization") != f"Bearer {self.token}":
             return Response(
                 401, graph_error(190, "Invalid OAuth access token - Cannot parse access token", subcode=None)
             )
+        if request.method == "GET" and request.path == DOWNLOAD_PATH:
+            return self._download(request.query.get("mid", ""))
+        if request.method == "GET" and (match := MEDIA_PATH.match(request.path)):
+            return self._media_url(match.group(2))
+        if request.method != "POST":
+            return Response(400, graph_error(100, "Unsupported get request.", type_="GraphMethodException"))
         delay = 0.0
         with self._lock:
             fault = self._faults.popleft() if self._faults else None
@@ -221,6 +237,40 @@ class FakeGraphApi:
         return Response(
             200, {"messaging_product": "whatsapp", "contacts": [contact], "messages": [{"id": wamid}]}
         )
+
+    def _media_url(self, media_id: str) -> Response:
+        if media_id not in self.media:
+            return Response(
+                400,
+                graph_error(
+                    100,
+                    f"Unsupported get request. Object with ID '{media_id}' does not exist, cannot be loaded "
+                    "due to missing permissions, or does not support this operation.",
+                    type_="GraphMethodException",
+                    subcode=33,
+                ),
+            )
+        data, mime, size = self.media[media_id]
+        return Response(
+            200,
+            {
+                "messaging_product": "whatsapp",
+                "url": f"{self.server.url}{DOWNLOAD_PATH}?mid={media_id}&ext=1&hash=ATu",
+                "mime_type": mime,
+                "sha256": base64.b64encode(hashlib.sha256(data).digest()).decode(),
+                "file_size": str(size),
+                "id": media_id,
+            },
+        )
+
+    def _download(self, media_id: str) -> Response:
+        with self._lock:
+            expired = self.expired_downloads > 0
+            self.expired_downloads -= expired
+        if expired or media_id not in self.media:
+            return Response(404, b"")
+        data, mime, _ = self.media[media_id]
+        return Response(200, data, headers={"Content-Type": mime})
 
     def _instagram(self, body: dict[str, Any]) -> Response:
         recipient = (body.get("recipient") or {}).get("id")

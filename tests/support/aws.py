@@ -17,7 +17,7 @@ from moto import mock_aws
 
 from leadflow import wiring
 from leadflow.adapters.store import Store
-from leadflow_local.stack import create_queues, create_tables
+from leadflow_local.stack import create_buckets, create_queues, create_tables
 from leadflow_local.template import load_template
 
 REGION = "eu-central-1"
@@ -48,6 +48,12 @@ class AwsStack:
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
             found.extend(batch)
 
+    def media_objects(self, prefix: str = "media/") -> dict[str, bytes]:
+        """The media bucket's objects under ``prefix``: key → bytes."""
+        s3 = boto3.client("s3", region_name=REGION)
+        listed = s3.list_objects_v2(Bucket="MediaBucket", Prefix=prefix).get("Contents", [])
+        return {o["Key"]: s3.get_object(Bucket="MediaBucket", Key=o["Key"])["Body"].read() for o in listed}
+
     def push_config(self, yaml_text: str) -> None:
         wiring.store().config.put(yaml_text)
 
@@ -57,12 +63,13 @@ def aws_stack(config: Path | str | None = SALON) -> Iterator[AwsStack]:
     template = load_template()
     with mock_aws():
         create_tables(boto3.client("dynamodb", region_name=REGION), template)
+        create_buckets(boto3.client("s3", region_name=REGION), template)
         urls = create_queues(boto3.client("sqs", region_name=REGION), template)
         env = {
             "LEADS_TABLE": "LeadsTable", "CONTACTS_TABLE": "ContactsTable", "CONVERSATION_TABLE": "ConversationTable",
             "STAFF_TABLE": "StaffTable", "TIMERS_TABLE": "TimersTable", "INBOX_TABLE": "InboxTable",
             "CONFIG_TABLE": "ConfigTable", "SCORE_QUEUE_URL": urls["ScoreQueue"], "ROUTE_QUEUE_URL": urls["RouteQueue"],
-            "POWERTOOLS_METRICS_DISABLED": "true",
+            "MEDIA_BUCKET": "MediaBucket", "POWERTOOLS_METRICS_DISABLED": "true",
         }  # fmt: skip
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)

@@ -84,9 +84,11 @@ def missing_fields(lead: Lead, business: BusinessConfig) -> list[str]:
 
 
 def compose_reply(
-    lead: Lead, business: BusinessConfig, *, first: bool, today: date, is_open_now: bool
-) -> str | None:
-    """The reply to the lead's latest message; None when the assistant should stay quiet."""
+    lead: Lead, business: BusinessConfig, *, first: bool, today: date, is_open_now: bool,
+    unheard_voice: bool = False,
+) -> str | None:  # fmt: skip
+    """The reply to the lead's latest message; None when the assistant should stay quiet.
+    ``unheard_voice``: it was a voice message nobody could transcribe — the client is asked to write."""
     texts = business.messages
     parts: list[str] = []
     if first:
@@ -95,7 +97,9 @@ def compose_reply(
 
     if lead.intent == Intent.not_target:
         return texts.not_target
-    if lead.media and not lead.service and not lead.preferred_date:
+    if unheard_voice:
+        parts.append(texts.voice_unheard)
+    elif lead.media and not lead.service and not lead.preferred_date:
         parts.append(texts.media_ack)
     elif lead.intent == Intent.question:
         parts.append(_answer_question(lead, business))
