@@ -1,18 +1,26 @@
-"""The `leadflow` command: run the local stack and talk to it, check configs, qualify texts."""
+"""The `leadflow` command: run the local stack and talk to it (or to a deployed stack, `--stack NAME`),
+check configs and connections, qualify texts."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from leadflow_local.client import NotRunning, connect, read_state
+from leadflow_local.client import CannotReach, NotRunning, Target, reach, read_state
 from leadflow_local.report import print_kpis
+
+if TYPE_CHECKING:
+    from leadflow.domain.models import Lead
+
+# A deployed stack's leads are read day by day (the by_day index): without --since, the last 30 days.
+DEFAULT_WINDOW_DAYS = 30
 
 
 def _print_json(value: Any) -> None:
@@ -63,30 +71,93 @@ def cmd_up(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- reading the stack
 
 
-def _connected(args: argparse.Namespace, function: str = "route") -> dict:
-    state = read_state(getattr(args, "port", None))
-    connect(state, function)
-    return state
+def _connected(args: argparse.Namespace, function: str = "route") -> Target:
+    """The stack the command acts on: `--stack NAME` (deployed), else the running local one."""
+    return reach(getattr(args, "stack", None), getattr(args, "port", None), function)
+
+
+def _iso_date(text: str) -> date:
+    """A day as people write it: 2026-11-30, 30.11.2026 or 30.11 (this year)."""
+    text = text.strip()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        pass
+    parts = text.split(".")
+    try:
+        if len(parts) in (2, 3):
+            day, month = int(parts[0]), int(parts[1])
+            year = int(parts[2]) if len(parts) == 3 else date.today().year
+            return date(year + 2000 if year < 100 else year, month, day)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"expected a day as YYYY-MM-DD or DD.MM.YYYY, got {text!r}")
+
+
+def _selected_leads(args: argparse.Namespace, target: Target) -> list[Lead]:
+    """Leads received between --since and --until (days in the business's time zone), of --branch
+    if given. A local stack's are all read; a deployed stack's are queried day by day (the index
+    is by UTC day: one more day each side), the last 30 days unless --since says."""
+    from leadflow import clock, wiring
+    from leadflow_local.inspect import all_leads, leads_received
+
+    tz = wiring.business().tz
+    since, until = getattr(args, "since", None), getattr(args, "until", None)
+    branch = getattr(args, "branch", None)
+    if target.deployed:
+        last = until or clock.now().astimezone(tz).date()
+        first = since or last - timedelta(days=DEFAULT_WINDOW_DAYS - 1)
+        if since is None:
+            print(f"leads received {first}…{last} (--since for earlier ones)", file=sys.stderr)
+        leads = leads_received(first - timedelta(days=1), last + timedelta(days=1))
+    else:
+        leads = all_leads()
+    return [
+        lead for lead in leads
+        if (since is None or lead.received_at.astimezone(tz).date() >= since)
+        and (until is None or lead.received_at.astimezone(tz).date() <= until)
+        and (branch is None or lead.branch == branch)
+    ]  # fmt: skip
 
 
 def cmd_leads(args: argparse.Namespace) -> int:
-    from leadflow_local.inspect import all_leads
+    target = _connected(args)
+    selected = _selected_leads(args, target)
+    if args.json:
+        _print_json([lead.public_view() for lead in selected])
+        return 0
+    if not selected:
+        print("no leads yet")
+        return 0
+    from leadflow import wiring
+    from leadflow_local.inspect import next_timer
+    from leadflow_local.report import leads_table
+
+    print(leads_table(selected, wiring.business(), next_timer))
+    return 0
+
+
+def cmd_lead(args: argparse.Namespace) -> int:
+    from leadflow_local.inspect import lead_with_messages
 
     _connected(args)
-    leads = [lead.public_view() for lead in all_leads()]
+    lead = lead_with_messages(args.lead_id)
+    if lead is None:
+        print(f"leadflow lead: no lead {args.lead_id}", file=sys.stderr)
+        return 1
     if args.json:
-        _print_json(leads)
+        _print_json(lead)
         return 0
-    if not leads:
-        print("no leads yet")
-    for lead in leads:
-        contact = lead["contact"]
-        when = " ".join(v for v in (lead["preferred_date"], lead["preferred_time"]) if v)
-        print(
-            f"{lead['lead_id']}  {lead['status']:<10} {lead['channel']:<9} {lead['temperature'] or '-':<5} "
-            f"{lead['intent'] or '-':<10} {lead['service'] or '-':<16} {when or '-':<17} "
-            f"owner={lead['owner'] or '-':<7} {contact['name'] or ''}"
-        )
+    messages = lead.pop("messages")
+    for key, value in lead.items():
+        if value not in (None, [], {}):
+            print(
+                f"{key:<16} {json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value}"
+            )
+    for m in messages:
+        print(f"[{m['at'] or '-'}] {m['direction']:<5} {m['kind'] or m['channel'] or ''}".rstrip())
+        for line in (m["text"] or "").splitlines():
+            print(f"    {line}")
     return 0
 
 
@@ -112,12 +183,9 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 def cmd_kpi(args: argparse.Namespace) -> int:
     from leadflow import wiring
     from leadflow.domain.kpi import compute_kpis
-    from leadflow_local.inspect import all_leads
 
-    _connected(args)
-    since = date.fromisoformat(args.since) if args.since else None
-    leads = [lead for lead in all_leads() if since is None or lead.received_at.date() >= since]
-    kpis = compute_kpis(leads, tz=wiring.business().tz)
+    target = _connected(args)
+    kpis = compute_kpis(_selected_leads(args, target), tz=wiring.business().tz)
     if args.json:
         _print_json(kpis)
         return 0
@@ -151,12 +219,12 @@ def cmd_book(args: argparse.Namespace) -> int:
 def cmd_dlq(args: argparse.Namespace) -> int:
     from leadflow_local.inspect import dlq_messages, redrive
 
-    state = _connected(args)
+    target = _connected(args)
     if args.action == "redrive":
-        moved = redrive(state)
+        moved = redrive(queue_url=target.queue_url)
         print(f"redrove {moved} message(s)")
         return 0
-    messages = dlq_messages(state)
+    messages = dlq_messages(queue_url=target.queue_url)
     if args.json:
         _print_json(messages)
         return 0
@@ -188,7 +256,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_qualify(args: argparse.Namespace) -> int:
     from leadflow_local.qualify_cmd import run
 
-    return run(args.catalog, args.engine, sys.stdin, sys.stdout)
+    return run(args.catalog, args.engine, sys.stdin, sys.stdout, fallback=args.fallback)
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -216,7 +284,7 @@ def cmd_config(args: argparse.Namespace) -> int:
         return 0
     from leadflow import wiring
 
-    if args.table:  # a deployed stack: its ConfigTable (AWS credentials from the environment)
+    if args.table and not args.stack:  # a table named by hand (AWS credentials from the environment)
         import os
 
         os.environ["CONFIG_TABLE"] = args.table
@@ -258,6 +326,28 @@ def cmd_forget(args: argparse.Namespace) -> int:
     return 1 if report.crm_problems else 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Every outside connection of the stack, one line each; exit 1 when any has a problem."""
+    from leadflow_local.doctor import run_checks, setup_for, summary
+
+    target: Target | None
+    try:
+        target = _connected(args)
+    except NotRunning as exc:
+        print(f"leadflow doctor: {exc} — checking this shell's settings only", file=sys.stderr)
+        target = None
+    checks = run_checks(setup_for(target))
+    if args.json:
+        _print_json([{"check": c.name, "status": c.status, "text": c.text} for c in checks])
+    else:
+        if target is not None:
+            print(f"leadflow doctor: {target.label}")
+        for c in checks:
+            print(f"{c.status:<8} {c.name:<18} {c.text}")
+        print(summary(checks))
+    return 1 if any(c.status == "problem" for c in checks) else 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -277,27 +367,48 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--port", type=int, help="the running stack's gateway port (default: the state file)")
         return p
 
-    for name, func, text in (
-        ("leads", cmd_leads, "list leads"),
-        ("outbox", cmd_outbox, "messages sent or recorded"),
-    ):
-        p = with_port(sub.add_parser(name, help=text))
-        p.add_argument("--json", action="store_true", help="one JSON array")
-        p.set_defaults(func=func)
+    def with_stack(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        with_port(p)
+        p.add_argument("--stack", metavar="NAME", help="a deployed CloudFormation stack instead of the local one "
+                                                       "(region and credentials: AWS_PROFILE, AWS_REGION, …)")  # fmt: skip
+        return p
 
-    kpi = with_port(
+    def with_days(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "--since",
+            type=_iso_date,
+            help="first day, YYYY-MM-DD or DD.MM.YYYY (deployed stack: 30 days back)",
+        )
+        p.add_argument("--until", type=_iso_date, help="last day, YYYY-MM-DD or DD.MM.YYYY (default: today)")
+        return p
+
+    leads = with_days(with_stack(sub.add_parser("leads", help="list leads")))
+    leads.add_argument("--json", action="store_true", help="one JSON array")
+    leads.add_argument("--branch", help="only this branch's leads")
+    leads.set_defaults(func=cmd_leads)
+
+    lead = with_stack(sub.add_parser("lead", help="one lead and its conversation"))
+    lead.add_argument("lead_id")
+    lead.add_argument("--json", action="store_true", help="one JSON object")
+    lead.set_defaults(func=cmd_lead)
+
+    outbox = with_port(sub.add_parser("outbox", help="messages sent or recorded"))
+    outbox.add_argument("--json", action="store_true", help="one JSON array")
+    outbox.set_defaults(func=cmd_outbox)
+
+    kpi = with_days(with_stack(
         sub.add_parser("kpi", help="first response, acceptance, conversion, no-shows, SLA breaches")
-    )
+    ))  # fmt: skip
     kpi.add_argument("--json", action="store_true")
-    kpi.add_argument("--since", help="YYYY-MM-DD")
+    kpi.add_argument("--branch", help="only this branch's leads (its id in the business config)")
     kpi.set_defaults(func=cmd_kpi)
 
-    book = with_port(sub.add_parser("book", help="record an appointment for a lead (reminders follow)"))
+    book = with_stack(sub.add_parser("book", help="record an appointment for a lead (reminders follow)"))
     book.add_argument("lead")
     book.add_argument("--at", required=True, help="ISO 8601 time, e.g. 2026-03-20T15:00+07:00")
     book.set_defaults(func=cmd_book)
 
-    dlq = with_port(
+    dlq = with_stack(
         sub.add_parser("dlq", help="show dead-lettered messages with their reason, or redrive them")
     )
     dlq.add_argument("action", nargs="?", choices=["redrive"])
@@ -322,16 +433,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     qualify.add_argument("--catalog", required=True, help="YAML with timezone and services")
     qualify.add_argument("--engine", choices=["offline", "llm"], default="offline")
+    qualify.add_argument(
+        "--fallback", action="store_true", help="with --engine llm: answer offline when the LLM cannot"
+    )
     qualify.set_defaults(func=cmd_qualify)
 
     config = sub.add_parser("config", help="validate or store the business config")
     config.add_argument("action", choices=["check", "push"])
     config.add_argument("file")
-    config.add_argument("--port", type=int)
-    config.add_argument("--table", help="push to a deployed stack's ConfigTable instead of the local stack")
+    with_stack(config)
+    config.add_argument("--table", help="push to this DynamoDB table (prefer --stack NAME)")
     config.set_defaults(func=cmd_config)
 
-    forget = with_port(
+    doctor = with_stack(
+        sub.add_parser(
+            "doctor", help="check every outside connection (Telegram, Meta, VK, Bitrix24, SMS, LLM, staff)"
+        )
+    )
+    doctor.add_argument("--json", action="store_true", help="one JSON array of {check, status, text}")
+    doctor.set_defaults(func=cmd_doctor)
+
+    forget = with_stack(
         sub.add_parser("forget", help="erase a person by phone (152-FZ), and say what was erased")
     )
     forget.add_argument("phone")
@@ -339,7 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     staff = sub.add_parser("staff", help="staff onboarding")
     staff_sub = staff.add_subparsers(dest="staff_command", required=True)
-    inv = with_port(staff_sub.add_parser("invite", help="a one-time /start link for a staff member"))
+    inv = with_stack(staff_sub.add_parser("invite", help="a one-time /start link for a staff member"))
     inv.add_argument("staff_id")
     inv.add_argument("--bot", help="bot username, to print a t.me link")
     inv.set_defaults(func=cmd_staff)
@@ -350,9 +472,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except NotRunning as exc:
+    except CannotReach as exc:
         print(f"leadflow {args.command}: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # `leadflow leads | head -3`: the reader has all it wanted. Python would print a traceback
+        # flushing stdout at exit; point it at /dev/null instead.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""What the CLI reads and does on a running local stack.
+"""What the CLI reads and does on a stack: a running local one, or a deployed one (`--stack`).
 
-Listing everything (`leadflow leads`, `leadflow outbox`) scans the local emulator's tables:
-fine for a local stack with a demo's worth of data, and never used by the functions.
+Listing everything (`all_leads`, `outbox`) scans the local emulator's tables: fine for a local
+stack with a demo's worth of data, never used by the functions, and never on a deployed stack —
+there leads are read day by day through the by_day index (`leads_received`).
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from leadflow import clock, wiring
@@ -30,6 +32,50 @@ def _scan(table: Any, **kwargs: Any) -> list[dict]:
 def all_leads() -> list[Lead]:
     leads = [Lead.model_validate(item) for item in _scan(wiring.store().leads.table)]
     return sorted(leads, key=lambda lead: lead.received_at)
+
+
+def leads_received(first: date, last: date) -> list[Lead]:
+    """Leads received on the UTC days first..last, through the by_day index (no scan)."""
+    leads = list(wiring.store().leads.received_between(first, last))
+    return sorted(leads, key=lambda lead: lead.received_at)
+
+
+def next_timer(lead: Lead) -> tuple[str, datetime] | None:
+    """The lead's next due timer (kind, when): the SLA clock, the wait to route, a nudge, a reminder."""
+    timers = wiring.store().timers
+    ids = [
+        f"sla#{lead.lead_id}",
+        f"route_wait#{lead.lead_id}",
+        f"nudge#{lead.lead_id}",
+        f"winback#{lead.lead_id}",
+    ]
+    ids += [f"appt#{lead.lead_id}#{hours}" for hours in wiring.business().reminders.before_appointment_h]
+    due = [
+        (timer.kind, timer.due) for timer in (timers.get(i) for i in ids) if timer and timer.queue != "failed"
+    ]
+    return min(due, key=lambda item: item[1]) if due else None
+
+
+def lead_with_messages(lead_id: str) -> dict | None:
+    """One lead as `leadflow leads --json` shows it, and its conversation in time order."""
+    lead = wiring.store().leads.get(lead_id)
+    if lead is None:
+        return None
+    messages = []
+    for item in wiring.store().conversation.history(lead_id):
+        direction = item.get("direction")
+        if direction not in ("in", "out", "staff"):
+            continue
+        messages.append({
+            "direction": direction,
+            "at": item.get("at") or item.get("sent_at") or item.get("claimed_at"),
+            "channel": item.get("channel"),
+            "kind": item.get("kind") or item.get("action"),
+            "text": item.get("text"),
+            "status": item.get("status"),
+        })  # fmt: skip
+    messages.sort(key=lambda m: m["at"] or "")
+    return {**lead.public_view(), "messages": messages}
 
 
 def outbox() -> list[dict]:
@@ -82,7 +128,7 @@ def book(lead_id: str, at: datetime) -> Lead:
     return result.lead
 
 
-def _dead_letter_queues(state: dict) -> dict[str, str]:
+def _dead_letter_queues(state: dict | None = None) -> dict[str, str]:
     """DLQ logical id → the queue it serves, from template.yaml's redrive policies."""
     from leadflow_local.template import load_template
 
@@ -104,11 +150,14 @@ def _queue_url(name: str) -> str:
     return _sqs().get_queue_url(QueueName=name)["QueueUrl"]
 
 
-def dlq_messages(state: dict) -> list[dict]:
+QueueUrl = Callable[[str], str]  # a queue's logical id → its URL (a deployed stack's outputs)
+
+
+def dlq_messages(state: dict | None = None, *, queue_url: QueueUrl = _queue_url) -> list[dict]:
     sqs = _sqs()
     found = []
     for dlq in _dead_letter_queues(state):
-        url = _queue_url(dlq)
+        url = queue_url(dlq)
         seen: set[str] = set()
         for _ in range(10):
             answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0,
@@ -128,7 +177,7 @@ def dlq_messages(state: dict) -> list[dict]:
     return found
 
 
-def redrive(state: dict) -> int:
+def redrive(state: dict | None = None, *, queue_url: QueueUrl = _queue_url) -> int:
     """Move every message now in a dead-letter queue back to the queue it came from.
 
     All of them are taken (and hidden) first, then sent back: a message that fails again and
@@ -136,7 +185,7 @@ def redrive(state: dict) -> int:
     sqs = _sqs()
     moved = 0
     for dlq, source in _dead_letter_queues(state).items():
-        url, target = _queue_url(dlq), _queue_url(source)
+        url, target = queue_url(dlq), queue_url(source)
         taken: list[dict] = []
         while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=120).get(
             "Messages"

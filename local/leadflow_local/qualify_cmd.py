@@ -83,8 +83,23 @@ def _record_id(line: str) -> Any:
     return record.get("id") if isinstance(record, dict) else None
 
 
-def run(catalog_path: str, engine: str, stdin: TextIO, stdout: TextIO) -> int:
+def run(catalog_path: str, engine: str, stdin: TextIO, stdout: TextIO, *, fallback: bool = False) -> int:
+    """``fallback``: with --engine llm, the offline engine answers what the LLM cannot (said on stderr);
+    without it, an LLM that is not configured stops the run and one that fails gives an error line."""
+    import os
+
     from leadflow.business import ConfigError, load_business_config
+
+    if engine == "llm" and not (os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")):
+        if not fallback:
+            print(
+                "leadflow qualify: --engine llm needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local endpoint "
+                "such as Ollama or vLLM); add --fallback to let the offline engine answer instead",
+                file=sys.stderr,
+            )
+            return 2
+        print("leadflow qualify: WARNING: no LLM is configured — every line is answered by the offline engine",
+              file=sys.stderr)  # fmt: skip
 
     if engine not in ENGINES:
         print(
@@ -98,6 +113,7 @@ def run(catalog_path: str, engine: str, stdin: TextIO, stdout: TextIO) -> int:
         return 2
     tz = config.tz
     qualify, engine_error = _load_engine(engine)
+
     failed = 0
     for line in stdin:
         if not line.strip():
@@ -106,13 +122,22 @@ def run(catalog_path: str, engine: str, stdin: TextIO, stdout: TextIO) -> int:
             if qualify is None:
                 raise LineError(engine_error or "engine unavailable")
             record_id, text, received_at, channel = _parse_line(line, tz)
-            result = qualify(text, received_at, config.services, tz=tz, channel=channel)
+            if engine == "llm":
+                result = qualify(
+                    text, received_at, config.services, tz=tz, channel=channel, strict=not fallback
+                )
+            else:
+                result = qualify(text, received_at, config.services, tz=tz, channel=channel)
             data = result.model_dump(mode="json")
             answer = {"id": record_id, **{name: data.get(name) for name in OUTPUT_FIELDS}}
         except LineError as exc:
             answer = {"id": _record_id(line), "error": str(exc)}
         except Exception as exc:  # one bad message must not stop the stream; the text stays out of the error
-            answer = {"id": _record_id(line), "error": f"qualification failed: {exc.__class__.__name__}"}
+            if type(exc).__name__ == "LlmUnavailable":  # (the adapter is imported only for --engine llm)
+                reason = f"llm unavailable: {exc} (--fallback answers offline)"
+            else:
+                reason = f"qualification failed: {exc.__class__.__name__}"
+            answer = {"id": _record_id(line), "error": reason}
         if "error" in answer:
             failed += 1
         stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")

@@ -102,8 +102,13 @@ class Template:
         return specs
 
 
+def load_raw(path: Path = TEMPLATE) -> dict[str, Any]:
+    """template.yaml as written (short tags in their long forms, parameters not substituted)."""
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
 def load_template(path: Path = TEMPLATE) -> Template:
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    data = load_raw(path)
     parameters = {name: spec.get("Default", "") for name, spec in data.get("Parameters", {}).items()}
     variables = data.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     for key, value in list(variables.items()):

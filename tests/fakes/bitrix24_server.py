@@ -13,6 +13,10 @@
   is not before it, too many findbycomm values). The test fixtures fail a test that leaves any.
 - Parameters arrive as JSON or as PHP-style form keys (``fields[PHONE][0][VALUE]=…``).
 - A leaky bucket (default 2/s drain, 50 before blocking) counts HTTP requests, as the portal does.
+- The webhook's permissions (``scopes``, default crm and user): ``scope`` lists them, a ``crm.*``
+  method without «crm» is refused with 403 ``insufficient_scope``; ``profile`` answers the webhook's
+  user (an empty result when the user is deactivated: ``user_active = False``). A wrong webhook code
+  gets ``wrong_code_error`` (default 401 INVALID_CREDENTIALS; the docs' NO_AUTH_FOUND can be chosen).
 - Faults: ``fail_next`` (any status/code), ``delay_next`` (client timeout) and
   ``apply_then_lose_next`` (the request is carried out, the answer never arrives).
 """
@@ -153,8 +157,13 @@ class Bitrix24Portal:
         rate_per_s: float = 2.0,
         burst: int = 50,
         rate_limit: bool = True,
+        scopes: tuple[str, ...] = ("crm", "user"),
+        wrong_code_error: tuple[int, str, str] = (401, "INVALID_CREDENTIALS", "Invalid request credentials"),
     ):
         self.portal = Portal(mode=mode)
+        self.scopes = list(scopes)
+        self.wrong_code_error = wrong_code_error
+        self.user_active = True
         self.user_id = user_id
         self.code = code
         self.rate_per_s = rate_per_s
@@ -251,8 +260,9 @@ class Bitrix24Portal:
             return self._error(404, "ERROR_METHOD_NOT_FOUND", "Method not found!")
         user_id, code, method = int(match.group(1)), unquote(match.group(2)), match.group(3).lower()
         if user_id != self.user_id or code != self.code:
-            self.rejected.append((401, "INVALID_CREDENTIALS"))
-            return self._error(401, "INVALID_CREDENTIALS", "Invalid request credentials")
+            status, error, description = self.wrong_code_error
+            self.rejected.append((status, error))
+            return self._error(status, error, description)
         if self.rate_limit and not self._leaky_bucket_allows():
             self.rejected.append((503, "QUERY_LIMIT_EXCEEDED"))
             return self._error(503, "QUERY_LIMIT_EXCEEDED", "Too many requests")
@@ -347,7 +357,24 @@ class Bitrix24Portal:
         handler = _METHODS.get(method)
         if handler is None:
             raise MethodError("ERROR_METHOD_NOT_FOUND", "Method not found!", 404)
+        if method.startswith("crm.") and "crm" not in self.scopes:
+            raise MethodError("insufficient_scope", "", 403)
         return handler(self, params)
+
+    # basic -----------------------------------------------------------
+
+    def profile(self, params: dict[str, Any]) -> Any:
+        """The webhook's user; "If the user is inactive, the object is empty" (PHP: [])."""
+        if not self.user_active:
+            return []
+        return {"ID": str(self.user_id), "ADMIN": True, "NAME": "Вадим", "LAST_NAME": "Валеев",
+                "PERSONAL_GENDER": "", "TIME_ZONE": ""}  # fmt: skip
+
+    def scope(self, params: dict[str, Any]) -> list[str]:
+        """Without ``full``: the permissions this webhook has."""
+        if str(params.get("full", "")).lower() in ("1", "true", "y"):
+            return sorted({*self.scopes, "crm", "user", "task", "im", "telephony", "calendar", "disk"})
+        return list(self.scopes)
 
     # entity CRUD ------------------------------------------------------
 
@@ -691,6 +718,8 @@ def _time_block(started: float) -> dict[str, Any]:
 
 def _entity_methods() -> dict[str, Any]:
     methods: dict[str, Any] = {
+        "profile": Bitrix24Portal.profile,
+        "scope": Bitrix24Portal.scope,
         "crm.settings.mode.get": Bitrix24Portal.mode_get,
         "crm.duplicate.findbycomm": Bitrix24Portal.findbycomm,
         "crm.timeline.comment.add": Bitrix24Portal.comment_add,

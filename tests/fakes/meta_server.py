@@ -9,9 +9,16 @@ Meta documents it) and that URL serves the bytes, both only with the bearer toke
 - Instagram: ``{"recipient_id": …, "message_id": …}``
 - errors: HTTP 4xx/5xx with ``{"error": {"message","type","code","error_subcode","fbtrace_id"}}``
 
+Reading (GET, the calls ``leadflow doctor`` makes): ``/{version}/me`` (the token's user),
+``/{version}/app`` (the token's app), ``/{version}/{phone_number_id}?fields=…`` (the number's
+display_phone_number, verified_name, quality_rating, code_verification_status) and
+``/{version}/{app_id}/subscriptions`` with the app's own token ``{app_id}|{app_secret}``:
+``{"data": [{"object", "callback_url", "active", "fields": [{"name", "version"}]}]}``.
+
 State a test can set: a per-recipient 24-hour window (``close_window``), approved templates,
-and injected faults (``fail_next`` with a Graph error, ``fail_next_http`` with any answer,
-``delay_next`` for a timeout).
+the app's webhooks (``subscribe``), the status a refused token gets (``auth_error_status``: Meta
+answers code 190 mostly with 400, some report 401), and injected faults (``fail_next`` with a Graph
+error, ``fail_next_http`` with any answer, ``delay_next`` for a timeout).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from typing import Any
 from tests.fakes.http import FakeServer, Request, Response
 
 WHATSAPP_PATH = re.compile(r"^/(v\d+\.\d+)/([0-9]+)/messages$")
+READ_PATH = re.compile(r"^/(v\d+\.\d+)/([A-Za-z0-9_]+)(?:/(subscriptions))?$")
 INSTAGRAM_PATH = re.compile(r"^/(v\d+\.\d+)/me/messages$")
 MEDIA_PATH = re.compile(r"^/(v\d+\.\d+)/([0-9]+)$")
 DOWNLOAD_PATH = "/whatsapp_business/attachments/"
@@ -75,6 +83,15 @@ class FakeGraphApi:
         self.phone_number_ids = set(phone_number_ids)
         self.version = version
         self.templates = set(templates)
+        self.app_id = "1234567890123456"
+        self.app_secret = "fake-app-secret-0123456789abcdef"
+        self.auth_error_status = 401
+        self.phone_numbers = {
+            number_id: {"display_phone_number": "+7 495 123-45-67", "verified_name": "Салон Лотос",
+                        "quality_rating": "GREEN", "code_verification_status": "VERIFIED"}
+            for number_id in phone_number_ids
+        }  # fmt: skip
+        self.subscriptions: list[dict[str, Any]] = []
         self.sent: list[SentMessage] = []
         self.closed_windows: set[str] = set()
         self.media: dict[str, tuple[bytes, str, int]] = {}  # media id → (bytes, mime type, file_size)
@@ -118,6 +135,13 @@ class FakeGraphApi:
             error = graph_error(code, message, type_=type_, subcode=subcode)
             self._faults.append(("answer", Response(status, error, dict(headers or {}))))
 
+    def subscribe(self, object_: str, callback_url: str, *, fields: tuple[str, ...] = ("messages",),
+                  active: bool = True) -> None:  # fmt: skip
+        """The app's webhook for ``object_`` (whatsapp_business_account, instagram, page)."""
+        self.subscriptions = [s for s in self.subscriptions if s["object"] != object_]
+        self.subscriptions.append({"object": object_, "callback_url": callback_url, "active": active,
+                                   "fields": [{"name": f, "version": self.version} for f in fields]})  # fmt: skip
+
     def fail_next_http(self, status: int, body: bytes | str | dict = b"", times: int = 1) -> None:
         for _ in range(times):
             self._faults.append(("answer", Response(status, body)))
@@ -136,6 +160,17 @@ class FakeGraphApi:
     # ----------------------------------------------------------------- the API
 
     def route(self, request: Request) -> Response:
+        media = request.method == "GET" and (
+            request.path == DOWNLOAD_PATH
+            or (
+                (match := MEDIA_PATH.match(request.path)) is not None
+                and match.group(2) not in self.phone_numbers
+            )
+        )
+        if request.method == "GET" and not media:
+            return self._read(request)
+        if request.method not in ("GET", "POST"):
+            return Response(400, graph_error(100, "Unsupported request.", type_="GraphMethodException"))
         if request.headers.get("authorization") != f"Bearer {self.token}":
             return Response(
                 401, graph_error(190, "Invalid OAuth access token - Cannot parse access token", subcode=None)
@@ -144,8 +179,6 @@ class FakeGraphApi:
             return self._download(request.query.get("mid", ""))
         if request.method == "GET" and (match := MEDIA_PATH.match(request.path)):
             return self._media_url(match.group(2))
-        if request.method != "POST":
-            return Response(400, graph_error(100, "Unsupported get request.", type_="GraphMethodException"))
         delay = 0.0
         with self._lock:
             fault = self._faults.popleft() if self._faults else None
@@ -176,6 +209,51 @@ class FakeGraphApi:
             )
         response.delay_s = delay
         return response
+
+    def _read(self, request: Request) -> Response:
+        auth = request.headers.get("authorization", "")
+        token = (
+            auth.removeprefix("Bearer ")
+            if auth.startswith("Bearer ")
+            else request.query.get("access_token", "")
+        )
+        match = READ_PATH.match(request.path)
+        node, edge = (match.group(2), match.group(3)) if match else ("", None)
+        if edge == "subscriptions":
+            if node != self.app_id:
+                return self._no_object(node)
+            if token != f"{self.app_id}|{self.app_secret}":  # "Requires an app access token"
+                return Response(400, graph_error(190, "Invalid OAuth access token signature."))
+            return Response(200, {"data": [dict(s) for s in self.subscriptions]})
+        if token != self.token:
+            return Response(self.auth_error_status,
+                            graph_error(190, "Invalid OAuth access token - Cannot parse access token"))  # fmt: skip
+        with self._lock:
+            fault = self._faults.popleft() if self._faults else None
+        if fault is not None and fault[0] == "answer":
+            return fault[1]
+        if node == "me":
+            return Response(200, {"id": "122100000000000001", "name": "leadflow system user"})
+        if node == "app":
+            return Response(
+                200,
+                {
+                    "id": self.app_id,
+                    "name": "Lotos leads",
+                    "link": "https://www.facebook.com/games/?app_id=" + self.app_id,
+                },
+            )
+        if node in self.phone_numbers and edge is None:
+            wanted = [f for f in request.query.get("fields", "").split(",") if f]
+            info = self.phone_numbers[node]
+            return Response(200, {**{k: v for k, v in info.items() if not wanted or k in wanted}, "id": node})
+        return self._no_object(node)
+
+    @staticmethod
+    def _no_object(node: str) -> Response:
+        message = (f"Unsupported get request. Object with ID '{node}' does not exist, cannot be loaded due to "
+                   "missing permissions, or does not support this operation.")  # fmt: skip
+        return Response(400, graph_error(100, message, type_="GraphMethodException", subcode=33))
 
     def _whatsapp(self, phone_number_id: str, body: dict[str, Any]) -> Response:
         if phone_number_id not in self.phone_number_ids:

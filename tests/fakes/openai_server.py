@@ -1,5 +1,5 @@
-"""A fake OpenAI-compatible endpoint: POST /v1/chat/completions and POST /v1/audio/transcriptions
-on top of tests/fakes/http.py.
+"""A fake OpenAI-compatible endpoint: POST /v1/chat/completions, GET /v1/models and
+POST /v1/audio/transcriptions on top of tests/fakes/http.py.
 
 Transcriptions take multipart/form-data (``file`` with a name whose extension names the format,
 ``model``, optional ``language``, ``response_format``) and answer ``{"text": "..."}``; a file of
@@ -205,6 +205,7 @@ class FakeOpenAI:
         self.max_audio_bytes = max_audio_bytes
         self.api_key = api_key
         self.rejects_response_format = rejects_response_format
+        self.models = [DEFAULT_MODEL, "whisper-1"]  # what GET /v1/models lists
         self.bodies: list[dict[str, Any]] = []  # every well-formed request body, in order
         self.audio: list[dict[str, Any]] = []  # every well-formed transcription request, in order
         self._served = 0
@@ -216,17 +217,14 @@ class FakeOpenAI:
     def route(self, request: Request) -> Response:
         if request.path == "/v1/audio/transcriptions":
             return self._transcription(request)
+        if request.path == "/v1/models" and request.method == "GET":
+            return self._unauthorized() if self._wrong_key(request) else self._list_models()
         if request.path != "/v1/chat/completions":
             return error(404, f"Invalid URL ({request.method} {request.path})", "invalid_request_error")
         if request.method != "POST":
             return error(405, f"Method {request.method} not allowed", "invalid_request_error")
-        if request.headers.get("authorization") != f"Bearer {self.api_key}":
-            return error(
-                401,
-                "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
-                "invalid_request_error",
-                code="invalid_api_key",
-            )
+        if self._wrong_key(request):
+            return self._unauthorized()
         try:
             body = request.json()
         except ValueError:
@@ -244,13 +242,8 @@ class FakeOpenAI:
     def _transcription(self, request: Request) -> Response:
         if request.method != "POST":
             return error(405, f"Method {request.method} not allowed", "invalid_request_error")
-        if request.headers.get("authorization") != f"Bearer {self.api_key}":
-            return error(
-                401,
-                "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
-                "invalid_request_error",
-                code="invalid_api_key",
-            )
+        if self._wrong_key(request):
+            return self._unauthorized()
         if len(request.body) > self.max_audio_bytes:
             return too_large(len(request.body), self.max_audio_bytes)
         parts = request.multipart()
@@ -283,6 +276,25 @@ class FakeOpenAI:
         answer = self.transcripts[min(self._transcribed, len(self.transcripts) - 1)]
         self._transcribed += 1
         return answer(fields) if callable(answer) else answer
+
+    def _wrong_key(self, request: Request) -> bool:
+        return request.headers.get("authorization") != f"Bearer {self.api_key}"
+
+    @staticmethod
+    def _unauthorized() -> Response:
+        return error(
+            401,
+            "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
+            "invalid_request_error",
+            code="invalid_api_key",
+        )
+
+    def _list_models(self) -> Response:
+        """ListModelsResponse: ``{"object": "list", "data": [Model{id, object, created, owned_by}]}``."""
+        data = [
+            {"id": m, "object": "model", "created": 1686935002, "owned_by": "openai"} for m in self.models
+        ]
+        return Response(status=200, body={"object": "list", "data": data})
 
     def _invalid(self, body: Any) -> Response | None:
         if not isinstance(body, dict):

@@ -1,4 +1,5 @@
-"""A fake SMSC.ru speaking its HTTP API with ``fmt=3`` (JSON): ``/sys/send.php``, ``/sys/status.php``.
+"""A fake SMSC.ru speaking its HTTP API with ``fmt=3`` (JSON): ``/sys/send.php``, ``/sys/status.php``,
+``/sys/balance.php`` (the balance as a string, as SMSC sends it).
 
 Messages are kept by (phone, id) as SMSC does when the client passes its own ``id``. Per-test
 behaviour: ``balance``, ``invalid_numbers`` (error 7), ``rate_limited`` (error 9), ``slow_s``
@@ -60,6 +61,8 @@ class FakeSmsc:
             return self._send(params)
         if request.path == "/sys/status.php":
             return self._status(params)
+        if request.path == "/sys/balance.php":
+            return Response(200, {"balance": f"{self.balance:.2f}"})
         return self._error(1, "parameters error")
 
     def _send(self, params: dict[str, str]) -> Response:

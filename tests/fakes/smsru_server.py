@@ -1,4 +1,4 @@
-"""A fake SMS.ru speaking its JSON API (``json=1``): ``/sms/send`` and ``/sms/status``.
+"""A fake SMS.ru speaking its JSON API (``json=1``): ``/sms/send``, ``/sms/status`` and ``/my/balance``.
 
 Behaviour is set per test through attributes: ``balance``, ``invalid_numbers``,
 ``rate_limited_numbers``, ``slow_s`` (answer late — the message is still recorded, as a real
@@ -63,6 +63,8 @@ class FakeSmsRu:
             return self._send(params)
         if request.path == "/sms/status":
             return self._status(params)
+        if request.path == "/my/balance":
+            return Response(200, {"status": "OK", "status_code": 100, "balance": self.balance})
         return self._error(211, "Метод не найден")
 
     def _send(self, params: dict[str, str]) -> Response:

@@ -1,8 +1,8 @@
 """A fake Telegram Bot API on a loopback socket: ``/bot<token>/<method>`` as the real one answers it.
 
-Supported methods: sendMessage, editMessageText, answerCallbackQuery, setWebhook, getMe, getFile
-(and the file download ``/file/bot<token>/<file_path>``), copyMessage, and the uploads sendPhoto,
-sendVoice, sendVideo, sendAudio, sendDocument (multipart/form-data). Bodies may be JSON,
+Supported methods: sendMessage, editMessageText, answerCallbackQuery, setWebhook, getWebhookInfo,
+getMe, getFile (and the file download ``/file/bot<token>/<file_path>``), copyMessage, and the uploads
+sendPhoto, sendVoice, sendVideo, sendAudio, sendDocument (multipart/form-data). Bodies may be JSON,
 form-encoded or multipart (nested objects as JSON strings, as Telegram accepts them) or query
 parameters. Answers use the documented envelope: ``{"ok": true, "result": ...}`` or
 ``{"ok": false, "error_code": N, "description": "...", "parameters": {...}}``.
@@ -68,6 +68,9 @@ class FakeTelegram:
         self.sent: dict[str, list[dict[str, Any]]] = defaultdict(list)  # chat id → messages, in order
         self.answered_callbacks: dict[str, str | None] = {}
         self.webhook: dict[str, Any] | None = None
+        # What getWebhookInfo reports about deliveries (Telegram's own bookkeeping; tests set it).
+        self.pending_update_count = 0
+        self.last_error: tuple[int, str] | None = None  # (unix time, message)
         self.unreachable_chats: set[str] = set()
         self.files: dict[str, StoredFile] = {}  # file_id → what getFile and the download serve
         self.client_messages: set[tuple[str, int]] = set()  # (chat, message id) the bot may copy
@@ -136,6 +139,7 @@ class FakeTelegram:
             "editMessageText": self._edit_message_text,
             "answerCallbackQuery": self._answer_callback_query,
             "setWebhook": self._set_webhook,
+            "getWebhookInfo": self._get_webhook_info,
             "getMe": self._get_me,
             "getFile": self._get_file,
             "copyMessage": self._copy_message,
@@ -346,6 +350,23 @@ class FakeTelegram:
                 status=200, body={"ok": True, "result": True, "description": "Webhook was deleted"}
             )
         return Response(status=200, body={"ok": True, "result": True, "description": "Webhook was set"})
+
+    def _get_webhook_info(self, params: dict[str, Any]) -> Response:
+        """WebhookInfo: ``url`` empty when no webhook is set; the optional fields only when they apply."""
+        hook = self.webhook or {}
+        info: dict[str, Any] = {
+            "url": hook.get("url") or "",
+            "has_custom_certificate": False,
+            "pending_update_count": self.pending_update_count,
+        }
+        if info["url"]:
+            info["max_connections"] = 40
+            info["ip_address"] = "203.0.113.7"
+            if hook.get("allowed_updates") is not None:
+                info["allowed_updates"] = hook["allowed_updates"]
+        if self.last_error is not None:
+            info["last_error_date"], info["last_error_message"] = self.last_error
+        return ok(info)
 
     def _get_me(self, params: dict[str, Any]) -> Response:
         return ok({**self._bot_user(), "can_join_groups": True, "can_read_all_group_messages": False})

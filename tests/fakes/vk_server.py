@@ -1,10 +1,13 @@
-"""A fake VK API: ``POST /method/messages.send`` as VK answers it.
+"""A fake VK API: ``POST /method/messages.send`` as VK answers it, and the community's Callback API
+settings (``groups.getCallbackServers``, ``groups.getCallbackSettings``).
 
-Success is ``{"response": <message id>}``. Errors come, as from VK, with HTTP 200 and
+Success is ``{"response": …}``. Errors come, as from VK, with HTTP 200 and
 ``{"error": {"error_code", "error_msg", "request_params": [{"key","value"}…]}}``. A repeated
 ``random_id`` to the same peer is not sent again: VK answers with the first message's id.
-Test controls: ``deny_messages(peer)`` (901), ``fail_next(code, msg)``, ``fail_next_http(status)``
-and ``delay_next(seconds)``.
+Test controls: ``deny_messages(peer)`` (901), ``fail_next(code, msg)``, ``fail_next_http(status)``,
+``delay_next(seconds)`` and ``add_callback_server(url, secret_key, status, events)``. A callback server
+is VK-SCHEMA's ``groups_callback_server`` (id, title, creator_id, url, secret_key, status ∈
+unconfigured | failed | wait | ok); its settings are ``{api_version, events: {message_new: 0|1, …}}``.
 """
 
 from __future__ import annotations
@@ -31,8 +34,11 @@ class VkSent:
 class FakeVkApi:
     """``with FakeVkApi(token=…) as vk:`` → ``vk.base_url`` (``…/method``) to hand to ``VkSender``."""
 
-    def __init__(self, token: str = "vk1.a.test-community-token"):  # noqa: S107 - a fake's token
+    def __init__(self, token: str = "vk1.a.test-community-token", group_id: int = 218734561):  # noqa: S107
         self.token = token
+        self.group_id = group_id
+        self.callback_servers: list[dict[str, Any]] = []
+        self.callback_events: dict[int, dict[str, int]] = {}
         self.sent: list[VkSent] = []
         self.denied: set[int] = set()
         self._by_random_id: dict[tuple[int, int], int] = {}
@@ -66,6 +72,20 @@ class FakeVkApi:
     def delay_next(self, seconds: float) -> None:
         self._faults.append(("delay", Response(delay_s=seconds)))
 
+    def add_callback_server(
+        self, url: str, secret_key: str, status: str = "ok", events: dict[str, int] | None = None
+    ) -> int:
+        server_id = len(self.callback_servers) + 1
+        self.callback_servers.append({"id": server_id, "title": "leadflow", "creator_id": 1001, "url": url,
+                                      "secret_key": secret_key, "status": status})  # fmt: skip
+        self.callback_events[server_id] = {
+            "message_new": 1,
+            "message_reply": 0,
+            "group_join": 0,
+            **(events or {}),
+        }
+        return server_id
+
     def __enter__(self) -> FakeVkApi:
         self.server.__enter__()
         return self
@@ -98,6 +118,8 @@ class FakeVkApi:
             return self._error(method, params, 5, "User authorization failed: invalid access_token (4).")
         if not params.get("v"):
             return self._error(method, params, 8, "Invalid request: v (version) is required")
+        if method in ("groups.getCallbackServers", "groups.getCallbackSettings"):
+            return self._callback_api(method, params)
         if method != "messages.send":
             return self._error(method, params, 3, "Unknown method passed.")
         try:
@@ -131,6 +153,29 @@ class FakeVkApi:
             self._by_random_id[(peer_id, random_id)] = message_id
             self.sent.append(VkSent(peer_id, text, random_id, message_id))
         return Response(200, {"response": message_id})
+
+    def _callback_api(self, method: str, params: dict[str, str]) -> Response:
+        group = params.get("group_id", "")
+        if not group.isdigit():
+            return self._error(
+                method,
+                params,
+                100,
+                "One of the parameters specified was missing or invalid: group_id is undefined",
+            )
+        if int(group) != self.group_id:  # a community key acts for its own community only
+            return self._error(method, params, 15, "Access denied: no access to call this method")
+        if method == "groups.getCallbackServers":
+            items = [dict(server) for server in self.callback_servers]
+            return Response(200, {"response": {"count": len(items), "items": items}})
+        server_id = int(params.get("server_id") or 0)
+        if server_id not in self.callback_events:
+            return self._error(
+                method, params, 100, "One of the parameters specified was missing or invalid: server_id"
+            )
+        return Response(
+            200, {"response": {"api_version": "5.199", "events": dict(self.callback_events[server_id])}}
+        )
 
     @staticmethod
     def _error(method: str, params: dict[str, str], code: int, message: str) -> Response:

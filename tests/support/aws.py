@@ -17,6 +17,7 @@ from moto import mock_aws
 
 from leadflow import wiring
 from leadflow.adapters.store import Store
+from leadflow.adapters.store.config_store import ConfigStore
 from leadflow_local.stack import create_buckets, create_queues, create_tables
 from leadflow_local.template import load_template
 
@@ -87,6 +88,79 @@ def aws_stack(config: Path | str | None = SALON) -> Iterator[AwsStack]:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
+
+
+@dataclass
+class DeployedAws:
+    """A stack as `sam deploy` leaves it, in moto: its tables and queues under generated names."""
+
+    name: str
+    outputs: dict[str, str]
+
+    def table(self, logical_id: str) -> Any:
+        return boto3.resource("dynamodb", region_name=REGION).Table(self.outputs[f"{logical_id}Name"])
+
+    def queue_url(self, logical_id: str) -> str:
+        return self.outputs[f"{logical_id}Url"]
+
+
+WEBHOOK_BASE = "https://a1b2c3d4e5.execute-api.eu-central-1.amazonaws.com/webhooks"
+
+
+def deployable_template() -> dict[str, Any]:
+    """template.yaml's tables, queues, parameters and outputs as a plain CloudFormation template moto
+    can create. moto has no SAM transform (so no functions or HTTP API: WebhookBaseUrl becomes a fixed
+    URL) and no QueueUrl attribute (a queue's Ref is its URL in CloudFormation as well)."""
+    from leadflow_local.template import load_raw
+
+    raw = load_raw()
+    kept = {"AWS::DynamoDB::Table", "AWS::SQS::Queue"}
+    resources = {k: v for k, v in raw["Resources"].items() if isinstance(v, dict) and v.get("Type") in kept}
+
+    def moto_value(value: Any) -> Any:
+        if isinstance(value, dict) and "Fn::GetAtt" in value and value["Fn::GetAtt"][1] == "QueueUrl":
+            return {"Ref": value["Fn::GetAtt"][0]}
+        return value
+
+    outputs = {}
+    for key, output in raw["Outputs"].items():
+        value = WEBHOOK_BASE if key == "WebhookBaseUrl" else moto_value(output["Value"])
+        refs = [value["Ref"]] if isinstance(value, dict) and "Ref" in value else []
+        if isinstance(value, dict) and "Fn::GetAtt" in value:
+            refs = [value["Fn::GetAtt"][0]]
+        unknown = [r for r in refs if r not in resources and r not in raw["Parameters"]]
+        assert not unknown, f"output {key} names {unknown}: not a table, queue or parameter"
+        outputs[key] = {"Value": value}
+    return {"AWSTemplateFormatVersion": "2010-09-09", "Parameters": raw["Parameters"],
+            "Resources": resources, "Outputs": outputs}  # fmt: skip
+
+
+@contextmanager
+def deployed_stack(
+    name: str = "salon-prod", parameters: dict[str, str] | None = None, config: Path | None = SALON
+) -> Iterator[DeployedAws]:
+    """moto with a CloudFormation stack made from template.yaml (deployable_template), the business
+    config in its ConfigTable. The environment is left as it was found: `--stack` commands set the
+    stack's variables in this process, and the next test must not see them."""
+    import json
+
+    saved = dict(os.environ)
+    with mock_aws():
+        cfn = boto3.client("cloudformation", region_name=REGION)
+        cfn.create_stack(
+            StackName=name, TemplateBody=json.dumps(deployable_template()),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in (parameters or {}).items()],
+        )  # fmt: skip
+        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+        deployed = DeployedAws(name, {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]})
+        if config is not None:
+            ConfigStore(deployed.table("ConfigTable")).put(config.read_text(encoding="utf-8"))
+        try:
+            yield deployed
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+            wiring.reset()
 
 
 @contextmanager

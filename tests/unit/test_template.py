@@ -173,3 +173,15 @@ def test_one_receive_limit_one_rate_limit_policy_one_alarm_definition(template):
     assert watched == {f.lower() for f in FUNCTIONS}
     queues = {m["Id"] for m in alarms["DeadLetterAlarm"]["Properties"]["Metrics"] if "MetricStat" in m}
     assert queues == {"score", "route"}
+
+
+def test_the_outputs_name_every_table_and_queue_so_the_cli_finds_a_deployed_stack(template):
+    """`leadflow … --stack NAME` reads these (leadflow_local.deployed); the existing names stay."""
+    outputs = template["Outputs"]
+    for table in _resources(template, "AWS::DynamoDB::Table"):
+        assert outputs[f"{table}Name"]["Value"] == {"Ref": table}
+    for queue in _resources(template, "AWS::SQS::Queue"):
+        assert outputs[f"{queue}Url"]["Value"] == {"Fn::GetAtt": [queue, "QueueUrl"]}
+    assert outputs["SecretsPrefix"]["Value"] == {"Ref": "SecretsPrefix"}
+    earlier = {"WebhookBaseUrl", "ScoreDeadLetterQueueUrl", "RouteDeadLetterQueueUrl", "ConfigTableName"}
+    assert earlier <= set(outputs)

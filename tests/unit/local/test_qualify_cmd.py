@@ -112,6 +112,7 @@ def test_unknown_engine_and_missing_catalog_stop_before_reading(catalog_path: Pa
 def test_llm_engine_missing_gives_a_clear_error_per_line(
     catalog_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setitem(sys.modules, "leadflow.adapters.llm", None)  # import of it raises ImportError
     lines = [
         json.dumps({"id": i, "text": "маникюр", "received_at": "2026-03-12T10:00:00+07:00"}) for i in (1, 2)
@@ -129,10 +130,11 @@ def test_llm_engine_is_called_when_present(catalog_path: Path, monkeypatch: pyte
 
     calls: list[tuple[str, str]] = []
 
-    def fake_llm(text, received_at, services, *, tz, channel=""):
+    def fake_llm(text, received_at, services, *, tz, channel="", strict=False):
         calls.append((text, channel))
         return Qualification(intent="question", temperature="cold", engine="llm")
 
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     module = types.ModuleType("leadflow.adapters.llm")
     module.qualify_with_llm = fake_llm  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "leadflow.adapters.llm", module)
