@@ -204,7 +204,18 @@ def forward_attachments(messenger: Messenger, lead: Lead) -> int:
             delivery = messenger.send(message)
         except MediaNotStored:
             continue  # score uploads it, then forwards it itself
+        if delivery.outcome == "failed" and message.attachment is not None and not attachment.problem:
+            # The platform would not take the file (the client deleted the message before it was
+            # copied, an upload refused): the owner still learns that it came and where to see it.
+            delivery = messenger.send(_note_instead(lead, message, attachment))
         sent += delivery.outcome == "sent"
     if sent:
         metrics.add_metric(name="MediaForwarded", unit="Count", value=sent)
     return sent
+
+
+def _note_instead(lead: Lead, message: OutboundMessage, attachment: Attachment) -> OutboundMessage:
+    unavailable = attachment.model_copy(update={"problem": "unavailable"})
+    return message.model_copy(
+        update={"id": f"{message.id}:note", "text": attachment_text(lead, unavailable), "attachment": None}
+    )

@@ -63,6 +63,25 @@ def test_a_photo_with_wish_for_this_design_is_a_normal_lead_and_the_owner_gets_t
     assert len(tg.media(chat)) == 1
 
 
+def test_a_telegram_file_that_can_no_longer_be_copied_becomes_a_note_under_the_card(media):
+    """The client deleted the photo before its lead was routed: copyMessage answers 400 "message to
+    copy not found". The owner still learns that a photo came, and where to look."""
+    ws, tg = media.ws, media.tg
+    _post(ws, ws.hooks.telegram_photo(CLIENT, "Ирина", "Хочу такой дизайн", "AgACphoto2", clock.now()))
+    # (not registered with tg.client_message: the fake answers as Telegram does for a deleted message)
+    _route_waiting(ws)
+
+    lead = ws.only_lead()
+    chat, card = _owner_chat(ws, lead.lead_id), ws.card_id(lead)
+    assert tg.media(chat) == []
+    assert tg.texts(chat)[-1] == "📷 Фото · Ирина: файл не удалось получить, посмотрите в Telegram"
+    assert tg.sent[str(chat)][-1]["reply_to_message"]["message_id"] == card
+    # Redelivered: neither the copy nor the note is tried again.
+    before = len(tg.sent[str(chat)])
+    assert wiring.route_step().route([LeadReady(lead_id=lead.lead_id)], redelivered=True) == {}
+    assert len(tg.sent[str(chat)]) == before
+
+
 def test_a_whatsapp_photo_is_kept_in_the_bucket_and_uploaded_under_the_card(media):
     ws, tg, graph = media.ws, media.tg, media.graph
     graph.add_media("1227439685410567", PHOTO, "image/jpeg")
