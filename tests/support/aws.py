@@ -92,10 +92,13 @@ def aws_stack(config: Path | str | None = SALON) -> Iterator[AwsStack]:
 
 @dataclass
 class DeployedAws:
-    """A stack as `sam deploy` leaves it, in moto: its tables and queues under generated names."""
+    """A stack as `sam deploy` leaves it, in moto: its tables, queues and bucket under generated names."""
 
     name: str
     outputs: dict[str, str]
+
+    def bucket(self) -> str:
+        return self.outputs["MediaBucketName"]
 
     def table(self, logical_id: str) -> Any:
         return boto3.resource("dynamodb", region_name=REGION).Table(self.outputs[f"{logical_id}Name"])
@@ -108,13 +111,13 @@ WEBHOOK_BASE = "https://a1b2c3d4e5.execute-api.eu-central-1.amazonaws.com/webhoo
 
 
 def deployable_template() -> dict[str, Any]:
-    """template.yaml's tables, queues, parameters and outputs as a plain CloudFormation template moto
+    """template.yaml's tables, queues, bucket, parameters and outputs as a plain CloudFormation template moto
     can create. moto has no SAM transform (so no functions or HTTP API: WebhookBaseUrl becomes a fixed
     URL) and no QueueUrl attribute (a queue's Ref is its URL in CloudFormation as well)."""
     from leadflow_local.template import load_raw
 
     raw = load_raw()
-    kept = {"AWS::DynamoDB::Table", "AWS::SQS::Queue"}
+    kept = {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::S3::Bucket"}
     resources = {k: v for k, v in raw["Resources"].items() if isinstance(v, dict) and v.get("Type") in kept}
 
     def moto_value(value: Any) -> Any:
@@ -129,7 +132,7 @@ def deployable_template() -> dict[str, Any]:
         if isinstance(value, dict) and "Fn::GetAtt" in value:
             refs = [value["Fn::GetAtt"][0]]
         unknown = [r for r in refs if r not in resources and r not in raw["Parameters"]]
-        assert not unknown, f"output {key} names {unknown}: not a table, queue or parameter"
+        assert not unknown, f"output {key} names {unknown}: not a table, queue, bucket or parameter"
         outputs[key] = {"Value": value}
     return {"AWSTemplateFormatVersion": "2010-09-09", "Parameters": raw["Parameters"],
             "Resources": resources, "Outputs": outputs}  # fmt: skip

@@ -34,6 +34,7 @@ class Forgotten:
     raw_payloads: int = 0
     timers: int = 0
     media_files: int = 0
+    media_checked: bool = True  # False: no media bucket known here, so files were not looked for
     crm_problems: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -44,7 +45,9 @@ class Forgotten:
             f"контактов удалено: {self.contacts} (идентификаторов: {self.identities})",
             f"исходных запросов удалено: {self.raw_payloads}",
             f"таймеров удалено: {self.timers}",
-            f"файлов (фото, голосовые) удалено: {self.media_files}",
+            f"файлов (фото, голосовые) удалено: {self.media_files}"
+            if self.media_checked
+            else "файлы (фото, голосовые) не проверены: хранилище файлов не найдено",
         ]
         return done + (
             [f"не удалось: {problem}" for problem in self.crm_problems] or ["CRM: удалено всё, что там было"]
@@ -94,6 +97,8 @@ class Privacy:
         report.raw_payloads += self.store.inbox.delete(lead.message_ids)
         if self.media is not None:
             report.media_files += self.media.delete_prefix(media_prefix(lead.lead_id))
+        else:
+            report.media_checked = False
         timers = [f"{kind}#{lead.lead_id}" for kind in TIMER_KINDS]
         timers += [f"appt#{lead.lead_id}#{hours}" for hours in self.business.reminders.before_appointment_h]
         for timer_id in timers:
