@@ -208,6 +208,12 @@ class Webhooks:
             media["voice"] = voice
         return self._whatsapp(phone, name, at, {"type": kind, kind: media})
 
+    def whatsapp_unsupported(self, phone: str, name: str, at: datetime) -> Delivery:
+        """A message type the Cloud API does not pass on to businesses (a poll, a view-once photo…)."""
+        errors = [{"code": 131051, "title": "Unsupported message type",
+                   "details": "Message type is not currently supported"}]  # fmt: skip
+        return self._whatsapp(phone, name, at, {"type": "unsupported", "errors": errors})
+
     def _whatsapp(self, phone: str, name: str, at: datetime, content: dict) -> Delivery:
         wa_id = phone.lstrip("+")
         body = {

@@ -150,6 +150,25 @@ def test_a_file_too_big_becomes_a_note_on_the_card_never_a_lost_message(media):
     ).text(lead)
 
 
+def test_a_message_type_the_platform_does_not_pass_on_is_a_lead_with_a_note_never_dropped(media):
+    ws, tg, graph = media.ws, media.tg, media.graph
+    _post(ws, ws.hooks.whatsapp_unsupported("+79991234508", "Оля", clock.now()))
+    lead = ws.only_lead()
+    assert lead.status != "not_target"
+    (answer,) = [m.text for m in graph.sent if m.to == "79991234508"]
+    assert "администратор скоро ответит" in answer  # the client is told a person will look
+    (attachment,) = lead.attachments
+    assert attachment.kind == "unsupported" and attachment.problem == "unsupported"
+
+    _route_waiting(ws)
+    lead = ws.only_lead()
+    chat = _owner_chat(ws, lead.lead_id)
+    assert tg.texts(chat)[-1] == "📎 Сообщение · Оля: такое здесь не показать, посмотрите в WhatsApp"
+    assert tg.sent[str(chat)][-1]["reply_to_message"]["message_id"] == ws.card_id(lead)
+    card = Cards(ws.aws.store, wiring.messenger(wiring.business()), wiring.business()).text(lead)
+    assert "⚠️ 📎 Сообщение · Оля: такое здесь не показать, посмотрите в WhatsApp" in card
+
+
 def test_a_vk_video_has_no_file_for_a_community_so_the_owner_gets_a_link(media):
     ws, tg = media.ws, media.tg
     video = [
