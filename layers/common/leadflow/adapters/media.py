@@ -13,6 +13,7 @@ is told to look in the client's messenger instead.
 from __future__ import annotations
 
 import mimetypes
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -72,9 +73,10 @@ class Blob:
 
 
 class Fetcher(Protocol):
-    """Gets one file of a client's message from its platform."""
+    """Gets one file of a client's message from its platform, within ``within_s`` seconds when
+    given (the batch's time: a download that would outlive it is given up, not cut by the runtime)."""
 
-    def fetch(self, ref: MediaRef, max_bytes: int) -> Blob: ...
+    def fetch(self, ref: MediaRef, max_bytes: int, *, within_s: float | None = None) -> Blob: ...
 
 
 def extension(mime_type: str | None, file_name: str | None = None, kind: str = "") -> str:
@@ -110,13 +112,18 @@ def download(
     what: str,
     headers: dict[str, str] | None = None,
     timeout: tuple[float, float] = DOWNLOAD_TIMEOUT,
+    within_s: float | None = None,
 ) -> Blob:
-    """GET a file, reading at most ``max_bytes`` of it. Error texts never hold the URL (a token or
+    """GET a file, reading at most ``max_bytes`` of it, in at most ``within_s`` seconds when given
+    (a slower download is given up: MediaUnavailable). Error texts never hold the URL (a token or
     a signature may live in it)."""
     import requests
 
     if urlsplit(url).scheme not in ("https", "http"):
         raise MediaUnavailable(f"{what}: not an http(s) link")
+    deadline = None if within_s is None else time.monotonic() + max(within_s, 0.0)
+    if deadline is not None:
+        timeout = (min(timeout[0], max(within_s or 0.0, 0.1)), min(timeout[1], max(within_s or 0.0, 0.1)))
     try:
         with session.get(url, headers=headers or {}, timeout=timeout, stream=True) as response:
             if response.status_code >= 400:
@@ -127,6 +134,8 @@ def download(
             chunks: list[bytes] = []
             size = 0
             for chunk in response.iter_content(chunk_size=256 * 1024):
+                if deadline is not None and time.monotonic() > deadline:
+                    raise MediaUnavailable(f"{what}: too slow for the time left")
                 size += len(chunk)
                 if size > max_bytes:
                     raise MediaTooBig(f"{what}: more than {max_bytes} bytes")
@@ -148,12 +157,12 @@ class UrlFetcher:
         self._session = session
         self._what = what
 
-    def fetch(self, ref: MediaRef, max_bytes: int) -> Blob:
+    def fetch(self, ref: MediaRef, max_bytes: int, *, within_s: float | None = None) -> Blob:
         if not ref.url:
             raise MediaUnavailable(f"{self._what}: no link to the file")
         if ref.size and ref.size > max_bytes:
             raise MediaTooBig(f"{self._what}: {ref.size} bytes")
-        blob = download(self._session, ref.url, max_bytes=max_bytes, what=self._what)
+        blob = download(self._session, ref.url, max_bytes=max_bytes, what=self._what, within_s=within_s)
         return Blob(blob.data, ref.mime_type or blob.mime_type, ref.file_name)
 
 

@@ -39,6 +39,7 @@ from leadflow.observability import logger, metrics
 
 MAX_FILES = 10  # a VK message carries up to ten attachments
 FETCH_MIN_S = 8.0  # time a fetch (and its upload) needs; less left in the batch: the message is retried
+AFTER_FETCH_S = 4.0  # kept back from a download for the upload to the bucket and the forward
 TRANSCRIBE_MIN_S = 4.0  # less left: the voice goes to the owner and the client is asked to write
 TRANSCRIBE_MAX_S = 20.0
 
@@ -134,7 +135,8 @@ class ClientMedia:
                 )
             raise NoTimeLeft(f"{message.channel} file: the batch's time is nearly spent")
         try:
-            return fetcher.fetch(ref, self.max_bytes)
+            # What is left of the batch, less the time the upload and the forward need after it.
+            return fetcher.fetch(ref, self.max_bytes, within_s=time_left_s() - AFTER_FETCH_S)
         except MediaTooBig as exc:
             problem = "too_big"
             reason = str(exc)

@@ -4,6 +4,7 @@ platform gives the file back, and how the Bot API takes it to staff."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -155,6 +156,23 @@ def test_a_link_is_read_only_up_to_the_cap():
             fetcher.fetch(MediaRef(kind="photo", url=f"{server.url}/big"), 1_000_000)
         with pytest.raises(MediaUnavailable):
             fetcher.fetch(MediaRef(kind="photo", url="file:///etc/passwd"), 1_000_000)
+
+
+def test_a_download_slower_than_the_time_left_is_given_up_not_cut_off():
+    """A CDN that answers after 2 s, with 0.5 s left of the batch: the fetch gives up in time
+    (the owner gets a note), instead of the runtime killing the batch mid-download."""
+
+    def route(request: Request) -> Response:
+        return Response(200, b"photo", headers={"Content-Type": "image/jpeg"}, delay_s=2.0)
+
+    with FakeServer(route) as server:
+        started = time.monotonic()
+        with pytest.raises(MediaUnavailable):
+            UrlFetcher().fetch(MediaRef(kind="photo", url=f"{server.url}/slow"), 1_000_000, within_s=0.5)
+        assert time.monotonic() - started < 1.5
+        assert (
+            UrlFetcher().fetch(MediaRef(kind="photo", url=f"{server.url}/slow"), 1_000_000).data == b"photo"
+        )
 
 
 # --------------------------------------------------------------------------- to staff

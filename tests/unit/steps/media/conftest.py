@@ -23,6 +23,7 @@ class Cdn:
 
     def __init__(self) -> None:
         self.files: dict[str, tuple[bytes, str]] = {}
+        self.delays: dict[str, float] = {}  # name → seconds before the CDN answers
         self.server = FakeServer(self.route)
 
     def add(self, name: str, data: bytes, mime_type: str) -> str:
@@ -33,7 +34,8 @@ class Cdn:
         found = self.files.get(request.path.removeprefix("/cdn/"))
         if found is None:
             return Response(404, b"")
-        return Response(200, found[0], headers={"Content-Type": found[1]})
+        name = request.path.removeprefix("/cdn/")
+        return Response(200, found[0], headers={"Content-Type": found[1]}, delay_s=self.delays.get(name, 0.0))
 
 
 @dataclass

@@ -169,6 +169,32 @@ def test_a_message_type_the_platform_does_not_pass_on_is_a_lead_with_a_note_neve
     assert "⚠️ 📎 Сообщение · Оля: такое здесь не показать, посмотрите в WhatsApp" in card
 
 
+def test_a_file_too_slow_for_the_batch_becomes_a_note_never_a_killed_batch(media, monkeypatch):
+    """The CDN answers after 2 s; the batch has 0.5 s for the download (8.5 s left, 8 s kept back
+    here for what follows): the file is given up in time and the owner is told where to look."""
+    ws, tg, cdn = media.ws, media.tg, media.cdn
+    monkeypatch.setattr("leadflow.steps.media.AFTER_FETCH_S", 8.0)
+    url = cdn.add("slow.jpg", PHOTO, "image/jpeg")
+    cdn.delays["slow.jpg"] = 2.0
+    step = wiring.score_step()
+    step.time_left_s = lambda: 8.5
+    attachments = [{"type": "image", "payload": {"url": url}}]
+    delivery = ws.hooks.instagram_text(
+        "6543210987654322", "Хочу на маникюр завтра в 15:00, Катя", clock.now(), attachments=attachments
+    )
+    assert ws.post(delivery) == 200
+    (record,) = ws.aws.receive("ScoreQueue")
+    from leadflow.adapters.queues import parse_queue_message
+
+    step.handle(parse_queue_message(record["Body"]))  # type: ignore[arg-type]
+    ws.run()
+    lead = ws.only_lead()
+    (attachment,) = lead.attachments
+    assert attachment.problem == "unavailable" and ws.aws.media_objects() == {}
+    chat = _owner_chat(ws, lead.lead_id)
+    assert tg.texts(chat)[-1] == "📷 Фото · Катя: файл не удалось получить, посмотрите в Instagram"
+
+
 def test_a_vk_video_has_no_file_for_a_community_so_the_owner_gets_a_link(media):
     ws, tg = media.ws, media.tg
     video = [

@@ -603,11 +603,11 @@ class TelegramBot:
         """``File``: ``file_path`` (valid for an hour) and, when known, ``file_size``."""
         return dict(self.call("getFile", {"file_id": file_id}))
 
-    def download(self, file_path: str, max_bytes: int) -> Blob:
+    def download(self, file_path: str, max_bytes: int, *, within_s: float | None = None) -> Blob:
         from leadflow.adapters.media import download
 
         url = f"{self._base_url}/file/bot{self._token}/{file_path.lstrip('/')}"
-        return download(self._session, url, max_bytes=max_bytes, what="telegram file")
+        return download(self._session, url, max_bytes=max_bytes, what="telegram file", within_s=within_s)
 
     def copy_message(
         self,
@@ -825,8 +825,10 @@ class TelegramMediaFetcher:
     def __init__(self, bot: TelegramBot):
         self.bot = bot
 
-    def fetch(self, ref: MediaRef, max_bytes: int) -> Blob:
+    def fetch(self, ref: MediaRef, max_bytes: int, *, within_s: float | None = None) -> Blob:
         from leadflow.adapters.media import MediaTooBig, MediaUnavailable
+
+        deadline = None if within_s is None else time.monotonic() + within_s
 
         cap = min(max_bytes, MAX_BOT_DOWNLOAD)
         if ref.size and ref.size > cap:
@@ -845,7 +847,8 @@ class TelegramMediaFetcher:
         path = info.get("file_path")
         if not path:
             raise MediaUnavailable("telegram getFile: no file_path")
-        blob = self.bot.download(str(path), cap)
+        left = None if deadline is None else deadline - time.monotonic()
+        blob = self.bot.download(str(path), cap, within_s=left)
         name = ref.file_name or str(path).rsplit("/", 1)[-1]
         return Blob(blob.data, ref.mime_type or _mime_from_path(str(path)), name)
 

@@ -461,8 +461,12 @@ class WhatsAppMediaFetcher:
         self.phone_number_id = phone_number_id
         self.api = GraphApi(token, session, base_url, timeout_s=timeout_s, product="whatsapp media")
 
-    def fetch(self, ref: MediaRef, max_bytes: int) -> Blob:
+    def fetch(self, ref: MediaRef, max_bytes: int, *, within_s: float | None = None) -> Blob:
+        import time
+
         from leadflow.adapters.media import MediaTooBig, MediaUnavailable, download
+
+        deadline = None if within_s is None else time.monotonic() + within_s
 
         if not ref.file_id:
             raise MediaUnavailable("whatsapp media: no media id")
@@ -485,6 +489,7 @@ class WhatsAppMediaFetcher:
                     max_bytes=max_bytes,
                     what="whatsapp media",
                     headers=self.api.bearer(),
+                    within_s=None if deadline is None else deadline - time.monotonic(),
                 )
             except MediaUnavailable as exc:
                 if attempt == 0 and "HTTP 404" in str(exc):
