@@ -1,5 +1,6 @@
 """Voice messages to text through an OpenAI-compatible endpoint: ``POST {base}/audio/transcriptions``
-(multipart: ``file``, ``model``; ``language=ru``), answered ``{"text": "..."}``.
+(multipart: ``file``, ``model``), answered ``{"text": "..."}``. No ``language``: the model hears
+which language is spoken, so a tourist's English voice stays English (and is answered in English).
 
 The server tells the format by the file's name, so a voice note goes up as ``voice.ogg``
 (Telegram's ``.oga`` is OGG/Opus too), ``voice.mp3`` and so on. Errors are read from the documented
@@ -38,7 +39,7 @@ class Transcriber:
     imported only by a score that has a voice to transcribe)."""
 
     def __init__(
-        self, api_key: str, base_url: str | None, model: str = DEFAULT_MODEL, *, language: str = "ru"
+        self, api_key: str, base_url: str | None, model: str = DEFAULT_MODEL, *, language: str | None = None
     ):
         self._api_key = api_key
         self._base_url = base_url
@@ -65,13 +66,14 @@ class Transcriber:
         mime = {"ogg": "audio/ogg", "mp3": "audio/mpeg", "m4a": "audio/mp4", "wav": "audio/wav"}.get(
             ext, blob.mime_type or "application/octet-stream"
         )
+        hint: dict[str, Any] = {"language": self.language} if self.language else {}
         try:
             answer: Any = self._openai().audio.transcriptions.create(
                 model=self.model,
                 file=(f"voice.{ext}", blob.data, mime),
-                language=self.language,
                 response_format="json",
                 timeout=max(timeout_s, 1.0),
+                **hint,
             )
         except openai.AuthenticationError:
             raise TranscriptionFailed(

@@ -47,7 +47,7 @@ def test_a_voice_message_is_transcribed_qualified_and_shown_on_the_card(media, m
     assert (lead.service, lead.preferred_time) == ("manicure", "15:00")  # understood from the words
     assert lead.recent_texts == ["🎤 Хочу на маникюр завтра в 15:00"]
     (request,) = media.ai.audio
-    assert request["model"] == "whisper-1" and request["language"] == "ru"
+    assert request["model"] == "whisper-1" and "language" not in request  # the model hears it
     assert request["filename"] == "voice.ogg" and request["data"] == VOICE
     assert UNHEARD not in " ".join(tg.texts(CLIENT))
     assert "маникюр" in tg.texts(CLIENT)[-1].lower()
@@ -59,6 +59,22 @@ def test_a_voice_message_is_transcribed_qualified_and_shown_on_the_card(media, m
     assert copy["copied_from"] == (str(CLIENT), update["message"]["message_id"])
     stored = [m for m in ws.aws.store.conversation.history(lead.lead_id) if m.get("direction") == "in"]
     assert stored[0]["transcribed"] is True and stored[0]["text"] == "Хочу на маникюр завтра в 15:00"
+
+
+def test_an_english_voice_is_heard_as_english_and_answered_in_english(media, monkeypatch):
+    ws, tg = media.ws, media.tg
+    media.ai.transcripts = [transcription("Hello! Can I book a haircut tomorrow at 11? My name is Emma")]
+    _transcribing(media, monkeypatch)
+
+    _voice(ws, tg)
+
+    lead = ws.only_lead()
+    assert lead.language == "en" and lead.intent == "booking" and lead.preferred_time == "11:00"
+    assert lead.recent_texts == ["🎤 Hello! Can I book a haircut tomorrow at 11? My name is Emma"]
+    answer = tg.texts(CLIENT)[-1]
+    assert answer.startswith("Hello, Emma!")  # this salon lists no English words for its services:
+    assert "Which service would you like to book?" in answer  # asked, in English
+    assert not any("а" <= ch.lower() <= "я" for ch in answer)
 
 
 def test_the_transcriber_defaults_to_the_llm_endpoint_and_key(media, monkeypatch):
