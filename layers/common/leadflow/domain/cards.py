@@ -50,8 +50,14 @@ ATTACHMENT_LABEL = {
     "audio": "🎵 Аудио",
     "document": "📎 Файл",
     "sticker": "Стикер",
+    "share": "🔗 Публикация",
+    "reel": "🎬 Reels",
+    "story": "📖 История",
+    "wall_post": "🔗 Запись",
+    "link": "🔗 Ссылка",
     "unsupported": "📎 Сообщение",
 }
+LINK_KINDS = frozenset({"share", "reel", "story", "wall_post", "link"})  # posts and links, not files
 WHERE = {"telegram": "в Telegram", "whatsapp": "в WhatsApp", "instagram": "в Instagram", "vk": "во ВКонтакте"}
 PROBLEM_NOTE = {
     "too_big": "файл слишком большой, посмотрите {where}",
@@ -215,6 +221,8 @@ def attachment_text(lead: Lead, attachment: Attachment) -> str:
     cannot be shown here, where to look instead."""
     label = ATTACHMENT_LABEL.get(attachment.kind, "📎 Вложение")
     head = f"{label} · {lead.contact.name or 'клиент'}"
+    if _link_only(attachment):  # a shared post or link: its address is all there is to show
+        return f"{head}: " + (f"{attachment.caption} — " if attachment.caption else "") + str(attachment.link)
     if attachment.problem:
         where = WHERE.get(lead.channel, "в переписке с клиентом")
         note = PROBLEM_NOTE[attachment.problem].format(where=where)
@@ -235,9 +243,15 @@ def attachment_lines(lead: Lead) -> list[str]:
     ]
     lines = [f"Вложения: {', '.join(counted)} (под карточкой)"]
     for attachment in lead.attachments:
-        if attachment.problem:
+        if _link_only(attachment):
+            lines.append(attachment_text(lead, attachment))
+        elif attachment.problem:
             lines.append("⚠️ " + attachment_text(lead, attachment))
     return lines
+
+
+def _link_only(attachment: Attachment) -> bool:
+    return attachment.kind in LINK_KINDS and bool(attachment.link)
 
 
 def card_when(lead: Lead, business: BusinessConfig, today: date) -> str:

@@ -37,6 +37,7 @@ from leadflow.domain.cards import attachment_text
 from leadflow.domain.models import Attachment, InboundMessage, Lead, MediaRef, OutboundMessage
 from leadflow.observability import logger, metrics
 
+FILE_KINDS = frozenset({"photo", "voice", "audio", "video", "video_note", "document", "sticker"})
 MAX_FILES = 10  # a VK message carries up to ten attachments
 FETCH_MIN_S = 8.0  # time a fetch (and its upload) needs; less left in the batch: the message is retried
 AFTER_FETCH_S = 4.0  # kept back from a download for the upload to the bucket and the forward
@@ -121,8 +122,8 @@ class ClientMedia:
         wanted = not ref.copy_from or (ref.kind == "voice" and self.transcriber is not None)
         if not wanted:
             return None
-        if ref.kind == "unsupported":
-            attachment.problem = "unsupported"
+        if ref.kind == "unsupported" or (ref.kind not in FILE_KINDS and not (ref.url or ref.file_id)):
+            attachment.problem = "unsupported"  # a shared post, a link: staff open it where it lives
             return None
         fetcher = self.fetcher_for(message.channel)
         if fetcher is None or (self.bucket is None and not ref.copy_from) or not (ref.url or ref.file_id):

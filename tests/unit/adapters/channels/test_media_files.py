@@ -75,6 +75,30 @@ def test_instagram_and_vk_name_their_links():
     assert photo.media == ["photo", "location"] and [a.kind for a in photo.attachments] == ["photo"]
 
 
+def test_shared_posts_and_links_are_named_by_their_address():
+    """«Хочу как тут» with a shared post: no file to fetch, so staff get the post's link."""
+    share = {"type": "share", "payload": {"url": "https://www.instagram.com/p/C4xYz12AbCd/"}}
+    reel = {"type": "ig_reel", "payload": {"reel_video_id": "1790", "title": "Нюд на короткие",
+                                           "url": "https://www.instagram.com/reel/C5aBcD/"}}  # fmt: skip
+    event = _event("instagram/attachment.json")
+    event["entry"][0]["messaging"][0]["message"]["attachments"] = [share, reel]
+    (ig,) = instagram.parse_notification(event).messages
+    assert ig.attachments == [
+        MediaRef(kind="share", link="https://www.instagram.com/p/C4xYz12AbCd/"),
+        MediaRef(kind="reel", link="https://www.instagram.com/reel/C5aBcD/", caption="Нюд на короткие"),
+    ]
+    callback = _event("vk/message_new_photo_geo.json")
+    callback["object"]["message"]["attachments"] = [
+        {"type": "wall", "wall": {"id": 1874, "owner_id": -212345678, "from_id": -212345678, "text": "…"}},
+        {"type": "link", "link": {"url": "https://nails.example/design-42", "title": "Дизайн 42"}},
+    ]
+    (vk_message,) = vk.parse_callback(vk.VkCallback.model_validate(callback)).messages
+    assert vk_message.attachments == [
+        MediaRef(kind="wall_post", link="https://vk.com/wall-212345678_1874"),
+        MediaRef(kind="link", link="https://nails.example/design-42", caption="Дизайн 42"),
+    ]
+
+
 def test_a_queue_message_carries_names_not_bytes():
     (message,) = whatsapp.parse_notification(_event("whatsapp/voice.json")).messages
     assert len(message.model_dump_json()) < 2_000

@@ -195,6 +195,21 @@ def test_a_file_too_slow_for_the_batch_becomes_a_note_never_a_killed_batch(media
     assert tg.texts(chat)[-1] == "📷 Фото · Катя: файл не удалось получить, посмотрите в Instagram"
 
 
+def test_a_shared_post_reaches_the_owner_as_its_link_with_the_client_s_words(media):
+    ws, tg = media.ws, media.tg
+    share = [{"type": "share", "payload": {"url": "https://www.instagram.com/p/C4xYz12AbCd/"}}]
+    _post(ws, ws.hooks.instagram_text("6543210987654323", "Хочу такой маникюр завтра в 15:00, Вика",
+                                      clock.now(), attachments=share))  # fmt: skip
+    lead = ws.only_lead()
+    chat = _owner_chat(ws, lead.lead_id)
+    line = "🔗 Публикация · Вика: Хочу такой маникюр завтра в 15:00, Вика — https://www.instagram.com/p/C4xYz12AbCd/"
+    assert tg.texts(chat)[-1] == line
+    assert tg.sent[str(chat)][-1]["reply_to_message"]["message_id"] == ws.card_id(lead)
+    card = Cards(ws.aws.store, wiring.messenger(wiring.business()), wiring.business()).text(lead)
+    assert "Вложения: публикация (под карточкой)" in card and f"\n{line}" in card
+    assert ws.aws.media_objects() == {}
+
+
 def test_a_vk_video_has_no_file_for_a_community_so_the_owner_gets_a_link(media):
     ws, tg = media.ws, media.tg
     video = [

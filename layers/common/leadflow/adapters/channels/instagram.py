@@ -200,14 +200,24 @@ _FILE_KINDS = {
 }
 
 
+# Attachments that are posts, not files: staff get their link («вот такой хочу» + a shared post).
+_LINK_KINDS = {"share": "share", "ig_reel": "reel", "reel": "reel", "story_mention": "story"}
+
+
 def _files(attachments: list[IgAttachment]) -> list[MediaRef]:
     """Files by their CDN link (no token needed; it expires on the platform's schedule, so score
     fetches it at once). Shares, reels and story mentions stay links for staff."""
     files = []
     for attachment in attachments:
         url = (attachment.payload or {}).get("url")
-        if attachment.type in _FILE_KINDS and isinstance(url, str) and url:
+        if not isinstance(url, str) or not url:
+            continue
+        if attachment.type in _FILE_KINDS:
             files.append(MediaRef(kind=_FILE_KINDS[attachment.type], url=url))
+        elif attachment.type in _LINK_KINDS:
+            title = (attachment.payload or {}).get("title")
+            caption = title if isinstance(title, str) and title else None
+            files.append(MediaRef(kind=_LINK_KINDS[attachment.type], link=url, caption=caption))
     return files
 
 

@@ -94,6 +94,8 @@ class VkAttachment(_Vk):
     doc: dict[str, Any] | None = None
     audio_message: dict[str, Any] | None = None
     video: dict[str, Any] | None = None
+    wall: dict[str, Any] | None = None
+    link: dict[str, Any] | None = None
 
 
 class VkMessage(_Vk):
@@ -210,7 +212,8 @@ def parse_callback(callback: VkCallback) -> WebhookResult:
 
 def _file(attachment: VkAttachment) -> MediaRef | None:
     """A photo, document or voice message by its link (community bots fetch these without a token);
-    a video has no file link for a community, so staff get a link to watch it in VK."""
+    a video has no file link for a community, so staff get a link to watch it in VK, as they do for
+    a shared post or link."""
     if attachment.photo:
         sizes = [s for s in attachment.photo.get("sizes") or [] if isinstance(s, dict) and s.get("url")]
         if not sizes:
@@ -237,6 +240,14 @@ def _file(attachment: VkAttachment) -> MediaRef | None:
     if attachment.video and attachment.video.get("id") is not None:
         video = attachment.video
         return MediaRef(kind="video", link=f"https://vk.com/video{video.get('owner_id')}_{video['id']}")
+    if attachment.wall and attachment.wall.get("id") is not None:  # a post the client shared
+        post = attachment.wall
+        owner = post.get("owner_id", post.get("to_id", post.get("from_id")))
+        return MediaRef(kind="wall_post", link=f"https://vk.com/wall{owner}_{post['id']}")
+    if attachment.link and isinstance(attachment.link.get("url"), str):
+        return MediaRef(
+            kind="link", link=attachment.link["url"], caption=attachment.link.get("title") or None
+        )
     return None
 
 
