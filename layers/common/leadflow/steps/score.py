@@ -38,6 +38,7 @@ from leadflow.domain.models import (
     Temperature,
 )
 from leadflow.domain.plans import Timer, emoji_wait_timer
+from leadflow.domain.qualify.text import is_emoji_only
 from leadflow.domain.replies import build_reply, missing_fields, reminder_answer
 from leadflow.domain.sms import is_opt_out
 from leadflow.domain.understanding import CARD_TEXT_CHARS, merge, with_attachments
@@ -111,9 +112,11 @@ class ScoreStep:
         collected = self._collect(message)
         if collected.transcript:
             message = with_transcript(message, collected.transcript)
+        words = (message.text or "").strip()
         understood = (
             self.qualify(message, self.business, self.time_left_s())
-            if (message.text or "").strip()
+            # «💅🔥» with a photo is «хочу такой», not an emoji-only message
+            if words and not (message.media and is_emoji_only(words))
             else _media_only(message)
         )
         branch = branch_for(self.business, message)

@@ -63,6 +63,21 @@ def test_a_photo_with_wish_for_this_design_is_a_normal_lead_and_the_owner_gets_t
     assert len(tg.media(chat)) == 1
 
 
+def test_a_photo_with_only_emoji_is_a_client_showing_what_she_wants_not_an_emoji_message(media):
+    """«💅💅🔥» alone is not a target by the labelling rules; with a photo it is «хочу такой»."""
+    ws, tg = media.ws, media.tg
+    update = _post(ws, ws.hooks.telegram_photo(CLIENT, "Ирина", "💅💅🔥", "AgACphoto3", clock.now()))
+    tg.client_message(CLIENT, update["message"]["message_id"])
+    lead = ws.only_lead()
+    assert lead.intent == "booking" and lead.status != "not_target"
+    assert "Чем можем помочь?" not in tg.texts(CLIENT)[-1]
+
+    _route_waiting(ws)
+    lead = ws.only_lead()
+    (copy,) = tg.media(_owner_chat(ws, lead.lead_id))
+    assert copy["copied_from"] == (str(CLIENT), update["message"]["message_id"])
+
+
 def test_a_telegram_file_that_can_no_longer_be_copied_becomes_a_note_under_the_card(media):
     """The client deleted the photo before its lead was routed: copyMessage answers 400 "message to
     copy not found". The owner still learns that a photo came, and where to look."""
