@@ -63,7 +63,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     if stack.data_dir:
         brought = stack.restored
         kept = (
-            f"{brought['items']} items and {brought['messages']} queued messages"
+            f"{brought['items']} items, {brought.get('files', 0)} clients' files"
+            f" and {brought['messages']} queued messages"
             if brought
             else "nothing yet"
         )
