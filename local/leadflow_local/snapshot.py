@@ -75,7 +75,7 @@ def _save_files(emulator: Any, root: Path) -> int:
     kept = 0
     for bucket in emulator.template.buckets():
         base = root / bucket
-        keys = set()
+        keys: set[str] = set()
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             keys.update(item["Key"] for item in page.get("Contents", []) if _safe(item["Key"]))
         for key in keys:
