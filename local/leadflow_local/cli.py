@@ -63,7 +63,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     if stack.data_dir:
         brought = stack.restored
         kept = (
-            f"{brought['items']} items and {brought['messages']} queued messages"
+            f"{brought['items']} items, {brought.get('files', 0)} clients' files"
+            f" and {brought['messages']} queued messages"
             if brought
             else "nothing yet"
         )
@@ -350,7 +351,9 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
     _connected(args)
     try:
-        report = Privacy(wiring.store(), wiring.crm(), wiring.business()).forget(args.phone)
+        report = Privacy(wiring.store(), wiring.crm(), wiring.business(), wiring.media_bucket()).forget(
+            args.phone
+        )
     except ValueError as exc:
         print(f"leadflow forget: {exc}", file=sys.stderr)
         return 2

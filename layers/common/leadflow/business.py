@@ -243,6 +243,10 @@ class Templates(_Section):
     question_ack: str = "Уточню у администратора и вернусь с ответом."
     emoji_only: str = "Чем можем помочь?"
     media_ack: str = "Спасибо! Голосовые и вложения мы посмотрим, администратор скоро ответит."
+    voice_unheard: str = (
+        "Спасибо за голосовое — мы передали его администратору. Если удобно, напишите, пожалуйста, "
+        "коротко текстом, что вас интересует: так мы ответим быстрее."
+    )
     not_target: str = "Спасибо за сообщение."
     privacy: str = "Обработка данных: {url}"
     off_hours: str = "Сейчас мы закрыты, администратор перезвонит вам утром."
@@ -312,6 +316,10 @@ class EnglishTemplates(Templates):
     emoji_only: str = "How can we help you?"
     media_ack: str = (
         "Thank you! We will look at your voice message or attachment; an administrator will answer soon."
+    )
+    voice_unheard: str = (
+        "Thank you for the voice message — we have passed it to the administrator. If you can, please "
+        "write briefly what you are interested in: that way we answer faster."
     )
     not_target: str = "Thank you for your message."
     privacy: str = "Personal data processing: {url}"
