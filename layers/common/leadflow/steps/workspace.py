@@ -31,7 +31,16 @@ from leadflow.observability import logger
 from leadflow.steps.cards import Cards
 from leadflow.steps.leads import LeadChanges
 
-STAFF_COMMAND_HELP = "Команды: /leads, /today, /off [ДД.ММ], /on, /stop."
+STAFF_COMMAND_HELP = "Команды: /leads, /today, /off [ДД.ММ], /on, /stop, /help."
+STAFF_HELP = (
+    "Лиды приходят сюда карточками с кнопками.\n"
+    "Ответить клиенту — ответьте (reply) на карточку лида, ассистент после этого молчит; "
+    "/bot в ответ на карточку вернёт клиента ассистенту.\n"
+    "/leads — ваши открытые лиды\n"
+    "/today — сводка за сегодня\n"
+    "/off [ДД.ММ] — не на смене (до даты), новые лиды пойдут коллегам; /on — снова на смене\n"
+    "/stop — отключить этот чат"
+)
 NOT_CONNECTED = "Сначала подключитесь по ссылке-приглашению от администратора."
 # Lifecycle changes behind the buttons that change a lead's status.
 BUTTON_CHANGES = {
@@ -99,7 +108,9 @@ class Workspace:
         if event.action == "reply":
             self._reply_to_client(event, staff_id)
         elif event.action == "message":
-            self._answer(event, "Чтобы ответить клиенту, ответьте (reply) на карточку лида.")
+            # /help is no staff command on the wire (a client's /help is an ordinary message):
+            # here, in a staff chat, any message that is no reply gets the help.
+            self._answer(event, STAFF_HELP)
         else:
             self._button(event, staff_id)
         failpoints.hit("workspace.after_action")
