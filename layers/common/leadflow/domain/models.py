@@ -226,6 +226,7 @@ class Lead(_Model):
     crm_id: str | None = None
     crm_entity: Literal["lead", "deal"] | None = None
     crm_error: str | None = Field(default=None, description="the CRM refused the lead for good: why")
+    mirrored: bool = Field(default=False, description="also written to the business's crm.mirror_sheet")
     source: str | None = None
     utm: Utm = Field(default_factory=Utm)
     promo: str | None = None
