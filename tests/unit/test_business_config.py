@@ -129,3 +129,60 @@ def test_an_unquoted_time_is_the_time_it_was_meant_to_be():
     config = parse_business_config(text)
     assert config.reminders.digest_at == "21:00"
     assert (config.reminders.quiet_hours.start, config.reminders.quiet_hours.end) == ("22:00", "08:00")
+
+
+# --------------------------------------------------------------------------- knowledge (the conversation issue)
+
+
+def test_a_config_without_knowledge_keeps_loading_with_its_defaults():
+    cfg = parse_business_config(BASE)
+    assert cfg.knowledge.qa == [] and cfg.knowledge.fact("parking") is None
+    assert cfg.branches[0].address is None and cfg.branches[0].directions is None
+    assert cfg.sla.question_min == 60
+    assert cfg.messages.question_ack == "Уточню у администратора и вернусь с ответом."
+    assert cfg.messages.in_language("en").greeting == "Hello{name_part}!"
+
+
+def test_the_knowledge_section_with_branch_addresses_and_the_owners_answers():
+    cfg = parse_business_config(
+        BASE
+        + textwrap.dedent("""\
+            address: ул. Ленина, 5
+            directions: Вход со двора, второй этаж.
+            parking: Парковка у входа.
+        knowledge:
+          payment: Принимаем наличные, карты и СБП.
+          what_to_bring: Ничего не нужно, всё есть у нас.
+          cancellation: Отменить или перенести запись можно за 3 часа.
+          qa:
+            - questions: [есть подарочные сертификаты, сертификат]
+              answer: Да, на любую сумму.
+              answer_en: Yes, for any amount.
+          en:
+            payment: Cash, cards and SBP.
+        sla: {question_min: 30}
+        messages:
+          en: {greeting: "Hi{name_part}!"}
+        """)
+    )
+    branch = cfg.branches[0]
+    assert (branch.address, branch.directions, branch.parking) == (
+        "ул. Ленина, 5",
+        "Вход со двора, второй этаж.",
+        "Парковка у входа.",
+    )
+    assert cfg.knowledge.fact("payment", "en") == "Cash, cards and SBP."
+    assert (
+        cfg.knowledge.fact("cancellation", "en") == "Отменить или перенести запись можно за 3 часа."
+    )  # no English: as written
+    assert cfg.knowledge.qa[0].questions == ["есть подарочные сертификаты", "сертификат"]
+    assert cfg.sla.question_min == 30
+    assert (
+        cfg.messages.en.greeting == "Hi{name_part}!"
+        and cfg.messages.en.ask_time == "What day and time suit you?"
+    )
+
+
+def test_an_owners_answer_needs_a_question():
+    message = errors_of(BASE + "knowledge:\n  qa:\n    - {questions: [], answer: Да}\n")
+    assert "knowledge.qa.0.questions (line 8)" in message, message

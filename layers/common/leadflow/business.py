@@ -33,8 +33,9 @@ class Service(_Section):
     name: str
     keywords: list[str] = Field(default_factory=list)
     group: str | None = None
-    price: int | str | None = None
+    price: int | str | None = Field(default=None, description="1500, or as said: 'от 1500', '1500-2000'")
     duration_min: int | None = None
+    name_en: str | None = Field(default=None, description="the name in replies to English-speaking clients")
 
 
 class TimeRange(_Section):
@@ -102,6 +103,10 @@ class Branch(_Section):
     phones: list[str] = Field(default_factory=list, description="its lines and WhatsApp numbers")
     accounts: list[str] = Field(default_factory=list, description="'vk:<group id>', 'instagram:<account id>'")
     aliases: list[str] = Field(default_factory=list, description="what clients call it: street, metro, area")
+    # What the assistant tells a client who asks where it is (unset: the knowledge section's).
+    address: str | None = None
+    directions: str | None = Field(default=None, description="how to get there: entrance, floor, landmarks")
+    parking: str | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -177,6 +182,9 @@ class Sla(_Section):
     hot_min: int = 15
     warm_min: int = 60
     cold_min: int = 24 * 60
+    question_min: int = Field(
+        default=60, description="a question (a cold lead) waits this long for its answer"
+    )
     remind_owner_after_min: int = 0
     escalate_after_min: int = 15
     reassign_after_min: int = 30
@@ -191,14 +199,31 @@ class Reminders(_Section):
     digest_at: ClockTime = "21:00"
 
 
-class Messages(_Section):
+class Templates(_Section):
+    """The assistant's words. Slots in braces are filled in; every language has the same slots."""
+
     greeting: str = "Здравствуйте{name_part}!"
     booking_confirm: str = "Записываю вас на {service}{when}? Администратор подтвердит время."
+    booking_start: str = "Запишем вас на {service}{when}."
+    booking_offer: str = "Записать вас?"
     ask_service: str = "Подскажите, на какую услугу вас записать?"
     ask_time: str = "На какой день и время вам удобно?"
+    ask_day: str = "На какой день вам удобно?"
+    ask_hour: str = "Во сколько вам удобно?"
+    time_passed: str = "Сегодня в {time} уже не получится — на какое время вам удобно?"
     ask_phone: str = "Оставьте, пожалуйста, номер телефона для связи."
     ask_branch: str = "В какой филиал вам удобнее: {branches}?"
-    question_ack: str = "Сейчас уточню и отвечу вам."
+    or_word: str = "или"
+    price_line: str = "{service} — {facts}."
+    services_total: str = "Вместе — {facts}."
+    ask_priced_service: str = "Подскажите, какая услуга вас интересует — назову цену."
+    address: str = "Наш адрес: {address}."
+    addresses: str = "Наши адреса: {addresses}."
+    hours: str = "Мы работаем: {hours}."
+    hours_day: str = "{day} работаем {hours}."
+    closed_day: str = "{day} у нас выходной."
+    question_ack: str = "Уточню у администратора и вернусь с ответом."
+    emoji_only: str = "Чем можем помочь?"
     media_ack: str = "Спасибо! Голосовые и вложения мы посмотрим, администратор скоро ответит."
     not_target: str = "Спасибо за сообщение."
     privacy: str = "Обработка данных: {url}"
@@ -212,12 +237,93 @@ class Messages(_Section):
     confirmed: str = "Спасибо, ждём вас!"
     cancelled: str = "Поняли, запись отменим. Если захотите перенести — напишите удобное время."
     reschedule: str = "Хорошо, администратор свяжется с вами, чтобы подобрать новое время."
-    whatsapp_template: str | None = Field(
-        default=None, description="approved template name for messages outside WhatsApp's 24-hour window"
-    )
     missed_call: str = (
         "Здравствуйте! Мы пропустили ваш звонок и скоро перезвоним. Если удобнее — напишите сюда."
     )
+
+
+class EnglishTemplates(Templates):
+    """The same words for clients who write in English."""
+
+    greeting: str = "Hello{name_part}!"
+    booking_confirm: str = "Shall I book you in for {service}{when}? An administrator will confirm the time."
+    booking_start: str = "We will be glad to book you in for {service}{when}."
+    booking_offer: str = "Shall I book you in?"
+    ask_service: str = "Which service would you like to book?"
+    ask_time: str = "What day and time suit you?"
+    ask_day: str = "What day suits you?"
+    ask_hour: str = "What time suits you?"
+    time_passed: str = "Today at {time} has already passed — what time suits you?"
+    ask_phone: str = "Please leave a phone number so we can reach you."
+    ask_branch: str = "Which of our places suits you better: {branches}?"
+    or_word: str = "or"
+    price_line: str = "{service}: {facts}."
+    services_total: str = "Together: {facts}."
+    ask_priced_service: str = "Which service are you interested in? I will tell you the price."
+    address: str = "Our address: {address}."
+    addresses: str = "Our addresses: {addresses}."
+    hours: str = "Opening hours: {hours}."
+    hours_day: str = "{day} we are open {hours}."
+    closed_day: str = "{day} we are closed."
+    question_ack: str = "I will check with the administrator and get back to you."
+    emoji_only: str = "How can we help you?"
+    media_ack: str = (
+        "Thank you! We will look at your voice message or attachment; an administrator will answer soon."
+    )
+    not_target: str = "Thank you for your message."
+    privacy: str = "Personal data processing: {url}"
+    off_hours: str = "We are closed now; an administrator will call you back in the morning."
+    reminder: str = "A reminder: you are booked for {service} {when}. Please confirm: answer “yes” or “no”."
+    reminder_sms: str = "Reminder: {service} {when}. Reply YES or NO"
+    nudge: str = "Hello! Shall we find a time that suits you{service_part}? Write a day and time — an administrator will confirm."
+    winback: str = "Sorry it did not work out. Shall we find another time{service_part}?"
+    confirmed: str = "Thank you, see you!"
+    cancelled: str = "Got it, we will cancel the booking. If you want another time, just write it here."
+    reschedule: str = "Fine, an administrator will contact you to find a new time."
+    missed_call: str = "Hello! We missed your call and will call you back soon. You can also write here."
+
+
+class Messages(Templates):
+    whatsapp_template: str | None = Field(
+        default=None, description="approved template name for messages outside WhatsApp's 24-hour window"
+    )
+    en: EnglishTemplates = Field(
+        default_factory=EnglishTemplates, description="replies to English-speaking clients"
+    )
+
+    def in_language(self, language: str | None) -> Templates:
+        return self.en if language == "en" else self
+
+
+class QuestionAnswer(_Section):
+    """One of the owner's answers: the ways clients ask it, and what the assistant says."""
+
+    questions: list[str] = Field(min_length=1, description="phrasings: «есть подарочные сертификаты»")
+    answer: str
+    answer_en: str | None = None
+
+
+class _Facts(_Section):
+    address: str | None = Field(
+        default=None, description="a business with one place (branches have their own)"
+    )
+    directions: str | None = None
+    parking: str | None = None
+    payment: str | None = Field(default=None, description="«Принимаем наличные, карты и СБП.»")
+    what_to_bring: str | None = None
+    cancellation: str | None = Field(default=None, description="the cancellation policy, as told to clients")
+
+
+class Knowledge(_Facts):
+    """What the assistant may tell a client, and nothing else: the owner's facts and answers.
+    Opening hours come from `hours`/branches, prices and durations from `services`."""
+
+    qa: list[QuestionAnswer] = Field(default_factory=list)
+    en: _Facts = Field(default_factory=_Facts, description="the same facts for English-speaking clients")
+
+    def fact(self, name: str, language: str | None = None) -> str | None:
+        english = getattr(self.en, name) if language == "en" else None
+        return english or getattr(self, name)
 
 
 class Qualify(_Section):
@@ -396,6 +502,7 @@ class BusinessConfig(_Section):
     sla: Sla = Field(default_factory=Sla)
     reminders: Reminders = Field(default_factory=Reminders)
     messages: Messages = Field(default_factory=Messages)
+    knowledge: Knowledge = Field(default_factory=Knowledge)
     qualify: Qualify = Field(default_factory=Qualify)
     crm: Crm = Field(default_factory=Crm)
     sms: SmsSettings = Field(default_factory=SmsSettings)

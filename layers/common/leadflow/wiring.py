@@ -191,6 +191,7 @@ def qualifier() -> Qualifier:
     if not key:
         return offline_qualify
     from leadflow.adapters.llm import LLM_REFINE_WAIT_S, LlmQualifier, LlmWithFallback, make_client
+    from leadflow.domain.knowledge import facts_text
 
     cfg = settings()
     biz = business()
@@ -203,6 +204,7 @@ def qualifier() -> Qualifier:
         biz.services,
         biz.tz,
         budget_s=patience,
+        facts=facts_text(biz),  # the only facts its answers to questions may use
     )
     return LlmWithFallback(llm, budget, offline_qualify)
 

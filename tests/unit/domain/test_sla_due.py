@@ -54,6 +54,14 @@ def test_sla_minutes_come_from_config():
     assert sla_due(custom, lead("cold"), start) == local(2026, 3, 17, 14, 0)
 
 
+def test_a_question_stays_cold_but_has_its_own_sla():
+    question = lead("cold").model_copy(update={"intent": "question"})
+    start = local(2026, 3, 17, 12)
+    assert sla_due(business(), question, start) == local(2026, 3, 17, 13, 0)  # sla.question_min: 60
+    assert sla_due(business(sla={"question_min": 20}), question, start) == local(2026, 3, 17, 12, 20)
+    assert sla_due(business(), lead("cold"), start) == local(2026, 3, 19, 12, 0)  # other cold leads: a day
+
+
 def test_lead_at_night_is_due_after_opening():
     # Tuesday 22:00: closed until Wednesday 09:00
     assert sla_due(business(), lead("hot"), local(2026, 3, 17, 22)) == local(2026, 3, 18, 9, 15)

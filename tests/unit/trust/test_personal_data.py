@@ -11,9 +11,11 @@ from leadflow import clock, wiring
 from leadflow.adapters.crm.bitrix24 import Bitrix24Client
 from leadflow.adapters.crm.bitrix24_crm import Bitrix24Crm
 from leadflow.adapters.rate_limit import TokenBucket
+from leadflow.domain import lifecycle
 from leadflow.steps.privacy import Privacy
 from leadflow_local.cli import main
 from tests.fakes.bitrix24_server import Bitrix24Portal
+from tests.support.builders import lead as a_lead
 from tests.support.workspace import Workspace, start_workspace
 
 IRINA = "+79135550001"
@@ -98,3 +100,10 @@ def test_item_22_texts_expire_and_old_leads_keep_only_their_numbers(ws, aws):
     lead = aws.store.leads.get(item["lead_id"])
     assert "anonymised" in lead.tags and lead.contact.phone is None and lead.service == "manicure"
     assert aws.store.contacts.owner_of(f"phone#{IRINA}") is None
+
+
+def test_item_22_a_question_waiting_for_staff_goes_with_the_person():
+    # the assistant keeps the words of a question it could not answer for the card: they are hers
+    waiting = a_lead(question="мой номер 89135550001, с собакой можно?")
+    anonymised = lifecycle.anonymised(waiting)
+    assert anonymised is not None and anonymised.question is None

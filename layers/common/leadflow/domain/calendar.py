@@ -77,6 +77,10 @@ class Calendar:
             return []
         return self.hours.get(weekday, [])
 
+    def ranges_on(self, day: date) -> list[TimeRange]:
+        """The opening hours of one day as configured (none on a day off or a closed holiday)."""
+        return self._ranges(day)
+
     def intervals(self, day: date) -> list[tuple[datetime, datetime]]:
         """Opening intervals that start on ``day`` (local), as UTC datetimes; overnight ranges end next day."""
         result = []

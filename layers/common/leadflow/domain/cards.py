@@ -12,9 +12,11 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from leadflow.business import BusinessConfig
+from leadflow.domain.knowledge import describe_services, lead_services
 from leadflow.domain.models import CLOSED_STATUSES, ContactRecord, Lead, LeadStatus
 from leadflow.domain.phones import e164_or_raw
-from leadflow.domain.replies import describe_day
+from leadflow.domain.replies import time_has_passed
+from leadflow.domain.wording import describe_when
 
 TEMPERATURE_LABEL = {"hot": "🔥 горячий", "warm": "🌤 тёплый", "cold": "❄️ холодный"}
 CHANNEL_LABEL = {
@@ -120,17 +122,22 @@ def card_text(
     business: BusinessConfig, lead: Lead, contact: ContactRecord, history: list[dict], today: date
 ) -> str:
     tz = business.tz
-    service = business.service(lead.service)
+    services = lead_services(lead, business)
     lines = [f"Лид {lead.lead_id} · {TEMPERATURE_LABEL.get(lead.temperature or '', '')}".rstrip(" ·")]
     lines.append(f"Имя: {lead.contact.name or '—'}")
     lines.append(f"Телефон: {e164_or_raw(lead.contact.phone) if lead.contact.phone else '—'}")
-    lines.append(f"Услуга: {service.name if service else '—'}")
+    if len(services) > 1:
+        lines.append(f"Услуги: {describe_services(services)}")
+    else:
+        lines.append(f"Услуга: {services[0].name if services else '—'}")
     branch = business.branch(lead.branch)
     if branch:
         lines.append(f"Филиал: {branch.title}")
-    when = describe_day(lead.preferred_date, today) if lead.preferred_date else ""
-    when = f"{when} {lead.preferred_time or ''}".strip()
-    lines.append(f"Когда: {when or '—'}")
+    lines.append(f"Когда: {card_when(lead, business, today) or '—'}")
+    if lead.language == "en":
+        lines.append("Язык: английский — клиенту отвечаем по-английски")
+    if lead.question:
+        lines.append(f"❓ Ждёт ответа администратора: «{lead.question}»")
     source = lead.source or lead.utm.source
     utm = " / ".join(v for v in (lead.utm.medium, lead.utm.campaign) if v)
     channel = CHANNEL_LABEL.get(lead.channel, lead.channel)
@@ -180,6 +187,20 @@ def card_text(
         lines.append("Журнал:")
         lines.extend(log)
     return "\n".join(lines)
+
+
+def card_when(lead: Lead, business: BusinessConfig, today: date) -> str:
+    """«завтра, 15 марта, после 18:00»: always with the date, so the card names the same day as the
+    reply did (which counted from the day the message was written); «завтра» only while the card is
+    read on that day. A time already past when the client wrote is marked."""
+    if not (lead.preferred_date or lead.preferred_time or lead.preferred_window):
+        return ""
+    written = lead.last_message_at.astimezone(business.tz).date()
+    when = describe_when(
+        lead.preferred_date, lead.preferred_time, lead.preferred_window,
+        today if today == written else None, with_date=True,
+    )  # fmt: skip
+    return when + (" (уже прошло)" if time_has_passed(lead, business.tz) else "")
 
 
 def action_log(history: list[dict], business: BusinessConfig) -> list[str]:

@@ -197,9 +197,11 @@ def set_from_crm(lead: Lead, status: LeadStatus, at: datetime) -> Lead | None:
 
 
 def take_over(lead: Lead, staff_id: str, at: datetime) -> Lead | None:
-    """A staff member answered the client from the card: the assistant steps aside."""
-    if lead.handed_over and lead.accepted_at:
+    """A staff member answered the client from the card: the assistant steps aside (and a question
+    it could not answer has its answer now)."""
+    if lead.handed_over and lead.accepted_at and not lead.question:
         return None
+    lead.question = None
     lead.handed_over = True
     if not lead.accepted_at:
         lead.accepted_at = at
@@ -213,6 +215,14 @@ def hand_back(lead: Lead) -> Lead | None:
     if not lead.handed_over:
         return None
     lead.handed_over = False
+    return lead
+
+
+def await_staff_answer(lead: Lead, question: str) -> Lead | None:
+    """The assistant could not answer the client's question and said a person would."""
+    if lead.question == question:
+        return None
+    lead.question = question
     return lead
 
 
@@ -234,6 +244,7 @@ def anonymised(lead: Lead) -> Lead | None:
     lead.message_ids = []
     lead.inbound_at = []
     lead.recent_texts = []
+    lead.question = None
     lead.possible_match = None
     lead.business_connection_id = None
     lead.card = None

@@ -192,6 +192,9 @@ class Qualification(_Model):
     urgent: bool = False
     engine: str = "offline"
     tokens: int = 0
+    answer: str | None = Field(
+        default=None, description="the LLM's answer to the client's question, from the business's facts only"
+    )
 
     @model_validator(mode="after")
     def _service_leads_services(self) -> Qualification:
@@ -217,6 +220,10 @@ class Lead(_Model):
     preferred_date: date | None = None
     preferred_time: str | None = None
     preferred_window: str | None = None
+    language: Literal["ru", "en"] = Field(default="ru", description="the language the client writes in")
+    question: str | None = Field(
+        default=None, description="a question the assistant could not answer: a person answers it"
+    )
     urgent: bool = False
     media: list[str] = Field(default_factory=list)
     llm_tokens: int = 0
@@ -287,6 +294,7 @@ class Lead(_Model):
             "services",
             "preferred_window",
             "branch",
+            "language",
             "owner",
             "crm_id",
             "source",

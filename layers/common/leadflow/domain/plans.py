@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 from leadflow.business import BusinessConfig, clock_time
 from leadflow.clock import iso
 from leadflow.domain.calendar import Calendar
-from leadflow.domain.models import CLOSED_STATUSES, Lead, LeadStatus, Temperature
+from leadflow.domain.models import CLOSED_STATUSES, Intent, Lead, LeadStatus, Temperature
+from leadflow.domain.qualify.text import is_emoji_only
 
 
 @dataclass
@@ -34,15 +35,18 @@ class Timer:
 # --------------------------------------------------------------------------- SLA
 
 
-def sla_minutes(business: BusinessConfig, temperature: str | None) -> int:
+def sla_minutes(business: BusinessConfig, temperature: str | None, intent: str | None = None) -> int:
+    """By temperature; a question (cold, but a client waiting for an answer) has its own clock."""
     sla = business.sla
+    if intent == Intent.question:
+        return sla.question_min
     return {Temperature.hot: sla.hot_min, Temperature.warm: sla.warm_min}.get(temperature, sla.cold_min)  # type: ignore[call-overload]
 
 
 def sla_due(business: BusinessConfig, lead: Lead, start: datetime) -> datetime:
     """The SLA counts in the branch's business minutes: a lead at closing time is due after opening."""
     calendar = Calendar.for_branch(business, lead.branch)
-    return calendar.add_business_minutes(start, sla_minutes(business, lead.temperature))
+    return calendar.add_business_minutes(start, sla_minutes(business, lead.temperature, lead.intent))
 
 
 def sla_timer(business: BusinessConfig, lead: Lead, now: datetime) -> Timer | None:
@@ -68,6 +72,20 @@ def after_business_minutes(business: BusinessConfig, lead: Lead, now: datetime, 
 
 
 # --------------------------------------------------------------------------- client messages
+
+
+EMOJI_WAIT = timedelta(hours=24)
+
+
+def emoji_wait_timer(lead: Lead) -> Timer | None:
+    """A lead that is only emoji so far («💅🔥») is not a target by the rules, but maybe a client
+    about to write: it stays open a day, then this timer has it closed unless words came."""
+    if lead.intent != Intent.not_target or not lead.recent_texts:
+        return None
+    if not all(is_emoji_only(text) for text in lead.recent_texts):
+        return None
+    due = lead.received_at + EMOJI_WAIT
+    return Timer(f"emoji_wait#{lead.lead_id}", "escalate", "emoji_wait", iso(due), lead.lead_id)
 
 
 def quiet_until(business: BusinessConfig, now: datetime) -> datetime | None:

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from leadflow.domain import lifecycle
 from leadflow.domain.models import InboundMessage, Intent, Lead, Qualification, Temperature
 from leadflow.domain.qualify.names import is_placeholder_name
+from leadflow.domain.qualify.text import language_of
 
 # How many message ids a lead remembers to recognise a redelivered message (a redelivery comes
 # within minutes; a lead gets a few dozen messages at most).
@@ -41,6 +42,9 @@ def merge(
     if lead.service and (not lead.services or lead.services[0] != lead.service):
         # a lead stored before `services` existed, or a late message that filled only the gap
         lead.services = [lead.service, *(s for s in lead.services if s != lead.service)]
+    language = language_of(message.text) if newer else None
+    if language:  # the language of the newest message with words in it
+        lead.language = language  # type: ignore[assignment]
     lead.urgent = lead.urgent or understood.urgent
     lead.llm_tokens += understood.tokens if message.message_id not in lead.message_ids or refined else 0
     if message.call and message.call.missed:

@@ -20,7 +20,7 @@ from leadflow.adapters.queues import Queue
 from leadflow.adapters.store import Store
 from leadflow.business import BusinessConfig
 from leadflow.domain.cards import Button, button, lead_label, staff_name
-from leadflow.domain.models import Lead, LeadReady
+from leadflow.domain.models import Intent, Lead, LeadReady
 from leadflow.domain.plans import Timer, after_business_minutes, is_waiting_for_owner, seniors, sla_due
 from leadflow.observability import logger, metrics
 from leadflow.steps.timers import work_due_timers
@@ -46,7 +46,11 @@ class EscalateStep:
         return {"timers": self.run(clock.now())}
 
     def run(self, now: datetime) -> int:
-        handlers = {"route_wait": self._route_waiting, "sla": self._sla_step}
+        handlers = {
+            "route_wait": self._route_waiting,
+            "sla": self._sla_step,
+            "emoji_wait": self._emoji_waited,
+        }
         return work_due_timers(self.store, "escalate", now, handlers, self._gave_up)
 
     def _gave_up(self, timer: Timer, reason: str) -> None:
@@ -63,6 +67,13 @@ class EscalateStep:
         lead = self.store.leads.get(timer.lead_id or "")
         if lead and lead.is_open and not lead.routed:
             self.route_queue.send(LeadReady(lead_id=lead.lead_id, reason="waited"))
+        self.store.timers.cancel(timer.timer_id)
+
+    def _emoji_waited(self, timer: Timer, now: datetime) -> None:
+        """A day after «💅🔥» with no words since: the not-target lead is closed (by route, as any other)."""
+        lead = self.store.leads.get(timer.lead_id or "")
+        if lead and lead.is_open and lead.intent == Intent.not_target:
+            self.route_queue.send(LeadReady(lead_id=lead.lead_id, reason="not_target"))
         self.store.timers.cancel(timer.timer_id)
 
     def _notify(self, staff_id: str, lead: Lead, kind: str, text: str, key: str) -> None:

@@ -21,7 +21,7 @@ from leadflow.business import BusinessConfig
 from leadflow.domain import plans
 from leadflow.domain.models import CLOSED_STATUSES, Lead, LeadStatus
 
-TIMERS_ENDED_BY_CLOSE = ("sla", "route_wait", "nudge")
+TIMERS_ENDED_BY_CLOSE = ("sla", "route_wait", "nudge", "emoji_wait")
 
 
 class LeadChanges:

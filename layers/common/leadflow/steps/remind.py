@@ -15,7 +15,7 @@ from leadflow.adapters.channels.base import SendError
 from leadflow.adapters.crm import Crm
 from leadflow.adapters.messenger import Messenger, client_message
 from leadflow.adapters.store import Store
-from leadflow.business import BusinessConfig
+from leadflow.business import BusinessConfig, Service
 from leadflow.clock import iso
 from leadflow.domain import lifecycle
 from leadflow.domain.kpi import compute_kpis, digest_text
@@ -112,17 +112,18 @@ class RemindStep:
             self.store.timers.cancel(timer.timer_id)
             return
         service = self.business.service(lead.service)
-        service_name = service.name.lower() if service else "визит"
+        english = lead.language == "en"
+        texts = self.business.messages.in_language(lead.language)
+        service_name = _named(service, english) or ("a visit" if english else "визит")
         local = lead.appointment_at.astimezone(self.business.tz)
-        day = describe_day(local.date(), now.astimezone(self.business.tz).date())
+        day = describe_day(local.date(), now.astimezone(self.business.tz).date(), lead.language)
+        at = "at" if english else "в"
         if lead.client_address()[0] == "sms":
             # One SMS part (70 Cyrillic characters): the short template, trimmed if a name is long.
-            short_when = f"{day if ',' not in day else f'{local:%d.%m}'} в {local:%H:%M}"
-            text = fit_one_segment(
-                self.business.messages.reminder_sms.format(service=service_name, when=short_when)
-            )
+            short_when = f"{day if ',' not in day else f'{local:%d.%m}'} {at} {local:%H:%M}"
+            text = fit_one_segment(texts.reminder_sms.format(service=service_name, when=short_when))
         else:
-            text = self.business.messages.reminder.format(service=service_name, when=f"{day} в {local:%H:%M}")
+            text = texts.reminder.format(service=service_name, when=f"{day} {at} {local:%H:%M}")
         if self._to_client(timer, lead, "reminder", text, now):
             self.store.timers.cancel(timer.timer_id)
 
@@ -141,8 +142,8 @@ class RemindStep:
         days = self.business.reminders.nudge_after_days
         service = self.business.service(lead.service)
         if timer.step < len(days):
-            text = self.business.messages.nudge.format(
-                service_part=f" на {service.name.lower()}" if service else ""
+            text = self.business.messages.in_language(lead.language).nudge.format(
+                service_part=_service_part(service, lead.language)
             )
             if not self._to_client(timer, lead, "nudge", text, now):
                 return
@@ -176,8 +177,8 @@ class RemindStep:
         ):
             self.store.timers.cancel(timer.timer_id)  # marketing by SMS only with consent
             return
-        text = self.business.messages.winback.format(
-            service_part=f" на {service.name.lower()}" if service else ""
+        text = self.business.messages.in_language(lead.language).winback.format(
+            service_part=_service_part(service, lead.language)
         )
         if self._to_client(timer, lead, "winback", text, now):
             self.store.timers.cancel(timer.timer_id)
@@ -215,3 +216,18 @@ class RemindStep:
         self.store.timers.reschedule(
             timer.timer_id, now + timedelta(days=1), 0, {"through": done.isoformat()}
         )
+
+
+def _named(service: Service | None, english: bool) -> str | None:
+    """The service as said inside a sentence: «маникюр», "gel manicure"."""
+    if service is None:
+        return None
+    return (service.name_en or service.name) if english else service.name.lower()
+
+
+def _service_part(service: Service | None, language: str) -> str:
+    """« на маникюр» / " for a manicure" in «Подобрать вам удобное время{service_part}?»."""
+    name = _named(service, language == "en")
+    if not name:
+        return ""
+    return f" for {name}" if language == "en" else f" на {name}"

@@ -36,10 +36,10 @@ from leadflow.domain.models import (
     Qualification,
     Temperature,
 )
-from leadflow.domain.plans import Timer
-from leadflow.domain.replies import compose_reply, missing_fields, reminder_answer
+from leadflow.domain.plans import Timer, emoji_wait_timer
+from leadflow.domain.replies import build_reply, missing_fields, reminder_answer
 from leadflow.domain.sms import is_opt_out
-from leadflow.domain.understanding import merge
+from leadflow.domain.understanding import CARD_TEXT_CHARS, merge
 from leadflow.observability import logger, metrics
 from leadflow.steps.leads import LeadChanges
 
@@ -120,7 +120,7 @@ class ScoreStep:
             if lead.handed_over:
                 self._forward_to_owner(lead, message)  # the owner sees it, a «да» to a reminder included
             elif not answered_reminder:
-                lead = self._reply(lead, message, first=is_first, unsaved=unsaved)
+                lead = self._reply(lead, message, first=is_first, unsaved=unsaved, understood=understood)
         except Exception as exc:
             # Routing never waits on the reply: the lead is handed on, then the queue retries this
             # message and the reply (exactly once: the send is claimed by the message's id).
@@ -235,14 +235,25 @@ class ScoreStep:
         return self.store.leads.get(previous_id) if previous_id else None
 
     # ------------------------------------------------------------------ answers
-    def _reply(self, lead: Lead, message: InboundMessage, *, first: bool, unsaved: bool = False) -> Lead:
+    def _reply(
+        self, lead: Lead, message: InboundMessage, *, first: bool, unsaved: bool = False,
+        understood: Qualification | None = None,
+    ) -> Lead:  # fmt: skip
         now = clock.now()
+        # «завтра» is the day after the message was written, however late it is processed
         local_today = message.received_at.astimezone(self.business.tz).date()
         if message.call and message.call.missed and not message.text:
             text: str | None = self.business.messages.missed_call
         else:
             is_open = Calendar.for_branch(self.business, lead.branch).is_open(now)
-            text = compose_reply(lead, self.business, first=first, today=local_today, is_open_now=is_open)
+            reply = build_reply(
+                lead, self.business, first=first, today=local_today, is_open_now=is_open,
+                text=message.text or "", asked=understood.intent if understood else None,
+                llm_answer=understood.answer if understood else None,
+            )  # fmt: skip
+            text = reply.text
+            if reply.unanswered:
+                lead = self._question_for_staff(lead, message, unsaved=unsaved)
         if not text:
             return lead
         if lead.client_address()[0] == "sms" and not lead.contact.phone:
@@ -265,6 +276,27 @@ class ScoreStep:
             value=max((replied_at - lead.received_at).total_seconds(), 0),
         )
         return changed.lead if changed else lead
+
+    def _question_for_staff(self, lead: Lead, message: InboundMessage, *, unsaved: bool) -> Lead:
+        """The client was told an administrator will answer: the question goes on the card, and to
+        the owner at once when the lead has one already (its card went out before the question)."""
+        question = (message.text or "").strip()[:CARD_TEXT_CHARS]
+        if unsaved:
+            lead.question = question  # written with the new lead; route's card shows it
+            return lead
+        changed = self.store.leads.change(
+            lead.lead_id, lambda current: lifecycle.await_staff_answer(current, question), known=lead
+        )
+        lead = changed.lead if changed else lead
+        if lead.owner:
+            who = lead.contact.name or "Клиент"
+            self.messenger.to_owner(
+                lead,
+                f"question:{message.message_id}",
+                f"❓ {who} спрашивает: «{question}». Ассистент не знает ответа и обещал, что ответит "
+                f"администратор — ответьте на карточку ({lead.lead_id}).",
+            )
+        return lead
 
     def _may_answer(self, lead: Lead, now: datetime) -> bool:
         """At most ``replies.per_chat`` automatic answers in ``replies.window_min``: the lead keeps
@@ -320,6 +352,10 @@ class ScoreStep:
         if lead.routed or lead.status in CLOSED_STATUSES:
             return
         if lead.intent == Intent.not_target:
+            wait = emoji_wait_timer(lead)
+            if wait is not None:  # «💅🔥»: open for a day in case words follow; closed by the timer else
+                self.store.timers.put(wait, only_if_new=True)
+                return
             self.route_queue.send(LeadReady(lead_id=lead.lead_id, reason="not_target"))
             return
         complete = not missing_fields(lead, self.business) or lead.intent == Intent.question

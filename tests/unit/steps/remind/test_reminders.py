@@ -191,3 +191,36 @@ def test_no_show_gets_a_winback_after_the_configured_delay(aws, monkeypatch):
     )
     assert winback["text"] == "Жаль, что не получилось прийти. Давайте подберём другое время на маникюр?"
     assert len([m for m in outbox(aws.store, lead.lead_id) if m["kind"] == "winback"]) == 1
+
+
+def _english_speaking_salon(monkeypatch) -> None:
+    config = wiring.business().model_copy(deep=True)
+    manicure = config.service("manicure")
+    assert manicure is not None
+    manicure.name_en, manicure.keywords = "manicure", [*manicure.keywords, "manicure"]
+    use_business(monkeypatch, config)
+
+
+def test_an_english_client_is_reminded_in_english(aws, monkeypatch):
+    _english_speaking_salon(monkeypatch)
+    _, lead = _booked(aws, monkeypatch, local(2026, 3, 19, 15), text="I would like a manicure please")
+    assert (lead.language, lead.service) == ("en", "manicure")
+    tick(reminders(), local(2026, 3, 18, 15, 5), step=timedelta(minutes=5), times=2)
+    (day_before,) = sent(aws.store, lead.lead_id, "reminder")
+    assert day_before["text"] == (
+        "A reminder: you are booked for manicure tomorrow at 15:00. Please confirm: answer “yes” or “no”."
+    )
+
+
+def test_an_english_client_is_nudged_in_english(aws, monkeypatch):
+    clock.freeze(local(2026, 3, 17, 10))
+    use_crm(monkeypatch, RecordingCrm())
+    _english_speaking_salon(monkeypatch)
+    lead = client_writes(aws.store, "Hello! Can I book a manicure?", chat=CHAT)
+    route(aws.store, lead.lead_id)
+    tick(reminders(), local(2026, 3, 18, 11), step=timedelta(minutes=5), times=2)
+    (nudge,) = sent(aws.store, lead.lead_id, "nudge")
+    assert nudge["text"] == (
+        "Hello! Shall we find a time that suits you for manicure? Write a day and time — an administrator "
+        "will confirm."
+    )

@@ -85,7 +85,11 @@ def test_spam_is_answered_plainly_and_never_owned(aws):
 def test_a_price_question_is_answered_from_the_catalog_and_owned_as_a_cold_lead(aws):
     clock.freeze(SATURDAY_11)
     score(aws, message(1, "Сколько стоит чистка лица?"))
-    assert "Чистка лица: стоимость от 3000 ₽, около 90 мин" in replies(aws)[-1]["text"]
+    # the price as the catalog says it (no «от» it does not say), Russian style, and the offer to book
+    assert (
+        replies(aws)[-1]["text"]
+        == "Здравствуйте, Ира! Чистка лица — 3\u202f000\u00a0₽, 1,5\u00a0часа. Записать вас?"
+    )
     lead = only_lead(aws)
     assert (lead.intent, lead.temperature) == ("question", "cold")
     assert [m["reason"] for m in ready_messages(aws)] == ["complete"]

@@ -44,7 +44,9 @@ def test_the_owner_gets_a_card_with_everything_to_call_and_book(telegram_ws):
     text = card["text"]
     # Tap to call: the international +7 form, which Telegram links, not the client's «8913…».
     assert "Телефон: +79138402765" in text
-    assert "Имя: Ирина" in text and "Маникюр" in text and "завтра 15:00" in text
+    assert (
+        "Имя: Ирина" in text and "Маникюр" in text and "Когда: завтра, 15 марта, в 15:00" in text
+    )  # the day with its date
     assert "Канал: Telegram" in text and "🔥" in text
     assert f"Ведёт: {NAMES[lead.owner]}" in text
     assert BOOKING in text  # the last messages

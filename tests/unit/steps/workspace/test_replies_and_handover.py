@@ -110,3 +110,20 @@ def test_a_client_whose_channel_refuses_is_reported_to_the_staff_member(telegram
 
     assert ws.tg.texts(chat)[-1].startswith("Не удалось доставить ответ клиенту")
     assert ws.route_failures == []
+
+
+def test_a_question_the_assistant_could_not_answer_is_on_the_card_until_someone_answers_it(telegram_ws):
+    ws = telegram_ws
+    ws.say("А с собакой к вам можно? 89138402765")
+    lead = ws.only_lead()
+    assert ws.tg.texts(CLIENT)[-1].endswith("Уточню у администратора и вернусь с ответом.")
+    chat, card = _owner_chat(ws), ws.card_id(lead)
+    card_text = next(m for m in ws.tg.sent[str(chat)] if m["message_id"] == card)["text"]
+    assert "❓ Ждёт ответа администратора: «А с собакой к вам можно? 89138402765»" in card_text
+
+    ws.reply_to_card(chat, card, "Да, с маленькой собакой можно 🐶")
+
+    assert ws.tg.texts(CLIENT)[-1] == "Да, с маленькой собакой можно 🐶"
+    assert ws.lead(lead.lead_id).question is None
+    card_now = next(m for m in ws.tg.sent[str(chat)] if m["message_id"] == card)
+    assert "❓" not in card_now["text"]

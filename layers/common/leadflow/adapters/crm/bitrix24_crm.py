@@ -6,7 +6,9 @@ from __future__ import annotations
 from leadflow.adapters.crm.base import CrmUnavailable, Pushed, not_pushed
 from leadflow.adapters.crm.bitrix24 import Bitrix24Client, Bitrix24Error, CallbackTask, CrmLead
 from leadflow.business import BusinessConfig
+from leadflow.domain.knowledge import describe_services, lead_services
 from leadflow.domain.models import Lead
+from leadflow.domain.wording import describe_time
 
 # Bitrix24's built-in SOURCE_IDs; other channels go in as OTHER with the channel named.
 DEFAULT_SOURCE_IDS = {"call": "CALL", "form": "WEBFORM", "sms": "OTHER"}
@@ -16,11 +18,15 @@ def crm_lead(lead: Lead, business: BusinessConfig, assigned_by_id: str | None) -
     service = business.service(lead.service)
     branch = business.branch(lead.branch)
     who = lead.contact.name or lead.contact.phone or "клиент"
-    when = " ".join(str(v) for v in (lead.preferred_date, lead.preferred_time) if v)
+    # «2026-03-14 после 18:00», «2026-03-15 вечером», «2026-03-15 15:00»: a window stays a window
+    hour = describe_time(lead.preferred_time, lead.preferred_window).removeprefix("в ")
+    when = " ".join(v for v in (str(lead.preferred_date or ""), hour) if v)
+    services = lead_services(lead, business)
     comments = "\n".join(
         line
         for line in (
-            f"Услуга: {service.name}" if service else None,
+            f"Услуги: {describe_services(services)}" if len(services) > 1 else None,
+            f"Услуга: {service.name}" if service and len(services) < 2 else None,
             f"Филиал: {branch.title}" if branch else None,
             f"Желаемое время: {when}" if when else None,
             f"Интерес: {lead.intent or '—'}, температура: {lead.temperature or '—'}"

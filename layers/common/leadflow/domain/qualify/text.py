@@ -169,6 +169,30 @@ def prepare(text: str, channel: str = "") -> Message:
 ENGLISH_WORD_RE = lazy_re(r"[a-z]+(?:'[a-z]+)?")
 
 
+def language_of(text: str) -> str | None:
+    """ "en" for a message in English, "ru" for one in Cyrillic; None when it cannot tell (no words, or
+    Latin letters with no English word: «ok», «zavtra mozhno?» — the conversation's language stays)."""
+    lowered = (text or "").lower()
+    latin, cyrillic = len(LATIN_RE.findall(lowered)), len(CYRILLIC_RE.findall(lowered))
+    if cyrillic >= latin:
+        return "ru" if cyrillic else None
+    english = any(w in lexicon.ENGLISH_MARKERS for w in ENGLISH_WORD_RE.findall(lowered))
+    return "en" if english else None
+
+
+def is_emoji_only(text: str) -> bool:
+    """«💅💅🔥», «❤️ 👍»: pictographs and nothing to read (no letters, no digits)."""
+    import unicodedata
+
+    pictographs = 0
+    for char in text or "":
+        if char.isalnum():
+            return False
+        if unicodedata.category(char) == "So":
+            pictographs += 1
+    return pictographs > 0
+
+
 @functools.lru_cache(maxsize=20_000)
 def english_lemmas(word: str) -> frozenset[str]:
     """The word and its singular or plural: enough to meet a catalog's English keywords («lash», «lashes»)."""
