@@ -147,6 +147,14 @@ class StaffMember(_Section):
     capacity: int = Field(default=20, ge=0, description="open leads at once; 0 = takes no new leads")
     active: bool = True
 
+    def crm_user(self, crm: str) -> str | None:
+        """Who this person is in the CRM named ``crm``: its user id, or the name a sheet shows."""
+        if crm == "bitrix24":
+            return str(self.bitrix24_user_id) if self.bitrix24_user_id else None
+        if crm == "amocrm":
+            return str(self.amocrm_user_id) if self.amocrm_user_id else None
+        return self.name if crm == "sheets" else None
+
 
 class RuleMatch(_Section):
     channel: list[str] | None = None

@@ -68,9 +68,11 @@ class Settings(BaseModel):
     sms_provider: str | None = None
     sms_sender: str | None = None
     sms_api_base: str | None = None
-    amocrm_base_url: str | None = Field(default=None, description="the account's address, https://<sub>.amocrm.ru")
+    amocrm_base_url: str | None = Field(
+        default=None, description="the account's address, https://<sub>.amocrm.ru"
+    )
     google_sheets_api_base: str = "https://sheets.googleapis.com"
-    google_oauth_token_url: str = "https://oauth2.googleapis.com/token"
+    google_oauth_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL
     max_body_bytes: int = 1_000_000
     config_max_age_s: int = 60
     outbox_only: bool = Field(default=False, description="local stack: record outbound, never call APIs")

@@ -231,7 +231,7 @@ class Lead(_Model):
     owner: str | None = None
     assignment_reason: str | None = None
     crm_id: str | None = None
-    crm_entity: Literal["lead", "deal"] | None = None
+    crm_entity: Literal["lead", "deal", "row"] | None = None  # row: a line of a Google sheet
     crm_error: str | None = Field(default=None, description="the CRM refused the lead for good: why")
     mirrored: bool = Field(default=False, description="also written to the business's crm.mirror_sheet")
     source: str | None = None

@@ -213,7 +213,7 @@ class RouteStep:
 
     def _crm_user(self, staff_id: str | None) -> str | None:
         member = self.business.staff_member(staff_id)
-        return str(member.bitrix24_user_id) if member and member.bitrix24_user_id else None
+        return member.crm_user(self.crm.name) if member else None
 
     def _push_to_crm(
         self, leads: list[Lead], redelivered: bool
