@@ -389,7 +389,7 @@ class Sheet(_Section):
         return name
 
 
-class AmoCrm(_Section):
+class AmoCrmConfig(_Section):
     """amoCRM: where new leads go and which stage each of our statuses is in the client's pipeline."""
 
     entry: Literal["complex", "unsorted"] = Field(
@@ -448,7 +448,7 @@ class Crm(_Section):
     # The CRM's request limit (CRM_REQUEST_BUDGETS when unset): Bitrix24 Enterprise says 5 and 250.
     requests_per_s: float | None = Field(default=None, gt=0)
     burst: int | None = Field(default=None, ge=1)
-    amocrm: AmoCrm = Field(default_factory=AmoCrm)
+    amocrm: AmoCrmConfig = Field(default_factory=AmoCrmConfig)
     sheet: Sheet | None = Field(default=None, description="kind: sheets — the sheet that is the CRM")
     mirror_sheet: Sheet | None = Field(default=None, description="Bitrix24/amoCRM leads also go here")
 

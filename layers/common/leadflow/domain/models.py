@@ -133,7 +133,7 @@ class StaffEvent(_Model):
 
 
 class CrmEvent(_Model):
-    """A status change reported back by the CRM (Bitrix24 outbound webhook)."""
+    """A status change reported back by the CRM (a Bitrix24 outbound webhook, an amoCRM webhook)."""
 
     type: Literal["crm"] = "crm"
     schema_version: Literal[1] = 1
