@@ -159,6 +159,7 @@ def make_crm(biz: BusinessConfig) -> Crm:
     if kind == "sheets":
         assert config.sheet is not None  # the config refuses kind: sheets without a sheet
         return make_sheets_crm(biz, config.sheet, requests.Session())
+    primary: Crm
     if kind == "amocrm":
         from leadflow.adapters.crm.amocrm import AmoCrmClient
         from leadflow.adapters.crm.amocrm_crm import AmoCrm
@@ -167,15 +168,24 @@ def make_crm(biz: BusinessConfig) -> Crm:
         token = _required(secret("AMOCRM_TOKEN"), "AMOCRM_TOKEN")
         rate, burst = config.request_budget("amocrm")
         limiter = crm_limiter("amocrm", base_url, rate, burst)
-        return AmoCrm(AmoCrmClient(base_url, token, requests.Session(), limiter), biz)
-    from leadflow.adapters.crm.bitrix24 import Bitrix24Client, portal_key
-    from leadflow.adapters.crm.bitrix24_crm import Bitrix24Crm
+        primary = AmoCrm(AmoCrmClient(base_url, token, requests.Session(), limiter), biz)
+    else:
+        from leadflow.adapters.crm.bitrix24 import Bitrix24Client, portal_key
+        from leadflow.adapters.crm.bitrix24_crm import Bitrix24Crm
 
-    url = _required(secret("BITRIX24_WEBHOOK_URL"), "BITRIX24_WEBHOOK_URL")
-    rate, burst = config.request_budget("bitrix24")
-    limiter = bitrix24_limiter(portal_key(url), rate, burst)
-    client = Bitrix24Client(url, requests.Session(), limiter, mode=config.mode, tags_field=config.tags_field)
-    return Bitrix24Crm(client)
+        url = _required(secret("BITRIX24_WEBHOOK_URL"), "BITRIX24_WEBHOOK_URL")
+        rate, burst = config.request_budget("bitrix24")
+        limiter = bitrix24_limiter(portal_key(url), rate, burst)
+        client = Bitrix24Client(url, requests.Session(), limiter, mode=config.mode, tags_field=config.tags_field)
+        primary = Bitrix24Crm(client)
+    if config.mirror_sheet is None:
+        return primary
+    from leadflow.adapters.crm.mirrored import MirroredCrm
+    from leadflow.adapters.crm.sheets_crm import SheetsCrm
+
+    sheet = make_sheets_crm(biz, config.mirror_sheet, requests.Session())
+    assert isinstance(sheet, SheetsCrm)
+    return MirroredCrm(primary, sheet)
 
 
 def make_sheets_crm(biz: BusinessConfig, sheet: Any, session: Any) -> Crm:
