@@ -176,7 +176,9 @@ def make_crm(biz: BusinessConfig) -> Crm:
         url = _required(secret("BITRIX24_WEBHOOK_URL"), "BITRIX24_WEBHOOK_URL")
         rate, burst = config.request_budget("bitrix24")
         limiter = bitrix24_limiter(portal_key(url), rate, burst)
-        client = Bitrix24Client(url, requests.Session(), limiter, mode=config.mode, tags_field=config.tags_field)
+        client = Bitrix24Client(
+            url, requests.Session(), limiter, mode=config.mode, tags_field=config.tags_field
+        )
         primary = Bitrix24Crm(client)
     if config.mirror_sheet is None:
         return primary

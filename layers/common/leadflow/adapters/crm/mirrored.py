@@ -74,4 +74,3 @@ class MirroredCrm:
         if lead.mirrored:
             problems.append(self.sheet.forget(lead.model_copy(update={"crm_id": lead.lead_id})))
         return "; ".join(p for p in problems if p) or None
-
