@@ -82,3 +82,12 @@ def test_budgets_per_crm_and_the_configs_own():
     assert config("").crm.request_budget("amocrm") == (7.0, 1)
     assert config("").crm.request_budget("bitrix24") == (2.0, 50)
     assert config("crm: {requests_per_s: 5, burst: 250}\n").crm.request_budget("bitrix24") == (5.0, 250)
+
+
+def test_each_crm_account_has_its_own_shared_budget_item():
+    from leadflow.adapters.rate_limit import limiter_key
+
+    keys = [limiter_key(k) for k in ("https://salon.bitrix24.ru", "amocrm:https://salon.amocrm.ru",
+                                     "sheets:leadflow@p.iam.gserviceaccount.com")]  # fmt: skip
+    assert [k.split("#")[0] for k in keys] == ["bitrix24", "amocrm", "sheets"]
+    assert not any("salon" in k for k in keys)  # no account address in the table
