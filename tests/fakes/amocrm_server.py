@@ -157,6 +157,10 @@ class AmoCrmAccount:
                 "leads",
                 [self._lead_out(x) for x in self.leads.values() if self._matches(x, query.get("query", ""))],
             )
+        if method == "GET" and path == "account":
+            body = {"id": self.account_id, "name": "Салон «Лайм»", "subdomain": self.subdomain,
+                    "country": "RU", "currency": "RUB", "_links": {"self": {"href": f"{self.base_url}/api/v4/account"}}}  # fmt: skip
+            return Response(200, body, headers=HAL)
         if method == "POST" and path == "leads/complex":
             return self._complex(request.json())
         if method == "POST" and path == "leads/unsorted/forms":
