@@ -210,7 +210,7 @@ def cmd_kpi(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(kpis)
         return 0
-    print_kpis(kpis)
+    print_kpis(kpis, wiring.business())
     return 0
 
 

@@ -299,7 +299,14 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class EmulatorServer(ThreadingHTTPServer):
+class QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (a poller or worker at stop, a webhook sender) is no error to print."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class EmulatorServer(QuietServer):
     daemon_threads = True
 
     def __init__(self, app: Any):

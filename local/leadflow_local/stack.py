@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -37,6 +37,7 @@ from leadflow_local.emulator import (  # noqa: F401 - re-exported: the CLI, insp
     ACCOUNT,
     REGION,
     Emulator,
+    QuietServer,
     aws_env,
     create_queues,
     create_tables,
@@ -196,7 +197,7 @@ class Gateway:
                 pass
 
         try:
-            self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+            self.server = QuietServer(("127.0.0.1", port), Handler)
         except OSError as exc:
             raise PortInUse(f"port {port} is in use (is another `leadflow up` running?)") from exc
         self.server.daemon_threads = True
@@ -340,7 +341,8 @@ class Scheduler(threading.Thread):
                     try:
                         self.invoke(name, scheduled_event(f"leadflow-{name}"))
                     except Exception as exc:
-                        print(f"leadflow up: {name} failed: {type(exc).__name__}: {exc}", flush=True)
+                        if not self.stopping.is_set():  # at stop, a run cut short is expected
+                            print(f"leadflow up: {name} failed: {type(exc).__name__}: {exc}", flush=True)
             self.stopping.wait(0.1)
 
 
