@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from leadflow import clock, wiring
+from leadflow.adapters import rate_limit
 from leadflow.domain.models import CrmEvent
 from tests.fakes.bitrix24_server import Bitrix24Portal
 from tests.fakes.google_sheets_server import GoogleSheets, service_account_json
@@ -26,6 +27,7 @@ def both(aws, monkeypatch):
         stored = aws.store.config.get(0)
         crm = stored.crm.model_dump() | {"mirror_sheet": {"spreadsheet_id": SHEET_ID, "sheet": "Заявки"}}
         use_business(monkeypatch, type(stored).model_validate(stored.model_dump() | {"crm": crm}))
+        monkeypatch.setattr(rate_limit, "_BUCKETS", {})  # each test starts with the sheet's full burst
         wiring.reset()
         yield portal, google
     assert not portal.violations
@@ -70,3 +72,16 @@ def test_a_sheet_that_refuses_for_good_does_not_hold_the_lead_back(aws, both):
     stored = aws.store.leads.get(lead.lead_id)
     assert stored.crm_id and not stored.crm_error and not stored.mirrored
     assert len([m for m in aws.store.conversation.outbound(lead.lead_id) if m["kind"] == "lead_card"]) == 1
+
+
+def test_a_status_change_reaches_bitrix24_even_when_the_sheet_was_unshared_since(aws, both):
+    portal, google = both
+    clock.freeze(SATURDAY_NOON)
+    lead = _qualified_lead(aws, 4)
+    assert _route(aws, [lead]) == {"batchItemFailures": []}
+    google.spreadsheets[SHEET_ID].shared_with.clear()
+    stored = aws.store.leads.get(lead.lead_id)
+
+    wiring.crm().update_status(stored.model_copy(update={"status": "booked"}))
+
+    assert portal.portal.leads[int(stored.crm_id)]["STATUS_ID"] == "PROCESSED"

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from leadflow import clock, wiring
+from leadflow.adapters import rate_limit
 from tests.fakes.google_sheets_server import GoogleSheets, service_account_json
 from tests.support.builders import use_business
 from tests.unit.adapters.crm.test_route_to_bitrix24 import SATURDAY_NOON, _qualified_lead, _route
@@ -25,6 +26,7 @@ def google(aws, monkeypatch):
         stored = aws.store.config.get(0)
         crm = stored.crm.model_dump() | {"kind": "sheets", "sheet": {"spreadsheet_id": SHEET_ID}}
         use_business(monkeypatch, type(stored).model_validate(stored.model_dump() | {"crm": crm}))
+        monkeypatch.setattr(rate_limit, "_BUCKETS", {})  # each test starts with the sheet's full burst
         wiring.reset()
         yield google
 

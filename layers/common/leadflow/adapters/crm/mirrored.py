@@ -10,9 +10,11 @@ that refuses for good (not shared, no such tab) is logged and never holds a lead
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 
 from leadflow.adapters.crm.base import Crm, Pushed
+from leadflow.adapters.crm.google_sheets import SheetsError
 from leadflow.adapters.crm.sheets_crm import SheetsCrm
 from leadflow.business import BusinessConfig
 from leadflow.domain.models import Lead
@@ -48,23 +50,29 @@ class MirroredCrm:
             result.append(replace(outcome, mirrored=lead.mirrored or lead.lead_id in mirrored))
         return result
 
+    def _follow(self, what: str, lead: Lead, fn: Callable[[Lead], None]) -> None:
+        """The sheet follows the CRM; one it refuses for good is logged (a retry would not help)."""
+        if not lead.mirrored:
+            return
+        try:
+            fn(lead.model_copy(update={"crm_id": lead.lead_id}))
+        except SheetsError as exc:  # retryable ones come as CrmUnavailable and go round the queue
+            log.warning("mirror sheet %s refused for lead %s: %s", what, lead.lead_id, exc)
+
     def update_status(self, lead: Lead) -> None:
         self.crm.update_status(lead)
         self.mirror_status(lead)
 
     def mirror_status(self, lead: Lead) -> None:
-        if lead.mirrored:
-            self.sheet.update_status(lead.model_copy(update={"crm_id": lead.lead_id}))
+        self._follow("status", lead, self.sheet.update_status)
 
     def raise_priority(self, lead: Lead) -> None:
         self.crm.raise_priority(lead)
-        if lead.mirrored:
-            self.sheet.raise_priority(lead.model_copy(update={"crm_id": lead.lead_id}))
+        self._follow("priority", lead, self.sheet.raise_priority)
 
     def reassign(self, lead: Lead, crm_user_id: str | None) -> None:
         self.crm.reassign(lead, crm_user_id)
-        if lead.mirrored:
-            self.sheet.reassign(lead.model_copy(update={"crm_id": lead.lead_id}), crm_user_id)
+        self._follow("owner", lead, lambda row: self.sheet.reassign(row, crm_user_id))
 
     def status_of(self, lead: Lead) -> str | None:
         return self.crm.status_of(lead)
