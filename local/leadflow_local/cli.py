@@ -63,7 +63,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     if stack.data_dir:
         brought = stack.restored
         kept = (
-            f"{brought['items']} items and {brought['messages']} queued messages"
+            f"{brought['items']} items, {brought.get('files', 0)} clients' files"
+            f" and {brought['messages']} queued messages"
             if brought
             else "nothing yet"
         )
@@ -305,13 +306,13 @@ def cmd_config(args: argparse.Namespace) -> int:
         print(f"{args.file}: {exc.strerror}", file=sys.stderr)
         return 1
     if args.action == "check":
-        from leadflow.business import locate
+        from leadflow.business import dotted, locate
         from leadflow.domain.config_review import config_warnings
 
         text = Path(args.file).read_text(encoding="utf-8")
         for loc, warning in config_warnings(business):
             line = locate(text, loc)
-            where = ".".join(str(part) for part in loc) + (f" (line {line})" if line else "")
+            where = dotted(loc) + (f" (line {line})" if line else "")
             print(f"{args.file}: {where}: warning: {warning}")
         print(f"{args.file}: ok ({len(business.services)} services, {len(business.staff)} staff, "
               f"{len(business.routing)} routing rules)")  # fmt: skip
@@ -350,7 +351,9 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
     _connected(args)
     try:
-        report = Privacy(wiring.store(), wiring.crm(), wiring.business()).forget(args.phone)
+        report = Privacy(wiring.store(), wiring.crm(), wiring.business(), wiring.media_bucket()).forget(
+            args.phone
+        )
     except ValueError as exc:
         print(f"leadflow forget: {exc}", file=sys.stderr)
         return 2

@@ -13,6 +13,11 @@ from pathlib import Path
 from leadflow_local.webhooks import VK_COMMUNITY, Webhooks
 
 STAFF_CHAT_ANNA = 5001
+# The demo's clients' files (served by a stand-in CDN; the voice's words known to a stand-in transcriber).
+DEMO_PHOTO = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 8 + b"\xff\xd9"
+DEMO_VOICE = b"ID3\x04\x00\x00\x00\x00\x00\x00" + bytes(range(255, -1, -1)) * 12
+VOICE_WORDS = "Здравствуйте! Хочу подстричься в пятницу в 18:00, меня зовут Дарья"
+PHOTO_CAPTION = "Хочу такой дизайн на маникюр 💅 Можно завтра в 12:00? Вика"
 
 
 def _next_working_morning(tz_name: str) -> datetime:
@@ -31,8 +36,13 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
     from leadflow.settings import reset_caches
     from leadflow_local.inspect import all_leads, invite, outbox
     from leadflow_local.stack import EXAMPLE_CONFIG, LocalStack, _free_port
+    from leadflow_local.standins import StandIns
 
     business = load_business_config(EXAMPLE_CONFIG)
+    # Voice messages are transcribed by a stand-in of an OpenAI-compatible endpoint, for this run only.
+    standins = StandIns().__enter__()
+    saved = {name: os.environ.get(name) for name in ("TRANSCRIBE_API_KEY", "TRANSCRIBE_BASE_URL")}
+    os.environ.update(TRANSCRIBE_API_KEY=standins.api_key, TRANSCRIBE_BASE_URL=f"{standins.url}/v1")
     start = _next_working_morning(business.timezone)
     stack = LocalStack(
         port=_free_port(), speed=1.0, clock_start=start, state_dir=state_dir or Path(".leadflow")
@@ -61,11 +71,15 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
             "Anna (administrator) opens her invite link in Telegram; the other staff have not connected yet.\n"
         )
 
+        photo = standins.add_file("design.jpg", DEMO_PHOTO, "image/jpeg")
+        voice = standins.add_recording("voice.mp3", DEMO_VOICE, "audio/mpeg", VOICE_WORDS)
+        recording = {"type": "audio_message", "audio_message": {
+            "id": 456239017, "owner_id": 190000456, "duration": 5, "link_mp3": voice, "link_ogg": voice}}  # fmt: skip
         stream = [
             ("telegram: booking without a phone", hooks.telegram_text(
-                70001, "Ирина", "Здравствуйте! Хочу на маникюр завтра в 15:00. Меня зовут Ирина", now(), update_id=555001)),
+                70001, "Ирина", "Здравствуйте! Хочу на маникюр завтра в 15:00 в центре. Меня зовут Ирина", now(), update_id=555001)),
             ("telegram: the same update delivered twice", hooks.telegram_text(
-                70001, "Ирина", "Здравствуйте! Хочу на маникюр завтра в 15:00. Меня зовут Ирина", now(), update_id=555001)),
+                70001, "Ирина", "Здравствуйте! Хочу на маникюр завтра в 15:00 в центре. Меня зовут Ирина", now(), update_id=555001)),
             ("whatsapp: a price question", hooks.whatsapp_text(
                 "+79235551122", "Ольга", "Добрый день, сколько стоит окрашивание корней?", now())),
             ("instagram: booking for Saturday", hooks.instagram_text(
@@ -74,9 +88,12 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
                 190000123, "Продвижение вашего салона в ТОП Яндекса! Первые клиенты уже через неделю", now())),
             ("form (Tilda): facial with UTM", hooks.tilda_form({
                 "Name": "Светлана", "Phone": "+7 (923) 555-12-34", "Услуга": "Чистка лица",
-                "Комментарий": "Хочу в понедельник вечером", "utm_source": "instagram", "utm_medium": "cpc",
+                "Комментарий": "Хочу в понедельник вечером", "Филиал": "Академгородок", "utm_source": "instagram", "utm_medium": "cpc",
                 "utm_campaign": "march8", "promo": "ROSES"})),
             ("call: missed call", hooks.missed_call("+79135550077", "+73912000000", now())),
+            ("instagram: a photo «хочу такой дизайн»", hooks.instagram_text(
+                "17841455598765432", PHOTO_CAPTION, now(), attachments=[{"type": "image", "payload": {"url": photo}}])),
+            ("vk: a voice message", hooks.vk_message(190000456, "", now(), attachments=[recording])),
         ]  # fmt: skip
         for title, delivery in stream:
             answer = hooks.post(delivery)
@@ -124,6 +141,7 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
 
         leads, messages = all_leads(), outbox()
         _report(leads, messages, business)
+        _print_media(leads, messages)
         print("\nLeads (as `leadflow leads` shows them)")
         print(leads_table(leads, business, next_timer))
         print("\nKPIs (as `leadflow kpi` shows them)")
@@ -131,6 +149,12 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
         problems.extend(_check(leads, messages))
     finally:
         stack.stop()
+        standins.__exit__()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         wiring.reset()
     if problems:
         print("\nleadflow demo: FAILED\n  " + "\n  ".join(problems), file=sys.stderr)
@@ -161,8 +185,21 @@ KIND_WORDS = {
     "sla_reminder": "SLA reminder",
     "escalation": "escalation to the senior",
     "callback_answer": "pop-up after a button",
+    "client_media": "the client's file, under the card",
 }
 CARD_KINDS = ("lead_card", "card_update")
+
+
+def _print_media(leads, messages) -> None:
+    """The photo under its card, the voice's words on its card: what the owner sees of clients' files."""
+    print("\nPhotos and voice messages (as the owner sees them)")
+    for lead in leads:
+        forwarded = [m for m in messages if m["lead_id"] == lead.lead_id and m["kind"] == "client_media"]
+        for m in forwarded:
+            print(f"  {m['channel']}→ {m['to']:<12} under the card: {m['text']}")
+        for text in lead.recent_texts:
+            if text.startswith("🎤"):
+                print(f"  {lead.contact.name or lead.lead_id}'s card: — {text}")
 
 
 def _words(kind: str) -> str:
@@ -243,4 +280,22 @@ def _check(leads, messages) -> list[str]:
         problems.append("the staff answer did not reach the client")
     if not any(m["kind"] in ("sla_reminder", "escalation") for m in messages):
         problems.append("no SLA reminder or escalation happened")
+    vika = next((lead for lead in leads if lead.channel == "instagram" and lead.attachments), None)
+    if (
+        vika is None
+        or not vika.card
+        or not any(
+            m["kind"] == "client_media"
+            and m["status"] == "sent"
+            and m["id"].startswith(f"media:{vika.card}:")
+            for m in messages
+        )
+    ):
+        problems.append("the client's photo did not reach the owner under the card")
+    darya = next((lead for lead in leads if lead.channel == "vk" and "voice" in lead.media), None)
+    cards = [
+        m["text"] for m in messages if darya and m["lead_id"] == darya.lead_id and m["kind"] == "lead_card"
+    ]
+    if not cards or f"— 🎤 {VOICE_WORDS}" not in cards[-1]:
+        problems.append("the voice message's words are not on its card")
     return problems

@@ -789,6 +789,51 @@ def llm(http: Http, setup: Setup) -> Check:
     return judge_llm(reply, setup.settings.openai_model, setup.place("OPENAI_API_KEY"))
 
 
+# --------------------------------------------------------------------------- voice messages
+
+
+def judge_transcriber(reply: Reply, model: str, key_name: str, place: str) -> Check:
+    name = "voice"
+    unheard = "until then voice messages go to the owner and the client is asked to write"
+    body = reply.body if isinstance(reply.body, dict) else {}
+    if reply.status == 200:
+        ids = [m.get("id") for m in body.get("data") or [] if isinstance(m, dict)]
+        if ids and model not in ids:
+            listed = ", ".join(str(i) for i in ids[:6]) + (", …" if len(ids) > 6 else "")
+            return warning(name, f"the endpoint answers, but does not list the transcription model {model} "
+                                 f"(it has: {listed}): set TRANSCRIBE_MODEL to one it has, or TRANSCRIBE_BASE_URL "
+                                 f"to an endpoint that transcribes; {unheard}")  # fmt: skip
+        return ok(name, f"the endpoint answers; model {model} transcribes voice messages")
+    error = body.get("error")
+    code = (error.get("code") or error.get("type")) if isinstance(error, dict) else None
+    if reply.status == 404:
+        return warning(name, "the endpoint has no /models, so doctor cannot tell whether it transcribes")
+    if reply.status in (401, 403):
+        return problem(name, f"the endpoint refuses {key_name} ({reply.status} {code or ''}): make a new key and "
+                             f"put it in {place}; {unheard}")  # fmt: skip
+    if reply.status == 429 and code == "insufficient_quota":
+        return problem(name, f"the account is out of credit (insufficient_quota): top it up; {unheard}")
+    if reply.status == 429:
+        return warning(name, "the endpoint is rate-limiting us (429)")
+    return problem(name, f"the endpoint answered {reply.status} {code or ''}".rstrip())
+
+
+def transcriber(http: Http, setup: Setup) -> Check:
+    """The endpoint voice messages go to: TRANSCRIBE_* or, unset, the LLM's key and endpoint."""
+    key_name = "TRANSCRIBE_API_KEY" if setup.secret("TRANSCRIBE_API_KEY") else "OPENAI_API_KEY"
+    key = setup.secret(key_name)
+    if not key:
+        return skipped("voice", "neither TRANSCRIBE_API_KEY nor OPENAI_API_KEY is set: voice messages go to "
+                                "the owner and the client is asked to write")  # fmt: skip
+    cfg = setup.settings
+    base = (cfg.transcribe_base_url or cfg.openai_base_url or OPENAI_BASE).rstrip("/")
+    try:
+        reply = http.get(f"{base}/models", headers=_bearer(key))
+    except Unreachable as exc:
+        return problem("voice", f"{exc}: voice messages go to the owner meanwhile")
+    return judge_transcriber(reply, cfg.transcribe_model, key_name, setup.place(key_name))
+
+
 # --------------------------------------------------------------------------- staff
 
 
@@ -910,6 +955,7 @@ def run_checks(setup: Setup, http: Http | None = None) -> list[Check]:
     secret("SMS_LOGIN")
     checks.append(sms(http, setup))
     checks.append(llm(http, setup))
+    checks.append(transcriber(http, setup))
     checks.append(staff(setup, bot.get("username") if bot else None))
     return [replace(c, text=redact(c.text, read)) for c in checks]
 

@@ -39,6 +39,7 @@ from leadflow_local.emulator import (  # noqa: F401 - re-exported: the CLI, insp
     Emulator,
     QuietServer,
     aws_env,
+    create_buckets,
     create_queues,
     create_tables,
     queue_arn,

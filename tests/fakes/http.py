@@ -7,10 +7,12 @@ timeouts and rate-limit answers are exercised exactly as against the real servic
 
 from __future__ import annotations
 
+import email.policy
 import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -29,6 +31,37 @@ class Request:
 
     def form(self) -> dict[str, str]:
         return dict(parse_qsl(self.body.decode(), keep_blank_values=True))
+
+    def multipart(self) -> tuple[dict[str, str], dict[str, Upload]] | None:
+        """``multipart/form-data`` as (fields, files); None when the body is not one."""
+        content_type = self.headers.get("content-type", "")
+        if not content_type.startswith("multipart/form-data"):
+            return None
+        message = BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + self.body
+        )
+        if not message.is_multipart():
+            return None
+        fields: dict[str, str] = {}
+        files: dict[str, Upload] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if not isinstance(name, str):
+                continue
+            data = part.get_payload(decode=True) or b""
+            filename = part.get_filename()
+            if filename is not None:
+                files[name] = Upload(filename, part.get_content_type(), data)
+            else:
+                fields[name] = data.decode("utf-8")
+        return fields, files
+
+
+@dataclass
+class Upload:
+    filename: str
+    content_type: str
+    data: bytes
 
 
 @dataclass

@@ -4,6 +4,7 @@ messages, CRM and SMS settings — one YAML file per business (``leadflow config
 from __future__ import annotations
 
 import re
+import string
 from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -15,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -175,6 +177,20 @@ class RuleMatch(_Section):
             return {k: [v] if isinstance(v, str) else v for k, v in value.items()}
         return value
 
+    @field_validator("channel", "temperature", "intent")
+    @classmethod
+    def _known_values(cls, values: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        """A misspelt value would make the rule silently never fire."""
+        from leadflow.domain.models import Channel, Intent, Temperature
+
+        known = {"channel": Channel, "temperature": Temperature, "intent": Intent}[str(info.field_name)]
+        for value in values or []:
+            if value not in {member.value for member in known}:
+                choices = ", ".join(member.value for member in known)
+                raise ValueError(f"unknown {info.field_name} {value!r}{_nearest(value, {m.value for m in known})}; "
+                                 f"one of: {choices}")  # fmt: skip
+        return values
+
 
 class RoutingRule(_Section):
     name: str
@@ -210,6 +226,10 @@ class Reminders(_Section):
 class Templates(_Section):
     """The assistant's words. Slots in braces are filled in; every language has the same slots."""
 
+    @model_validator(mode="after")
+    def _known_slots(self) -> Templates:
+        return _check_slots(self)
+
     greeting: str = "Здравствуйте{name_part}!"
     booking_confirm: str = "Записываю вас на {service}{when}? Администратор подтвердит время."
     booking_start: str = "Запишем вас на {service}{when}."
@@ -233,6 +253,10 @@ class Templates(_Section):
     question_ack: str = "Уточню у администратора и вернусь с ответом."
     emoji_only: str = "Чем можем помочь?"
     media_ack: str = "Спасибо! Голосовые и вложения мы посмотрим, администратор скоро ответит."
+    voice_unheard: str = (
+        "Спасибо за голосовое — мы передали его администратору. Если удобно, напишите, пожалуйста, "
+        "коротко текстом, что вас интересует: так мы ответим быстрее."
+    )
     not_target: str = "Спасибо за сообщение."
     privacy: str = "Обработка данных: {url}"
     off_hours: str = "Сейчас мы закрыты, администратор перезвонит вам утром."
@@ -248,6 +272,31 @@ class Templates(_Section):
     missed_call: str = (
         "Здравствуйте! Мы пропустили ваш звонок и скоро перезвоним. Если удобнее — напишите сюда."
     )
+
+
+def _slots(text: str) -> set[str]:
+    """The {slots} a text fills in; ValueError for braces that do not pair."""
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+
+
+def _check_slots(templates: Templates) -> Templates:
+    """Every text uses only the slots its default has: a typo would fail every reply at run time."""
+    for name, field in type(templates).model_fields.items():
+        value = getattr(templates, name)
+        if not isinstance(value, str) or not isinstance(field.default, str):
+            continue
+        allowed = _slots(field.default)
+        try:
+            used = _slots(value)
+        except ValueError:
+            raise ValueError(
+                f"{name}: braces do not pair in {value!r}; write {{{{ and }}}} for a brace itself"
+            ) from None
+        unknown = sorted(used - allowed)
+        if unknown:
+            can = ", ".join(f"{{{slot}}}" for slot in sorted(allowed)) or "no slots"
+            raise ValueError(f"{name}: unknown slot {{{unknown[0]}}}; this text can use {can}")
+    return templates
 
 
 class EnglishTemplates(Templates):
@@ -277,6 +326,10 @@ class EnglishTemplates(Templates):
     emoji_only: str = "How can we help you?"
     media_ack: str = (
         "Thank you! We will look at your voice message or attachment; an administrator will answer soon."
+    )
+    voice_unheard: str = (
+        "Thank you for the voice message — we have passed it to the administrator. If you can, please "
+        "write briefly what you are interested in: that way we answer faster."
     )
     not_target: str = "Thank you for your message."
     privacy: str = "Personal data processing: {url}"
@@ -562,11 +615,15 @@ class BadReferences(ValueError):
 
     def __init__(self, problems: list[tuple[Loc, str]]):
         self.problems = problems
-        super().__init__("; ".join(f"{_dotted(loc)}: {msg}" for loc, msg in problems))
+        super().__init__("; ".join(f"{dotted(loc)}: {msg}" for loc, msg in problems))
 
 
-def _dotted(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc) or "(top)"
+def dotted(loc: tuple[Any, ...]) -> str:
+    """Where in the config, as a person counts: ("staff", 3, "skills", 0) → "staff #4.skills #1"."""
+    shown = ""
+    for part in loc:
+        shown += f" #{part + 1}" if isinstance(part, int) else f"{'.' if shown else ''}{part}"
+    return shown or "(top)"
 
 
 def _known_time_zone(value: str) -> str:
@@ -699,7 +756,7 @@ def parse_business_config(text: str, source: str = "config") -> BusinessConfig:
             for loc, msg in located:
                 line = _line_of(data, loc)
                 at = f" (line {line})" if line else ""
-                lines.append(f"{source}: {_dotted(loc)}{at}: {msg.removeprefix('Value error, ')}")
+                lines.append(f"{source}: {dotted(loc)}{at}: {msg.removeprefix('Value error, ')}")
         raise ConfigError("\n".join(lines)) from None
 
 

@@ -33,6 +33,9 @@ SECRET_NAMES = [
     "AMOCRM_WEBHOOK_SECRET",
     "GOOGLE_SERVICE_ACCOUNT_JSON",
     "OPENAI_API_KEY",
+    "TRANSCRIBE_API_KEY",
+    "MANYCHAT_API_TOKEN",
+    "CHATFUEL_API_TOKEN",
     "SMS_API_KEY",
     "SMS_LOGIN",
     "SMS_WEBHOOK_SECRET",
@@ -64,6 +67,14 @@ class Settings(BaseModel):
     whatsapp_phone_number_id: str | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
+    transcribe_base_url: str | None = Field(default=None, description="unset: OPENAI_BASE_URL")
+    transcribe_model: str = "whisper-1"
+    manychat_api_base: str = "https://api.manychat.com"
+    chatfuel_api_base: str = "https://api.chatfuel.com"
+    chatfuel_bot_id: str | None = Field(default=None, description="the Chatfuel bot replies go through")
+    chatfuel_block: str = Field(
+        default="leadflow_reply", description="the Chatfuel block that shows {{leadflow_reply}} to the user"
+    )
     call_timezone: str = Field(default="Europe/Moscow", description="the Zadarma account's time zone")
     sms_provider: str | None = None
     sms_sender: str | None = None

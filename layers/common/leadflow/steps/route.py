@@ -40,6 +40,7 @@ from leadflow.observability import logger, metrics
 from leadflow.steps.cards import Cards
 from leadflow.steps.crm_sync import CrmSync
 from leadflow.steps.leads import LeadChanges
+from leadflow.steps.media import forward_attachments
 from leadflow.steps.sms_reports import SmsReports
 from leadflow.steps.workspace import Workspace
 
@@ -134,10 +135,13 @@ class RouteStep:
             try:
                 contact, owner_chat = known[lead.lead_id]
                 current = self.cards.send(
-                    pushed.get(lead.lead_id, lead), contact=contact, owner_chat=owner_chat
+                    pushed.get(lead.lead_id, lead), contact=contact, owner_chat=owner_chat, with_files=False
                 )
                 failpoints.hit("route.after_card_sent")
                 self.leads.schedule_sla(current, now)
+                # The client's files follow the card; a send that must wait (429) waits after the SLA
+                # clock started: the redelivery finds the card sent and forwards what is left.
+                forward_attachments(self.messenger, current)
             except Exception as exc:
                 failures[lead.lead_id] = exc
         return failures
@@ -207,8 +211,9 @@ class RouteStep:
             self.store.staff.release_lead(assignment.owner, lead.lead_id)
             return None
         self.crm.reassign(saved.lead, self._crm_user(assignment.owner))
-        current = self.cards.send(saved.lead)
+        current = self.cards.send(saved.lead, with_files=False)
         self.leads.schedule_sla(current, now)
+        forward_attachments(self.messenger, current)  # the client's files follow the new card
         return assignment.owner
 
     def _crm_user(self, staff_id: str | None) -> str | None:
