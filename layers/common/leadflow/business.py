@@ -209,7 +209,9 @@ class Sla(_Section):
     question_min: int = Field(
         default=60, description="a question (a cold lead) waits this long for its answer"
     )
-    remind_owner_after_min: int = 0
+    remind_owner_after_min: int = Field(
+        default=0, description="not used (config check warns); kept for old configs"
+    )
     escalate_after_min: int = 15
     reassign_after_min: int = 30
 
@@ -522,6 +524,7 @@ class Crm(_Section):
 
 
 class SmsSettings(_Section):
+    # Not used (config check warns): SMS_PROVIDER and SMS_SENDER are the stack's. Kept for old configs.
     provider: Literal["smsru", "smsc", "aws"] | None = None
     sender: str | None = None
     # Against SMS pumping (a form flooded with numbers that bill per message): automatic texts go

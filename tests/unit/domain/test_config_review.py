@@ -116,3 +116,12 @@ def test_config_check_prints_one_line_per_warning_and_accepts(tmp_path, capsys):
         out[0] == f"{path}: staff #4 (line 12): warning: staff lena has no branch: they work in every branch"
     )
     assert out[-1].startswith(f"{path}: ok")
+
+
+def test_fields_nothing_reads_are_warned_about():
+    found = warnings(BASE + "sla: {remind_owner_after_min: 10}\nsms: {provider: smsc, sender: Salon}\n")
+    assert [(where, text.split(" is not used")[0]) for where, text, _ in found] == [
+        ("sla.remind_owner_after_min", "sla.remind_owner_after_min"),
+        ("sms.provider", "sms.provider"),
+        ("sms.sender", "sms.sender"),
+    ]
