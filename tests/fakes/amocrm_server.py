@@ -109,6 +109,12 @@ class AmoCrmAccount:
             }  # fmt: skip
             return contact_id
 
+    def accept(self, uid: str) -> None:
+        """A person accepts an item of «Неразобранное»: it leaves the list, its lead moves on."""
+        with self._lock:
+            item = self.unsorted_items.pop(uid)
+            self.leads[item["_embedded"]["leads"][0]["id"]]["status_id"] = FIRST_STAGE
+
     def leads_of_contact(self, contact_id: int) -> list[int]:
         return [i for i, lead in self.leads.items() if lead["contact_id"] == contact_id]
 

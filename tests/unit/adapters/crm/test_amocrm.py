@@ -176,6 +176,10 @@ def test_unsorted_entry_uses_our_id_as_the_uid_and_finds_it_on_redelivery(amo, s
     [again] = amo_crm(amo, business).push([(lead(1), "111")], business, redelivered=True)
     assert again.crm_id == outcome.crm_id and len(amo.unsorted_items) == 1
 
+    amo.accept("L0001")  # accepted by a person before the next redelivery
+    [late] = amo_crm(amo, business).push([(lead(1), "111")], business, redelivered=True)
+    assert late.crm_id == outcome.crm_id and amo.unsorted_items == {} and len(amo.leads) == 1
+
 
 def test_status_changes_move_the_lead_to_the_configured_stage_and_back(amo, salon):
     business = configured(salon, statuses={"accepted": SECOND_STAGE})

@@ -12,7 +12,8 @@ First delivery of a route batch, per lead at most three requests and usually few
 Exactly once: amoCRM has no external-id field to search by, so the lead's name ends with our
 lead id (``… · L1a2b3c4d5e6f``) and a redelivery (the earlier attempt may have created it and lost
 the answer) looks it up by that id first (``GET /leads?query=``; «Неразобранное»:
-``GET /leads/unsorted/{uid}``), and adds the call-back task only if the lead has none.
+``GET /leads/unsorted/{uid}``, then by name in case a person accepted it since), and adds the
+call-back task only if the lead has none.
 """
 
 from __future__ import annotations
@@ -140,10 +141,9 @@ class AmoCrm:
     def _find_ours(self, lead: Lead, business: BusinessConfig) -> int | None:
         if business.crm.amocrm.entry == "unsorted":
             item = self.client.unsorted(lead.lead_id)
-            if item is None:
-                return None
-            created = self.client.created_from_unsorted(item)
-            return created.lead_id or None
+            if item is not None and (created := self.client.created_from_unsorted(item).lead_id):
+                return created
+            # not (or no longer) in «Неразобранное»: a person may have accepted it since
         found = self.client.leads_named(lead.lead_id)
         return min(int(item["id"]) for item in found) if found else None
 
