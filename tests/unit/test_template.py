@@ -16,8 +16,9 @@ TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 FUNCTIONS = ("Ingest", "Score", "Route", "Escalate", "Remind")
 WEBHOOK_SECRETS = {
     "TELEGRAM_WEBHOOK_SECRET", "META_APP_SECRET", "META_VERIFY_TOKEN", "VK_CONFIRMATION_CODE", "VK_SECRET",
-    "FORM_SECRET", "CALL_SECRET", "BITRIX24_APP_TOKEN", "SMS_WEBHOOK_SECRET",
+    "FORM_SECRET", "CALL_SECRET", "BITRIX24_APP_TOKEN", "SMS_WEBHOOK_SECRET", "AMOCRM_WEBHOOK_SECRET",
 }  # fmt: skip
+CRM_SECRETS = {"BITRIX24_WEBHOOK_URL", "AMOCRM_TOKEN", "GOOGLE_SERVICE_ACCOUNT_JSON"}
 SENDING_SECRETS = {
     "TELEGRAM_BOT_TOKEN",
     "WHATSAPP_TOKEN",
@@ -94,9 +95,9 @@ def test_each_function_reads_only_the_secrets_it_needs(template):
     # api_id (Trust issue, item 13: without it every SMS.ru callback was refused in AWS)
     assert _secrets(template, "Ingest") == WEBHOOK_SECRETS | {"SMS_API_KEY"}
     assert _secrets(template, "Score") == SENDING_SECRETS | {"OPENAI_API_KEY", "TRANSCRIBE_API_KEY"}
-    assert _secrets(template, "Route") == SENDING_SECRETS | {"BITRIX24_WEBHOOK_URL"}
-    assert _secrets(template, "Escalate") == {"TELEGRAM_BOT_TOKEN", "BITRIX24_WEBHOOK_URL"}
-    assert _secrets(template, "Remind") == SENDING_SECRETS | {"BITRIX24_WEBHOOK_URL"}
+    assert _secrets(template, "Route") == SENDING_SECRETS | CRM_SECRETS
+    assert _secrets(template, "Escalate") == {"TELEGRAM_BOT_TOKEN"} | CRM_SECRETS
+    assert _secrets(template, "Remind") == SENDING_SECRETS | CRM_SECRETS
 
 
 def _bucket_grants(template: dict, function: str) -> set[str]:

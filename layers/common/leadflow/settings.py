@@ -29,6 +29,9 @@ SECRET_NAMES = [
     "CALL_SECRET",
     "BITRIX24_WEBHOOK_URL",
     "BITRIX24_APP_TOKEN",
+    "AMOCRM_TOKEN",
+    "AMOCRM_WEBHOOK_SECRET",
+    "GOOGLE_SERVICE_ACCOUNT_JSON",
     "OPENAI_API_KEY",
     "TRANSCRIBE_API_KEY",
     "MANYCHAT_API_TOKEN",
@@ -76,6 +79,11 @@ class Settings(BaseModel):
     sms_provider: str | None = None
     sms_sender: str | None = None
     sms_api_base: str | None = None
+    amocrm_base_url: str | None = Field(
+        default=None, description="the account's address, https://<sub>.amocrm.ru"
+    )
+    google_sheets_api_base: str = "https://sheets.googleapis.com"
+    google_oauth_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL
     max_body_bytes: int = 1_000_000
     config_max_age_s: int = 60
     outbox_only: bool = Field(default=False, description="local stack: record outbound, never call APIs")

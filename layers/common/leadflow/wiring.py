@@ -229,21 +229,66 @@ def crm() -> Crm:
 
 
 def make_crm(biz: BusinessConfig) -> Crm:
-    """Bitrix24 when BITRIX24_WEBHOOK_URL is set, else the built-in CRM (the leads table)."""
+    """The CRM the config names (``crm.kind``); unset: Bitrix24 when BITRIX24_WEBHOOK_URL is set,
+    else the built-in CRM (the leads table) — what configs without ``kind`` always meant."""
     from leadflow.adapters.crm import BuiltinCrm
 
-    url = secret("BITRIX24_WEBHOOK_URL")
-    if not url:
+    config = biz.crm
+    kind = config.kind or ("bitrix24" if secret("BITRIX24_WEBHOOK_URL") else "builtin")
+    if kind == "builtin":
         return BuiltinCrm()
     import requests
 
-    from leadflow.adapters.crm.bitrix24 import Bitrix24Client, portal_key
-    from leadflow.adapters.crm.bitrix24_crm import Bitrix24Crm
+    if kind == "sheets":
+        assert config.sheet is not None  # the config refuses kind: sheets without a sheet
+        return make_sheets_crm(biz, config.sheet, requests.Session())
+    primary: Crm
+    if kind == "amocrm":
+        from leadflow.adapters.crm.amocrm import AmoCrmClient
+        from leadflow.adapters.crm.amocrm_crm import AmoCrm
 
-    config = biz.crm
-    limiter = bitrix24_limiter(portal_key(url), config.requests_per_s, config.burst)
-    client = Bitrix24Client(url, requests.Session(), limiter, mode=config.mode, tags_field=config.tags_field)
-    return Bitrix24Crm(client)
+        base_url = _required(settings().amocrm_base_url, "AMOCRM_BASE_URL")
+        token = _required(secret("AMOCRM_TOKEN"), "AMOCRM_TOKEN")
+        rate, burst = config.request_budget("amocrm")
+        limiter = crm_limiter("amocrm", base_url, rate, burst)
+        primary = AmoCrm(AmoCrmClient(base_url, token, requests.Session(), limiter), biz)
+    else:
+        from leadflow.adapters.crm.bitrix24 import Bitrix24Client, portal_key
+        from leadflow.adapters.crm.bitrix24_crm import Bitrix24Crm
+
+        url = _required(secret("BITRIX24_WEBHOOK_URL"), "BITRIX24_WEBHOOK_URL")
+        rate, burst = config.request_budget("bitrix24")
+        limiter = bitrix24_limiter(portal_key(url), rate, burst)
+        client = Bitrix24Client(
+            url, requests.Session(), limiter, mode=config.mode, tags_field=config.tags_field
+        )
+        primary = Bitrix24Crm(client)
+    if config.mirror_sheet is None:
+        return primary
+    from leadflow.adapters.crm.mirrored import MirroredCrm
+    from leadflow.adapters.crm.sheets_crm import SheetsCrm
+
+    sheet = make_sheets_crm(biz, config.mirror_sheet, requests.Session())
+    assert isinstance(sheet, SheetsCrm)
+    return MirroredCrm(primary, sheet)
+
+
+def make_sheets_crm(biz: BusinessConfig, sheet: Any, session: Any) -> Crm:
+    from leadflow.adapters.crm.google_sheets import ServiceAccountToken, SheetsClient
+    from leadflow.adapters.crm.sheets_crm import SheetsCrm
+
+    cfg = settings()
+    key_json = _required(secret("GOOGLE_SERVICE_ACCOUNT_JSON"), "GOOGLE_SERVICE_ACCOUNT_JSON")
+    token = ServiceAccountToken(key_json, cfg.google_oauth_token_url, session)
+    rate, burst = biz.crm.request_budget("sheets")
+    # Google counts the quota per project and per user; the service account is the user.
+    limiter = crm_limiter("sheets", token.email, rate, burst)
+    return SheetsCrm(SheetsClient(cfg.google_sheets_api_base, token, session, limiter), sheet, biz)
+
+
+def crm_limiter(kind: str, account: str, rate_per_s: float, burst: int) -> RateLimiter:
+    """The request budget of one CRM account, shared like Bitrix24's (see ``bitrix24_limiter``)."""
+    return bitrix24_limiter(f"{kind}:{account}", rate_per_s, burst)
 
 
 def bitrix24_limiter(portal: str, rate_per_s: float, burst: int) -> RateLimiter:

@@ -208,7 +208,7 @@ class StaffEvent(_Model):
 
 
 class CrmEvent(_Model):
-    """A status change reported back by the CRM (Bitrix24 outbound webhook)."""
+    """A status change reported back by the CRM (a Bitrix24 outbound webhook, an amoCRM webhook)."""
 
     type: Literal["crm"] = "crm"
     schema_version: Literal[1] = 1
@@ -308,8 +308,9 @@ class Lead(_Model):
     owner: str | None = None
     assignment_reason: str | None = None
     crm_id: str | None = None
-    crm_entity: Literal["lead", "deal"] | None = None
+    crm_entity: Literal["lead", "deal", "row"] | None = None  # row: a line of a Google sheet
     crm_error: str | None = Field(default=None, description="the CRM refused the lead for good: why")
+    mirrored: bool = Field(default=False, description="also written to the business's crm.mirror_sheet")
     source: str | None = None
     utm: Utm = Field(default_factory=Utm)
     promo: str | None = None

@@ -125,7 +125,7 @@ class RouteStep:
                 routed.append(assigned.lead)
                 known[assigned.lead.lead_id] = (assigned.contact, assigned.owner_chat)
         failpoints.hit("route.after_assign")
-        unpushed = [lead for lead in routed if lead.crm_id is None and lead.owner and not lead.crm_error]
+        unpushed = [lead for lead in routed if lead.owner and self.crm.pending(lead)]
         pushed, crm_failures = self._push_to_crm(unpushed, redelivered)
         failures.update(crm_failures)
         failpoints.hit("route.after_crm_push")
@@ -218,7 +218,7 @@ class RouteStep:
 
     def _crm_user(self, staff_id: str | None) -> str | None:
         member = self.business.staff_member(staff_id)
-        return str(member.bitrix24_user_id) if member and member.bitrix24_user_id else None
+        return member.crm_user(self.crm.name) if member else None
 
     def _push_to_crm(
         self, leads: list[Lead], redelivered: bool
@@ -241,9 +241,11 @@ class RouteStep:
         for outcome in outcomes:
             lead = by_id[outcome.lead_id]
             if outcome.crm_id:
-                crm_id, entity = outcome.crm_id, outcome.entity
+                crm_id, entity, mirrored = outcome.crm_id, outcome.entity, outcome.mirrored
                 changed = self.store.leads.change(
-                    lead.lead_id, lambda current, c=crm_id, e=entity: _set_crm_id(current, c, e), known=lead
+                    lead.lead_id,
+                    lambda current, c=crm_id, e=entity, m=mirrored: _set_crm_id(current, c, e, m),
+                    known=lead,
                 )
                 pushed[lead.lead_id] = changed.lead if changed else lead
             elif outcome.error and outcome.retryable:
@@ -252,7 +254,9 @@ class RouteStep:
                 logger.warning("crm refused lead", extra={"lead_id": lead.lead_id, "error": outcome.error})
                 metrics.add_metric(name="CrmRefused", unit="Count", value=1)
                 changed = self.store.leads.change(
-                    lead.lead_id, lambda current, e=outcome.error: _set_crm_error(current, e), known=lead
+                    lead.lead_id,
+                    lambda current, e=outcome.error, m=outcome.mirrored: _set_crm_error(current, e, m),
+                    known=lead,
                 )
                 pushed[lead.lead_id] = changed.lead if changed else lead
                 self._tell_seniors_crm_refused(pushed[lead.lead_id], outcome.error)
@@ -264,17 +268,19 @@ class RouteStep:
             self.messenger.to_staff(senior, lead, f"crm_refused:{lead.lead_id}:{senior}", "crm_problem", text)
 
 
-def _set_crm_id(lead: Lead, crm_id: str, entity: str | None) -> Lead | None:
-    if lead.crm_id == crm_id:
+def _set_crm_id(lead: Lead, crm_id: str, entity: str | None, mirrored: bool = False) -> Lead | None:
+    if lead.crm_id == crm_id and (lead.mirrored or not mirrored):
         return None
     lead.crm_id = crm_id
     lead.crm_entity = entity  # type: ignore[assignment]
     lead.crm_error = None
+    lead.mirrored = lead.mirrored or mirrored
     return lead
 
 
-def _set_crm_error(lead: Lead, error: str) -> Lead | None:
-    if lead.crm_error == error:
+def _set_crm_error(lead: Lead, error: str, mirrored: bool = False) -> Lead | None:
+    if lead.crm_error == error and (lead.mirrored or not mirrored):
         return None
     lead.crm_error = error[:500]
+    lead.mirrored = lead.mirrored or mirrored
     return lead

@@ -203,8 +203,9 @@ class Workspace:
 
     def _owner_changed_in_crm(self, lead: Lead) -> None:
         member = self._member(lead.owner)
-        if member and member.bitrix24_user_id:
-            self.crm.reassign(lead, str(member.bitrix24_user_id))
+        user = member.crm_user(self.crm.name) if member else None
+        if user:
+            self.crm.reassign(lead, user)
 
     def _why_not(self, lead: Lead, action: Button, staff_id: str) -> str:
         if lead.status in CLOSED_STATUSES:
