@@ -285,7 +285,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from leadflow_local.demo import run_demo
 
-    return run_demo(speed=args.speed)
+    return run_demo(speed=args.speed, crm=args.crm)
 
 
 def cmd_qualify(args: argparse.Namespace) -> int:
@@ -467,6 +467,10 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="start the stack, replay a realistic stream of leads, print what happened"
     )
     demo.add_argument("--speed", type=float, default=600.0, help="clock speed while the SLA ladder plays out")
+    demo.add_argument(
+        "--crm", choices=["builtin", "sheets"], default="builtin",
+        help="sheets: leads go to a Google sheet on a local stand-in of Google's API, printed at the end",
+    )  # fmt: skip
     demo.set_defaults(func=cmd_demo)
 
     qualify = sub.add_parser(

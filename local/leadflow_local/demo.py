@@ -1,6 +1,11 @@
 """`leadflow demo` (and `make demo`): start the stack, replay a realistic stream of leads through
 the webhooks, let staff act from Telegram and the SLA ladder play out on a fast clock, then print
-what happened and the KPIs. Exits 0 when every step did what it should; 1 otherwise."""
+what happened and the KPIs. Exits 0 when every step did what it should; 1 otherwise.
+
+`leadflow demo --crm sheets` runs the same story with the example business's CRM a Google sheet
+(``crm: {kind: sheets, …}``): a stand-in of Google's token endpoint and Sheets API
+(leadflow_local.sheets_standin) holds the sheet, the service account's key is made for the run,
+and the sheet's rows are printed at the end as the owner sees them."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from leadflow_local.webhooks import VK_COMMUNITY, Webhooks
 
@@ -18,6 +24,10 @@ DEMO_PHOTO = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 8 + b"\xf
 DEMO_VOICE = b"ID3\x04\x00\x00\x00\x00\x00\x00" + bytes(range(255, -1, -1)) * 12
 VOICE_WORDS = "Здравствуйте! Хочу подстричься в пятницу в 18:00, меня зовут Дарья"
 PHOTO_CAPTION = "Хочу такой дизайн на маникюр 💅 Можно завтра в 12:00? Вика"
+# `--crm sheets`: the owner's spreadsheet (an id shaped like Google's) and its tab.
+DEMO_SPREADSHEET = "1LaimSalonLeadsDemoSheet0123456789abcdef"
+DEMO_TAB = "Лиды"
+CRMS = ("builtin", "sheets")
 
 
 def _next_working_morning(tz_name: str) -> datetime:
@@ -30,7 +40,7 @@ def _next_working_morning(tz_name: str) -> datetime:
     return datetime(saturday.year, saturday.month, saturday.day, 10, 5, tzinfo=tz)
 
 
-def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
+def run_demo(speed: float = 600.0, state_dir: Path | None = None, crm: str = "builtin") -> int:
     from leadflow import clock, wiring
     from leadflow.business import load_business_config
     from leadflow.settings import reset_caches
@@ -38,14 +48,21 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
     from leadflow_local.stack import EXAMPLE_CONFIG, LocalStack, _free_port
     from leadflow_local.standins import StandIns
 
+    if crm not in CRMS:
+        raise ValueError(f"crm: {crm!r} is not one of {', '.join(CRMS)}")
+    state_dir = state_dir or Path(".leadflow")
     business = load_business_config(EXAMPLE_CONFIG)
     # Voice messages are transcribed by a stand-in of an OpenAI-compatible endpoint, for this run only.
     standins = StandIns().__enter__()
-    saved = {name: os.environ.get(name) for name in ("TRANSCRIBE_API_KEY", "TRANSCRIBE_BASE_URL")}
+    names = ("TRANSCRIBE_API_KEY", "TRANSCRIBE_BASE_URL", *SHEETS_ENVIRONMENT)
+    saved = {name: os.environ.get(name) for name in names}
     os.environ.update(TRANSCRIBE_API_KEY=standins.api_key, TRANSCRIBE_BASE_URL=f"{standins.url}/v1")
+    config_path, sheets = None, None
+    if crm == "sheets":
+        sheets, config_path = _sheets_standin(state_dir)
     start = _next_working_morning(business.timezone)
     stack = LocalStack(
-        port=_free_port(), speed=1.0, clock_start=start, state_dir=state_dir or Path(".leadflow")
+        port=_free_port(), speed=1.0, clock_start=start, state_dir=state_dir, config_path=config_path
     )
     problems: list[str] = []
     # The demo's VK messages come from its own community: checked like a configured one (set
@@ -59,6 +76,12 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
             f"the clock reads {start:%A %d.%m %H:%M} ({business.timezone}). Lines marked │ are quoted as\n"
             f"the client or the staff member sees them, in Russian.\n"
         )
+        if sheets:
+            print(
+                f"Its CRM is a Google sheet (crm: {{kind: sheets}}): the tab «{DEMO_TAB}» of spreadsheet\n"
+                f"{DEMO_SPREADSHEET}, shared with {sheets.account},\n"
+                f"on a stand-in of Google's token endpoint and Sheets API at {sheets.url}.\n"
+            )
         hooks = Webhooks(stack.url, stack.state()["secrets"])
 
         def now() -> datetime:
@@ -137,7 +160,7 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
 
         from leadflow.domain.kpi import compute_kpis
         from leadflow_local.inspect import next_timer
-        from leadflow_local.report import leads_table, print_kpis
+        from leadflow_local.report import aligned, leads_table, print_kpis
 
         leads, messages = all_leads(), outbox()
         _report(leads, messages, business)
@@ -147,9 +170,18 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
         print("\nKPIs (as `leadflow kpi` shows them)")
         print_kpis(compute_kpis(leads, tz=business.tz), business)
         problems.extend(_check(leads, messages))
+        if sheets:
+            rows = sheets.rows(DEMO_SPREADSHEET, DEMO_TAB)
+            print(f"\nThe Google sheet «{DEMO_TAB}» (as the owner sees it in the browser)")
+            print("\n".join(f"  {line}" for line in aligned(rows, max_width=32)))
+            problems.extend(_check_sheet(leads, rows))
     finally:
         stack.stop()
         standins.__exit__()
+        if sheets:
+            sheets.__exit__()
+        if config_path:
+            config_path.unlink(missing_ok=True)
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -161,6 +193,60 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
         return 1
     print("\nleadflow demo: done")
     return 0
+
+
+SHEETS_ENVIRONMENT = ("GOOGLE_SERVICE_ACCOUNT_JSON", "GOOGLE_SHEETS_API_BASE", "GOOGLE_OAUTH_TOKEN_URL")
+
+
+def _sheets_standin(state_dir: Path) -> tuple[Any, Path]:
+    """Google's token endpoint and Sheets API on 127.0.0.1 with the owner's empty sheet shared with
+    a service account made for this run; the environment pointed at them; the example config with
+    ``crm: {kind: sheets}`` written beside the state (the stack stores it as the business config)."""
+    import yaml
+
+    from leadflow_local.sheets_standin import GoogleSheets, service_account_json
+    from leadflow_local.stack import EXAMPLE_CONFIG
+
+    sheets = GoogleSheets().__enter__()
+    sheets.create(DEMO_SPREADSHEET, DEMO_TAB)
+    os.environ.update(
+        GOOGLE_SERVICE_ACCOUNT_JSON=service_account_json(sheets.account),
+        GOOGLE_SHEETS_API_BASE=sheets.url,
+        GOOGLE_OAUTH_TOKEN_URL=sheets.token_url,
+    )
+    config = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    config["crm"] = {
+        **(config.get("crm") or {}),
+        "kind": "sheets",
+        "sheet": {"spreadsheet_id": DEMO_SPREADSHEET, "sheet": DEMO_TAB},
+    }
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "demo-business-sheets.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return sheets, path
+
+
+def _check_sheet(leads, rows: list[list[Any]]) -> list[str]:
+    """One row per lead the CRM gets (not the spam) under one header; Irina's row says she is booked."""
+    from leadflow.adapters.crm.sheets_crm import COLUMNS
+    from leadflow.domain.cards import STATUS_LABEL
+
+    headers = dict(COLUMNS)
+    if not rows or rows[0][: len(COLUMNS)] != [title for _, title in COLUMNS]:
+        return ["the sheet has no header row of leadflow's columns"]
+    id_at, status_at = rows[0].index(headers["lead_id"]), rows[0].index(headers["status"])
+    ids = [row[id_at] if len(row) > id_at else "" for row in rows[1:]]
+    problems = []
+    if any(row[: len(COLUMNS)] == rows[0][: len(COLUMNS)] for row in rows[1:]):
+        problems.append("the sheet's header row was written twice")
+    targets = [lead for lead in leads if lead.intent != "not_target"]
+    if sorted(ids) != sorted(lead.lead_id for lead in targets):
+        problems.append(f"the sheet's rows {ids} are not one per target lead")
+    irina = next((lead for lead in leads if lead.contact.name == "Ирина"), None)
+    row = next((r for r in rows[1:] if irina and len(r) > status_at and r[id_at] == irina.lead_id), None)
+    if irina is None or row is None or row[status_at] != STATUS_LABEL.get(str(irina.status)):
+        problems.append("Irina's row in the sheet does not show her lead's status")
+    return problems
 
 
 def _speed_up(stack, speed: float) -> None:
