@@ -159,6 +159,18 @@ def cmd_leads(args: argparse.Namespace) -> int:
     return 0
 
 
+def _card_text(lead_id: str) -> str:
+    from leadflow import clock, wiring
+    from leadflow.domain.cards import card_text
+
+    store, business = wiring.store(), wiring.business()
+    lead = store.leads.get(lead_id)
+    assert lead is not None
+    today = clock.now().astimezone(business.tz).date()
+    history = store.conversation.history(lead_id)
+    return card_text(business, lead, store.contacts.get(lead.contact_id), history, today)
+
+
 def cmd_lead(args: argparse.Namespace) -> int:
     from leadflow_local.inspect import lead_with_messages
 
@@ -176,6 +188,10 @@ def cmd_lead(args: argparse.Namespace) -> int:
             print(
                 f"{key:<16} {json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value}"
             )
+    print("\ncard (as its owner sees it in Telegram):")
+    for line in _card_text(args.lead_id).splitlines():
+        print(f"  │ {line}")
+    print("\nconversation and timeline:")
     for m in messages:
         print(f"[{m['at'] or '-'}] {m['direction']:<5} {m['kind'] or m['channel'] or ''}".rstrip())
         for line in (m["text"] or "").splitlines():

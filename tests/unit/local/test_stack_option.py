@@ -229,3 +229,14 @@ def test_a_stack_from_an_older_template_is_told_to_redeploy():
 
     with pytest.raises(CannotReach, match="no output LeadsTableName: it was deployed from an older template"):
         old.environment()
+
+
+def test_lead_shows_the_card_as_its_owner_sees_it(prod, capsys):
+    seed(prod, lead("L-8", received_at=days_ago(1), contact={"name": "Ирина", "phone": IRINA}))
+
+    code, out, _ = run(capsys, "lead", "L-8", "--stack", STACK)
+
+    assert code == 0
+    card = [line.partition("│ ")[2] for line in out.splitlines() if "│ " in line]
+    assert card[0].startswith("Лид L-8") and "Имя: Ирина" in card
+    assert "conversation and timeline:" in out
