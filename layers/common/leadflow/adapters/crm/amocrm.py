@@ -88,7 +88,8 @@ def _validation(body: Any) -> dict[str, str]:
     for item in items if isinstance(items, list) else []:
         if not isinstance(item, dict):
             continue
-        errors = item.get("errors") if isinstance(item.get("errors"), list) else []
+        listed = item.get("errors")
+        errors = listed if isinstance(listed, list) else []
         text = "; ".join(
             f"{e.get('path', '')}: {e.get('detail', e.get('code', ''))}"
             for e in errors

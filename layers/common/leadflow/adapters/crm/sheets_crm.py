@@ -58,7 +58,7 @@ class Layout:
 
     def __init__(self, header: Sequence[Any]):
         self.header = list(header)
-        found = {}
+        found: dict[str, int] = {}
         for index, text in enumerate(self.header):
             found.setdefault(_norm(text), index)
         self.position: dict[str, int] = {}
