@@ -89,7 +89,7 @@ def _deliveries(hooks, at: datetime) -> dict[str, list]:
     ]
     found["vk:190000777"] = [hooks.vk_message(190000777, texts[3], at)]
     found["form:79235551234"] = [hooks.tilda_form({"Name": "Светлана", "Phone": "+7 (923) 555-12-34",
-                                                   "Комментарий": "Хочу на брови в пятницу в 12:00"})]  # fmt: skip
+                                                   "Комментарий": "Хочу на брови в пятницу в 12:00", "Филиал": "Центр"})]  # fmt: skip
     found["call:79135550077"] = [hooks.missed_call("+79135550077", "+73912000000", at)]
     # (every contact its own phone: a phone shared across channels rightly joins one lead)
     found["sms:79025550011"] = [hooks.smsc_inbound("+79025550011", "Можно на массаж спины завтра в 11?", at)]
