@@ -88,7 +88,9 @@ def frame() -> BatchFrame:
     """The SQS batch frame of the function being invoked (its own dead-letter queue)."""
     from leadflow.adapters.sqs_batch import BatchFrame
 
-    return BatchFrame(sqs(), env("DLQ_URL"), int(env("LEADFLOW_MAX_RECEIVES") or 5))
+    cfg = settings()
+    queues = [url for url in (cfg.score_queue_url, cfg.route_queue_url) if url]
+    return BatchFrame(sqs(), env("DLQ_URL"), int(env("LEADFLOW_MAX_RECEIVES") or 5), queues)
 
 
 # --------------------------------------------------------------------------- outside services
