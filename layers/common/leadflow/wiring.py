@@ -173,7 +173,10 @@ def bitrix24_limiter(portal: str, rate_per_s: float, burst: int) -> RateLimiter:
     table = settings().rate_limit_table
     if not table:
         return portal_limiter(portal, rate_per_s, burst)
-    return portal_limiter(portal, rate_per_s, burst, dynamodb=dynamodb_client(), table=table)
+    return portal_limiter(
+        portal, rate_per_s, burst, dynamodb=dynamodb_client(), table=table,
+        conflict_returns_item=settings().leadflow_platform != "yandex",
+    )  # fmt: skip
 
 
 @functools.cache
