@@ -7,6 +7,7 @@ reason; a retried record is known to be a redelivery (Bitrix24 looks for its ear
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -27,11 +28,13 @@ def sample(name: str) -> dict:
     return json.loads((YANDEX / name).read_text(encoding="utf-8"))
 
 
-def on_queue(event: dict, queue_url: str, attempt: int | None = None) -> dict:
-    """The sample as the trigger of the stack's queue would deliver it (the queue's name ends its id)."""
+def on_queue(event: dict, queue_url: str, attempt: int | None = None, age_s: float = 1) -> dict:
+    """The sample as the trigger of the stack's queue would deliver it (the queue's name ends its
+    id), sent ``age_s`` ago."""
     name = queue_url.rsplit("/", 1)[-1]
     for message in event["messages"]:
         message["details"]["queue_id"] = f"yrn:yc:ymq:ru-central1:b1g88tflru0e:{name}"
+        message["details"]["message"]["attributes"]["SentTimestamp"] = str(int((time.time() - age_s) * 1000))
         if attempt is not None:
             message["details"]["message"]["message_attributes"] = {
                 yandex.ATTEMPT_ATTRIBUTE: {"dataType": "String", "stringValue": str(attempt)}
@@ -84,8 +87,8 @@ def test_queue_trigger_batch_makes_a_lead_and_answers(stack):
     assert replies and replies[0]["status"] == "sent"
 
 
-def ready_lead(stack) -> tuple[dict, str]:
-    event = on_queue(sample("route_lead_ready.json"), stack.queue_urls["RouteQueue"])
+def ready_lead(stack, age_s: float = 1) -> tuple[dict, str]:
+    event = on_queue(sample("route_lead_ready.json"), stack.queue_urls["RouteQueue"], age_s=age_s)
     lead_id = json.loads(event["messages"][0]["details"]["message"]["body"])["lead_id"]
     seed_lead(stack, lead_id, "olga")
     stack.store.leads.mutate(lead_id, lambda lead: lead.model_copy(update={"owner": None, "routed": False}))
@@ -125,6 +128,17 @@ def test_a_failed_record_goes_back_to_its_queue_with_its_attempt_and_the_batch_i
     routed = stack.store.leads.get(lead_id)
     assert routed.owner and routed.card and stack.store.timers.get(f"sla#{lead_id}") is not None
     assert not stack.receive("RouteQueue")
+
+
+def test_a_batch_returned_by_a_crash_is_taken_as_a_redelivery_though_nothing_counted_it(stack, monkeypatch):
+    # The invocation that took it timed out: the trigger returned the whole batch to the queue,
+    # which kept it invisible for the trigger's visibility timeout (minutes), with no counter.
+    crm = FlakyCrm()
+    use_crm(monkeypatch, crm)
+    event, lead_id = ready_lead(stack, age_s=6 * 60)
+    assert invoke("route", event) == {"batchItemFailures": [], "requeued": 0}
+    assert crm.redelivered == [True]  # Bitrix24 looks for what the dead invocation may have written
+    assert stack.store.leads.get(lead_id).card
 
 
 def test_the_last_attempt_goes_to_the_dlq_with_its_reason(stack, monkeypatch):

@@ -87,6 +87,29 @@ def test_the_attempt_counter_is_read_from_the_message_attribute(value, expected)
     assert platform.attempt(record) == expected
 
 
+@pytest.mark.parametrize(
+    ("attempt", "age_s", "expected"),
+    [(None, 2, False), (2, 2, True), (None, 6 * 60, True), (None, 59, False)],
+)
+def test_a_record_may_be_redelivered_when_counted_again_or_sent_long_ago(attempt, age_s, expected):
+    event = sample("yandex/route_lead_ready.json")
+    message = event["messages"][0]["details"]["message"]
+    now = int(message["attributes"]["SentTimestamp"]) / 1000 + age_s
+    if attempt is not None:
+        message["message_attributes"] = {
+            yandex.ATTEMPT_ATTRIBUTE: {"dataType": "String", "stringValue": str(attempt)}
+        }
+    (record,) = yandex.queue_event(event)["Records"]
+    assert platform.may_be_redelivered(record, now) is expected
+
+
+def test_an_aws_record_is_a_redelivery_by_its_receive_count_alone():
+    (record,) = sample("score/inbound_message.json")["Records"]
+    assert not platform.may_be_redelivered(record, now=10**12)  # old, but SQS counts
+    record["attributes"]["ApproximateReceiveCount"] = "2"
+    assert platform.may_be_redelivered(record)
+
+
 def test_an_aws_record_still_counts_its_receives():
     (record,) = sample("score/inbound_message.json")["Records"]
     record["attributes"]["ApproximateReceiveCount"] = "4"

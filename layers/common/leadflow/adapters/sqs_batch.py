@@ -45,6 +45,10 @@ class BatchFrame:
         attempt counter the record carries on Yandex Cloud."""
         return platform.attempt(record if isinstance(record, dict) else record.raw_event)
 
+    def may_be_redelivered(self, record: dict | SQSRecord) -> bool:
+        """An earlier delivery may have done part of the work (see platform.may_be_redelivered)."""
+        return platform.may_be_redelivered(record if isinstance(record, dict) else record.raw_event)
+
     def process(self, event: dict, context: Any, handle: RecordHandler) -> dict:
         # One processor per batch: it keeps the batch's records and outcomes on itself. All records
         # failing is reported like any partial failure: SQS retries exactly those.

@@ -10,6 +10,7 @@ shows (the Document API's limits, ``settings().leadflow_platform``).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from leadflow.adapters.platform import yandex
@@ -40,3 +41,14 @@ def attempt(record: dict[str, Any]) -> int:
 def is_yandex_batch(event: dict[str, Any]) -> bool:
     records = event.get("Records") or []
     return bool(records) and all(r.get("eventSource") == yandex.EVENT_SOURCE for r in records)
+
+
+def may_be_redelivered(record: dict[str, Any], now: float | None = None) -> bool:
+    """Could an earlier delivery of this record have done part of its work (and died)? On AWS: a
+    receive count above 1. On Yandex Cloud a crash or a timeout returns the batch without counting,
+    so an old message counts as a redelivery too (a false "yes" costs one CRM lookup)."""
+    if attempt(record) > 1:
+        return True
+    if record.get("eventSource") != yandex.EVENT_SOURCE:
+        return False
+    return yandex.is_old(record, time.time() if now is None else now)

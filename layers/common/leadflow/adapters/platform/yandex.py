@@ -14,8 +14,10 @@ A Message Queue trigger knows no partial batch failure: a function error returns
 the queue, records that succeeded included. So ``settle`` reports every batch as done and sends each
 failed record back to its own queue itself, with its attempt counter (``ATTEMPT_ATTRIBUTE``) one
 higher and a delay that grows with it; the frame dead-letters the last attempt with its reason as
-on AWS. A crash or a timeout still returns the whole batch (the steps are idempotent), and the
-queue's redrive policy ends a message that keeps crashing the function.
+on AWS. A crash or a timeout still returns the whole batch (the steps are idempotent) without
+counting an attempt, so a message sent long ago is taken as possibly redelivered (Bitrix24 then
+looks for its earlier write), and the queue's redrive policy ends a message that keeps crashing
+the function.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ ATTEMPT_ATTRIBUTE = "leadflow_attempt"
 REGION = "ru-central1"
 MAX_DELAY_S = 900  # SendMessage's DelaySeconds: 0-900 (Message Queue API reference)
 FIRST_RETRY_DELAY_S = 30
+# A first delivery reaches the function within the trigger's batch cutoff (seconds), unless the
+# queue is backed up; one this old was most likely returned by a crashed or timed-out invocation.
+REDELIVERY_AGE_S = 60
 
 
 def is_yandex_event(event: Any) -> bool:
@@ -142,6 +147,15 @@ def attempt(record: dict[str, Any]) -> int:
         return max(int(value), 1) if value is not None else 1
     except ValueError:
         return 1
+
+
+def is_old(record: dict[str, Any], now: float) -> bool:
+    """Sent (SentTimestamp, epoch ms) more than REDELIVERY_AGE_S ago."""
+    sent = (record.get("attributes") or {}).get("SentTimestamp")
+    try:
+        return sent is not None and now - int(sent) / 1000 > REDELIVERY_AGE_S
+    except ValueError:
+        return False
 
 
 def retry_delay_s(attempt_number: int) -> int:
