@@ -219,12 +219,21 @@ def cmd_book(args: argparse.Namespace) -> int:
 def cmd_dlq(args: argparse.Namespace) -> int:
     from leadflow_local.inspect import dlq_messages, redrive
 
-    target = _connected(args)
+    if args.yandex:  # a Yandex Cloud deployment: its queues from `terraform output -json`
+        from leadflow_local.yandex import BadOutputs, queue_urls
+
+        try:
+            queue_url = queue_urls(Path(args.yandex))
+        except BadOutputs as exc:
+            print(exc, file=sys.stderr)
+            return 2
+    else:
+        queue_url = _connected(args).queue_url
     if args.action == "redrive":
-        moved = redrive(queue_url=target.queue_url)
+        moved = redrive(queue_url=queue_url)
         print(f"redrove {moved} message(s)")
         return 0
-    messages = dlq_messages(queue_url=target.queue_url)
+    messages = dlq_messages(queue_url=queue_url)
     if args.json:
         _print_json(messages)
         return 0
@@ -411,6 +420,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dlq.add_argument("action", nargs="?", choices=["redrive"])
     dlq.add_argument("--json", action="store_true")
+    dlq.add_argument(
+        "--yandex", metavar="OUTPUTS.json",
+        help="a Yandex Cloud deployment: `terraform -chdir=deploy/yandex output -json` saved to a file",
+    )  # fmt: skip
     dlq.set_defaults(func=cmd_dlq)
 
     invoke = with_port(
