@@ -37,8 +37,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         print("leadflow up: --speed must be positive", file=sys.stderr)
         return 2
     stack = LocalStack(
-        port=args.port, config_path=Path(args.config) if args.config else None, speed=args.speed
-    )
+        port=args.port, config_path=Path(args.config) if args.config else None, speed=args.speed,
+        flavor=args.flavor,
+    )  # fmt: skip
     try:
         stack.start()
     except PortInUse as exc:
@@ -55,7 +56,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         print("development secrets (set these variables yourself to choose them):")
         for name, value in stack.dev_secrets.items():
             print(f"  {name}={value}")
-    print(f"AWS emulator: {stack.emulator.endpoint} · clock speed ×{args.speed:g} · Ctrl-C stops", flush=True)
+    flavor = " · Yandex Cloud flavour" if args.flavor == "yandex" else ""
+    print(
+        f"AWS emulator: {stack.emulator.endpoint} · clock speed ×{args.speed:g}{flavor} · Ctrl-C stops",
+        flush=True,
+    )
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     try:
@@ -368,6 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--config", help="business config YAML (default: the bundled example business)")
     up.add_argument("--speed", type=float, default=1.0, help="run the clock K times faster")
+    up.add_argument(
+        "--flavor", choices=["aws", "yandex"], default="aws",
+        help="the cloud whose events and semantics the stack plays (default aws; yandex: deploy/yandex)",
+    )  # fmt: skip
     up.set_defaults(func=cmd_up)
 
     def with_port(p: argparse.ArgumentParser) -> argparse.ArgumentParser:

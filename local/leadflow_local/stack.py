@@ -35,6 +35,11 @@ REGION = "eu-central-1"
 ACCOUNT = "123456789012"
 EXAMPLE_CONFIG = Path(__file__).with_name("example_business.yaml")
 STATE_DIR = Path(".leadflow")
+# aws: Lambda's event shapes and semantics. yandex: Yandex Cloud's (adapters/platform/yandex.py) —
+# API Gateway payload 1.0, Message Queue trigger batches without receive counts or receipt handles
+# and without partial batch failure, timer trigger ticks, indexes that project ALL. (TTL deletes
+# late in both: the emulator never deletes by TTL.)
+FLAVORS = ("aws", "yandex")
 STATE_FILE = STATE_DIR / "local.json"
 CHANNELS = ("telegram", "whatsapp", "instagram", "vk", "form", "call", "sms", "bitrix24")
 # Development secrets the local stack generates when the environment has none: every channel
@@ -68,8 +73,9 @@ def aws_env(endpoint: str) -> dict[str, str]:
 class Emulator:
     """moto server in this process, and the resources of template.yaml inside it."""
 
-    def __init__(self, template: Template):
+    def __init__(self, template: Template, flavor: str = "aws"):
         self.template = template
+        self.flavor = flavor
         self.port = _free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.queue_urls: dict[str, str] = {}
@@ -88,7 +94,7 @@ class Emulator:
         # (tests, `leadflow invoke`) must not find the last one's tables.
         urlopen(Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=10).close()  # noqa: S310 - loopback
         os.environ.update(aws_env(self.endpoint))
-        self.create_resources()
+        self.create_resources(self.flavor)
 
     def stop(self) -> None:
         if self._server:
@@ -100,8 +106,8 @@ class Emulator:
         return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
                             aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
 
-    def create_resources(self) -> None:
-        create_tables(self.client("dynamodb"), self.template)
+    def create_resources(self, flavor: str = "aws") -> None:
+        create_tables(self.client("dynamodb"), self.template, all_projections=flavor == "yandex")
         self.queue_urls = create_queues(self.client("sqs"), self.template)
         events = self.client("events")
         for spec in self.template.functions().values():
@@ -125,7 +131,9 @@ class Emulator:
         raise ValueError(f"cannot resolve {value!r} locally")
 
 
-def create_tables(dynamodb: Any, template: Template) -> None:
+def create_tables(dynamodb: Any, template: Template, *, all_projections: bool = False) -> None:
+    """template.yaml's tables; ``all_projections``: every index projects ALL, as YDB's Document API
+    allows (the yandex flavour)."""
     for name, props in template.tables().items():
         kwargs: dict[str, Any] = {
             "TableName": name,
@@ -134,7 +142,10 @@ def create_tables(dynamodb: Any, template: Template) -> None:
             "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
         }
         if props.get("GlobalSecondaryIndexes"):
-            kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+            kwargs["GlobalSecondaryIndexes"] = [
+                {**index, "Projection": {"ProjectionType": "ALL"}} if all_projections else index
+                for index in props["GlobalSecondaryIndexes"]
+            ]
         dynamodb.create_table(**kwargs)
         ttl = props.get("TimeToLiveSpecification")
         if ttl:
@@ -226,8 +237,48 @@ def api_gateway_event(
     }
 
 
+def yandex_gateway_event(
+    method: str, raw_path: str, query: str, headers: dict[str, str], body: bytes, source_ip: str
+) -> dict:
+    """The same request as Yandex API Gateway hands it to a function: payload format 1.0
+    (api-gateway/concepts/extensions/cloud-functions), headers as sent, query values as lists."""
+    aws = api_gateway_event(method, raw_path, query, headers, body, source_ip)
+    multi_query: dict[str, list[str]] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        multi_query.setdefault(key, []).append(value)
+    resource = aws["routeKey"].split(" ", 1)[1]
+    now = datetime.now(UTC)
+    return {
+        "version": "1.0",
+        "resource": resource,
+        "path": raw_path,
+        "httpMethod": method,
+        "headers": dict(headers),
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": {k: v[-1] for k, v in multi_query.items()},
+        "multiValueQueryStringParameters": multi_query,
+        "requestContext": {
+            "identity": {
+                "sourceIp": source_ip,
+                "userAgent": headers.get("User-Agent", headers.get("user-agent", "")),
+            },
+            "httpMethod": method,
+            "requestId": aws["requestContext"]["requestId"],
+            "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "requestTimeEpoch": int(now.timestamp()),
+        },
+        "pathParameters": aws["pathParameters"],
+        "body": aws["body"],
+        "isBase64Encoded": aws["isBase64Encoded"],
+        "parameters": aws["pathParameters"],
+        "multiValueParameters": {k: [v] for k, v in aws["pathParameters"].items()},
+        "operationId": "mango_events" if resource.endswith("{kind}") else f"webhook_{method.lower()}",
+    }
+
+
 class Gateway:
-    def __init__(self, port: int, invoke_ingest: Callable[[dict], dict], state: Callable[[], dict]):
+    def __init__(self, port: int, invoke_ingest: Callable[[dict], dict], state: Callable[[], dict],
+                 make_event: Callable[..., dict] = api_gateway_event):  # fmt: skip
         invoke = invoke_ingest
 
         class Handler(BaseHTTPRequestHandler):
@@ -248,7 +299,7 @@ class Gateway:
                 if not parts.path.startswith("/webhooks/"):
                     self._reply(404, "not found", "text/plain")
                     return
-                event = api_gateway_event(
+                event = make_event(
                     self.command,
                     parts.path,
                     parts.query,
@@ -324,8 +375,61 @@ def sqs_event(messages: list[dict], queue: str) -> dict:
     }
 
 
+def ymq_trigger_event(messages: list[dict], queue: str) -> dict:
+    """A Message Queue trigger's batch (functions/concepts/trigger/ymq-trigger): no receipt handle,
+    no receive count — only SentTimestamp among the system attributes."""
+    return {
+        "messages": [
+            {
+                "event_metadata": {
+                    "event_id": str(uuid.uuid4()),
+                    "event_type": "yandex.cloud.events.messagequeue.QueueMessage",
+                    "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                },
+                "details": {
+                    "queue_id": f"yrn:yc:ymq:ru-central1:{ACCOUNT}:{queue}",
+                    "message": {
+                        "message_id": m["MessageId"],
+                        "md5_of_body": m.get("MD5OfBody", ""),
+                        "body": m["Body"],
+                        "attributes": {"SentTimestamp": m.get("Attributes", {}).get("SentTimestamp", "")},
+                        "message_attributes": {
+                            k: {"dataType": "StringValue", "stringValue": v.get("StringValue")}
+                            for k, v in m.get("MessageAttributes", {}).items()
+                        },
+                        "md5_of_message_attributes": m.get("MD5OfMessageAttributes", ""),
+                    },
+                },
+            }
+            for m in messages
+        ]
+    }
+
+
+def yandex_timer_event(name: str) -> dict:
+    """A timer trigger's tick (functions/concepts/trigger/timer)."""
+    return {
+        "messages": [
+            {
+                "event_metadata": {
+                    "event_id": str(uuid.uuid4()),
+                    "event_type": "yandex.cloud.events.serverless.triggers.TimerMessage",
+                    "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                    "cloud_id": "local",
+                    "folder_id": "local",
+                },
+                "details": {"trigger_id": f"leadflow-{name}-timer", "payload": name},
+            }
+        ]
+    }
+
+
 class Poller(threading.Thread):
-    """Lambda's SQS event source mapping, locally: receive, invoke, delete what succeeded."""
+    """Lambda's SQS event source mapping, locally: receive, invoke, delete what succeeded.
+
+    ``flavor="yandex"``: a Message Queue trigger instead — Yandex-shaped batches, and no partial
+    batch failure: a batch whose invocation returns is deleted whole, one that raises comes back
+    whole."""
 
     def __init__(
         self,
@@ -335,6 +439,7 @@ class Poller(threading.Thread):
         batch_size: int,
         invoke: Callable[[dict], Any],
         stop: threading.Event,
+        flavor: str = "aws",
     ):
         super().__init__(daemon=True, name=f"poller-{queue}")
         self.sqs, self.queue, self.url, self.batch_size, self.invoke, self.stopping = (
@@ -345,6 +450,7 @@ class Poller(threading.Thread):
             invoke,
             stop,
         )
+        self.flavor = flavor
 
     def run(self) -> None:
         while not self.stopping.is_set():
@@ -370,8 +476,12 @@ class Poller(threading.Thread):
         if not messages:
             return 0
         try:
-            result = self.invoke(sqs_event(messages, self.queue)) or {}
-            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            if self.flavor == "yandex":
+                self.invoke(ymq_trigger_event(messages, self.queue))
+                failed: set[str] = set()  # the trigger reads no answer: the batch is done
+            else:
+                result = self.invoke(sqs_event(messages, self.queue)) or {}
+                failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         except Exception:
             failed = {m["MessageId"] for m in messages}  # the whole batch failed: all come back
         for m in messages:
@@ -410,9 +520,11 @@ class Scheduler(threading.Thread):
         invoke: Callable[[str, dict], Any],
         speed: float,
         stop: threading.Event,
+        flavor: str = "aws",
     ):
         super().__init__(daemon=True, name="scheduler")
         self.jobs, self.invoke, self.speed, self.stopping = jobs, invoke, speed, stop
+        self.flavor = flavor
 
     def run(self) -> None:
         last = {name: float("-inf") for name, _ in self.jobs}
@@ -422,7 +534,12 @@ class Scheduler(threading.Thread):
                 if time.monotonic() - last[name] >= max(every_s / self.speed, 0.2):
                     last[name] = time.monotonic()
                     try:
-                        self.invoke(name, scheduled_event(f"leadflow-{name}"))
+                        tick = (
+                            yandex_timer_event(name)
+                            if self.flavor == "yandex"
+                            else scheduled_event(f"leadflow-{name}")
+                        )
+                        self.invoke(name, tick)
                     except Exception as exc:
                         print(f"leadflow up: {name} failed: {type(exc).__name__}: {exc}", flush=True)
             self.stopping.wait(0.1)
@@ -433,7 +550,11 @@ class Scheduler(threading.Thread):
 
 class LocalStack:
     def __init__(self, port: int = 3000, config_path: Path | None = None, speed: float = 1.0,
-                 state_dir: Path = STATE_DIR, schedule: bool = True, clock_start: datetime | None = None):  # fmt: skip
+                 state_dir: Path = STATE_DIR, schedule: bool = True, clock_start: datetime | None = None,
+                 flavor: str = "aws"):  # fmt: skip
+        if flavor not in FLAVORS:
+            raise ValueError(f"flavor must be one of {', '.join(FLAVORS)}, not {flavor!r}")
+        self.flavor = flavor
         self.clock_start = clock_start
         self.template = load_template()
         self.requested_port = port
@@ -442,7 +563,7 @@ class LocalStack:
         self.state_file = state_dir / "local.json"
         self.schedule = schedule
         self.stopping = threading.Event()
-        self.emulator = Emulator(self.template)
+        self.emulator = Emulator(self.template, flavor)
         self.envs: dict[str, dict[str, str]] = {}
         self.dev_secrets: dict[str, str] = {}
         self.gateway: Gateway | None = None
@@ -457,7 +578,10 @@ class LocalStack:
         self._environ_before = dict(os.environ)  # the stack sets endpoints, secrets, clock: undone at stop
         business_yaml = self.config_path.read_text(encoding="utf-8")
         load_business_config(self.config_path)  # refuse a bad config before starting anything
-        self.gateway = Gateway(self.requested_port, lambda event: self.invoke("ingest", event), self.state)
+        self.gateway = Gateway(
+            self.requested_port, lambda event: self.invoke("ingest", event), self.state,
+            yandex_gateway_event if self.flavor == "yandex" else api_gateway_event,
+        )  # fmt: skip
         for name in DEV_SECRETS:
             if not os.environ.get(name):
                 self.dev_secrets[name] = secrets.token_urlsafe(18)
@@ -468,10 +592,19 @@ class LocalStack:
             os.environ["LEADFLOW_CLOCK_ORIGIN"] = str(time.time())
         if self.clock_start:
             os.environ["LEADFLOW_CLOCK_START"] = self.clock_start.isoformat()
+        if self.flavor == "yandex":
+            from leadflow.adapters.platform import yandex
+
+            # A failed record is sent back with a delay (30 s, doubling, in the cloud); locally a
+            # second, as the aws flavour's pollers shorten the visibility timeout.
+            self._retry_delay_before = yandex.FIRST_RETRY_DELAY_S
+            yandex.FIRST_RETRY_DELAY_S = 1
         self.emulator.start()
         parameters = {"Stage": "local", "SecretsPrefix": "", "AlarmEmail": ""}
         for name in functions.FUNCTION_NAMES:
             self.envs[name] = function_env(self.emulator, self.template, name, parameters)
+            if self.flavor == "yandex":
+                self.envs[name]["LEADFLOW_PLATFORM"] = "yandex"
         os.environ.update(self.envs["ingest"])
         wiring.reset()
         wiring.store().config.put(business_yaml)
@@ -483,15 +616,16 @@ class LocalStack:
             for source in spec.sqs_sources:
                 url = self.emulator.queue_urls[source["queue"]]
                 invoke = functools.partial(self.invoke, spec.name)
+                batch = min(source["batch_size"], 10) if self.flavor == "yandex" else source["batch_size"]
                 self.pollers.append(
-                    Poller(sqs, source["queue"], url, source["batch_size"], invoke, self.stopping)
+                    Poller(sqs, source["queue"], url, batch, invoke, self.stopping, self.flavor)
                 )
         self.threads.extend(self.pollers)
         if self.schedule:
             jobs = [
                 (s.name, rate_seconds(e)) for s in self.template.functions().values() for e in s.schedules
             ]
-            self.threads.append(Scheduler(jobs, self.invoke, self.speed, self.stopping))
+            self.threads.append(Scheduler(jobs, self.invoke, self.speed, self.stopping, self.flavor))
         self.gateway.start()
         for thread in self.threads:
             thread.start()
@@ -504,6 +638,10 @@ class LocalStack:
         if self.gateway:
             self.gateway.stop()
         self.emulator.stop()
+        if hasattr(self, "_retry_delay_before"):
+            from leadflow.adapters.platform import yandex
+
+            yandex.FIRST_RETRY_DELAY_S = self._retry_delay_before
         self.state_file.unlink(missing_ok=True)
         if hasattr(self, "_environ_before"):
             os.environ.clear()
@@ -534,6 +672,7 @@ class LocalStack:
             "port": self.gateway.port if self.gateway else None,
             "aws_endpoint": self.emulator.endpoint,
             "speed": self.speed,
+            "flavor": self.flavor,
             "clock_origin": os.environ.get("LEADFLOW_CLOCK_ORIGIN"),
             "clock_start": os.environ.get("LEADFLOW_CLOCK_START"),
             "env": self.envs,
