@@ -55,7 +55,7 @@ def saturday_morning(tz_name: str) -> datetime:
     return datetime(saturday.year, saturday.month, saturday.day, 9, 55, tzinfo=tz)
 
 
-def run(leads: list, duration_s: float, workers: int = 32) -> dict[str, Any]:
+def run(leads: list, duration_s: float, workers: int = 32, flavor: str = "aws") -> dict[str, Any]:
     import boto3
 
     for name in UNSET:
@@ -85,7 +85,7 @@ def run(leads: list, duration_s: float, workers: int = 32) -> dict[str, Any]:
 
     stack = LocalStack(
         port=_free_port(), state_dir=state_dir, clock_start=saturday_morning(business.timezone),
-        worker_setup="bench.e2e.meter:in_worker", on_invocation=invoked,
+        worker_setup="bench.e2e.meter:in_worker", on_invocation=invoked, flavor=flavor,
     )  # fmt: skip
     with invoking("bench"):
         stack.start()
@@ -135,7 +135,7 @@ def run(leads: list, duration_s: float, workers: int = 32) -> dict[str, Any]:
             result = collect(leads, posted_at, statuses, first_post, stages, clock_offset)
             meter.settle()
         result.update(
-            leads=n, replay_s=round(posted - start, 1), wall_s=round(wall_s, 1), drained=drained,
+            flavor=flavor, leads=n, replay_s=round(posted - start, 1), wall_s=round(wall_s, 1), drained=drained,
             leads_per_s=round(n / wall_s, 1), offered_per_s=round(n / max(duration_s, 1e-9), 1),
             **usage(meter, n, api_requests=len(statuses)),
         )  # fmt: skip
@@ -236,6 +236,13 @@ def usage(meter: Meter, n: int, api_requests: int) -> dict:
             "sqs_requests": (handler["sqs"] + poller_sqs) / n,
             "sqs_by_handlers": handler["sqs"] / n,
             "sqs_by_event_source_mapping": poller_sqs / n,
+            # queue sends by the functions: on Yandex Cloud a failed record is sent again (re-enqueue)
+            "queue_sends": sum(
+                count
+                for (caller, service, op), count in meter.calls.items()
+                if caller in functions and service == "sqs" and op in ("SendMessage", "SendMessageBatch")
+            )
+            / n,
             "dynamodb_requests": handler["dynamodb"] / n,
             "dynamodb_rru": sum(meter.rru[f] for f in functions) / n,
             "dynamodb_wru": sum(meter.wru[f] for f in functions) / n,
@@ -265,6 +272,8 @@ def report(result: dict, cmd: str) -> None:
           f"SQS {p['sqs_requests']:.2f} (handlers {p['sqs_by_handlers']:.2f} + event source mapping "
           f"{p['sqs_by_event_source_mapping']:.2f}), DynamoDB {p['dynamodb_requests']:.2f} requests, "
           f"{p['dynamodb_rru']:.2f} RRU, {p['dynamodb_wru']:.2f} WRU (estimated from item sizes)   [{cmd}]")  # fmt: skip
+    print(f"e2e: flavour {result['flavor']}: queue sends by the functions {p['queue_sends']:.2f} per lead "
+          f"(on yandex, failed records re-enqueued with their attempt count are among them)   [{cmd}]")  # fmt: skip
     fires = result["schedule_fires"]
     print(f"e2e: schedule fires during the run: escalate {fires['escalate']}, remind {fires['remind']}; "
           f"empty SQS long-poll receives {result['empty_receives']} (fixed cost, not per lead)")  # fmt: skip
@@ -320,6 +329,8 @@ def main() -> int:
     parser.add_argument("--find-max", action="store_true",
                         help=f"step the rate up ({', '.join(map(str, FIND_MAX_RATES))}) until p95 > {P95_LIMIT_MS} ms")  # fmt: skip
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--flavor", choices=["aws", "yandex"], default="aws",
+                        help="the local stack's flavour (leadflow up --flavor)")  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
     if args.find_max:
@@ -332,7 +343,9 @@ def main() -> int:
         duration = args.duration if args.duration is not None else args.leads / 25
         leads = make_leads(args.leads, duration, args.seed)
         cmd = f"{COMMAND} --leads {args.leads}" + (f" --duration {duration:g}" if args.duration else "")
-    result = run(leads, duration)
+    if args.flavor != "aws":
+        cmd += f" --flavor {args.flavor}"
+    result = run(leads, duration, flavor=args.flavor)
     report(result, cmd)
     from bench.e2e.cost import cost_table, print_cost
 
