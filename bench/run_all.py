@@ -24,7 +24,7 @@ OTHER_BENCHES = [
     ("qualify", "bench/qualify/run.py", [], False),
     ("route: Bitrix24 push", "bench/route/bitrix_push.py", [], True),
     ("route: Bitrix24, containers at once", "bench/route/bitrix_concurrent.py", [], True),
-    ("route: DynamoDB per lead", "bench/route/dynamo_per_lead.py", [], False),
+    ("route: amoCRM and Google Sheets", "bench/route/crm_requests.py", [], False),
     ("schedule", "bench/schedule/run.py", [], False),
     ("ingest", "bench/ingest/run.py", [], False),
 ]

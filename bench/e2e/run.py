@@ -70,13 +70,14 @@ def run(leads: list, duration_s: float, workers: int = 32, flavor: str = "aws") 
     meter.install(boto3.DEFAULT_SESSION)
     stages = Stages()
 
+    from bench import BENCH_CONFIG
     from leadflow import clock, wiring
     from leadflow.business import load_business_config
-    from leadflow_local.stack import EXAMPLE_CONFIG, LocalStack, _free_port
+    from leadflow_local.stack import LocalStack, _free_port
     from leadflow_local.webhooks import Webhooks
 
     n = len(leads)
-    business = load_business_config(EXAMPLE_CONFIG)
+    business = load_business_config(BENCH_CONFIG)
     state_dir = Path(tempfile.mkdtemp(prefix="leadflow-bench-"))
 
     def invoked(name: str, event: dict, invocation: Any) -> None:
@@ -85,7 +86,7 @@ def run(leads: list, duration_s: float, workers: int = 32, flavor: str = "aws") 
 
     stack = LocalStack(
         port=_free_port(), state_dir=state_dir, clock_start=saturday_morning(business.timezone),
-        worker_setup="bench.e2e.meter:in_worker", on_invocation=invoked, flavor=flavor,
+        worker_setup="bench.e2e.meter:in_worker", on_invocation=invoked, flavor=flavor, config_path=BENCH_CONFIG,
     )  # fmt: skip
     with invoking("bench"):
         stack.start()

@@ -43,6 +43,9 @@ class Stages:
         """Called for every invocation; the first delivery of a message counts (not a retry)."""
         if name not in ("score", "route"):
             return
+        from leadflow.adapters.platform import aws_shaped
+
+        event = aws_shaped(event)  # a Yandex Cloud trigger batch (--flavor yandex) as SQS records
         with self._lock:
             for record in event.get("Records", []):
                 try:

@@ -66,12 +66,9 @@ def measure(size: int, due: int) -> dict:
     import boto3
     from moto import mock_aws
 
+    from bench import BENCH_CONFIG
     from leadflow import wiring
-    from leadflow.adapters.crm import BuiltinCrm
-    from leadflow.adapters.outbound import Outbound
-    from leadflow.adapters.store import dynamodb_resource
-    from leadflow.steps.escalate import Escalator
-    from leadflow_local.stack import EXAMPLE_CONFIG, create_queues, create_tables
+    from leadflow_local.stack import create_queues, create_tables
     from leadflow_local.template import load_template
 
     with mock_aws():
@@ -82,14 +79,13 @@ def measure(size: int, due: int) -> dict:
         os.environ.update({"ROUTE_QUEUE_URL": urls["RouteQueue"], "SCORE_QUEUE_URL": urls["ScoreQueue"]})
         wiring.reset()
         store = wiring.store()
-        store.config.put(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+        store.config.put(BENCH_CONFIG.read_text(encoding="utf-8"))
         started = time.perf_counter()
         fill(raw, size, due)
         fill_s = time.perf_counter() - started
-        job = Escalator(store, Outbound(store), BuiltinCrm(), wiring.business(), wiring.route_queue(),
-                        lambda lead, now: None)  # fmt: skip
+        job = wiring.escalate_step()
         counter = DynamoCounter()
-        events = dynamodb_resource().meta.client.meta.events
+        events = store.leads.table.meta.client.meta.events
         events.register("before-call.dynamodb", counter.before)
         events.register("after-call.dynamodb", counter.after)
         started = time.perf_counter()
