@@ -89,8 +89,9 @@ def test_a_stage_changed_in_amocrm_flows_back_to_the_lead(aws, amo):
     crm_id = int(aws.store.leads.get(lead.lead_id).crm_id)
 
     amo.leads[crm_id]["status_id"] = SECOND_STAGE  # the manager took it in amoCRM
-    assert _webhook(amo.status_webhook(crm_id, SECOND_STAGE))["statusCode"] == 200
-    assert _webhook(amo.status_webhook(crm_id, SECOND_STAGE))["statusCode"] == 200  # amoCRM resends
+    moved = amo.status_webhook(crm_id, SECOND_STAGE)
+    assert _webhook(moved)["statusCode"] == 200
+    assert _webhook(moved)["statusCode"] == 200  # amoCRM resends the same body
     messages = aws.receive("RouteQueue")
     assert len(messages) == 1  # the repeat is dropped by ingest
     assert invoke("route", sqs_event(messages, "RouteQueue")) == {"batchItemFailures": []}
