@@ -51,6 +51,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"leadflow up: {stack.url}", flush=True)
     for channel, url in stack.webhook_urls().items():
         print(f"  {channel:<10} {url}")
+    link = stack.panel_login_link()
+    if link:
+        print(f"leadflow panel: {link}", flush=True)
     if stack.dev_secrets:
         print("development secrets (set these variables yourself to choose them):")
         for name, value in stack.dev_secrets.items():
@@ -250,7 +253,29 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from leadflow_local.demo import run_demo
 
-    return run_demo(speed=args.speed)
+    return run_demo(speed=args.speed, keep=args.keep)
+
+
+def cmd_panel_link(args: argparse.Namespace) -> int:
+    """A one-time login link to the panel (10 minutes) for a staff member."""
+    from leadflow import wiring
+    from leadflow.settings import settings
+    from leadflow.steps.panel.auth import issue_login_link
+
+    target = _connected(args)
+    member = wiring.business().staff_member(args.staff_id)
+    if member is None or not member.active:
+        print(
+            f"leadflow panel-link: no active staff member {args.staff_id!r} in the business config",
+            file=sys.stderr,
+        )
+        return 1
+    base = settings().public_base_url or (target.webhook_base or "").removesuffix("/webhooks")
+    if not base:
+        print("leadflow panel-link: set PUBLIC_BASE_URL (the stack's public address)", file=sys.stderr)
+        return 1
+    print(issue_login_link(wiring.store().panel, member.id, base))
+    return 0
 
 
 def cmd_qualify(args: argparse.Namespace) -> int:
@@ -424,6 +449,11 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="start the stack, replay a realistic stream of leads, print what happened"
     )
     demo.add_argument("--speed", type=float, default=600.0, help="clock speed while the SLA ladder plays out")
+    demo.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the stack running with the demo's data (Ctrl-C stops), and print the panel's login link",
+    )
     demo.set_defaults(func=cmd_demo)
 
     qualify = sub.add_parser(
@@ -456,6 +486,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     forget.add_argument("phone")
     forget.set_defaults(func=cmd_forget)
+
+    panel_link = with_stack(
+        sub.add_parser("panel-link", help="a one-time login link to the panel (valid 10 minutes)")
+    )
+    panel_link.add_argument("staff_id")
+    panel_link.set_defaults(func=cmd_panel_link)
 
     staff = sub.add_parser("staff", help="staff onboarding")
     staff_sub = staff.add_subparsers(dest="staff_command", required=True)

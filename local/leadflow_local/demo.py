@@ -25,7 +25,7 @@ def _next_working_morning(tz_name: str) -> datetime:
     return datetime(saturday.year, saturday.month, saturday.day, 10, 5, tzinfo=tz)
 
 
-def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
+def run_demo(speed: float = 600.0, state_dir: Path | None = None, keep: bool = False) -> int:
     from leadflow import clock, wiring
     from leadflow.business import load_business_config
     from leadflow.settings import reset_caches
@@ -121,6 +121,10 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
         print("\nKPIs")
         print_kpis(compute_kpis(all_leads(), tz=business.tz))
         problems.extend(_check(all_leads(), outbox()))
+        if keep:
+            _keep_running(stack, problems)
+        else:
+            print("\n(`leadflow demo --keep` leaves this stack running and prints a login link to the panel)")
     finally:
         stack.stop()
         wiring.reset()
@@ -129,6 +133,22 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
         return 1
     print("\nleadflow demo: done")
     return 0
+
+
+def _keep_running(stack, problems: list[str]) -> None:
+    """`--keep`: the demo's stack stays up with its data, at normal speed, until Ctrl-C."""
+    import contextlib
+    import signal
+    import threading
+
+    _speed_up(stack, 1.0)
+    print(f"\nleadflow demo: {'FAILED' if problems else 'done'}; the stack keeps running at {stack.url}")
+    print(f"leadflow panel: {stack.panel_login_link()}", flush=True)
+    print("Ctrl-C stops it", flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stopped.wait()
 
 
 def _speed_up(stack, speed: float) -> None:

@@ -16,7 +16,7 @@ TEMPLATE = ROOT / "template.yaml"
 LOCAL_PARAMETERS = {"Stage": "local", "SecretsPrefix": "", "AlarmEmail": "", "ReservedConcurrency": ""}
 # Plain settings the deployed stack takes as parameters come from the environment locally.
 FROM_ENVIRONMENT = ("SmsProvider", "SmsSender", "WhatsAppPhoneNumberId", "VkGroupId", "CallTimezone",
-                    "OpenAiBaseUrl", "OpenAiModel")  # fmt: skip
+                    "OpenAiBaseUrl", "OpenAiModel", "PublicBaseUrl")  # fmt: skip
 
 
 class _CfnLoader(yaml.SafeLoader):

@@ -359,3 +359,4 @@ class OutboundMessage(_Model):
     buttons: list[list[dict]] = Field(default_factory=list, description="Telegram inline keyboard rows")
     business_connection_id: str | None = None
     reply_to_message_id: str | None = None
+    link_preview: bool = Field(default=True, description="False: Telegram shows no preview (login links)")

@@ -25,6 +25,13 @@ class ConfigStore:
         self._cached = None
         return parsed
 
+    def yaml_text(self) -> str:
+        """The stored config as written (the panel edits it and stores a new one)."""
+        item = self.table.get_item(Key={"name": NAME}, ConsistentRead=True).get("Item")
+        if not item:
+            raise LookupError("no business config stored: run `leadflow config push FILE`")
+        return str(item["yaml"])
+
     def get(self, max_age_s: float = 60) -> BusinessConfig:
         if self._cached and time.monotonic() - self._cached[0] < max_age_s:
             return self._cached[1]
