@@ -333,3 +333,21 @@ def test_what_if_names_who_would_get_a_lead_and_changes_nobodys_load(panel_aws):
     found = re.search(r'id="what-if">Правило <b>([^<]+)</b> → <b>([^<]+)</b>', body)
     assert found and found.group(2) in ("Анна", "Катя")
     assert panel_aws.store.staff.state(["anna", "katya"]) == before
+
+
+def test_the_filtered_list_downloads_as_csv_for_excel(panel_aws):
+    stored(panel_aws, "C1", owner="anna", channel="telegram", contact={"name": '=HYPERLINK("x")'})
+    stored(panel_aws, "C2", owner="olga", channel="whatsapp", contact={"name": "Ольга"})
+    answer = call("GET", "/panel/leads.csv", query="channel=telegram", cookie=login(panel_aws, "vera"))
+    assert answer["statusCode"] == 200 and answer["headers"]["Content-Type"].startswith("text/csv")
+    body = answer["body"]
+    assert body.startswith("\ufeffЗаявка;Получена;Клиент")
+    rows = body.lstrip("\ufeff").splitlines()
+    assert len(rows) == 2 and rows[1].startswith("C1;")
+    import csv
+
+    assert next(csv.reader([rows[1]], delimiter=";"))[2] == '\'=HYPERLINK("x")'  # text, never a formula
+    mine = (
+        call("GET", "/panel/leads.csv", cookie=login(panel_aws, "olga"))["body"].lstrip("\ufeff").splitlines()
+    )
+    assert [row.split(";")[0] for row in mine[1:]] == ["C2"]

@@ -4,7 +4,9 @@ CSRF token. Texts in Russian; whatever clients typed is escaped by the templates
 
 from __future__ import annotations
 
+import csv
 import hmac
+import io
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -145,6 +147,7 @@ class Panel:
             ("GET", "/panel"): lambda: redirect("/panel/summary"),
             ("GET", "/panel/summary"): lambda: self._summary(request, viewer),
             ("GET", "/panel/leads"): lambda: self._leads(request, viewer),
+            ("GET", "/panel/leads.csv"): lambda: self._leads_csv(request, viewer),
             ("GET", "/panel/staff"): lambda: self._staff(request, viewer),
             ("GET", "/panel/problems"): lambda: self._problems(request, viewer),
             ("GET", "/panel/rules"): lambda: self._rules(request, viewer),
@@ -314,7 +317,8 @@ class Panel:
         )  # fmt: skip
 
     # ------------------------------------------------------------------ Заявки
-    def _leads(self, request: Request, viewer: Viewer) -> Response:
+    def _filtered(self, request: Request, viewer: Viewer) -> tuple[list[Lead], dict]:
+        """The leads the list shows (newest first) and the filters that chose them."""
         period, since, until = self._period(request)
         query = request.arg("q")
         filters = {
@@ -333,6 +337,32 @@ class Panel:
             if value:
                 found = [lead for lead in found if str(getattr(lead, name) or "") == value]
         found.sort(key=lambda lead: lead.received_at, reverse=True)
+        chosen = {"filters": filters, "q": query, "period": period, "since": since, "until": until}
+        return found, chosen
+
+    def _leads_csv(self, request: Request, viewer: Viewer) -> Response:
+        """The filtered list for Excel: UTF-8 with a BOM, «;» between fields."""
+        found, _ = self._filtered(request, viewer)
+        out = io.StringIO()
+        writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+        writer.writerow(["Заявка", "Получена", "Клиент", "Телефон", "Канал", "Статус", "Температура",
+                         "Услуга", "Ответственный", "Филиал", "Источник", "UTM-кампания"])  # fmt: skip
+        tz = self.business.tz
+        for lead in found:
+            writer.writerow([
+                lead.lead_id, lead.received_at.astimezone(tz).strftime("%d.%m.%Y %H:%M"),
+                _cell(lead.contact.name), lead.contact.phone or "", CHANNEL_LABEL.get(lead.channel, lead.channel),
+                STATUS_LABEL.get(lead.status, lead.status), lead.temperature or "", lead.service or "",
+                staff_name(self.business, lead.owner) if lead.owner else "", lead.branch or "",
+                _cell(lead.source), _cell(lead.utm.campaign),
+            ])  # fmt: skip
+        headers = {"Content-Disposition": 'attachment; filename="leads.csv"'}
+        return Response(200, "\ufeff" + out.getvalue(), "text/csv; charset=utf-8", headers)
+
+    def _leads(self, request: Request, viewer: Viewer) -> Response:
+        found, chosen = self._filtered(request, viewer)
+        filters, query, period = chosen["filters"], chosen["q"], chosen["period"]
+        since, until = chosen["since"], chosen["until"]
         try:
             page = max(int(request.arg("page", "1")), 1)
         except ValueError:
@@ -345,6 +375,7 @@ class Panel:
         return self._render(
             viewer, "leads.html", title="Заявки", leads=shown, total=len(found), page=page, more=more,
             filters=filters, q=query, period=period, since=since, until=until, tz=self.business.tz,
+            csv_query=urlencode({k: v for k, v in base.items() if k != "page"}),
             staff=self.business.staff, branches=self.business.branches, statuses=list(LeadStatus),
             channels=[c.value for c in Channel], name=lambda sid: staff_name(self.business, sid),
         )  # fmt: skip
@@ -591,6 +622,12 @@ class Panel:
             "reason": chosen.reason,
             "callback_at": _local(chosen.callback_at, tz) if chosen.callback_at else None,
         }
+
+
+def _cell(text: str | None) -> str:
+    """A field Excel will not run as a formula (a client may type «=HYPERLINK(…)» as a name)."""
+    text = text or ""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _local(value: Any, tz: Any) -> str:
