@@ -351,3 +351,29 @@ def test_the_filtered_list_downloads_as_csv_for_excel(panel_aws):
         call("GET", "/panel/leads.csv", cookie=login(panel_aws, "olga"))["body"].lstrip("\ufeff").splitlines()
     )
     assert [row.split(";")[0] for row in mine[1:]] == ["C2"]
+
+
+def test_problems_show_undelivered_messages_and_timers_that_gave_up(panel_aws):
+    import time
+
+    from leadflow.domain.models import OutboundMessage
+    from leadflow.domain.plans import Timer
+
+    stored(panel_aws, "U1", owner="anna", contact={"name": "Ирина"})
+    message = OutboundMessage(id="reply:U1", channel="whatsapp", to="79131234567", lead_id="U1", kind="reply",
+                              text="Здравствуйте!")  # fmt: skip
+    panel_aws.store.conversation.claim_outbound(message, NOW, claim_until=time.time() + 60)
+    panel_aws.store.conversation.finish_outbound(
+        message, "failed", NOW, error="whatsapp: 131047 window closed"
+    )
+    timer = Timer("appt#U1#24", "remind", "reminder", clock.iso(NOW), lead_id="U1")
+    panel_aws.store.timers.put(timer)
+    panel_aws.store.timers.give_up(timer, "SendError: chat not found", NOW)
+    boto3.client("sqs", region_name="eu-central-1").send_message(
+        QueueUrl=panel_aws.queue_urls["RouteDeadLetterQueue"], MessageBody='{"type": "staff"}',
+        MessageAttributes={"reason": {"DataType": "String", "StringValue": "KeyError: card"}},
+    )  # fmt: skip
+    body = call("GET", "/panel/problems", cookie=login(panel_aws, "elena"))["body"]
+    assert "131047 window closed" in body and "SendError: chat not found" in body and "KeyError: card" in body
+    assert "Всё работает" not in body
+    assert "Повторить" not in body  # a senior sees the problems; redrive is the owner's

@@ -568,13 +568,19 @@ class Panel:
         today = self._today()
         recent = self._received(today - timedelta(days=13), today)
         crm_errors = [lead for lead in recent if lead.crm_error]
+        # Undelivered messages of the last 3 days' leads: one query per lead, bounded by the days.
         undelivered = []
         for lead in recent:
-            if "delivery_failed" in lead.tags or "reply_failed" in lead.tags:
-                undelivered.append(lead)
+            if lead.received_at.astimezone(self.business.tz).date() < today - timedelta(days=2):
+                continue
+            for item in self.store.conversation.outbound(lead.lead_id):
+                if item.get("status") == "failed":
+                    undelivered.append({"lead": lead, "kind": item.get("kind"), "error": item.get("error"),
+                                        "at": _local(item.get("sent_at") or item.get("claimed_at"), self.business.tz)})  # fmt: skip
+        timers = self.store.timers.given_up()
         return self._render(
             viewer, "problems.html", title="Проблемы", dead=dead, crm_errors=crm_errors,
-            undelivered=undelivered, may_redrive=manages_staff(viewer.member), done=request.arg("done"),
+            undelivered=undelivered, timers=timers, local=lambda value: _local(value, self.business.tz), may_redrive=manages_staff(viewer.member), done=request.arg("done"),
         )  # fmt: skip
 
     def _redrive(self, request: Request, viewer: Viewer) -> Response:
