@@ -377,3 +377,18 @@ def test_problems_show_undelivered_messages_and_timers_that_gave_up(panel_aws):
     assert "131047 window closed" in body and "SendError: chat not found" in body and "KeyError: card" in body
     assert "Всё работает" not in body
     assert "Повторить" not in body  # a senior sees the problems; redrive is the owner's
+
+
+def test_a_day_off_from_the_panel_keeps_new_leads_away_until_tomorrow(panel_aws):
+    marina = login(panel_aws, "marina")
+    token = csrf_of(call("GET", "/panel/staff", cookie=marina))
+    assert call("POST", "/panel/staff/anna/off", form={"csrf": token}, cookie=marina)["statusCode"] == 303
+    state = panel_aws.store.staff.state(["anna"])["anna"]
+    assert state.is_off(NOW) and not state.is_off(NOW + timedelta(days=1))
+    body = call("GET", "/panel/rules", query="try=1&service=manicure&branch=center", cookie=marina)["body"]
+    assert "→ <b>Катя</b>" in body  # the rules now pass Anna over
+    assert call("POST", "/panel/staff/anna/on", form={"csrf": token}, cookie=marina)["statusCode"] == 303
+    assert not panel_aws.store.staff.state(["anna"])["anna"].is_off(NOW)
+    pavel = login(panel_aws, "pavel")  # another branch's manager
+    token = csrf_of(call("GET", "/panel/staff", cookie=pavel))
+    assert call("POST", "/panel/staff/anna/off", form={"csrf": token}, cookie=pavel)["statusCode"] == 403

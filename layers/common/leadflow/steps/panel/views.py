@@ -58,6 +58,7 @@ TEMPLATES = Path(__file__).with_name("templates")
 PAGE_SIZE = 50
 MAX_PERIOD_DAYS = 92
 TEMPERATURE_LABEL = {"hot": "🔥 горячий", "warm": "🌤 тёплый", "cold": "❄️ холодный"}
+INTENT_LABEL = {"booking": "запись", "question": "вопрос", "not_target": "не целевой"}
 PERIODS = {"today": "Сегодня", "7": "7 дней", "30": "30 дней", "custom": "Свой период"}
 
 
@@ -170,6 +171,8 @@ class Panel:
                 return self._deactivate(viewer, parts[3])
             if parts[4] == "invite":
                 return self._invite(viewer, parts[3])
+            if parts[4] in ("off", "on"):
+                return self._day_off(viewer, parts[3], parts[4] == "off")
         raise NotFound
 
     # ------------------------------------------------------------------ getting in
@@ -398,7 +401,7 @@ class Panel:
             seconds = int((lead.first_reply_at - lead.received_at).total_seconds())
             timeline.append((at(lead.first_reply_at), f"Первый ответ через {seconds} с"))
         if lead.intent or lead.temperature:
-            timeline.append(("", f"Квалификация: {lead.intent or '—'}, "
+            timeline.append(("", f"Квалификация: {INTENT_LABEL.get(lead.intent or '', '—')}, "
                                  f"{TEMPERATURE_LABEL.get(lead.temperature or '', '—')}"))  # fmt: skip
         if lead.owner:
             timeline.append((at(lead.assigned_at), f"Ответственный: {staff_name(self.business, lead.owner)} "
@@ -423,6 +426,7 @@ class Panel:
             viewer, "lead.html", title=f"Заявка {lead.lead_id}", lead=lead, messages=messages,
             timeline=timeline, may_change=may_change, colleagues=colleagues,
             owner_name=staff_name(self.business, lead.owner) if lead.owner else "—",
+            service=self.business.service(lead.service),
             local=lambda value: _local(value, tz), done=request.arg("done"),
         )  # fmt: skip
 
@@ -516,6 +520,18 @@ class Panel:
         code = secrets.token_urlsafe(12).replace("-", "").replace("_", "")[:16]
         self.store.staff.add_invite(code, staff_id, clock.wall_now() + timedelta(days=7))
         return redirect("/panel/staff?" + urlencode({"invite": f"/start inv-{code}", "for": staff_id}))
+
+    def _day_off(self, viewer: Viewer, staff_id: str, off: bool) -> Response:
+        """«Выходной»: no new leads for the member until the end of the business's today."""
+        member = self.business.staff_member(staff_id)
+        if member is None:
+            raise NotFound
+        if viewer.member.role == "specialist" or not sees_staff(viewer.member, member):
+            raise Forbidden
+        until = datetime.combine(self._today() + timedelta(days=1), datetime.min.time(), self.business.tz)
+        self.store.staff.set_off_until(staff_id, until if off else None)
+        said = "выходной до конца дня" if off else "снова на смене"
+        return redirect("/panel/staff?" + urlencode({"done": f"{member.name}: {said}"}))
 
     def _deactivate(self, viewer: Viewer, staff_id: str) -> Response:
         if not manages_staff(viewer.member):
