@@ -256,6 +256,42 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(speed=args.speed, keep=args.keep)
 
 
+def cmd_whatif(args: argparse.Namespace) -> int:
+    """The last --days of stored leads replayed under the rules in force and under FILE."""
+    from leadflow import clock, wiring
+    from leadflow.business import ConfigError, load_business_config
+    from leadflow.domain.whatif import replay
+
+    try:
+        draft = load_business_config(args.file)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"{args.file}: {exc.strerror}", file=sys.stderr)
+        return 1
+    target = _connected(args)
+    current = wiring.business()
+    args.until = clock.now().astimezone(current.tz).date()
+    args.since = args.until - timedelta(days=args.days - 1)
+    report = replay(_selected_leads(args, target), current, draft).as_dict()
+    if args.json:
+        _print_json(report)
+        return 0
+    print(
+        f"{report['leads']} leads of the last {args.days} days; a different owner for {report['changed_owner']}"
+    )
+    for staff_id, load in report["load"].items():
+        mark = "" if load["now"] == load["draft"] else "  ←"
+        print(f"  {staff_id:<12} {load['now']:>4} → {load['draft']:<4}{mark}")
+    print(f"to the default owner (nobody eligible): {report['to_default_owner']['now']} → "
+          f"{report['to_default_owner']['draft']}")  # fmt: skip
+    print(
+        f"off hours, called back at opening: {report['night_callback']['now']} → {report['night_callback']['draft']}"
+    )
+    return 0
+
+
 def cmd_panel_link(args: argparse.Namespace) -> int:
     """A one-time login link to the panel (10 minutes) for a staff member."""
     from leadflow import wiring
@@ -486,6 +522,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     forget.add_argument("phone")
     forget.set_defaults(func=cmd_forget)
+
+    whatif = with_stack(sub.add_parser("whatif", help="replay the last days' leads under a draft config"))
+    whatif.add_argument("file", help="the draft business config YAML")
+    whatif.add_argument("--days", type=int, default=30, help="how many days back (default 30)")
+    whatif.add_argument("--json", action="store_true", help="one JSON object")
+    whatif.set_defaults(func=cmd_whatif)
 
     panel_link = with_stack(
         sub.add_parser("panel-link", help="a one-time login link to the panel (valid 10 minutes)")

@@ -15,7 +15,7 @@ from leadflow import clock, wiring
 from leadflow.domain.models import StaffEvent
 from leadflow_local.functions import invoke
 from leadflow_local.stack import api_gateway_event
-from tests.support.aws import SALON
+from tests.support.aws import SALON, atomic_moto_writes
 from tests.support.builders import lead
 
 NOW = datetime(2026, 3, 16, 5, 0, tzinfo=UTC)  # Monday 12:00 in Krasnoyarsk: the salon is open
@@ -124,7 +124,7 @@ def test_one_link_posted_at_once_from_many_places_opens_one_session(panel_aws):
     event = api_gateway_event("POST", "/panel/login", "", {"host": HOST, "content-type":
                               "application/x-www-form-urlencoded"}, urlencode({"t": token}).encode(), "1.2.3.4")  # fmt: skip
     step = wiring.panel_step()
-    with ThreadPoolExecutor(8) as pool:
+    with atomic_moto_writes(), ThreadPoolExecutor(8) as pool:  # each write atomic, as in DynamoDB
         answers = list(pool.map(lambda _: step.handle_event(event), range(8)))
     assert sorted(a["statusCode"] for a in answers) == [303] + [410] * 7
 
@@ -392,3 +392,83 @@ def test_a_day_off_from_the_panel_keeps_new_leads_away_until_tomorrow(panel_aws)
     pavel = login(panel_aws, "pavel")  # another branch's manager
     token = csrf_of(call("GET", "/panel/staff", cookie=pavel))
     assert call("POST", "/panel/staff/anna/off", form={"csrf": token}, cookie=pavel)["statusCode"] == 403
+
+
+# --------------------------------------------------------------------------- editing the rules
+
+
+def _rules_form(aws, cookie: str) -> tuple[str, str]:
+    page = call("GET", "/panel/logout", cookie=cookie)  # every member has this form
+    return csrf_of(page), aws.store.config.yaml_text()
+
+
+def test_a_bad_draft_is_refused_with_the_line_and_the_reason_in_russian(panel_aws):
+    cookie = login(panel_aws, "vera")
+    token, text = _rules_form(panel_aws, cookie)
+    before = panel_aws.store.config.versions()
+    draft = text.replace("{id: olga, name: Ольга, role: specialist, skills: [hair], branch: center, capacity: 15}",
+                         "{id: olga, name: Ольга, role: specialist, skills: [hair], branch: center, capacity: много}")  # fmt: skip
+    assert draft != text
+    answer = call(
+        "POST", "/panel/rules", form={"csrf": token, "yaml": draft, "action": "save"}, cookie=cookie
+    )
+    assert answer["statusCode"] == 400
+    errors = re.search(r'id="config-errors">(.*?)</div>\s*<form', answer["body"], re.S).group(1)
+    line = next(i for i, row in enumerate(draft.splitlines(), 1) if "capacity: много" in row)
+    assert f"staff.0.capacity (строка {line})" in errors and "нужно целое число" in errors
+    assert "много" in answer["body"]  # the draft is kept in the form, not lost
+    assert panel_aws.store.config.versions() == before
+
+
+def test_what_if_replays_the_last_days_under_the_draft_then_save_and_restore(panel_aws):
+    for i in range(4):  # manicure leads, one an hour: round-robin gives Anna, Katya, Anna, Katya
+        at = NOW - timedelta(hours=4 - i)
+        stored(panel_aws, f"M{i}", owner="anna", status="assigned", service="manicure", branch="center",
+               received_at=at, last_message_at=at)  # fmt: skip
+    cookie = login(panel_aws, "vera")
+    token, text = _rules_form(panel_aws, cookie)
+    draft = text.replace("{id: katya, name: Катя, role: specialist, skills: [nails, face, body], branch: center, capacity: 15}",
+                         "{id: katya, name: Катя, role: specialist, skills: [nails, face, body], branch: center, capacity: 15, active: false}")  # fmt: skip
+    body = call(
+        "POST",
+        "/panel/rules",
+        cookie=cookie,
+        form={"csrf": token, "yaml": draft, "action": "whatif", "days": "7"},
+    )["body"]
+    assert re.search(r'id="replay-changed">2<', body)
+    assert re.search(r"<td>Катя</td><td>2</td><td><b>0</b></td>", body)
+    assert re.search(r"<td>Анна</td><td>2</td><td><b>4</b></td>", body)
+    assert wiring.business().staff_member("katya").active  # nothing saved by a what-if
+
+    saved = call("POST", "/panel/rules", cookie=cookie, form={"csrf": token, "yaml": draft, "action": "save"})
+    assert saved["statusCode"] == 303
+    wiring.reset()
+    assert not wiring.business().staff_member("katya").active
+    (latest, earlier, *_) = panel_aws.store.config.versions()
+    assert latest["who"] == "panel:vera" and latest["changed"] == ["staff"]
+    page = call("GET", "/panel/rules", cookie=cookie)["body"]
+    assert f'href="/panel/rules/v/{latest["version"]}"' in page
+    restored = call(
+        "POST", f"/panel/rules/v/{earlier['version']}/restore", form={"csrf": token}, cookie=cookie
+    )
+    assert restored["statusCode"] == 303
+    wiring.reset()
+    assert wiring.business().staff_member("katya").active
+
+
+def test_only_the_owner_and_listed_seniors_edit_the_rules(panel_aws):
+    elena = login(panel_aws, "elena")
+    page = call("GET", "/panel/rules", cookie=elena)
+    assert "<textarea" not in page["body"] and 'class="version"' in page["body"]  # sees versions, no editor
+    token, text = _rules_form(panel_aws, elena)
+    assert (
+        call("POST", "/panel/rules", form={"csrf": token, "yaml": text, "action": "save"}, cookie=elena)[
+            "statusCode"
+        ]
+        == 403
+    )
+    anna = login(panel_aws, "anna")
+    assert call("GET", "/panel/rules/v/1", cookie=anna)["statusCode"] == 403
+    panel_aws.push_config(CONFIG + "panel: {rule_editors: [elena]}\n")
+    wiring.reset()
+    assert "<textarea" in call("GET", "/panel/rules", cookie=elena)["body"]

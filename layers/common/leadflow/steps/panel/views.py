@@ -155,6 +155,7 @@ class Panel:
             ("GET", "/panel/logout"): lambda: self._render(viewer, "logout.html", title="Выход"),
             ("POST", "/panel/logout"): lambda: self._logout(request, viewer),
             ("POST", "/panel/problems/redrive"): lambda: self._redrive(request, viewer),
+            ("POST", "/panel/rules"): lambda: self._edit_rules(request, viewer),
         }
         if (method, path) in routes:
             return routes[(method, path)]()
@@ -166,6 +167,11 @@ class Panel:
             if method == "POST" and len(parts) == 5 and parts[4] in ("reassign", "lose"):
                 action = self._reassign if parts[4] == "reassign" else self._lose
                 return action(request, viewer, lead)
+        if len(parts) >= 5 and parts[2] == "rules" and parts[3] == "v" and parts[4].isdigit():
+            if method == "GET" and len(parts) == 5:
+                return self._version(viewer, int(parts[4]))
+            if method == "POST" and len(parts) == 6 and parts[5] == "restore":
+                return self._restore(viewer, int(parts[4]))
         if len(parts) == 5 and parts[2] == "staff" and method == "POST":
             if parts[4] == "deactivate":
                 return self._deactivate(viewer, parts[3])
@@ -541,12 +547,12 @@ class Panel:
             raise NotFound
         if member.id == viewer.member.id:
             return self._message(400, "Нельзя", "Нельзя отключить самого себя.")
-        moved = self.deactivate(staff_id)
+        moved = self.deactivate(staff_id, who=f"panel:{viewer.member.id} (отключён {staff_id})")
         return redirect(
             "/panel/staff?" + urlencode({"done": f"{member.name}: отключён, передано лидов: {moved}"})
         )
 
-    def deactivate(self, staff_id: str) -> int:
+    def deactivate(self, staff_id: str, who: str = "panel") -> int:
         """The member stops getting leads (the stored config says so), their panel sessions end,
         and their open leads go to others by the rules. Returns how many leads were handed on."""
         import yaml
@@ -560,7 +566,7 @@ class Panel:
                 entry["active"] = False
         new_text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
         self.business = parse_business_config(new_text, source="panel")
-        self.store.config.put(new_text)
+        self.store.config.put(new_text, who=who)
         self.leads = LeadChanges(self.store, self.business)
         self.cards = Cards(self.store, self.messenger, self.business)
         self.store.panel.end_sessions_of(staff_id)
@@ -608,16 +614,77 @@ class Panel:
         return redirect("/panel/problems?done=" + ("redriven" if ok else "gone"))
 
     # ------------------------------------------------------------------ Правила
-    def _rules(self, request: Request, viewer: Viewer) -> Response:
+    def _may_edit_rules(self, member: StaffMember) -> bool:
+        return member.role == "owner" or (
+            member.role == "senior" and member.id in self.business.panel.rule_editors
+        )
+
+    def _rules(self, request: Request, viewer: Viewer, **extra: Any) -> Response:
         result = None
         sample = {name: request.arg(name) for name in
                   ("channel", "service", "branch", "temperature", "intent", "source", "utm_campaign", "at")}  # fmt: skip
         if request.arg("try"):
             result = self._what_if(sample, vip=request.arg("vip") == "1")
+        editor = self._may_edit_rules(viewer.member)
+        sees_versions = editor or viewer.member.role == "senior"
+        values: dict[str, Any] = {
+            "draft": self.store.config.yaml_text() if editor else "",
+            "versions": self.store.config.versions() if sees_versions else [],
+            "errors": [], "replay": None, "days": 30, "done": request.arg("done"),
+        }  # fmt: skip
+        values.update(extra)
         return self._render(
-            viewer, "rules.html", title="Правила", rules=self.business.routing, services=self.business.services,
-            branches=self.business.branches, channels=[c.value for c in Channel], sample=sample, result=result,
+            viewer, "rules.html", extra.pop("status", 200), title="Правила", rules=self.business.routing,
+            services=self.business.services, branches=self.business.branches, channels=[c.value for c in Channel],
+            sample=sample, result=result, editor=editor, name=lambda sid: staff_name(self.business, sid),
+            **{k: v for k, v in values.items() if k != "status"},
         )  # fmt: skip
+
+    def _edit_rules(self, request: Request, viewer: Viewer) -> Response:
+        """«Что будет, если» (replay the last days under the draft) or «Сохранить» (a new version)."""
+        if not self._may_edit_rules(viewer.member):
+            raise Forbidden
+        from leadflow.business import ConfigError, parse_business_config
+
+        draft = request.form.get("yaml", "")
+        try:
+            days = min(max(int(request.form.get("days") or 30), 1), MAX_PERIOD_DAYS)
+        except ValueError:
+            days = 30
+        try:
+            parsed = parse_business_config(draft, source="черновик")
+        except ConfigError as exc:
+            errors = [russian_config_error(line) for line in str(exc).splitlines()]
+            return self._rules(request, viewer, draft=draft, errors=errors, days=days, status=400)
+        if request.form.get("action") == "save":
+            self.store.config.put(draft, who=f"panel:{viewer.member.id}")
+            logger.info("config saved in the panel", extra={"staff_id": viewer.member.id})
+            return redirect("/panel/rules?done=saved")
+        from leadflow.domain.whatif import replay
+
+        today = self._today()
+        report = replay(
+            self._received(today - timedelta(days=days - 1), today), self.business, parsed
+        ).as_dict()
+        return self._rules(request, viewer, draft=draft, replay=report, days=days)
+
+    def _version(self, viewer: Viewer, version: int) -> Response:
+        if not (self._may_edit_rules(viewer.member) or viewer.member.role == "senior"):
+            raise Forbidden
+        text = self.store.config.version_yaml(version)
+        if text is None:
+            raise NotFound
+        return self._render(viewer, "version.html", title=f"Версия {version}", version=version, text=text,
+                            editor=self._may_edit_rules(viewer.member))  # fmt: skip
+
+    def _restore(self, viewer: Viewer, version: int) -> Response:
+        if not self._may_edit_rules(viewer.member):
+            raise Forbidden
+        text = self.store.config.version_yaml(version)
+        if text is None:
+            raise NotFound
+        self.store.config.put(text, who=f"panel:{viewer.member.id} (восстановлена версия {version})")
+        return redirect("/panel/rules?done=restored")
 
     def _what_if(self, sample: dict[str, str], vip: bool) -> dict:
         tz = self.business.tz
@@ -644,6 +711,33 @@ class Panel:
             "reason": chosen.reason,
             "callback_at": _local(chosen.callback_at, tz) if chosen.callback_at else None,
         }
+
+
+_RUSSIAN = (
+    ("Field required", "обязательное поле"),
+    ("Extra inputs are not permitted", "неизвестное поле (опечатка?)"),
+    ("Input should be a valid integer", "нужно целое число"),
+    ("Input should be a valid number", "нужно число"),
+    ("Input should be a valid string", "нужен текст"),
+    ("Input should be a valid list", "нужен список"),
+    ("Input should be a valid boolean", "нужно true или false"),
+    ("Input should be a valid dictionary", "нужен раздел с полями"),
+    ("Input should be greater than or equal to", "не меньше чем"),
+    ("Input should be less than or equal to", "не больше чем"),
+    ("Input should be", "допустимые значения:"),
+    ("not valid YAML", "это не YAML"),
+    ("is not a known", "нет такого"),
+    ("expected a mapping with at least 'timezone' and 'services'", "нужны хотя бы timezone и services"),
+)
+
+
+def russian_config_error(line: str) -> str:
+    """«черновик: staff.2.capacity (line 14): нужно целое число» — the validator's words in Russian
+    where we know them; the location and line stay as they are."""
+    text = line.replace("(line ", "(строка ").replace(", column ", ", столбец ")
+    for english, russian in _RUSSIAN:
+        text = text.replace(english, russian)
+    return text
 
 
 def _cell(text: str | None) -> str:
