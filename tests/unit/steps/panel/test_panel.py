@@ -472,3 +472,32 @@ def test_only_the_owner_and_listed_seniors_edit_the_rules(panel_aws):
     panel_aws.push_config(CONFIG + "panel: {rule_editors: [elena]}\n")
     wiring.reset()
     assert "<textarea" in call("GET", "/panel/rules", cookie=elena)["body"]
+
+
+def test_panel_from_the_bot_through_ingest_and_route_only_for_a_staff_chat(panel_aws, monkeypatch):
+    import json
+
+    from leadflow_local.stack import sqs_event
+
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "s3cret")
+    wiring.reset()
+    panel_aws.store.staff.connect_chat("elena", "500")
+
+    def send(chat: int, update_id: int) -> None:
+        update = {"update_id": update_id, "message": {
+            "message_id": update_id, "date": int(clock.now().timestamp()), "chat": {"id": chat, "type": "private"},
+            "from": {"id": chat, "is_bot": False, "first_name": "Кто-то"}, "text": "/panel",
+            "entities": [{"offset": 0, "length": 6, "type": "bot_command"}]}}  # fmt: skip
+        headers = {"X-Telegram-Bot-Api-Secret-Token": "s3cret", "content-type": "application/json"}
+        event = api_gateway_event(
+            "POST", "/webhooks/telegram", "", headers, json.dumps(update).encode(), "1.2.3.4"
+        )
+        assert invoke("ingest", event)["statusCode"] == 200
+
+    send(500, 1)  # the senior's own chat
+    send(777, 2)  # a client typing the same command
+    routed = panel_aws.receive("RouteQueue")
+    assert invoke("route", sqs_event(routed, "RouteQueue")) == {"batchItemFailures": []}
+    links = [i for i in panel_aws.store.conversation.table.scan()["Items"] if i.get("kind") == "panel_link"]
+    assert [i["to"] for i in links] == ["500"]
+    assert not [m for m in panel_aws.receive("ScoreQueue") if "panel/login" in m["Body"]]
