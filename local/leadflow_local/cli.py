@@ -517,7 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument(
         "--port", type=int, help="run it against the stack running on this port (default: a fresh emulator)"
     )
-    invoke.add_argument("function", choices=["ingest", "score", "route", "escalate", "remind"])
+    invoke.add_argument("function", choices=["ingest", "score", "route", "escalate", "remind", "panel"])
     invoke.add_argument("-e", "--event", required=True, help="event JSON file (see events/)")
     invoke.set_defaults(func=cmd_invoke)
 

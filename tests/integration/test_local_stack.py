@@ -167,7 +167,7 @@ def test_a_poison_message_lands_in_the_dlq_with_its_reason_and_can_be_redriven(s
 def test_the_emulator_and_each_function_run_in_processes_of_their_own(stack):
     state = json.loads((stack["cwd"] / ".leadflow" / f"local-{stack['port']}.json").read_text())
     workers = state["workers"]
-    assert sorted(workers) == ["escalate", "ingest", "remind", "route", "score"]
+    assert sorted(workers) == ["escalate", "ingest", "panel", "remind", "route", "score"]
     pids = [state["emulator_pid"], *(pid for pids in workers.values() for pid in pids)]
     assert all(pids) and len(set(pids)) == len(pids) and stack["process"].pid not in pids
     assert set(pids) <= set(_descendants(stack["process"].pid))
