@@ -53,31 +53,35 @@ def cmd_up(args: argparse.Namespace) -> int:
         stack.stop()
         print(f"leadflow up: could not start: {exc}", file=sys.stderr)
         return 1
-    print(f"leadflow up: {stack.url}", flush=True)
-    for channel, url in stack.webhook_urls().items():
-        print(f"  {channel:<10} {url}")
-    link = stack.panel_login_link()
-    if link:
-        print(f"leadflow panel: {link}", flush=True)
-    if stack.dev_secrets:
-        print("development secrets (set these variables yourself to choose them):")
-        for name, value in stack.dev_secrets.items():
-            print(f"  {name}={value}")
-    if stack.data_dir:
-        brought = stack.restored
-        kept = (
-            f"{brought['items']} items and {brought['messages']} queued messages"
-            if brought
-            else "nothing yet"
-        )
-        print(f"data: {stack.data_dir} ({kept} restored; written every "
-              f"{snapshot.SNAPSHOT_EVERY_S} s and at stop)")  # fmt: skip
-    else:
-        print("data: in memory only — Ctrl-C forgets every lead (keep them with --data DIR)")
-    print(f"AWS emulator: {stack.emulator.endpoint} · clock speed ×{args.speed:g} · Ctrl-C stops", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    # From here on a Ctrl-C (even one that lands while the lines below are printed) stops the stack.
     try:
+        print(f"leadflow up: {stack.url}", flush=True)
+        for channel, url in stack.webhook_urls().items():
+            print(f"  {channel:<10} {url}")
+        link = stack.panel_login_link()
+        if link:
+            print(f"leadflow panel: {link}", flush=True)
+        if stack.dev_secrets:
+            print("development secrets (set these variables yourself to choose them):")
+            for name, value in stack.dev_secrets.items():
+                print(f"  {name}={value}")
+        if stack.data_dir:
+            brought = stack.restored
+            kept = (
+                f"{brought['items']} items and {brought['messages']} queued messages"
+                if brought
+                else "nothing yet"
+            )
+            print(f"data: {stack.data_dir} ({kept} restored; written every "
+                  f"{snapshot.SNAPSHOT_EVERY_S} s and at stop)")  # fmt: skip
+        else:
+            print("data: in memory only — Ctrl-C forgets every lead (keep them with --data DIR)")
+        print(
+            f"AWS emulator: {stack.emulator.endpoint} · clock speed ×{args.speed:g} · Ctrl-C stops",
+            flush=True,
+        )
         stopped.wait()
     except KeyboardInterrupt:
         pass
