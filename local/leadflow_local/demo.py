@@ -63,9 +63,9 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None, keep: bool = F
 
         stream = [
             ("telegram: booking without a phone", hooks.telegram_text(
-                70001, "Ирина", "Здравствуйте! Хочу на маникюр завтра в 15:00. Меня зовут Ирина", now(), update_id=555001)),
+                70001, "Ирина", "Здравствуйте! Хочу на маникюр завтра в 15:00 в центре. Меня зовут Ирина", now(), update_id=555001)),
             ("telegram: the same update delivered twice", hooks.telegram_text(
-                70001, "Ирина", "Здравствуйте! Хочу на маникюр завтра в 15:00. Меня зовут Ирина", now(), update_id=555001)),
+                70001, "Ирина", "Здравствуйте! Хочу на маникюр завтра в 15:00 в центре. Меня зовут Ирина", now(), update_id=555001)),
             ("whatsapp: a price question", hooks.whatsapp_text(
                 "+79235551122", "Ольга", "Добрый день, сколько стоит окрашивание корней?", now())),
             ("instagram: booking for Saturday", hooks.instagram_text(
@@ -74,7 +74,7 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None, keep: bool = F
                 190000123, "Продвижение вашего салона в ТОП Яндекса! Первые клиенты уже через неделю", now())),
             ("form (Tilda): facial with UTM", hooks.tilda_form({
                 "Name": "Светлана", "Phone": "+7 (923) 555-12-34", "Услуга": "Чистка лица",
-                "Комментарий": "Хочу в понедельник вечером", "utm_source": "instagram", "utm_medium": "cpc",
+                "Комментарий": "Хочу в понедельник вечером", "Филиал": "Академгородок", "utm_source": "instagram", "utm_medium": "cpc",
                 "utm_campaign": "march8", "promo": "ROSES"})),
             ("call: missed call", hooks.missed_call("+79135550077", "+73912000000", now())),
         ]  # fmt: skip
