@@ -501,3 +501,14 @@ def test_panel_from_the_bot_through_ingest_and_route_only_for_a_staff_chat(panel
     links = [i for i in panel_aws.store.conversation.table.scan()["Items"] if i.get("kind") == "panel_link"]
     assert [i["to"] for i in links] == ["500"]
     assert not [m for m in panel_aws.receive("ScoreQueue") if "panel/login" in m["Body"]]
+
+
+def test_the_name_search_uses_the_start_of_a_name_in_any_case_and_any_period(panel_aws):
+    stored(panel_aws, "N1", owner="anna", contact={"name": "Ёлкина Анна"})
+    stored(panel_aws, "N2", owner="anna", contact={"name": "Елена"},
+           received_at=NOW - timedelta(days=200), last_message_at=NOW - timedelta(days=200))  # fmt: skip
+    stored(panel_aws, "N3", owner="anna", contact={"name": "Анна Ёлкина"})
+    cookie = login(panel_aws, "vera")
+    assert _lead_ids(call("GET", "/panel/leads", query=urlencode({"q": "ЕЛ"}), cookie=cookie)) == {"N1", "N2"}
+    assert _lead_ids(call("GET", "/panel/leads", query=urlencode({"q": "ёлкина а"}), cookie=cookie)) == {"N1"}
+    assert panel_aws.store.leads.named("") == []

@@ -336,11 +336,10 @@ class Panel:
         phone = to_e164(query) if query and any(ch.isdigit() for ch in query) else None
         if phone:
             found = list(self.store.leads.with_phone(phone))  # through the by_phone index, any period
+        elif query:
+            found = self.store.leads.named(query)  # through the by_name index, any period
         else:
             found = self._received(since, until)
-            if query:
-                start = query.casefold()
-                found = [lead for lead in found if (lead.contact.name or "").casefold().startswith(start)]
         found = [lead for lead in found if sees_lead(viewer.member, lead)]
         for name, value in filters.items():
             if value:
