@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 
+# `make demo CRM=sheets`: the same story with a Google sheet (on a local stand-in) as the CRM.
 demo: $(STAMP)
-	$(BIN)/leadflow demo
+	$(BIN)/leadflow demo $(if $(CRM),--crm $(CRM))
 
 up: $(STAMP)
 	$(BIN)/leadflow up

@@ -70,7 +70,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         if stack.data_dir:
             brought = stack.restored
             kept = (
-                f"{brought['items']} items and {brought['messages']} queued messages"
+                f"{brought['items']} items, {brought.get('files', 0)} clients' files"
+                f" and {brought['messages']} queued messages"
                 if brought
                 else "nothing yet"
             )
@@ -165,6 +166,18 @@ def cmd_leads(args: argparse.Namespace) -> int:
     return 0
 
 
+def _card_text(lead_id: str) -> str:
+    from leadflow import clock, wiring
+    from leadflow.domain.cards import card_text
+
+    store, business = wiring.store(), wiring.business()
+    lead = store.leads.get(lead_id)
+    assert lead is not None
+    today = clock.now().astimezone(business.tz).date()
+    history = store.conversation.history(lead_id)
+    return card_text(business, lead, store.contacts.get(lead.contact_id), history, today)
+
+
 def cmd_lead(args: argparse.Namespace) -> int:
     from leadflow_local.inspect import lead_with_messages
 
@@ -182,6 +195,10 @@ def cmd_lead(args: argparse.Namespace) -> int:
             print(
                 f"{key:<16} {json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value}"
             )
+    print("\ncard (as its owner sees it in Telegram):")
+    for line in _card_text(args.lead_id).splitlines():
+        print(f"  │ {line}")
+    print("\nconversation and timeline:")
     for m in messages:
         print(f"[{m['at'] or '-'}] {m['direction']:<5} {m['kind'] or m['channel'] or ''}".rstrip())
         for line in (m["text"] or "").splitlines():
@@ -291,7 +308,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from leadflow_local.demo import run_demo
 
-    return run_demo(speed=args.speed, keep=args.keep)
+    return run_demo(speed=args.speed, keep=args.keep, crm=args.crm)
 
 
 def cmd_whatif(args: argparse.Namespace) -> int:
@@ -370,13 +387,13 @@ def cmd_config(args: argparse.Namespace) -> int:
         print(f"{args.file}: {exc.strerror}", file=sys.stderr)
         return 1
     if args.action == "check":
-        from leadflow.business import locate
+        from leadflow.business import dotted, locate
         from leadflow.domain.config_review import config_warnings
 
         text = Path(args.file).read_text(encoding="utf-8")
         for loc, warning in config_warnings(business):
             line = locate(text, loc)
-            where = ".".join(str(part) for part in loc) + (f" (line {line})" if line else "")
+            where = dotted(loc) + (f" (line {line})" if line else "")
             print(f"{args.file}: {where}: warning: {warning}")
         print(f"{args.file}: ok ({len(business.services)} services, {len(business.staff)} staff, "
               f"{len(business.routing)} routing rules)")  # fmt: skip
@@ -415,7 +432,9 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
     _connected(args)
     try:
-        report = Privacy(wiring.store(), wiring.crm(), wiring.business()).forget(args.phone)
+        report = Privacy(wiring.store(), wiring.crm(), wiring.business(), wiring.media_bucket()).forget(
+            args.phone
+        )
     except ValueError as exc:
         print(f"leadflow forget: {exc}", file=sys.stderr)
         return 2
@@ -534,6 +553,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep the stack running with the demo's data (Ctrl-C stops), and print the panel's login link",
     )
+    demo.add_argument(
+        "--crm", choices=["builtin", "sheets"], default="builtin",
+        help="sheets: leads go to a Google sheet on a local stand-in of Google's API, printed at the end",
+    )  # fmt: skip
     demo.set_defaults(func=cmd_demo)
 
     qualify = sub.add_parser(

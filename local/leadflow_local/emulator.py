@@ -406,6 +406,7 @@ class Emulator:
 
     def create_resources(self) -> None:
         create_tables(self.client("dynamodb"), self.template)
+        create_buckets(self.client("s3"), self.template)
         self.queue_urls = create_queues(self.client("sqs"), self.template)
         events = self.client("events")
         for spec in self.template.functions().values():
@@ -452,6 +453,12 @@ def create_tables(dynamodb: Any, template: Template) -> None:
         ttl = props.get("TimeToLiveSpecification")
         if ttl:
             dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+
+
+def create_buckets(s3: Any, template: Template) -> None:
+    """template.yaml's buckets, named by their logical ids (as the tables are)."""
+    for name in template.buckets():
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
 
 
 def create_queues(sqs: Any, template: Template) -> dict[str, str]:

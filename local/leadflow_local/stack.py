@@ -39,6 +39,7 @@ from leadflow_local.emulator import (  # noqa: F401 - re-exported: the CLI, insp
     Emulator,
     QuietServer,
     aws_env,
+    create_buckets,
     create_queues,
     create_tables,
     queue_arn,
@@ -49,12 +50,12 @@ from leadflow_local.zygote import Zygote
 
 EXAMPLE_CONFIG = Path(__file__).with_name("example_business.yaml")
 STATE_DIR = Path(".leadflow")
-CHANNELS = ("telegram", "whatsapp", "instagram", "vk", "form", "call", "sms", "bitrix24")
+CHANNELS = ("telegram", "whatsapp", "instagram", "vk", "form", "call", "sms", "bitrix24", "amocrm")
 # Development secrets the local stack generates when the environment has none: every channel
 # stays fail-closed, and `make demo` signs its requests with these.
 DEV_SECRETS = (
     "TELEGRAM_WEBHOOK_SECRET", "META_APP_SECRET", "META_VERIFY_TOKEN", "VK_SECRET", "VK_CONFIRMATION_CODE",
-    "FORM_SECRET", "CALL_SECRET", "BITRIX24_APP_TOKEN", "SMS_API_KEY", "SMS_WEBHOOK_SECRET",
+    "FORM_SECRET", "CALL_SECRET", "BITRIX24_APP_TOKEN", "SMS_API_KEY", "SMS_WEBHOOK_SECRET", "AMOCRM_WEBHOOK_SECRET",
 )  # fmt: skip
 
 

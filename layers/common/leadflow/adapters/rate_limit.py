@@ -1,4 +1,5 @@
-"""Request budgets for an outside API (the Bitrix24 portal's 2 requests/s, burst 50).
+"""Request budgets for an outside API (the Bitrix24 portal's 2 requests/s, burst 50; amoCRM's 7/s;
+Google Sheets' 60 requests a minute per service account).
 
 ``TokenBucket`` paces one process. ``SharedRateLimiter`` makes every container and function spend
 one budget: GCRA over one DynamoDB item. Both answer ``acquire()`` (wait for a slot, or raise
@@ -137,9 +138,14 @@ def shared_bucket(portal_key: str, rate_per_s: float, burst: int) -> TokenBucket
         return bucket
 
 
+OTHER_CRMS = ("amocrm", "sheets")  # their budgets are keyed "<kind>:<account>" (wiring.crm_limiter)
+
+
 def limiter_key(portal_key: str) -> str:
-    """The item's key: a hash, so the table holds no portal address."""
-    return "bitrix24#" + hashlib.sha256(portal_key.encode()).hexdigest()[:16]
+    """The item's key: the CRM's kind and a hash, so the table holds no account address."""
+    kind, _, _ = portal_key.partition(":")
+    prefix = kind if kind in OTHER_CRMS else "bitrix24"
+    return f"{prefix}#" + hashlib.sha256(portal_key.encode()).hexdigest()[:16]
 
 
 def _number(value: float) -> str:

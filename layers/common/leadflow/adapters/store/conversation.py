@@ -47,6 +47,7 @@ class ConversationStore:
                         "channel": message.channel,
                         "text": message.text,
                         "media": message.media,
+                        "transcribed": message.transcribed or None,  # the text is a voice message's words
                         "at": message.received_at.isoformat(),
                         "expires_at": self._expiry(message.received_at),
                     }
