@@ -415,7 +415,7 @@ def test_a_bad_draft_is_refused_with_the_line_and_the_reason_in_russian(panel_aw
     assert answer["statusCode"] == 400
     errors = re.search(r'id="config-errors">(.*?)</div>\s*<form', answer["body"], re.S).group(1)
     line = next(i for i, row in enumerate(draft.splitlines(), 1) if "capacity: много" in row)
-    assert f"staff.0.capacity (строка {line})" in errors and "нужно целое число" in errors
+    assert f"capacity (строка {line})" in errors and "нужно целое число" in errors
     assert "много" in answer["body"]  # the draft is kept in the form, not lost
     assert panel_aws.store.config.versions() == before
 
