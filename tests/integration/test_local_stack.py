@@ -53,7 +53,12 @@ def stack(tmp_path_factory):
     )
     first_line = process.stdout.readline().strip()
     webhook_lines = [process.stdout.readline().strip() for _ in range(8)]
-    panel_line = process.stdout.readline().strip()
+    panel_line = ""
+    for _ in range(30):  # after the webhook URLs (more channels may follow the first eight)
+        line = process.stdout.readline().strip()
+        if line.startswith("leadflow panel:"):
+            panel_line = line
+            break
     yield {"process": process, "cwd": cwd, "port": port, "first_line": first_line, "webhooks": webhook_lines,
            "panel": panel_line}  # fmt: skip
     if process.poll() is None:
