@@ -43,6 +43,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         config_path=Path(args.config) if args.config else None,
         speed=args.speed,
         data_dir=Path(args.data) if args.data else None,
+        flavor=args.flavor,
     )
     try:
         stack.start()
@@ -79,8 +80,9 @@ def cmd_up(args: argparse.Namespace) -> int:
                   f"{snapshot.SNAPSHOT_EVERY_S} s and at stop)")  # fmt: skip
         else:
             print("data: in memory only — Ctrl-C forgets every lead (keep them with --data DIR)")
+        flavor = " · Yandex Cloud flavour" if args.flavor == "yandex" else ""
         print(
-            f"AWS emulator: {stack.emulator.endpoint} · clock speed ×{args.speed:g} · Ctrl-C stops",
+            f"AWS emulator: {stack.emulator.endpoint} · clock speed ×{args.speed:g}{flavor} · Ctrl-C stops",
             flush=True,
         )
         stopped.wait()
@@ -264,12 +266,21 @@ def cmd_book(args: argparse.Namespace) -> int:
 def cmd_dlq(args: argparse.Namespace) -> int:
     from leadflow_local.inspect import dlq_messages, redrive
 
-    target = _connected(args)
+    if args.yandex:  # a Yandex Cloud deployment: its queues from `terraform output -json`
+        from leadflow_local.yandex import BadOutputs, queue_urls
+
+        try:
+            queue_url = queue_urls(Path(args.yandex))
+        except BadOutputs as exc:
+            print(exc, file=sys.stderr)
+            return 2
+    else:
+        queue_url = _connected(args).queue_url
     if args.action == "redrive":
-        moved = redrive(queue_url=target.queue_url)
+        moved = redrive(queue_url=queue_url)
         print(f"redrove {moved} message(s)")
         return 0
-    messages = dlq_messages(queue_url=target.queue_url)
+    messages = dlq_messages(queue_url=queue_url)
     if args.json:
         _print_json(messages)
         return 0
@@ -482,6 +493,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="keep leads, conversations and queues in DIR across restarts (default: forgotten at stop)",
     )
+    up.add_argument(
+        "--flavor", choices=["aws", "yandex"], default="aws",
+        help="the cloud whose events and semantics the stack plays (default aws; yandex: deploy/yandex)",
+    )  # fmt: skip
     up.set_defaults(func=cmd_up)
 
     def with_port(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -534,6 +549,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dlq.add_argument("action", nargs="?", choices=["redrive"])
     dlq.add_argument("--json", action="store_true")
+    dlq.add_argument(
+        "--yandex", metavar="OUTPUTS.json",
+        help="a Yandex Cloud deployment: `terraform -chdir=deploy/yandex output -json` saved to a file",
+    )  # fmt: skip
     dlq.set_defaults(func=cmd_dlq)
 
     invoke = sub.add_parser("invoke", help="run one handler in-process (sam local invoke without Docker)")

@@ -92,6 +92,10 @@ class Settings(BaseModel):
     max_body_bytes: int = 1_000_000
     config_max_age_s: int = 60
     outbox_only: bool = Field(default=False, description="local stack: record outbound, never call APIs")
+    leadflow_platform: str = Field(
+        default="aws",
+        description="aws | yandex: the cloud, for what its events do not show (Document API limits)",
+    )
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -93,7 +93,9 @@ def frame() -> BatchFrame:
     """The SQS batch frame of the function being invoked (its own dead-letter queue)."""
     from leadflow.adapters.sqs_batch import BatchFrame
 
-    return BatchFrame(sqs(), env("DLQ_URL"), int(env("LEADFLOW_MAX_RECEIVES") or 5))
+    cfg = settings()
+    queues = [url for url in (cfg.score_queue_url, cfg.route_queue_url) if url]
+    return BatchFrame(sqs(), env("DLQ_URL"), int(env("LEADFLOW_MAX_RECEIVES") or 5), queues)
 
 
 # --------------------------------------------------------------------------- outside services
@@ -300,7 +302,10 @@ def bitrix24_limiter(portal: str, rate_per_s: float, burst: int) -> RateLimiter:
     table = settings().rate_limit_table
     if not table:
         return portal_limiter(portal, rate_per_s, burst)
-    return portal_limiter(portal, rate_per_s, burst, dynamodb=dynamodb_client(), table=table)
+    return portal_limiter(
+        portal, rate_per_s, burst, dynamodb=dynamodb_client(), table=table,
+        conflict_returns_item=settings().leadflow_platform != "yandex",
+    )  # fmt: skip
 
 
 @functools.cache

@@ -87,7 +87,7 @@ class RouteStep:
                 continue  # the per-record pass dead-letters it with the reason
             if isinstance(message, LeadReady):
                 ready.setdefault(message.lead_id, message)  # one lead twice in a batch is routed once
-                redelivered |= self.frame.attempt(record) > 1
+                redelivered |= self.frame.may_be_redelivered(record)
         failures = self.route(list(ready.values()), redelivered) if ready else {}
 
         def handle(message: Any, record: Any) -> None:

@@ -512,3 +512,20 @@ def test_the_name_search_uses_the_start_of_a_name_in_any_case_and_any_period(pan
     assert _lead_ids(call("GET", "/panel/leads", query=urlencode({"q": "ЕЛ"}), cookie=cookie)) == {"N1", "N2"}
     assert _lead_ids(call("GET", "/panel/leads", query=urlencode({"q": "ёлкина а"}), cookie=cookie)) == {"N1"}
     assert panel_aws.store.leads.named("") == []
+
+
+def test_the_panel_speaks_yandex_api_gateways_payload_1_0(panel_aws):
+    from leadflow_local.stack import yandex_gateway_event
+
+    headers = {"Host": HOST, "Content-Type": "application/x-www-form-urlencoded"}
+    token = panel_aws.store.panel.issue_login("vera", clock.wall_now() + timedelta(minutes=10))
+    page = invoke("panel", yandex_gateway_event("GET", "/panel/login", f"t={token}", headers, b"", "1.2.3.4"))
+    assert page["statusCode"] == 200 and "Войти" in page["body"]
+    answer = invoke(
+        "panel", yandex_gateway_event("POST", "/panel/login", "", headers, f"t={token}".encode(), "1.2.3.4")
+    )
+    assert answer["statusCode"] == 303 and "cookies" not in answer
+    (cookie,) = answer["multiValueHeaders"]["Set-Cookie"]
+    summary = invoke("panel", yandex_gateway_event("GET", "/panel/summary", "", {**headers, "Cookie": cookie.split(";")[0]},
+                                                   b"", "1.2.3.4"))  # fmt: skip
+    assert summary["statusCode"] == 200 and "Сводка" in summary["body"]

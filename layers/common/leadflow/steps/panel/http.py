@@ -32,7 +32,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     cookies: list[str] = field(default_factory=list)
 
-    def event(self) -> dict:
+    def event(self, payload_version: str = "2.0") -> dict:
         headers = {
             "Content-Type": self.content_type,
             "Cache-Control": "no-store",  # personal data: never cached by a browser or a proxy
@@ -44,8 +44,10 @@ class Response:
             **self.headers,
         }
         answer: dict = {"statusCode": self.status, "headers": headers, "body": self.body}
-        if self.cookies:
+        if self.cookies and payload_version == "2.0":
             answer["cookies"] = self.cookies
+        elif self.cookies:  # payload 1.0 (Yandex API Gateway): one Set-Cookie header each
+            answer["multiValueHeaders"] = {"Set-Cookie": self.cookies}
         return answer
 
 
@@ -60,7 +62,7 @@ class BadRequest(ValueError):
 def parse_event(event: dict) -> Request:
     http = (event.get("requestContext") or {}).get("http") or {}
     method = str(http.get("method") or event.get("httpMethod") or "GET").upper()
-    path = str(event.get("rawPath") or http.get("path") or "/panel")
+    path = str(event.get("rawPath") or http.get("path") or event.get("path") or "/panel")  # 2.0 / 1.0
     headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
     query = {k: v for k, v in (event.get("queryStringParameters") or {}).items() if isinstance(v, str)}
     cookie_lines = list(event.get("cookies") or [])

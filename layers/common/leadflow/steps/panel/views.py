@@ -120,16 +120,17 @@ class Panel:
 
     # ------------------------------------------------------------------ entry point
     def handle_event(self, event: dict, context: Any = None) -> dict:
+        version = str(event.get("version") or "2.0")  # Yandex API Gateway sends payload 1.0
         try:
             request = parse_event(event)
         except BadRequest as exc:
-            return self._message(400, "Неверный запрос", str(exc)).event()
+            return self._message(400, "Неверный запрос", str(exc)).event(version)
         try:
-            return self.handle(request).event()
+            return self.handle(request).event(version)
         except Forbidden:
-            return self._message(403, "Нет доступа", "Эта страница вам недоступна.").event()
+            return self._message(403, "Нет доступа", "Эта страница вам недоступна.").event(version)
         except NotFound:
-            return self._message(404, "Не найдено", "Такой страницы или заявки нет.").event()
+            return self._message(404, "Не найдено", "Такой страницы или заявки нет.").event(version)
 
     def handle(self, request: Request) -> Response:
         path, method = request.path, request.method
