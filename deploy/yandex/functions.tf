@@ -35,6 +35,10 @@ resource "yandex_function" "fn" {
     local.environment,
     each.key == "score" ? { DLQ_URL = yandex_message_queue.dlq["score"].id } : {},
     each.key == "route" ? { DLQ_URL = yandex_message_queue.dlq["route"].id } : {},
+    each.key == "panel" ? {
+      SCORE_DEAD_LETTER_QUEUE_URL = yandex_message_queue.dlq["score"].id
+      ROUTE_DEAD_LETTER_QUEUE_URL = yandex_message_queue.dlq["route"].id
+    } : {},
   )
 
   secrets {

@@ -12,31 +12,37 @@ locals {
       memory  = 256
       timeout = 10
       sends   = true
-      secrets = ["TELEGRAM_WEBHOOK_SECRET", "META_APP_SECRET", "META_VERIFY_TOKEN", "VK_CONFIRMATION_CODE", "VK_SECRET", "FORM_SECRET", "CALL_SECRET", "BITRIX24_APP_TOKEN", "SMS_WEBHOOK_SECRET", "SMS_API_KEY"]
+      secrets = ["TELEGRAM_WEBHOOK_SECRET", "META_APP_SECRET", "META_VERIFY_TOKEN", "VK_CONFIRMATION_CODE", "VK_SECRET", "FORM_SECRET", "CALL_SECRET", "BITRIX24_APP_TOKEN", "AMOCRM_WEBHOOK_SECRET", "SMS_WEBHOOK_SECRET", "SMS_API_KEY"]
     }
     score = {
       memory  = 512
       timeout = 30
       sends   = true # to route, to its DLQ, and its own retries
-      secrets = ["TELEGRAM_BOT_TOKEN", "WHATSAPP_TOKEN", "INSTAGRAM_TOKEN", "VK_TOKEN", "OPENAI_API_KEY", "SMS_API_KEY", "SMS_LOGIN"]
+      secrets = ["TELEGRAM_BOT_TOKEN", "WHATSAPP_TOKEN", "INSTAGRAM_TOKEN", "VK_TOKEN", "OPENAI_API_KEY", "TRANSCRIBE_API_KEY", "MANYCHAT_API_TOKEN", "CHATFUEL_API_TOKEN", "SMS_API_KEY", "SMS_LOGIN"]
     }
     route = {
       memory  = 512
       timeout = 60
       sends   = true # to its DLQ, and its own retries
-      secrets = ["TELEGRAM_BOT_TOKEN", "WHATSAPP_TOKEN", "INSTAGRAM_TOKEN", "VK_TOKEN", "SMS_API_KEY", "SMS_LOGIN", "BITRIX24_WEBHOOK_URL"]
+      secrets = ["TELEGRAM_BOT_TOKEN", "WHATSAPP_TOKEN", "INSTAGRAM_TOKEN", "VK_TOKEN", "MANYCHAT_API_TOKEN", "CHATFUEL_API_TOKEN", "SMS_API_KEY", "SMS_LOGIN", "BITRIX24_WEBHOOK_URL", "AMOCRM_TOKEN", "GOOGLE_SERVICE_ACCOUNT_JSON"]
     }
     escalate = {
       memory  = 512
       timeout = 50
       sends   = true # leads that waited long enough go to route
-      secrets = ["TELEGRAM_BOT_TOKEN", "BITRIX24_WEBHOOK_URL"]
+      secrets = ["TELEGRAM_BOT_TOKEN", "BITRIX24_WEBHOOK_URL", "AMOCRM_TOKEN", "GOOGLE_SERVICE_ACCOUNT_JSON"]
     }
     remind = {
       memory  = 512
       timeout = 120
       sends   = false
-      secrets = ["TELEGRAM_BOT_TOKEN", "WHATSAPP_TOKEN", "INSTAGRAM_TOKEN", "VK_TOKEN", "SMS_API_KEY", "SMS_LOGIN", "BITRIX24_WEBHOOK_URL"]
+      secrets = ["TELEGRAM_BOT_TOKEN", "WHATSAPP_TOKEN", "INSTAGRAM_TOKEN", "VK_TOKEN", "MANYCHAT_API_TOKEN", "CHATFUEL_API_TOKEN", "SMS_API_KEY", "SMS_LOGIN", "BITRIX24_WEBHOOK_URL", "AMOCRM_TOKEN", "GOOGLE_SERVICE_ACCOUNT_JSON"]
+    }
+    panel = {
+      memory  = 512
+      timeout = 15
+      sends   = true # «Повторить»: a dead letter back to its queue
+      secrets = ["TELEGRAM_BOT_TOKEN", "BITRIX24_WEBHOOK_URL", "AMOCRM_TOKEN", "GOOGLE_SERVICE_ACCOUNT_JSON"]
     }
   }
 
@@ -150,7 +156,7 @@ resource "yandex_function_iam_binding" "invoker" {
   function_id = yandex_function.fn[each.key].id
   role        = "serverless.functions.invoker"
   members = [
-    each.key == "ingest"
+    contains(["ingest", "panel"], each.key)
     ? "serviceAccount:${yandex_iam_service_account.gateway.id}"
     : "serviceAccount:${yandex_iam_service_account.trigger.id}"
   ]

@@ -32,6 +32,14 @@ resource "aws_dynamodb_table" "leads" {
     name = "phone"
     type = "S"
   }
+  attribute {
+    name = "name_initial"
+    type = "S"
+  }
+  attribute {
+    name = "name_key"
+    type = "S"
+  }
   global_secondary_index {
     name            = "by_day"
     hash_key        = "day"
@@ -47,6 +55,12 @@ resource "aws_dynamodb_table" "leads" {
     name            = "by_phone"
     hash_key        = "phone"
     range_key       = "received_at"
+    projection_type = "ALL"
+  }
+  global_secondary_index {
+    name            = "by_name"
+    hash_key        = "name_initial"
+    range_key       = "name_key"
     projection_type = "ALL"
   }
   lifecycle {

@@ -54,33 +54,37 @@ def cmd_up(args: argparse.Namespace) -> int:
         stack.stop()
         print(f"leadflow up: could not start: {exc}", file=sys.stderr)
         return 1
-    print(f"leadflow up: {stack.url}", flush=True)
-    for channel, url in stack.webhook_urls().items():
-        print(f"  {channel:<10} {url}")
-    if stack.dev_secrets:
-        print("development secrets (set these variables yourself to choose them):")
-        for name, value in stack.dev_secrets.items():
-            print(f"  {name}={value}")
-    if stack.data_dir:
-        brought = stack.restored
-        kept = (
-            f"{brought['items']} items, {brought.get('files', 0)} clients' files"
-            f" and {brought['messages']} queued messages"
-            if brought
-            else "nothing yet"
-        )
-        print(f"data: {stack.data_dir} ({kept} restored; written every "
-              f"{snapshot.SNAPSHOT_EVERY_S} s and at stop)")  # fmt: skip
-    else:
-        print("data: in memory only — Ctrl-C forgets every lead (keep them with --data DIR)")
-    flavor = " · Yandex Cloud flavour" if args.flavor == "yandex" else ""
-    print(
-        f"AWS emulator: {stack.emulator.endpoint} · clock speed ×{args.speed:g}{flavor} · Ctrl-C stops",
-        flush=True,
-    )
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    # From here on a Ctrl-C (even one that lands while the lines below are printed) stops the stack.
     try:
+        print(f"leadflow up: {stack.url}", flush=True)
+        for channel, url in stack.webhook_urls().items():
+            print(f"  {channel:<10} {url}")
+        link = stack.panel_login_link()
+        if link:
+            print(f"leadflow panel: {link}", flush=True)
+        if stack.dev_secrets:
+            print("development secrets (set these variables yourself to choose them):")
+            for name, value in stack.dev_secrets.items():
+                print(f"  {name}={value}")
+        if stack.data_dir:
+            brought = stack.restored
+            kept = (
+                f"{brought['items']} items, {brought.get('files', 0)} clients' files"
+                f" and {brought['messages']} queued messages"
+                if brought
+                else "nothing yet"
+            )
+            print(f"data: {stack.data_dir} ({kept} restored; written every "
+                  f"{snapshot.SNAPSHOT_EVERY_S} s and at stop)")  # fmt: skip
+        else:
+            print("data: in memory only — Ctrl-C forgets every lead (keep them with --data DIR)")
+        flavor = " · Yandex Cloud flavour" if args.flavor == "yandex" else ""
+        print(
+            f"AWS emulator: {stack.emulator.endpoint} · clock speed ×{args.speed:g}{flavor} · Ctrl-C stops",
+            flush=True,
+        )
         stopped.wait()
     except KeyboardInterrupt:
         pass
@@ -315,7 +319,65 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from leadflow_local.demo import run_demo
 
-    return run_demo(speed=args.speed, crm=args.crm)
+    return run_demo(speed=args.speed, keep=args.keep, crm=args.crm)
+
+
+def cmd_whatif(args: argparse.Namespace) -> int:
+    """The last --days of stored leads replayed under the rules in force and under FILE."""
+    from leadflow import clock, wiring
+    from leadflow.business import ConfigError, load_business_config
+    from leadflow.domain.whatif import replay
+
+    try:
+        draft = load_business_config(args.file)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"{args.file}: {exc.strerror}", file=sys.stderr)
+        return 1
+    target = _connected(args)
+    current = wiring.business()
+    args.until = clock.now().astimezone(current.tz).date()
+    args.since = args.until - timedelta(days=args.days - 1)
+    report = replay(_selected_leads(args, target), current, draft).as_dict()
+    if args.json:
+        _print_json(report)
+        return 0
+    print(
+        f"{report['leads']} leads of the last {args.days} days; a different owner for {report['changed_owner']}"
+    )
+    for staff_id, load in report["load"].items():
+        mark = "" if load["now"] == load["draft"] else "  ←"
+        print(f"  {staff_id:<12} {load['now']:>4} → {load['draft']:<4}{mark}")
+    print(f"to the default owner (nobody eligible): {report['to_default_owner']['now']} → "
+          f"{report['to_default_owner']['draft']}")  # fmt: skip
+    print(
+        f"off hours, called back at opening: {report['night_callback']['now']} → {report['night_callback']['draft']}"
+    )
+    return 0
+
+
+def cmd_panel_link(args: argparse.Namespace) -> int:
+    """A one-time login link to the panel (10 minutes) for a staff member."""
+    from leadflow import wiring
+    from leadflow.settings import settings
+    from leadflow.steps.panel.auth import issue_login_link
+
+    target = _connected(args)
+    member = wiring.business().staff_member(args.staff_id)
+    if member is None or not member.active:
+        print(
+            f"leadflow panel-link: no active staff member {args.staff_id!r} in the business config",
+            file=sys.stderr,
+        )
+        return 1
+    base = settings().public_base_url or (target.webhook_base or "").removesuffix("/webhooks")
+    if not base:
+        print("leadflow panel-link: set PUBLIC_BASE_URL (the stack's public address)", file=sys.stderr)
+        return 1
+    print(issue_login_link(wiring.store().panel, member.id, base))
+    return 0
 
 
 def cmd_qualify(args: argparse.Namespace) -> int:
@@ -497,7 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument(
         "--port", type=int, help="run it against the stack running on this port (default: a fresh emulator)"
     )
-    invoke.add_argument("function", choices=["ingest", "score", "route", "escalate", "remind"])
+    invoke.add_argument("function", choices=["ingest", "score", "route", "escalate", "remind", "panel"])
     invoke.add_argument("-e", "--event", required=True, help="event JSON file (see events/)")
     invoke.set_defaults(func=cmd_invoke)
 
@@ -505,6 +567,11 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="start the stack, replay a realistic stream of leads, print what happened"
     )
     demo.add_argument("--speed", type=float, default=600.0, help="clock speed while the SLA ladder plays out")
+    demo.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the stack running with the demo's data (Ctrl-C stops), and print the panel's login link",
+    )
     demo.add_argument(
         "--crm", choices=["builtin", "sheets"], default="builtin",
         help="sheets: leads go to a Google sheet on a local stand-in of Google's API, printed at the end",
@@ -541,6 +608,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     forget.add_argument("phone")
     forget.set_defaults(func=cmd_forget)
+
+    whatif = with_stack(sub.add_parser("whatif", help="replay the last days' leads under a draft config"))
+    whatif.add_argument("file", help="the draft business config YAML")
+    whatif.add_argument("--days", type=int, default=30, help="how many days back (default 30)")
+    whatif.add_argument("--json", action="store_true", help="one JSON object")
+    whatif.set_defaults(func=cmd_whatif)
+
+    panel_link = with_stack(
+        sub.add_parser("panel-link", help="a one-time login link to the panel (valid 10 minutes)")
+    )
+    panel_link.add_argument("staff_id")
+    panel_link.set_defaults(func=cmd_panel_link)
 
     staff = sub.add_parser("staff", help="staff onboarding")
     staff_sub = staff.add_subparsers(dest="staff_command", required=True)

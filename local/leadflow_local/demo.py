@@ -40,7 +40,9 @@ def _next_working_morning(tz_name: str) -> datetime:
     return datetime(saturday.year, saturday.month, saturday.day, 10, 5, tzinfo=tz)
 
 
-def run_demo(speed: float = 600.0, state_dir: Path | None = None, crm: str = "builtin") -> int:
+def run_demo(
+    speed: float = 600.0, state_dir: Path | None = None, crm: str = "builtin", keep: bool = False
+) -> int:
     from leadflow import clock, wiring
     from leadflow.business import load_business_config
     from leadflow.settings import reset_caches
@@ -175,6 +177,10 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None, crm: str = "bu
             print(f"\nThe Google sheet «{DEMO_TAB}» (as the owner sees it in the browser)")
             print("\n".join(f"  {line}" for line in aligned(rows, max_width=32)))
             problems.extend(_check_sheet(leads, rows))
+        if keep:
+            _keep_running(stack, problems)
+        else:
+            print("\n(`leadflow demo --keep` leaves this stack running and prints a login link to the panel)")
     finally:
         stack.stop()
         standins.__exit__()
@@ -193,6 +199,22 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None, crm: str = "bu
         return 1
     print("\nleadflow demo: done")
     return 0
+
+
+def _keep_running(stack, problems: list[str]) -> None:
+    """`--keep`: the demo's stack stays up with its data, at normal speed, until Ctrl-C."""
+    import contextlib
+    import signal
+    import threading
+
+    _speed_up(stack, 1.0)
+    print(f"\nleadflow demo: {'FAILED' if problems else 'done'}; the stack keeps running at {stack.url}")
+    print(f"leadflow panel: {stack.panel_login_link()}", flush=True)
+    print("Ctrl-C stops it", flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stopped.wait()
 
 
 SHEETS_ENVIRONMENT = ("GOOGLE_SERVICE_ACCOUNT_JSON", "GOOGLE_SHEETS_API_BASE", "GOOGLE_OAUTH_TOKEN_URL")

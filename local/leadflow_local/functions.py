@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-FUNCTION_NAMES = ("ingest", "score", "route", "escalate", "remind")
+FUNCTION_NAMES = ("ingest", "score", "route", "escalate", "remind", "panel")
 _lock = threading.RLock()
 
 

@@ -107,7 +107,20 @@ def api_gateway_event(
 ) -> dict:
     parts = raw_path.strip("/").split("/")
     channel = parts[1] if len(parts) > 1 else ""
-    route = "/webhooks/call/events/{kind}" if parts[1:3] == ["call", "events"] else "/webhooks/{channel}"
+    path_parameters: dict[str, str]
+    if parts[0] == "panel":
+        route = "/panel" if len(parts) == 1 else "/panel/{proxy+}"
+        path_parameters = {"proxy": "/".join(parts[1:])} if len(parts) > 1 else {}
+        route_key = f"GET {route}" if route == "/panel" else f"ANY {route}"
+    else:
+        route = "/webhooks/call/events/{kind}" if parts[1:3] == ["call", "events"] else "/webhooks/{channel}"
+        path_parameters = (
+            {"kind": parts[3]} if route.endswith("{kind}") and len(parts) > 3 else {"channel": channel}
+        )
+        route_key = f"{method} {route}"
+    lowered = {k.lower(): v for k, v in headers.items()}
+    # Payload 2.0 moves the Cookie header into a list of cookies, as API Gateway does.
+    cookies = [c.strip() for c in lowered.pop("cookie", "").split(";") if c.strip()]
     try:
         text, is_b64 = body.decode("utf-8"), False
     except UnicodeDecodeError:
@@ -115,14 +128,13 @@ def api_gateway_event(
     now = datetime.now(UTC)
     return {
         "version": "2.0",
-        "routeKey": f"{method} {route}",
+        "routeKey": route_key,
         "rawPath": raw_path,
         "rawQueryString": query,
-        "headers": {k.lower(): v for k, v in headers.items()},
+        "headers": lowered,
+        **({"cookies": cookies} if cookies else {}),
         "queryStringParameters": dict(parse_qsl(query, keep_blank_values=True)) or None,
-        "pathParameters": {"kind": parts[3]}
-        if route.endswith("{kind}") and len(parts) > 3
-        else {"channel": channel},
+        "pathParameters": path_parameters,
         "requestContext": {
             "accountId": ACCOUNT,
             "apiId": "local",
@@ -135,7 +147,7 @@ def api_gateway_event(
                 "userAgent": headers.get("user-agent", ""),
             },
             "requestId": str(uuid.uuid4()),
-            "routeKey": f"{method} {route}",
+            "routeKey": route_key,
             "stage": "$default",
             "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "timeEpoch": int(now.timestamp() * 1000),
@@ -183,9 +195,14 @@ def yandex_gateway_event(
 
 
 class Gateway:
-    def __init__(self, port: int, invoke_ingest: Callable[[dict], dict], state: Callable[[], dict],
-                 make_event: Callable[..., dict] = api_gateway_event):  # fmt: skip
-        invoke = invoke_ingest
+    def __init__(
+        self,
+        port: int,
+        invoke_ingest: Callable[[dict], dict],
+        state: Callable[[], dict],
+        make_event: Callable[..., dict] = api_gateway_event,
+        invoke_panel: Callable[[dict], dict] | None = None,
+    ):
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -202,9 +219,11 @@ class Gateway:
                     public = {k: v for k, v in state().items() if k != "secrets"}
                     self._reply(200, json.dumps(public), "application/json")
                     return
-                if not parts.path.startswith("/webhooks/"):
+                is_panel = parts.path == "/panel" or parts.path.startswith("/panel/")
+                if not (parts.path.startswith("/webhooks/") or (is_panel and invoke_panel)):
                     self._reply(404, "not found", "text/plain")
                     return
+                invoke = invoke_panel if is_panel and invoke_panel else invoke_ingest
                 event = make_event(
                     self.command,
                     parts.path,
@@ -224,15 +243,32 @@ class Gateway:
                 headers = answer.get("headers") or {}
                 payload = answer.get("body") or ""
                 data = base64.b64decode(payload) if answer.get("isBase64Encoded") else payload.encode("utf-8")
+                extra = [
+                    (k, str(v))
+                    for k, v in headers.items()
+                    if k.lower() not in ("content-type", "content-length")
+                ]
+                cookies = (
+                    answer.get("cookies") or (answer.get("multiValueHeaders") or {}).get("Set-Cookie") or []
+                )
+                extra += [("Set-Cookie", cookie) for cookie in cookies]  # payload 2.0 / 1.0
                 self._reply(
-                    int(answer.get("statusCode", 200)), data, headers.get("Content-Type", "text/plain")
+                    int(answer.get("statusCode", 200)), data, headers.get("Content-Type", "text/plain"), extra
                 )
 
-            def _reply(self, status: int, body: str | bytes, content_type: str) -> None:
+            def _reply(
+                self,
+                status: int,
+                body: str | bytes,
+                content_type: str,
+                extra: list[tuple[str, str]] = (),  # type: ignore[assignment]
+            ) -> None:
                 data = body.encode() if isinstance(body, str) else body
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in extra:
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -512,9 +548,12 @@ class LocalStack:
         business_yaml = self.config_path.read_text(encoding="utf-8")
         load_business_config(self.config_path)  # refuse a bad config before starting anything
         self.gateway = Gateway(
-            self.requested_port, lambda event: self.invoke("ingest", event), self.state,
+            self.requested_port,
+            lambda event: self.invoke("ingest", event),
+            self.state,
             yandex_gateway_event if self.flavor == "yandex" else api_gateway_event,
-        )  # fmt: skip
+            lambda event: self.invoke("panel", event),
+        )
         for name in DEV_SECRETS:
             if not os.environ.get(name):
                 self.dev_secrets[name] = secrets.token_urlsafe(18)
@@ -530,6 +569,8 @@ class LocalStack:
         self.zygote.start({**os.environ, **self._local_overrides(dict(os.environ))})
         self.emulator.start()
         parameters = {"Stage": "local", "SecretsPrefix": "", "AlarmEmail": ""}
+        # Links the stack hands out (the bot's /panel) point at this gateway unless told otherwise.
+        os.environ.setdefault("PUBLIC_BASE_URL", self.url)
         for name in functions.FUNCTION_NAMES:
             self.envs[name] = function_env(self.emulator, self.template, name, parameters)
             if self.flavor == "yandex":
@@ -650,6 +691,16 @@ class LocalStack:
     def url(self) -> str:
         assert self.gateway
         return f"http://127.0.0.1:{self.gateway.port}"
+
+    def panel_login_link(self, staff_id: str | None = None) -> str | None:
+        """A one-time login link for ``staff_id``, else the config's first owner (or senior)."""
+        from leadflow import wiring
+        from leadflow.steps.panel.auth import first_admin, issue_login_link
+
+        who = staff_id or first_admin(wiring.business().staff)
+        if who is None:
+            return None
+        return issue_login_link(wiring.store().panel, who, self.url)
 
     def webhook_urls(self) -> dict[str, str]:
         return {channel: f"{self.url}/webhooks/{channel}" for channel in CHANNELS}

@@ -17,7 +17,7 @@ LOCAL_PARAMETERS = {"Stage": "local", "SecretsPrefix": "", "AlarmEmail": "", "Re
 # Plain settings the deployed stack takes as parameters come from the environment locally.
 FROM_ENVIRONMENT = ("SmsProvider", "SmsSender", "WhatsAppPhoneNumberId", "VkGroupId", "CallTimezone",
                     "OpenAiBaseUrl", "OpenAiModel", "TranscribeBaseUrl", "TranscribeModel", "ChatfuelBotId",
-                    "ChatfuelBlock", "AmoCrmBaseUrl", "GoogleSheetsApiBase", "GoogleOAuthTokenUrl")  # fmt: skip
+                    "ChatfuelBlock", "AmoCrmBaseUrl", "GoogleSheetsApiBase", "GoogleOAuthTokenUrl", "PublicBaseUrl")  # fmt: skip
 
 
 class _CfnLoader(yaml.SafeLoader):

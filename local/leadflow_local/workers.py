@@ -38,7 +38,7 @@ from leadflow_local.zygote import Zygote
 CLOCK_VARS = ("LEADFLOW_CLOCK_SPEED", "LEADFLOW_CLOCK_ORIGIN", "LEADFLOW_CLOCK_START")
 # On two cores, more workers than this only queue for the CPU; ingest answers webhooks and
 # waits on the emulator most of the time, so a third one keeps the gateway's p95 down.
-POOL_SIZES = {"ingest": 3, "score": 4, "route": 2, "escalate": 1, "remind": 1}
+POOL_SIZES = {"ingest": 3, "score": 4, "route": 2, "escalate": 1, "remind": 1, "panel": 1}
 READY_TIMEOUT_S = 30
 
 

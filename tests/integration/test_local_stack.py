@@ -53,7 +53,14 @@ def stack(tmp_path_factory):
     )
     first_line = process.stdout.readline().strip()
     webhook_lines = [process.stdout.readline().strip() for _ in range(8)]
-    yield {"process": process, "cwd": cwd, "port": port, "first_line": first_line, "webhooks": webhook_lines}
+    panel_line = ""
+    for _ in range(30):  # after the webhook URLs (more channels may follow the first eight)
+        line = process.stdout.readline().strip()
+        if line.startswith("leadflow panel:"):
+            panel_line = line
+            break
+    yield {"process": process, "cwd": cwd, "port": port, "first_line": first_line, "webhooks": webhook_lines,
+           "panel": panel_line}  # fmt: skip
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=20)
@@ -74,6 +81,26 @@ def test_up_announces_itself_and_writes_its_state(stack):
     assert stack["webhooks"][0].split() == ["telegram", f"http://127.0.0.1:{stack['port']}/webhooks/telegram"]
     state = json.loads((stack["cwd"] / ".leadflow" / f"local-{stack['port']}.json").read_text())
     assert state["port"] == stack["port"] and state["pid"] == stack["process"].pid
+
+
+def test_the_printed_panel_link_logs_the_owner_in_through_the_gateway(stack):
+    prefix = f"leadflow panel: http://127.0.0.1:{stack['port']}/panel/login?t="
+    assert stack["panel"].startswith(prefix)
+    browser = requests.Session()
+    page = browser.get(stack["panel"].removeprefix("leadflow panel: "), timeout=10)
+    assert page.status_code == 200 and "Войти" in page.text
+    token = stack["panel"].removeprefix(prefix)
+    login = browser.post(page.url.split("?")[0], data={"t": token}, allow_redirects=False, timeout=10)
+    assert login.status_code == 303
+    cookie = login.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie  # plain http locally
+    summary = browser.get(f"http://127.0.0.1:{stack['port']}{login.headers['Location']}", timeout=10)
+    assert summary.status_code == 200 and "Сводка" in summary.text and "Вера" in summary.text
+    # and the CLI prints another one-time link to the same stack
+    result = leadflow(stack["cwd"], "panel-link", "marina")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith(f"http://127.0.0.1:{stack['port']}/panel/login?t=")
+    assert leadflow(stack["cwd"], "panel-link", "nobody").returncode == 1
 
 
 def test_a_second_up_on_the_same_port_fails_clearly(stack, tmp_path):
@@ -187,7 +214,7 @@ def test_a_client_s_photo_is_kept_in_the_local_bucket_forwarded_under_the_card_a
 def test_the_emulator_and_each_function_run_in_processes_of_their_own(stack):
     state = json.loads((stack["cwd"] / ".leadflow" / f"local-{stack['port']}.json").read_text())
     workers = state["workers"]
-    assert sorted(workers) == ["escalate", "ingest", "remind", "route", "score"]
+    assert sorted(workers) == ["escalate", "ingest", "panel", "remind", "route", "score"]
     pids = [state["emulator_pid"], *(pid for pids in workers.values() for pid in pids)]
     assert all(pids) and len(set(pids)) == len(pids) and stack["process"].pid not in pids
     assert set(pids) <= set(_descendants(stack["process"].pid))

@@ -126,7 +126,11 @@ def deployable_template() -> dict[str, Any]:
 
     outputs = {}
     for key, output in raw["Outputs"].items():
-        value = WEBHOOK_BASE if key == "WebhookBaseUrl" else moto_value(output["Value"])
+        fixed = {
+            "WebhookBaseUrl": WEBHOOK_BASE,
+            "PanelUrl": WEBHOOK_BASE.removesuffix("/webhooks") + "/panel",
+        }
+        value = fixed[key] if key in fixed else moto_value(output["Value"])
         refs = [value["Ref"]] if isinstance(value, dict) and "Ref" in value else []
         if isinstance(value, dict) and "Fn::GetAtt" in value:
             refs = [value["Fn::GetAtt"][0]]

@@ -129,3 +129,12 @@ def test_score_inbound_message_makes_a_lead_and_answers(stack):
 @pytest.mark.parametrize("function", ["escalate", "remind"])
 def test_scheduled_events_run_their_job(stack, function):
     assert "timers" in invoke(function, sample(f"{function}/scheduled.json"))
+
+
+def test_the_panel_sample_is_a_login_page_for_a_link_that_does_not_work(stack):
+    page = invoke("panel", sample("panel/login_page.json"))
+    assert page["statusCode"] == 410 and "Ссылка не действует" in page["body"]
+    token = stack.store.panel.issue_login("elena", clock.wall_now() + timedelta(minutes=10))
+    event = sample("panel/login_page.json") | {"queryStringParameters": {"t": token}}
+    page = invoke("panel", event)
+    assert page["statusCode"] == 200 and "Войти" in page["body"]

@@ -13,7 +13,7 @@ import yaml
 from leadflow_local.template import _CfnLoader
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
-FUNCTIONS = ("Ingest", "Score", "Route", "Escalate", "Remind")
+FUNCTIONS = ("Ingest", "Score", "Route", "Escalate", "Remind", "Panel")
 WEBHOOK_SECRETS = {
     "TELEGRAM_WEBHOOK_SECRET", "META_APP_SECRET", "META_VERIFY_TOKEN", "VK_CONFIRMATION_CODE", "VK_SECRET",
     "FORM_SECRET", "CALL_SECRET", "BITRIX24_APP_TOKEN", "SMS_WEBHOOK_SECRET", "AMOCRM_WEBHOOK_SECRET",
@@ -98,6 +98,8 @@ def test_each_function_reads_only_the_secrets_it_needs(template):
     assert _secrets(template, "Route") == SENDING_SECRETS | CRM_SECRETS
     assert _secrets(template, "Escalate") == {"TELEGRAM_BOT_TOKEN"} | CRM_SECRETS
     assert _secrets(template, "Remind") == SENDING_SECRETS | CRM_SECRETS
+    # the panel sends a moved lead's card to its new owner (Telegram) and tells the CRM
+    assert _secrets(template, "Panel") == {"TELEGRAM_BOT_TOKEN"} | CRM_SECRETS
 
 
 def _bucket_grants(template: dict, function: str) -> set[str]:
@@ -164,7 +166,7 @@ def test_one_receive_limit_one_rate_limit_policy_one_alarm_definition(template):
         for f in FUNCTIONS
         if {"Ref": policy} in template["Resources"][f"{f}Function"]["Properties"]["Policies"]
     ]
-    assert users == ["Score", "Route", "Escalate", "Remind"]
+    assert users == ["Score", "Route", "Escalate", "Remind", "Panel"]
     alarms = _resources(template, "AWS::CloudWatch::Alarm")
     assert sorted(alarms) == [
         "DeadLetterAlarm",

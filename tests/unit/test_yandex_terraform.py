@@ -174,22 +174,31 @@ def test_every_table_with_the_same_keys_indexes_and_ttl(tf, template):
         )
 
 
-def test_the_webhook_routes_reach_ingest_in_payload_format_1_0(tf, template):
-    routes = {
-        (e["Properties"]["Method"].lower(), e["Properties"]["Path"])
-        for e in functions(template)["ingest"]["Events"].values()
-        if e["Type"] == "HttpApi"
-    }
+def _routes(template: dict, function: str) -> set[tuple[str, str]]:
+    """(method, path) of a function's HTTP API events; ANY is Yandex's x-yc-apigateway-any-method."""
+    found = set()
+    for event in functions(template)[function]["Events"].values():
+        if event["Type"] == "HttpApi":
+            method = event["Properties"]["Method"].lower()
+            found.add(
+                ("x-yc-apigateway-any-method" if method == "any" else method, event["Properties"]["Path"])
+            )
+    return found
+
+
+def test_the_webhook_and_panel_routes_reach_their_functions_in_payload_format_1_0(tf, template):
     spec = yaml.safe_load((DEPLOY / "api_gateway.yaml.tftpl").read_text(encoding="utf-8"))
     declared = {(method, path) for path, ops in spec["paths"].items() for method in ops}
-    assert declared == routes
-    for ops in spec["paths"].values():
+    assert declared == _routes(template, "ingest") | _routes(template, "panel")
+    for path, ops in spec["paths"].items():
         for op in ops.values():
             integration = op["x-yc-apigateway-integration"]
             assert integration["type"] == "cloud_functions" and integration["payload_format_version"] == "1.0"
-            assert integration["function_id"] == "${function_id}"
+            wanted = "${panel_function_id}" if path.startswith("/panel") else "${function_id}"
+            assert integration["function_id"] == wanted, path
     gateway = tf["resource"]["yandex_api_gateway"]["webhooks"]
     assert 'yandex_function.fn["ingest"].id' in gateway["spec"]
+    assert 'yandex_function.fn["panel"].id' in gateway["spec"]
 
 
 def all_roles(tf: dict) -> list[tuple[str, str, dict]]:
@@ -219,10 +228,10 @@ def test_no_role_is_broader_than_a_function_needs(tf, template):
     assert tf["resource"]["yandex_ydb_database_iam_binding"]["functions"]["database_id"] == (
         "${yandex_ydb_database_serverless.db.id}"
     )
-    # ingest is invoked by the gateway alone, the others by the triggers alone
+    # ingest and the panel are invoked by the gateway alone, the others by the triggers alone
     invoker = tf["resource"]["yandex_function_iam_binding"]["invoker"]
     assert "yandex_iam_service_account.gateway.id" in invoker["members"][0]
-    assert 'each.key == "ingest"' in invoker["members"][0]
+    assert 'contains(["ingest", "panel"], each.key)' in invoker["members"][0]
     # each function reads only its own Lockbox secrets
     for binding in tf["resource"]["yandex_lockbox_secret_iam_binding"].values():
         assert binding["members"] == ["serviceAccount:${yandex_iam_service_account.fn[each.key].id}"]

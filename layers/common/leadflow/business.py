@@ -555,6 +555,14 @@ class Replies(_Section):
     window_min: int = Field(default=10, ge=1)
 
 
+class PanelSettings(_Section):
+    """The owner's panel: the business owner edits the rules; seniors listed here may too."""
+
+    rule_editors: list[str] = Field(
+        default_factory=list, description="staff ids of seniors who may edit rules"
+    )
+
+
 class BusinessConfig(_Section):
     name: str = "leadflow"
     timezone: str
@@ -571,6 +579,7 @@ class BusinessConfig(_Section):
     crm: Crm = Field(default_factory=Crm)
     sms: SmsSettings = Field(default_factory=SmsSettings)
     replies: Replies = Field(default_factory=Replies)
+    panel: PanelSettings = Field(default_factory=PanelSettings)
     retention: Retention = Field(default_factory=Retention)
     vip_phones: list[str] = Field(default_factory=list)
     open_lead_window_days: int = 14

@@ -79,6 +79,11 @@ class Settings(BaseModel):
     sms_provider: str | None = None
     sms_sender: str | None = None
     sms_api_base: str | None = None
+    public_base_url: str | None = Field(
+        default=None, description="the stack's public address: login links to the panel start with it"
+    )
+    score_dead_letter_queue_url: str | None = None  # the panel's «Проблемы» page lists and redrives these
+    route_dead_letter_queue_url: str | None = None
     amocrm_base_url: str | None = Field(
         default=None, description="the account's address, https://<sub>.amocrm.ru"
     )

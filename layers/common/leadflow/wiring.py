@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the steps are imported when built: ingest's cold start load
     from leadflow.steps.escalate import EscalateStep
     from leadflow.steps.ingest import Ingest
     from leadflow.steps.media import ClientMedia
+    from leadflow.steps.panel.views import Panel
     from leadflow.steps.remind import RemindStep
     from leadflow.steps.route import RouteStep
     from leadflow.steps.score import Qualifier, ScoreStep
@@ -370,7 +371,7 @@ def score_step() -> ScoreStep:
 def workspace(biz: BusinessConfig) -> Workspace:
     from leadflow.steps.workspace import Workspace
 
-    return Workspace(store(), messenger(biz), crm(), biz)
+    return Workspace(store(), messenger(biz), crm(), biz, settings().public_base_url)
 
 
 def route_step() -> RouteStep:
@@ -382,7 +383,7 @@ def route_step() -> RouteStep:
     biz = business()
     outbox = messenger(biz)
     return RouteStep(
-        store(), outbox, crm(), biz, frame(), Workspace(store(), outbox, crm(), biz),
+        store(), outbox, crm(), biz, frame(), Workspace(store(), outbox, crm(), biz, settings().public_base_url),
         CrmSync(store(), crm(), biz), SmsReports(store(), outbox),
     )  # fmt: skip
 
@@ -400,6 +401,20 @@ def remind_step() -> RemindStep:
 
     biz = business()
     return RemindStep(store(), messenger(biz), crm(), biz)
+
+
+def panel_step() -> Panel:
+    from leadflow.adapters.dead_letters import DeadLetters
+    from leadflow.steps.panel.views import Panel
+
+    cfg = settings()
+    queues = {}
+    if cfg.score_dead_letter_queue_url and cfg.score_queue_url:
+        queues["score"] = (cfg.score_dead_letter_queue_url, cfg.score_queue_url)
+    if cfg.route_dead_letter_queue_url and cfg.route_queue_url:
+        queues["route"] = (cfg.route_dead_letter_queue_url, cfg.route_queue_url)
+    biz = business()
+    return Panel(store(), biz, messenger(biz), crm(), DeadLetters(sqs(), queues), cfg.public_base_url)
 
 
 def _required(value: str | None, name: str) -> str:

@@ -221,6 +221,7 @@ def lead_life_cycle(aws, monkeypatch, portal: Bitrix24Portal) -> None:
     for _ in range(16):  # a week: reminders, nudges, the nurture hand-off, digests
         clock.advance(timedelta(hours=12))
         run("remind", {"detail-type": "Scheduled Event"})
+    panel_actions(aws, monkeypatch, crm_id=aws.store.leads.get(lead.lead_id).crm_id)
 
     grants = granted()
     for function, operations in S3_USED.items():  # the media bucket: tests/unit/steps/media checks each use
@@ -234,7 +235,7 @@ def lead_life_cycle(aws, monkeypatch, portal: Bitrix24Portal) -> None:
             assert actions <= OPERATIONS[function][table], (
                 f"{function} is granted {actions - OPERATIONS[function][table]} on {table} but never calls it"
             )
-    for function in ("ingest", "score", "route", "escalate", "remind"):
+    for function in ("ingest", "score", "route", "escalate", "remind", "panel"):
         for access in ("read", "write", "send"):
             missing = (
                 used[function][access]
@@ -254,3 +255,59 @@ def lead_life_cycle(aws, monkeypatch, portal: Bitrix24Portal) -> None:
             q for q in grants[function]["send"] - used[function]["send"] if not q.endswith("DeadLetterQueue")
         }
         assert not unused_queues, f"{function} may send to {sorted(unused_queues)} but never does"
+
+
+def panel_actions(aws, monkeypatch, crm_id: str | None) -> None:
+    """The owner in the panel: numbers, a lead, hand it on, close one, switch a member off, redrive."""
+    import re
+
+    from tests.support.aws import SALON
+
+    monkeypatch.setenv("SCORE_DEAD_LETTER_QUEUE_URL", aws.queue_urls["ScoreDeadLetterQueue"])
+    monkeypatch.setenv("ROUTE_DEAD_LETTER_QUEUE_URL", aws.queue_urls["RouteDeadLetterQueue"])
+    aws.push_config(SALON.read_text(encoding="utf-8").replace(
+        "staff:\n", "staff:\n  - {id: vera, name: Вера, role: owner, capacity: 0}\n", 1))  # fmt: skip
+    sqs = boto3.client("sqs", region_name="eu-central-1")
+    for dlq in ("ScoreDeadLetterQueue", "RouteDeadLetterQueue"):
+        sqs.send_message(QueueUrl=aws.queue_urls[dlq], MessageBody='{"type": "inbound"}',
+                         MessageAttributes={"reason": {"DataType": "String", "StringValue": "boom"}})  # fmt: skip
+    headers = {"host": "panel.example.com", "content-type": "application/x-www-form-urlencoded"}
+
+    def panel(method: str, path: str, form: dict | None = None, cookie: str = "") -> dict:
+        sent = {**headers, "cookie": cookie} if cookie else headers
+        body = urlencode(form or {}).encode()
+        return run("panel", api_gateway_event(method, path, "", sent, body, "127.0.0.1"))
+
+    token = aws.store.panel.issue_login("vera", clock.wall_now() + timedelta(minutes=10))
+    cookie = panel("POST", "/panel/login", {"t": token})["cookies"][0].split(";")[0]
+    assert panel("GET", "/panel/summary", cookie=cookie)["statusCode"] == 200
+    from tests.support.builders import lead as a_lead
+
+    first, second = (
+        a_lead(lead_id, owner="olga", status="assigned", service="haircut_women", branch="center", crm_id=crm, crm_entity="lead" if crm else None,
+               received_at=clock.now(), last_message_at=clock.now(), assigned_at=clock.now())
+        for lead_id, crm in (("PANEL1", None), ("PANEL2", crm_id))  # closing PANEL2 tells the CRM
+    )  # fmt: skip
+    for made in (first, second):
+        aws.store.leads.create(made)
+        aws.store.staff.take_lead("olga", made.lead_id)
+    page = panel("GET", f"/panel/leads/{first.lead_id}", cookie=cookie)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page["body"]).group(1)
+    assert (
+        panel("POST", f"/panel/leads/{first.lead_id}/reassign", {"csrf": csrf, "to": "auto"}, cookie)[
+            "statusCode"
+        ]
+        == 303
+    )
+    assert panel("POST", f"/panel/leads/{second.lead_id}/lose", {"csrf": csrf}, cookie)["statusCode"] == 303
+    assert panel("POST", "/panel/staff/olga/deactivate", {"csrf": csrf}, cookie)["statusCode"] == 303
+    page = panel("GET", "/panel/problems", cookie=cookie)
+    for queue, message_id in re.findall(
+        r'name="queue" value="(\w+)"><input type="hidden" name="message_id" value="([^"]+)"', page["body"]
+    ):
+        panel(
+            "POST",
+            "/panel/problems/redrive",
+            {"csrf": csrf, "queue": queue, "message_id": message_id},
+            cookie,
+        )

@@ -440,6 +440,7 @@ class OutboundMessage(_Model):
     buttons: list[list[dict]] = Field(default_factory=list, description="Telegram inline keyboard rows")
     business_connection_id: str | None = None
     reply_to_message_id: str | None = None
+    link_preview: bool = Field(default=True, description="False: Telegram shows no preview (login links)")
     attachment: Attachment | None = Field(
         default=None, description="a client's file forwarded to staff; ``text`` is its caption or note"
     )

@@ -31,7 +31,7 @@ from leadflow.observability import logger
 from leadflow.steps.cards import Cards
 from leadflow.steps.leads import LeadChanges
 
-STAFF_COMMAND_HELP = "Команды: /leads, /today, /off [ДД.ММ], /on, /stop, /help."
+STAFF_COMMAND_HELP = "Команды: /leads, /today, /off [ДД.ММ], /on, /stop, /panel, /help."
 STAFF_HELP = (
     "Лиды приходят сюда карточками с кнопками.\n"
     "Ответить клиенту — ответьте (reply) на карточку лида, ассистент после этого молчит; "
@@ -39,7 +39,8 @@ STAFF_HELP = (
     "/leads — ваши открытые лиды\n"
     "/today — сводка за сегодня\n"
     "/off [ДД.ММ] — не на смене (до даты), новые лиды пойдут коллегам; /on — снова на смене\n"
-    "/stop — отключить этот чат"
+    "/stop — отключить этот чат\n"
+    "/panel — ссылка для входа в панель в браузере"
 )
 NOT_CONNECTED = "Сначала подключитесь по ссылке-приглашению от администратора."
 # Lifecycle changes behind the buttons that change a lead's status.
@@ -86,7 +87,15 @@ def may_take(member: StaffMember | None, lead: Lead) -> bool:
 
 
 class Workspace:
-    def __init__(self, store: Store, messenger: Messenger, crm: Crm, business: BusinessConfig):
+    def __init__(
+        self,
+        store: Store,
+        messenger: Messenger,
+        crm: Crm,
+        business: BusinessConfig,
+        panel_base_url: str | None = None,
+    ):
+        self.panel_base_url = panel_base_url  # PUBLIC_BASE_URL: where `/panel` links point
         self.store = store
         self.messenger = messenger
         self.crm = crm
@@ -373,6 +382,8 @@ class Workspace:
             self._answer(event, self._open_leads_text(staff_id, now))
         elif command == "/today":
             self._answer(event, self._today_text(now))
+        elif command == "/panel":
+            self._panel_link(event, staff_id)
         elif command == "/bot":
             lead_id = self._lead_of_card(event) if event.reply_to_message_id else None
             lead = self.store.leads.get(lead_id) if lead_id else None
@@ -411,6 +422,25 @@ class Workspace:
         ]
         for lead in sorted(mine, key=lambda item: item.received_at)[-20:]:
             self.cards.send(lead, to_chat=event.chat_id)
+
+    def _panel_link(self, event: StaffEvent, staff_id: str) -> None:
+        """A one-time login link to the panel, valid 10 minutes, sent without a link preview."""
+        from leadflow.steps.panel.auth import issue_login_link
+
+        member = self._member(staff_id)
+        if member is None or not member.active:
+            self._answer(event, "Панель доступна только действующим сотрудникам.")
+            return
+        if not self.panel_base_url:
+            self._answer(event, "Панель не настроена: администратору нужно задать PUBLIC_BASE_URL.")
+            return
+        link = issue_login_link(self.store.panel, staff_id, self.panel_base_url)
+        self.messenger.send(
+            OutboundMessage(
+                id=f"answer:{event.event_id}", channel="telegram", to=event.chat_id, kind="panel_link",
+                text=f"Вход в панель (ссылка одноразовая, действует 10 минут):\n{link}", link_preview=False,
+            )
+        )  # fmt: skip
 
     def _off_until(self, argument: str, now: datetime) -> datetime:
         """Off through today, or through the given day (the next one of that date); back at its end."""

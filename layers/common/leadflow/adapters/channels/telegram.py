@@ -78,7 +78,7 @@ log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name, not a secret
 MAX_TEXT_UTF16 = 4096  # sendMessage: "1-4096 characters"; counted in UTF-16 units, the stricter reading
-STAFF_COMMANDS = frozenset({"/start", "/stop", "/on", "/off", "/leads", "/today", "/bot"})
+STAFF_COMMANDS = frozenset({"/start", "/stop", "/on", "/off", "/leads", "/today", "/bot", "/panel"})
 STAFF_INVITE_PREFIX = "inv-"
 ALLOWED_UPDATES = ["message", "business_connection", "business_message", "callback_query"]
 UPLOAD_TIMEOUT_S = 40.0  # a client's file of up to 20 MB going up to the Bot API
@@ -542,8 +542,12 @@ class TelegramBot:
         reply_to_message_id: int | str | None = None,
         business_connection_id: str | None = None,
         parse_mode: str | None = None,
+        link_preview: bool = True,
     ) -> int:
         params: dict[str, Any] = {"chat_id": _chat(chat_id), "text": text}
+        if not link_preview:
+            # A preview fetches the link: harmless for a login link (GET spends nothing), but noisy.
+            params["link_preview_options"] = {"is_disabled": True}
         if buttons:
             params["reply_markup"] = {"inline_keyboard": buttons}
         if reply_to_message_id is not None:
@@ -798,6 +802,7 @@ class TelegramSender(Sender):
                     buttons=buttons or None,
                     reply_to_message_id=reply_to,
                     business_connection_id=message.business_connection_id,
+                    link_preview=message.link_preview,
                 )
             except SendError as exc:
                 # Telegram allows about one message a second per chat: the rest of a split text waits its

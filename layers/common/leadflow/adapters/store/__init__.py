@@ -21,6 +21,7 @@ class Store:
         from leadflow.adapters.store.counters import CounterStore
         from leadflow.adapters.store.inbox import InboxStore
         from leadflow.adapters.store.leads import LeadStore
+        from leadflow.adapters.store.panel import PanelStore
         from leadflow.adapters.store.staff import StaffStore
         from leadflow.adapters.store.timers import TimerStore
 
@@ -28,6 +29,7 @@ class Store:
         self.contacts = ContactStore(dynamodb.Table(cfg.contacts_table))
         self.conversation = ConversationStore(dynamodb.Table(cfg.conversation_table))
         self.staff = StaffStore(dynamodb.Table(cfg.staff_table))
+        self.panel = PanelStore(dynamodb.Table(cfg.staff_table))  # login links and sessions
         self.timers = TimerStore(dynamodb.Table(cfg.timers_table))
         self.inbox = InboxStore(dynamodb.Table(cfg.inbox_table))
         self.config = ConfigStore(dynamodb.Table(cfg.config_table))

@@ -1,5 +1,6 @@
 """Leads (LeadsTable, pk ``lead_id``; indexes ``by_day``: pk ``day`` (UTC date), sk ``received_at``;
-``by_phone``: pk ``phone`` (E.164), sk ``received_at``; ``by_crm_id``).
+``by_phone``: pk ``phone`` (E.164), sk ``received_at``; ``by_name``: pk ``name_initial`` (the first
+letter of the client's name, folded), sk ``name_key`` (the folded name, ``#``, received_at); ``by_crm_id``).
 
 Writes are optimistic: every item carries ``version`` and a save is conditional on the
 version read, so two functions changing one lead never overwrite each other's work.
@@ -35,8 +36,17 @@ def _item(lead: Lead) -> dict:
     data["day"] = lead.received_at.date().isoformat()
     if lead.contact.phone:
         data["phone"] = lead.contact.phone  # the by_phone index
+    folded = fold_name(lead.contact.name)
+    if folded:  # the by_name index (a lead without a name, or anonymised, is not in it)
+        data["name_initial"] = folded[0]
+        data["name_key"] = f"{folded}#{lead.received_at.isoformat()}"
     data["received_at"] = lead.received_at.isoformat()
     return data
+
+
+def fold_name(name: str | None) -> str:
+    """A name as searched: case and «ё» folded, spaces squeezed («Ёлкина  Анна» → «елкина анна»)."""
+    return " ".join((name or "").casefold().replace("ё", "е").split())
 
 
 class LeadStore:
@@ -122,6 +132,22 @@ class LeadStore:
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def named(self, start: str, limit: int = 200) -> list[Lead]:
+        """Leads whose client's name starts with ``start`` (folded), through the by_name index."""
+        folded = fold_name(start)
+        if not folded:
+            return []
+        condition = Key("name_initial").eq(folded[0]) & Key("name_key").begins_with(folded)
+        kwargs: dict = {"IndexName": "by_name", "KeyConditionExpression": condition}
+        found: list[Lead] = []
+        while len(found) < limit:
+            page = self.table.query(**kwargs)
+            found.extend(Lead.model_validate(plain(item)) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return found[:limit]
 
     def received_between(self, first: date, last: date) -> Iterator[Lead]:
         """Leads received on the UTC days first..last, by day through the index (no scan)."""

@@ -32,6 +32,10 @@ class StaffStore:
         found = {i["pk"].removeprefix("staff#"): plain(i) for i in items}
         return {s: _state(s, found.get(s, {})) for s in staff_ids}
 
+    def open_lead_ids(self, staff_id: str) -> set[str]:
+        item = self.table.get_item(Key={"pk": f"staff#{staff_id}"}, ConsistentRead=True).get("Item") or {}
+        return {str(lead_id) for lead_id in item.get("lead_ids") or set()}
+
     def next_ticket(self, group: str) -> int:
         """An atomic counter per group: concurrent routes never draw the same ticket."""
         answer = self.table.update_item(

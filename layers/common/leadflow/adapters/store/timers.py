@@ -101,6 +101,16 @@ class TimerStore:
             if not is_conditional_failure(exc):
                 raise
 
+    def given_up(self, limit: int = 50) -> list[dict]:
+        """Timers that gave up (the ``failed`` queue of the due index), newest first, with their reason."""
+        page = self.table.query(
+            IndexName="due",
+            KeyConditionExpression=Key("queue").eq("failed"),
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [plain(item) for item in page.get("Items", [])]
+
     def cancel(self, timer_id: str) -> None:
         self.table.delete_item(Key={"timer_id": timer_id})
 

@@ -1,0 +1,162 @@
+"""The panel in a real headless Chromium (Debian's `chromium`, driven by Playwright through
+``executable_path``; nothing is downloaded) against a real `leadflow up`, on a 360 px phone screen:
+log in through the printed link, see the numbers of the leads this test sent, find a lead by phone,
+hand it to a colleague, ask the rules who would get a lead; a specialist sees only their own leads.
+
+Screenshots of each page go to $LEADFLOW_SCREENSHOTS when it is set (else the test's tmp dir)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import requests
+
+from leadflow_local.webhooks import Webhooks
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+playwright = pytest.importorskip("playwright.sync_api")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
+]
+CLI = [sys.executable, "-m", "leadflow_local.cli"]
+PHONE = "+79135550101"
+CLIENTS = [  # (Telegram chat, name, text): what this test sends, and so what the panel must count
+    (91001, "Ирина", "Хочу на маникюр завтра в 15:00, мой номер 8 913 555-01-01"),
+    (91002, "Ольга", "Сколько стоит окрашивание корней?"),
+    (91003, "Дарья", "Запишите на женскую стрижку в пятницу вечером, 89135550103"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("panel")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "META_", "FORM_", "VK_"))}
+    process = subprocess.Popen([*CLI, "up", "--port", str(port)], cwd=cwd, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, env=env)  # fmt: skip
+    panel_line = ""
+    for _ in range(40):
+        line = process.stdout.readline()
+        if line.startswith("leadflow panel: "):
+            panel_line = line.strip()
+            break
+    assert panel_line, "leadflow up printed no panel link"
+    state = json.loads((cwd / ".leadflow" / "local.json").read_text())
+    hooks = Webhooks(state["url"], state["secrets"])
+    for chat, name, text in CLIENTS:
+        assert hooks.post(hooks.telegram_text(chat, name, text, datetime.now(UTC))).status_code == 200
+    leads = _wait_for_leads(cwd, len(CLIENTS))
+    yield {"cwd": cwd, "port": port, "link": panel_line.removeprefix("leadflow panel: "), "leads": leads}
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=20)
+
+
+def _wait_for_leads(cwd: Path, count: int) -> list[dict]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        result = subprocess.run(
+            [*CLI, "leads", "--json"], cwd=cwd, capture_output=True, text=True, check=False
+        )
+        leads = json.loads(result.stdout or "[]") if result.returncode == 0 else []
+        if len(leads) >= count and all(lead["owner"] for lead in leads):
+            return leads
+        time.sleep(0.5)
+    raise AssertionError("the leads were not routed in time")
+
+
+@pytest.fixture
+def phone(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    shots = Path(os.environ.get("LEADFLOW_SCREENSHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        context = browser.new_context(viewport={"width": 360, "height": 740}, locale="ru-RU")
+        page = context.new_page()
+        page.shots = shots  # type: ignore[attr-defined]
+        yield page
+        browser.close()
+
+
+def shot(page, name: str) -> None:
+    """The page on the phone (and, for people looking at the screenshots, on a desktop)."""
+    page.screenshot(path=str(page.shots / f"{name}-360.png"), full_page=True)
+    # The page fits the phone: nothing wider than the screen but the tables' own scroll boxes.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360 + 1, name
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.screenshot(path=str(page.shots / f"{name}-desktop.png"), full_page=True)
+    page.set_viewport_size({"width": 360, "height": 740})
+
+
+def test_the_owner_logs_in_reads_the_numbers_finds_and_hands_on_a_lead(stack, phone):
+    phone.goto(stack["link"])
+    shot(phone, "login")
+    phone.get_by_role("button", name="Войти").click()
+    phone.wait_for_url(re.compile(r"/panel/summary"))
+    # The numbers equal what this test sent (counted here, not by the panel's code).
+    assert phone.inner_text("#kpi-leads") == str(len(CLIENTS))
+    shot(phone, "summary")
+
+    phone.goto(f"http://127.0.0.1:{stack['port']}/panel/leads")
+    assert phone.locator("tr.lead-row").count() == len(CLIENTS)
+    phone.fill("input[name=q]", "8 (913) 555-01-01")
+    phone.get_by_role("button", name="Найти").click()
+    assert phone.locator("tr.lead-row").count() == 1
+    shot(phone, "leads")
+    phone.get_by_role("link", name="Ирина").click()
+    lead_id = phone.url.rsplit("/", 1)[1]
+    owner = next(lead["owner"] for lead in stack["leads"] if lead["lead_id"] == lead_id)
+    other = "katya" if owner != "katya" else "anna"
+    phone.select_option("select[name=to]", other)
+    phone.get_by_role("button", name="Передать").click()
+    assert "Заявка передана" in phone.inner_text("main")
+    shot(phone, "lead")
+    result = subprocess.run([*CLI, "lead", lead_id, "--json"], cwd=stack["cwd"], capture_output=True, text=True,
+                            check=True)  # fmt: skip
+    assert json.loads(result.stdout)["owner"] == other
+
+    phone.goto(f"http://127.0.0.1:{stack['port']}/panel/rules")
+    phone.select_option("select[name=service]", "manicure")
+    phone.get_by_role("button", name="Проверить").click()
+    assert re.search(r"→ (Анна|Катя)", phone.inner_text("#what-if"))
+    shot(phone, "rules")
+    for name in ("staff", "problems"):
+        phone.goto(f"http://127.0.0.1:{stack['port']}/panel/{name}")
+        shot(phone, name)
+
+
+def test_a_specialist_sees_only_their_own_leads(stack, phone):
+    mine = [lead for lead in stack["leads"] if lead["owner"] == "olga"]
+    others = [lead for lead in stack["leads"] if lead["owner"] != "olga"]
+    link = subprocess.run([*CLI, "panel-link", "olga"], cwd=stack["cwd"], capture_output=True, text=True,
+                          check=True).stdout.strip()  # fmt: skip
+    phone.goto(link)
+    phone.get_by_role("button", name="Войти").click()
+    phone.goto(f"http://127.0.0.1:{stack['port']}/panel/leads")
+    assert phone.locator("tr.lead-row").count() == len(mine)
+    if others:
+        answer = phone.goto(f"http://127.0.0.1:{stack['port']}/panel/leads/{others[0]['lead_id']}")
+        assert answer.status == 403
+    cookies = {c["name"]: c["value"] for c in phone.context.cookies()}
+    forged = requests.get(f"http://127.0.0.1:{stack['port']}/panel/summary", timeout=10,
+                          cookies={"lf_session": cookies["lf_session"][::-1]})  # fmt: skip
+    assert forged.status_code == 401
