@@ -32,10 +32,11 @@ pytestmark = [
 ]
 CLI = [sys.executable, "-m", "leadflow_local.cli"]
 PHONE = "+79135550101"
-CLIENTS = [  # (Telegram chat, name, text): what this test sends, and so what the panel must count
-    (91001, "Ирина", "Хочу на маникюр завтра в 15:00, мой номер 8 913 555-01-01"),
-    (91002, "Ольга", "Сколько стоит окрашивание корней?"),
-    (91003, "Дарья", "Запишите на женскую стрижку в пятницу вечером, 89135550103"),
+CLIENTS = [  # (Telegram chat, name, text): what this test sends, and so what the panel must count;
+    # each names its branch (the example business has two, and asks otherwise)
+    (91001, "Ирина", "Хочу на маникюр завтра в 15:00 в центре, мой номер 8 913 555-01-01"),
+    (91002, "Ольга", "Сколько стоит окрашивание корней у вас в центре?"),
+    (91003, "Дарья", "Запишите на женскую стрижку в пятницу вечером в центре, 89135550103"),
 ]
 
 
@@ -59,7 +60,7 @@ def stack(tmp_path_factory):
             panel_line = line.strip()
             break
     assert panel_line, "leadflow up printed no panel link"
-    state = json.loads((cwd / ".leadflow" / "local.json").read_text())
+    state = json.loads((cwd / ".leadflow" / f"local-{port}.json").read_text())
     hooks = Webhooks(state["url"], state["secrets"])
     for chat, name, text in CLIENTS:
         assert hooks.post(hooks.telegram_text(chat, name, text, datetime.now(UTC))).status_code == 200
