@@ -12,15 +12,14 @@ from __future__ import annotations
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
 
 from leadflow import failpoints
 from tests.fakes.bitrix24_server import Bitrix24Portal
+from tests.support.waiting import saturday_morning, wait_for
 
 pytestmark = pytest.mark.integration
 ANNA_CHAT = 5001
@@ -47,23 +46,6 @@ WHATSAPP = [
     "Нужна стрижка женская сегодня в 12:00",
 ]
 FORM = ["Маникюр", "Брови", "Чистка лица", "Педикюр", "Массаж"]
-
-
-def _saturday_morning() -> datetime:
-    tz = ZoneInfo("Asia/Krasnoyarsk")
-    today = datetime.now(tz).date()
-    saturday = today + timedelta(days=(5 - today.weekday()) % 7 or 7)
-    return datetime(saturday.year, saturday.month, saturday.day, 10, 5, tzinfo=tz)
-
-
-def _wait_for(predicate, timeout: float = 60, every: float = 0.3):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("condition not reached in time")
 
 
 def _business(tmp_path: Path) -> Path:
@@ -109,14 +91,14 @@ def test_a_crash_at_any_failpoint_loses_and_doubles_nothing(point, flavor, tmp_p
     with Bitrix24Portal() as portal:
         monkeypatch.setenv("BITRIX24_WEBHOOK_URL", portal.webhook_url)
         stack = LocalStack(port=_free_port(), config_path=_business(tmp_path), speed=600, state_dir=tmp_path,
-                           clock_start=_saturday_morning(), flavor=flavor)  # fmt: skip
+                           clock_start=saturday_morning(), flavor=flavor)  # fmt: skip
         stack.start()
         try:
             hooks = Webhooks(stack.url, stack.state()["secrets"])
             code, _ = inspect.invite("anna", None)
             assert _post(hooks, hooks.telegram_command(ANNA_CHAT, f"/start inv-{code}", clock.now())) == 200
             # connected before the leads come (a card sent before would come to her once more at /start)
-            _wait_for(lambda: wiring.store().staff.staff_for_chat(str(ANNA_CHAT)) == "anna", timeout=60)
+            wait_for(lambda: wiring.store().staff.staff_for_chat(str(ANNA_CHAT)) == "anna", timeout=60)
 
             # Twenty leads, at once, each webhook retried on a 5xx
             deliveries = [
@@ -139,7 +121,7 @@ def test_a_crash_at_any_failpoint_loses_and_doubles_nothing(point, flavor, tmp_p
                 targets = [lead for lead in leads if lead.intent != "not_target"]
                 return len(leads) == 20 and all(lead.owner and lead.crm_id for lead in targets) and leads
 
-            _wait_for(routed, timeout=150)
+            wait_for(routed, timeout=150)
             # Anna takes some of her cards and books the others (the workspace's failpoint among them)
             annas = sorted(
                 {
@@ -168,7 +150,7 @@ def test_a_crash_at_any_failpoint_loses_and_doubles_nothing(point, flavor, tmp_p
                 seen.append(capfd.readouterr().err)
                 return fired in "".join(seen) and stack.drain(3)
 
-            _wait_for(fired_and_quiet, timeout=150)
+            wait_for(fired_and_quiet, timeout=150)
             assert "".join(seen).count(fired) == 1
 
             leads = inspect.all_leads()

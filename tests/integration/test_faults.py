@@ -11,11 +11,9 @@ redriven once its cause is fixed.
 from __future__ import annotations
 
 import random
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 import pytest
 
@@ -25,26 +23,10 @@ from tests.fakes.openai_server import FakeOpenAI, server_error, slow
 from tests.fakes.smsc_server import FakeSmsc
 from tests.fakes.telegram_server import DEFAULT_TOKEN, FakeTelegram
 from tests.integration import worker_hooks
+from tests.support.waiting import saturday_morning, wait_for
 
 pytestmark = pytest.mark.integration
 GHOST = "L-ghost-0001"  # the lead the poison message names, created only after it was dead-lettered
-
-
-def _saturday_morning() -> datetime:
-    tz = ZoneInfo("Asia/Krasnoyarsk")
-    today = datetime.now(tz).date()
-    saturday = today + timedelta(days=(5 - today.weekday()) % 7 or 7)
-    return datetime(saturday.year, saturday.month, saturday.day, 10, 5, tzinfo=tz)
-
-
-def _wait_for(predicate, timeout: float = 60, every: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("condition not reached in time")
 
 
 @pytest.fixture
@@ -121,7 +103,7 @@ def test_after_every_fault_each_lead_is_whole_once(faulty_world, monkeypatch, fl
     telegram.fail_next("rate_limit", times=2, retry_after=1, method="sendMessage")
 
     stack = LocalStack(
-        port=_free_port(), state_dir=state_dir, schedule=False, clock_start=_saturday_morning(),
+        port=_free_port(), state_dir=state_dir, schedule=False, clock_start=saturday_morning(),
         worker_setup="tests.integration.worker_hooks:flaky_score_counting_requeues", flavor=flavor,
     )  # fmt: skip
     stack.start()
@@ -149,7 +131,7 @@ def test_after_every_fault_each_lead_is_whole_once(faulty_world, monkeypatch, fl
             return len(leads) == len(by_contact) and all(lead.crm_id for lead in targets) and stack.drain(5)
 
         try:
-            _wait_for(settled, timeout=150)
+            wait_for(settled, timeout=150)
         except AssertionError:
             raise AssertionError(f"not settled: {len(last)} leads of {len(by_contact)}: {last}") from None
 
@@ -169,7 +151,7 @@ def test_after_every_fault_each_lead_is_whole_once(faulty_world, monkeypatch, fl
             assert len(telegram.texts(key.split(":")[1])) == 1  # the 429s were retried, never doubled
 
         # And the poison waits in the DLQ with its reason…
-        (dead,) = _wait_for(lambda: inspect.dlq_messages(stack.state()), timeout=30)
+        (dead,) = wait_for(lambda: inspect.dlq_messages(stack.state()), timeout=30)
         assert dead["queue"] == "RouteDeadLetterQueue" and f"lead {GHOST} does not exist" in dead["reason"]
         # …until its lead appears, and a redrive routes it once.
         ghost = Lead(lead_id=GHOST, channel="form", chat_id="+79135550999", contact_id="c-ghost",
@@ -177,7 +159,7 @@ def test_after_every_fault_each_lead_is_whole_once(faulty_world, monkeypatch, fl
                      service="manicure", received_at=clock.now(), last_message_at=clock.now())  # fmt: skip
         wiring.store().leads.create(ghost)
         assert inspect.redrive(stack.state()) == 1
-        routed = _wait_for(
+        routed = wait_for(
             lambda: (lead := wiring.store().leads.get(GHOST)) and lead.owner and lead.crm_id and lead
         )
         assert routed.owner and len(portal.records_with_origin(GHOST)) == 1

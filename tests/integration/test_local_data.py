@@ -13,7 +13,8 @@ import boto3
 import pytest
 
 from leadflow_local.webhooks import Webhooks
-from tests.integration.test_local_stack import CLI, _free_port, leadflow, wait_for
+from tests.integration.test_local_stack import CLI, _free_port, leadflow
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from leadflow_local.webhooks import Webhooks
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 CLI = [sys.executable, "-m", "leadflow_local.cli"]
@@ -64,16 +65,6 @@ def stack(tmp_path_factory):
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=20)
-
-
-def wait_for(predicate, timeout: float = 20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("condition not reached in time")
 
 
 def test_up_announces_itself_and_writes_its_state(stack):

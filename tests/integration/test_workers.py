@@ -22,19 +22,10 @@ from leadflow_local.inspect import all_leads, outbox
 from leadflow_local.stack import LocalStack, _free_port
 from leadflow_local.webhooks import Webhooks
 from tests.integration import worker_hooks
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(predicate, timeout: float = 20, every: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("condition not reached in time")
 
 
 @pytest.fixture
