@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from leadflow import clock
 from leadflow.settings import SECRET_NAMES, reset_caches
+
+# Processes the tests start (the local stack's emulator and workers, the CLI) import this
+# checkout's code too, as pytest's `pythonpath` makes this process do.
+_ROOT = Path(__file__).resolve().parents[1]
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(_ROOT / "layers" / "common"), str(_ROOT / "local"), str(_ROOT)]
+    + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+)
 
 
 @pytest.fixture(autouse=True)

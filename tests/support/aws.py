@@ -62,7 +62,7 @@ def aws_stack(config: Path | str | None = SALON) -> Iterator[AwsStack]:
         env = {
             "LEADS_TABLE": "LeadsTable", "CONTACTS_TABLE": "ContactsTable", "CONVERSATION_TABLE": "ConversationTable",
             "STAFF_TABLE": "StaffTable", "TIMERS_TABLE": "TimersTable", "INBOX_TABLE": "InboxTable",
-            "CONFIG_TABLE": "ConfigTable", "SCORE_QUEUE_URL": urls["ScoreQueue"], "ROUTE_QUEUE_URL": urls["RouteQueue"],
+            "CONFIG_TABLE": "ConfigTable", "BOOKINGS_TABLE": "BookingsTable", "SCORE_QUEUE_URL": urls["ScoreQueue"], "ROUTE_QUEUE_URL": urls["RouteQueue"],
             "POWERTOOLS_METRICS_DISABLED": "true",
         }  # fmt: skip
         saved = {k: os.environ.get(k) for k in env}
@@ -164,8 +164,11 @@ def atomic_moto_writes() -> Iterator[None]:
     (tests/unit/routing/test_fairness.py, tests/unit/crm/test_rate_limit.py)."""
     from moto.dynamodb.models import DynamoDBBackend
 
-    lock = threading.Lock()
-    originals = {name: getattr(DynamoDBBackend, name) for name in ("update_item", "put_item", "delete_item")}
+    lock = threading.RLock()  # a transaction's own writes go through put_item/delete_item again
+    originals = {
+        name: getattr(DynamoDBBackend, name)
+        for name in ("update_item", "put_item", "delete_item", "transact_write_items")
+    }
 
     def atomic(write):  # type: ignore[no-untyped-def]
         def locked(self, *args, **kwargs):  # type: ignore[no-untyped-def]

@@ -33,6 +33,8 @@ SECRET_NAMES = [
     "SMS_API_KEY",
     "SMS_LOGIN",
     "SMS_WEBHOOK_SECRET",
+    "YCLIENTS_PARTNER_TOKEN",
+    "YCLIENTS_USER_TOKEN",
 ]
 
 
@@ -50,6 +52,7 @@ class Settings(BaseModel):
     timers_table: str = "TimersTable"
     inbox_table: str = "InboxTable"
     config_table: str = "ConfigTable"
+    bookings_table: str = "BookingsTable"
     rate_limit_table: str | None = None  # the shared Bitrix24 budget (crm/rate_limit.py); unset: per process
     score_queue_url: str | None = None
     route_queue_url: str | None = None
@@ -65,6 +68,8 @@ class Settings(BaseModel):
     sms_provider: str | None = None
     sms_sender: str | None = None
     sms_api_base: str | None = None
+    yclients_api_base: str = "https://api.yclients.com"
+    public_base_url: str | None = Field(default=None, description="the stack's public URL (calendar links)")
     max_body_bytes: int = 1_000_000
     config_max_age_s: int = 60
     outbox_only: bool = Field(default=False, description="local stack: record outbound, never call APIs")

@@ -16,6 +16,7 @@ from leadflow.observability import logger
 from leadflow.settings import env, reset_caches, secret, settings
 
 if TYPE_CHECKING:  # the steps are imported when built: ingest's cold start loads only what it uses
+    from leadflow.adapters.booking import BookingSystem
     from leadflow.adapters.channels.base import Sender
     from leadflow.adapters.crm import Crm
     from leadflow.adapters.messenger import Messenger
@@ -161,6 +162,32 @@ def make_crm(biz: BusinessConfig) -> Crm:
     limiter = bitrix24_limiter(portal_key(url), config.requests_per_s, config.burst)
     client = Bitrix24Client(url, requests.Session(), limiter, mode=config.mode, tags_field=config.tags_field)
     return Bitrix24Crm(client)
+
+
+def booking(biz: BusinessConfig) -> BookingSystem | None:
+    """The business's booking system when it books for real (``booking.enabled``): YCLIENTS with its
+    partner token, else the built-in calendar in BOOKINGS_TABLE. None: the assistant only repeats
+    the client's wish and staff book."""
+    if not biz.booking.enabled:
+        return None
+    if biz.booking.system == "yclients":
+        token = secret("YCLIENTS_PARTNER_TOKEN")
+        if not token:
+            logger.warning(
+                "booking.system is yclients but YCLIENTS_PARTNER_TOKEN is not set: no slots offered"
+            )
+            return None
+        import requests
+
+        from leadflow.adapters.booking.yclients import YclientsBooking
+
+        return YclientsBooking(
+            biz, requests.Session(), partner_token=token, user_token=secret("YCLIENTS_USER_TOKEN"),
+            api_base=settings().yclients_api_base,
+        )  # fmt: skip
+    from leadflow.adapters.booking.builtin import BuiltinBooking
+
+    return BuiltinBooking(dynamodb().Table(settings().bookings_table), biz)
 
 
 def bitrix24_limiter(portal: str, rate_per_s: float, burst: int) -> RateLimiter:

@@ -182,6 +182,7 @@ class OfferedSlot(_Model):
     master: str = Field(description="staff id")
     duration_min: int
     ref: str | None = Field(default=None, description="the booking system's own handle (YCLIENTS datetime)")
+    service: str | None = None
 
 
 class Qualification(_Model):

@@ -46,6 +46,7 @@ class Slot:
     master: str  # staff id
     duration_min: int
     ref: str | None = None  # the booking system's own handle for it
+    service: str | None = None  # service id
 
     @property
     def end(self) -> datetime:
@@ -144,7 +145,7 @@ def free_slots(
                 if at >= earliest and not any(
                     at < b.end + gap and at + length + gap > b.start for b in taken
                 ):
-                    result.append(Slot(at.astimezone(tz), member.id, duration))
+                    result.append(Slot(at.astimezone(tz), member.id, duration, service=service.id))
                 at += step
     result.sort(key=lambda s: (s.start, s.master))
     return result
@@ -215,25 +216,22 @@ def find_offer(
     service: Service,
     wished_day: date,
     today: date,
-    busy_on: Callable[[date], Iterable[Busy]],
+    slots_on: Callable[[date], Sequence[Slot]],
     *,
-    now: datetime,
     wish_time: str | None = None,
     window: str | None = None,
     master: str | None = None,
-    branch: str | None = None,
 ) -> Offer | None:
     """The slots to offer: near the wish on the wished day, else on the nearest day after it that
-    has any (``booking.search_days`` ahead); None when nothing is free in that time."""
-    settings = business.booking
-    masters = masters_for(business, service, branch)
-    if not masters or bookable_duration(service) is None:
+    has any (``booking.search_days`` ahead); None when nothing is free in that time.
+    ``slots_on(day)``: every free slot of the service that day (the booking system's answer)."""
+    if bookable_duration(service) is None:
         return None
+    settings = business.booking
     first = max(wished_day, today)
     for offset in range(settings.search_days + 1):
         day = first + timedelta(days=offset)
-        slots = free_slots(business, service, day, busy_on(day), now=now, masters=masters)
-        chosen = nearest(slots, wish_time, window, settings.offer_count, master)
+        chosen = nearest(slots_on(day), wish_time, window, settings.offer_count, master)
         if chosen:
             return Offer(day, chosen, on_wished_day=day == wished_day)
     return None

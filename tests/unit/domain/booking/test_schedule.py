@@ -77,7 +77,7 @@ def test_days_off_and_the_past_have_no_slots() -> None:
 def test_a_service_without_duration_has_no_slots() -> None:
     b = business(SALON)
     assert free_slots(b, b.service("consult"), SATURDAY, [], now=EARLY) == []
-    assert find_offer(b, b.service("consult"), SATURDAY, SATURDAY, lambda d: [], now=EARLY) is None
+    assert find_offer(b, b.service("consult"), SATURDAY, SATURDAY, lambda d: []) is None
 
 
 def test_up_to_three_slots_near_the_wish_in_its_window() -> None:
@@ -102,7 +102,10 @@ def test_a_named_master_gets_her_slots_when_she_has_any() -> None:
 def test_no_slot_that_day_offers_the_nearest_day() -> None:
     b = business(SALON)
     friday = date(2026, 12, 4)  # nobody colours on Friday
-    offer = find_offer(b, b.service("coloring"), friday, friday, lambda d: [], now=EARLY, window="evening")
+    coloring = b.service("coloring")
+    offer = find_offer(
+        b, coloring, friday, friday, lambda d: free_slots(b, coloring, d, [], now=EARLY), window="evening"
+    )
     assert offer is not None and offer.day == SATURDAY and not offer.on_wished_day
     assert [f"{s.start:%H:%M}" for s in offer.slots] == ["15:30", "16:00", "16:30"]  # nearest the evening
 
@@ -110,9 +113,11 @@ def test_no_slot_that_day_offers_the_nearest_day() -> None:
 def test_a_full_day_moves_to_the_next_shift() -> None:
     b = business(SALON)
     full = [Busy("olga", at(THURSDAY, "12:00"), at(THURSDAY, "20:00"))]
+    coloring = b.service("coloring")
     offer = find_offer(
-        b, b.service("coloring"), THURSDAY, THURSDAY, lambda d: full if d == THURSDAY else [], now=EARLY
-    )
+        b, coloring, THURSDAY, THURSDAY,
+        lambda d: free_slots(b, coloring, d, full if d == THURSDAY else [], now=EARLY),
+    )  # fmt: skip
     assert offer is not None and offer.day == SATURDAY
 
 
