@@ -91,7 +91,10 @@ def test_each_function_reads_only_the_secrets_it_needs(template):
     # no bot token, LLM key or CRM URL; SMS_API_KEY because SMS.ru signs its callbacks with the
     # api_id (Trust issue, item 13: without it every SMS.ru callback was refused in AWS)
     assert _secrets(template, "Ingest") == WEBHOOK_SECRETS | {"SMS_API_KEY"}
-    booking = {"YCLIENTS_PARTNER_TOKEN", "YCLIENTS_USER_TOKEN"}  # the bot books; «Записан» checks the calendar
+    booking = {
+        "YCLIENTS_PARTNER_TOKEN",
+        "YCLIENTS_USER_TOKEN",
+    }  # the bot books; «Записан» checks the calendar
     assert _secrets(template, "Score") == SENDING_SECRETS | {"OPENAI_API_KEY"} | booking
     assert _secrets(template, "Route") == SENDING_SECRETS | {"BITRIX24_WEBHOOK_URL"} | booking
     assert _secrets(template, "Escalate") == {"TELEGRAM_BOT_TOKEN", "BITRIX24_WEBHOOK_URL"}

@@ -258,13 +258,13 @@ def score_step() -> ScoreStep:
     if settings().sms_provider:
         sender("sms")  # checked at cold start: a broken SMS setup is logged once, not per lead
     biz = business()
-    return ScoreStep(store(), messenger(biz), route_queue(), biz, qualifier(), frame())
+    return ScoreStep(store(), messenger(biz), route_queue(), biz, qualifier(), frame(), booking(biz))
 
 
 def workspace(biz: BusinessConfig) -> Workspace:
     from leadflow.steps.workspace import Workspace
 
-    return Workspace(store(), messenger(biz), crm(), biz)
+    return Workspace(store(), messenger(biz), crm(), biz, booking(biz))
 
 
 def route_step() -> RouteStep:
@@ -276,7 +276,7 @@ def route_step() -> RouteStep:
     biz = business()
     outbox = messenger(biz)
     return RouteStep(
-        store(), outbox, crm(), biz, frame(), Workspace(store(), outbox, crm(), biz),
+        store(), outbox, crm(), biz, frame(), Workspace(store(), outbox, crm(), biz, booking(biz)),
         CrmSync(store(), crm(), biz), SmsReports(store(), outbox),
     )  # fmt: skip
 
