@@ -268,6 +268,7 @@ def workspace(biz: BusinessConfig) -> Workspace:
 
 
 def route_step() -> RouteStep:
+    from leadflow.steps.booking import Bookings
     from leadflow.steps.crm_sync import CrmSync
     from leadflow.steps.route import RouteStep
     from leadflow.steps.sms_reports import SmsReports
@@ -277,7 +278,7 @@ def route_step() -> RouteStep:
     outbox = messenger(biz)
     return RouteStep(
         store(), outbox, crm(), biz, frame(), Workspace(store(), outbox, crm(), biz, booking(biz)),
-        CrmSync(store(), crm(), biz), SmsReports(store(), outbox),
+        CrmSync(store(), crm(), biz, Bookings(store(), outbox, biz, booking(biz))), SmsReports(store(), outbox),
     )  # fmt: skip
 
 
