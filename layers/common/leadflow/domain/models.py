@@ -139,7 +139,7 @@ class CrmEvent(_Model):
     schema_version: Literal[1] = 1
     event_id: str
     event: str
-    entity: Literal["lead", "deal", "contact", "activity"] = "lead"
+    entity: Literal["lead", "deal", "contact", "activity", "record"] = "lead"  # record: YCLIENTS
     crm_id: str
     received_at: AwareDatetime
 
