@@ -46,7 +46,7 @@ def yclients(monkeypatch):
         yield fake, stack
 
 
-def _webhook(fake: FakeYclients, record, status: str, secret: str = "yc-secret") -> int:
+def _webhook(fake: FakeYclients, record, status: str, secret: str = "yc-secret") -> int:  # noqa: S107
     body = {"company_id": 555, "resource": "record", "resource_id": record.record_id, "status": status,
             "data": record_json(record, 555, fake.staff)}  # fmt: skip
     event = api_gateway_event("POST", "/webhooks/yclients", f"secret={secret}",
