@@ -27,6 +27,7 @@ OTHER_BENCHES = [
     ("route: DynamoDB per lead", "bench/route/dynamo_per_lead.py", [], False),
     ("schedule", "bench/schedule/run.py", [], False),
     ("ingest", "bench/ingest/run.py", [], False),
+    ("booking", "bench/booking/run.py", [], False),
 ]
 KEY_LINES = 6
 

@@ -125,27 +125,41 @@ def free_slots(
     if duration is None:
         return []
     settings = business.booking
-    length = timedelta(minutes=duration)
-    gap = timedelta(minutes=settings.gap_min)
-    step = timedelta(minutes=settings.step_min)
-    earliest = now + timedelta(minutes=settings.lead_time_min)
-    by_master: dict[str, list[Busy]] = {}
+    # Whole seconds since the epoch: the grid walk is integer arithmetic (bench/booking: 20 masters × 14 days).
+    length, gap, step = duration * 60, settings.gap_min * 60, settings.step_min * 60
+    earliest = int((now + timedelta(minutes=settings.lead_time_min)).timestamp())
+    members = list(masters) if masters is not None else masters_for(business, service, branch)
+    wanted = {m.id for m in members}
+    by_master: dict[str, list[tuple[int, int]]] = {}
     for b in busy:
-        by_master.setdefault(b.master, []).append(b)
+        if b.master not in wanted:
+            continue
+        # a start s clashes with a visit [b0, b1) when b0 - length - gap < s < b1 + gap
+        by_master.setdefault(b.master, []).append(
+            (int(b.start.timestamp()) - length - gap, int(b.end.timestamp()) + gap)
+        )
     result: list[Slot] = []
-    for member in masters if masters is not None else masters_for(business, service, branch):
-        taken = by_master.get(member.id, [])
+    for member in members:
+        taken = sorted(by_master.get(member.id, []))
         tz = shift_calendar(member, business).tz
-        midnight = datetime.combine(day, time(0), tz).astimezone(UTC)
-        for start, end in working_intervals(member, business, day):
-            # the first grid point at or after the shift start
-            steps = -(-(start - midnight) // step)
-            at = midnight + steps * step
-            while at + length <= end:
-                if at >= earliest and not any(
-                    at < b.end + gap and at + length + gap > b.start for b in taken
-                ):
-                    result.append(Slot(at.astimezone(tz), member.id, duration, service=service.id))
+        midnight = int(datetime.combine(day, time(0), tz).timestamp())
+        for shift_start, shift_end in working_intervals(member, business, day):
+            first, last = int(shift_start.timestamp()), int(shift_end.timestamp()) - length
+            at = midnight + -(-(first - midnight) // step) * step  # the first grid point in the shift
+            at = max(at, midnight + -(-(earliest - midnight) // step) * step)
+            while at <= last:
+                clash = next((hi for lo, hi in taken if lo < at < hi), None)
+                if clash is not None:
+                    at = midnight + -(-(clash - midnight) // step) * step  # jump past the visit
+                    continue
+                result.append(
+                    Slot(
+                        datetime.fromtimestamp(at, UTC).astimezone(tz),
+                        member.id,
+                        duration,
+                        service=service.id,
+                    )
+                )
                 at += step
     result.sort(key=lambda s: (s.start, s.master))
     return result

@@ -82,7 +82,7 @@ class Bookings:
             near = (chosen.start.astimezone(self.business.tz).date(), f"{chosen.start:%H:%M}")
             lead, again = self.offer(lead, now, today, unsaved=unsaved, near=near, besides=chosen)
             return lead, f"{texts.slot_taken} {again}"
-        self.system.release([s for s in offered if s != chosen], lead.lead_id)
+        self.system.release([s for s in offered if s != chosen], lead.lead_id, keep=chosen)
         change = lambda current: lifecycle.book_slot(current, chosen.start, chosen.master, booked.ref, now)  # noqa: E731
         if unsaved:
             lead = change(lead) or lead

@@ -40,8 +40,8 @@ class BookingSystem(Protocol):
         """Keep an offered slot for this lead for ``booking.hold_min``; False when it is not free."""
         ...
 
-    def release(self, slots: list[Slot], lead_id: str) -> None:
-        """Give back this lead's holds (the other offered slots, once one is booked)."""
+    def release(self, slots: list[Slot], lead_id: str, keep: Slot | None = None) -> None:
+        """Give back this lead's holds (the other offered slots, once ``keep`` is booked)."""
         ...
 
     def book(self, slot: Slot, lead: Lead, now: datetime) -> Booked:

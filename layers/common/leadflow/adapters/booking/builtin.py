@@ -23,6 +23,7 @@ from leadflow.domain.models import Lead
 from leadflow.domain.schedule import Busy, Slot, free_slots
 
 MAX_CELLS = 100  # DynamoDB's limit of items in one transaction
+REQUESTS = [0]  # calendar requests made in this process (bench/booking reads it)
 
 
 class BuiltinBooking:
@@ -32,6 +33,10 @@ class BuiltinBooking:
         self.table = table
         self.business = business
         self.requests = 0  # DynamoDB requests made (bench/booking counts them)
+
+    def _count(self) -> None:
+        self.requests += 1
+        REQUESTS[0] += 1
 
     # ------------------------------------------------------------------ reading
     def busy(self, day: date, now: datetime, *, ignore_lead: str | None = None) -> list[Busy]:
@@ -59,7 +64,7 @@ class BuiltinBooking:
         }
         found: list[dict] = []
         while True:
-            self.requests += 1
+            self._count()
             page = self.table.query(**kwargs)
             found.extend(plain(i) for i in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
@@ -125,7 +130,7 @@ class BuiltinBooking:
                 }
             )
         client = self.table.meta.client
-        self.requests += 1
+        self._count()
         try:
             client.transact_write_items(TransactItems=items)
         except ClientError as exc:
@@ -143,19 +148,46 @@ class BuiltinBooking:
         except SlotTaken:
             return False
 
-    def release(self, slots: list[Slot], lead_id: str) -> None:
-        for slot in slots:
+    def release(self, slots: list[Slot], lead_id: str, keep: Slot | None = None) -> None:
+        kept = {(k["pk"], k["sk"]) for k in self._cell_keys(keep)} if keep else set()
+        keys: dict[tuple[str, str], dict[str, str]] = {}
+        for slot in slots:  # the offered slots of one master overlap: each cell once
             for key in self._cell_keys(slot):
-                self.requests += 1
-                try:
-                    self.table.delete_item(
-                        Key=key,
-                        ConditionExpression="lead_id = :me AND kind = :hold",
-                        ExpressionAttributeValues={":me": lead_id, ":hold": "hold"},
-                    )
-                except ClientError as exc:
-                    if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                        raise
+                if (key["pk"], key["sk"]) not in kept:
+                    keys.setdefault((key["pk"], key["sk"]), key)
+        values = {":me": lead_id, ":hold": "hold"}
+        cells = list(keys.values())
+        for i in range(0, len(cells), MAX_CELLS):
+            self._delete(cells[i : i + MAX_CELLS], "lead_id = :me AND kind = :hold", values)
+
+    def _delete(self, keys: list[dict[str, str]], condition: str, values: dict[str, Any]) -> None:
+        """The cells that are still this lead's: one transaction; when some are not (a hold that ran
+        out and was taken), cell by cell."""
+        if not keys:
+            return
+        client = self.table.meta.client
+        self._count()
+        try:
+            client.transact_write_items(
+                TransactItems=[
+                    {"Delete": {"TableName": self.table.name, "Key": key, "ConditionExpression": condition,
+                                "ExpressionAttributeValues": values}}
+                    for key in keys
+                ]
+            )  # fmt: skip
+            return
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+        for key in keys:
+            self._count()
+            try:
+                self.table.delete_item(
+                    Key=key, ConditionExpression=condition, ExpressionAttributeValues=values
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
 
     def book(self, slot: Slot, lead: Lead, now: datetime) -> Booked:
         self._write(slot, lead.lead_id, "booking", now, None)
@@ -168,14 +200,4 @@ class BuiltinBooking:
         begin = datetime.fromisoformat(start)
         service = self.business.service(lead.service)
         minutes = service.duration_min if service and service.duration_min else self.business.booking.step_min
-        for key in self._cell_keys(Slot(begin, master, minutes)):
-            self.requests += 1
-            try:
-                self.table.delete_item(
-                    Key=key,
-                    ConditionExpression="lead_id = :me",
-                    ExpressionAttributeValues={":me": lead.lead_id},
-                )
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                    raise
+        self._delete(self._cell_keys(Slot(begin, master, minutes)), "lead_id = :me", {":me": lead.lead_id})

@@ -148,7 +148,7 @@ class YclientsBooking:
         except SlotTaken:
             return False
 
-    def release(self, slots: list[Slot], lead_id: str) -> None:
+    def release(self, slots: list[Slot], lead_id: str, keep: Slot | None = None) -> None:
         return None
 
     def _appointment(self, slot: Slot) -> dict[str, Any]:
