@@ -61,10 +61,10 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "e2e.json"
-        e2e_cmd = ["bench/e2e/run.py", "--leads", str(leads), "--json", str(out)]
+        e2e_cmd = ["-m", "bench.e2e.run", "--leads", str(leads), "--json", str(out)]
         code, stdout, took = run(e2e_cmd, args.timeout)
         if out.exists():
-            rows.extend(e2e_rows(json.loads(out.read_text()), f"python bench/e2e/run.py --leads {leads}"))
+            rows.extend(e2e_rows(json.loads(out.read_text()), f"python -m bench.e2e.run --leads {leads}"))
             if code:
                 rows.append(("e2e", f"FAILED checks (exit {code}): see missing/refused counts", ""))
         else:

@@ -1,13 +1,18 @@
-"""Counting what a run would cost on AWS, from inside the local stack's process.
+"""Counting what a run would cost on AWS, from inside the local stack's processes.
 
 - every boto3 call goes through botocore's event system: 'before-call' counts it by service,
-  operation and *who* made it (the function being invoked on this thread, else the stack's own
-  machinery: pollers = Lambda's SQS event source mapping, which AWS also bills as SQS requests);
+  operation and *who* made it. In the stack's process that is its own machinery (pollers =
+  Lambda's SQS event source mapping, which AWS also bills as SQS requests); in a worker
+  (`in_worker`, planted with LocalStack(worker_setup=...)) it is the worker's function, and the
+  worker's counts come back with each invocation (`Meter.merge`);
 - DynamoDB capacity units are *estimated from item sizes* (moto's ConsumedCapacity is a constant
   0.5/1.0, not a measurement): reads ceil(size/4 KB) halved when eventually consistent, writes
   ceil(size/1 KB) plus one write per GSI the item is in; a failed conditional write costs
-  1 WRU (AWS charges it, the size is not known from the error);
-- Lambda durations are measured around each handler call in the invoke wrapper.
+  1 WRU (AWS charges it, the size is not known from the error). An UpdateItem/DeleteItem
+  answer does not hold the item: it is read back once the run is over (`settle`), not during
+  it, so sizing does not load the emulator under measurement (an item that grew later counts
+  its final size);
+- Lambda durations are the handler's own time, measured in the worker.
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import threading
-import time
 from collections import Counter, defaultdict
 from decimal import Decimal
 from typing import Any
@@ -88,6 +92,7 @@ class Meter:
         self.invocations: Counter[str] = Counter()
         self.api_requests = 0
         self.empty_receives = 0
+        self.unsized: list[tuple[str, str, dict]] = []  # (caller, table, key) of updates to size
         self._lock = threading.Lock()
         self._size_client: Any = None
 
@@ -141,12 +146,25 @@ class Meter:
         elif op == "PutItem":
             units_write = self._write_units(table, request.get("Item", {}))
         elif op in ("UpdateItem", "DeleteItem"):
-            units_write = self._write_units(table, self._stored_item(table, request.get("Key", {})))
+            if request.get("ReturnValues") == "ALL_NEW" and "Attributes" in parsed:
+                units_write = self._write_units(table, parsed["Attributes"])
+            else:  # sized once the run is over (`settle`): a read here would load the emulator
+                with self._lock:
+                    self.unsized.append((current_caller(), table, wire_key(request.get("Key", {}))))
         elif op in ("BatchWriteItem", "TransactWriteItems"):
             units_write = 2.0 * len(json.dumps(request)) / 1024  # rare here; a coarse upper bound
         with self._lock:
             self.rru[current_caller()] += units_read
             self.wru[current_caller()] += units_write
+
+    def settle(self) -> None:
+        """Size the items UpdateItem/DeleteItem wrote, as they are now, and count their WRU."""
+        with self._lock:
+            unsized, self.unsized = self.unsized, []
+        for caller, table, key in unsized:
+            units = self._write_units(table, self._stored_item(table, key))
+            with self._lock:
+                self.wru[caller] += units
 
     def _write_units(self, table: str, item: dict) -> float:
         units = max(1, math.ceil(attribute_size(item) / 1024))
@@ -156,26 +174,72 @@ class Meter:
     def _stored_item(self, table: str, key: dict) -> dict:
         if not self._size_client or not table or not key:
             return {}
-        from boto3.dynamodb.types import TypeSerializer
-
-        wire = all(isinstance(v, dict) and len(v) == 1 for v in key.values())
-        if not wire:
-            key = {k: TypeSerializer().serialize(v) for k, v in key.items()}
         try:
-            return dict(self._size_client.get_item(TableName=table, Key=key).get("Item") or {})
+            return dict(self._size_client.get_item(TableName=table, Key=wire_key(key)).get("Item") or {})
         except Exception:  # sizing is best effort: a missing item counts as 1 unit
             return {}
 
-    # -- the invoke wrapper
-    def timed_invoke(self, name: str, call: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            with invoking(name):
-                return call()
-        finally:
-            with self._lock:
-                self.durations[name].append(time.perf_counter() - started)
-                self.invocations[name] += 1
+    # -- what the workers report
+    def report(self) -> dict:
+        """This process's counts since the last report (a worker's, after each invocation)."""
+        with self._lock:
+            counted = {
+                "calls": [[service, op, n] for (_, service, op), n in self.calls.items()],
+                "rru": sum(self.rru.values()),
+                "wru": sum(self.wru.values()),
+                "unsized": [[table, key] for _, table, key in self.unsized],
+            }
+            self.calls.clear()
+            self.rru.clear()
+            self.wru.clear()
+            self.unsized.clear()
+        return counted
+
+    def merge(self, function: str, duration_ms: float, counted: dict) -> None:
+        """One invocation of `function`: its duration and what its worker counted."""
+        with self._lock:
+            self.durations[function].append(duration_ms / 1000)
+            self.invocations[function] += 1
+            for service, op, n in counted.get("calls", []):
+                self.calls[(function, service, op)] += n
+            self.rru[function] += counted.get("rru", 0.0)
+            self.wru[function] += counted.get("wru", 0.0)
+            self.unsized.extend((function, table, key) for table, key in counted.get("unsized", []))
+
+
+def wire_key(key: dict) -> dict:
+    """A key as DynamoDB's JSON has it ({"lead_id": {"S": "L-1"}}), whichever form boto3 was given."""
+    from boto3.dynamodb.types import TypeSerializer
+
+    if all(isinstance(v, dict) and len(v) == 1 for v in key.values()):
+        return key
+    return {k: TypeSerializer().serialize(v) for k, v in key.items()}
+
+
+def gsi_hash_keys() -> dict[str, list[str]]:
+    from leadflow_local.template import load_template
+
+    return {
+        table: [gsi["KeySchema"][0]["AttributeName"] for gsi in props.get("GlobalSecondaryIndexes", [])]
+        for table, props in load_template().tables().items()
+    }
+
+
+def in_worker(function: str) -> Any:
+    """Worker setup (LocalStack(worker_setup="bench.e2e.meter:in_worker")): count this worker's AWS
+    requests as `function`'s; the returned report travels back with each invocation."""
+    import os
+
+    import boto3
+
+    if os.environ.get("METER_OFF"):
+        return None
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    meter = Meter(gsi_hash_keys())
+    meter.install(boto3.DEFAULT_SESSION)
+    _current.function = function  # a worker's one thread serves this one function
+    return meter.report
 
 
 def _read_units(size: int, consistent: Any) -> float:

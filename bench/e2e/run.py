@@ -1,12 +1,15 @@
-"""End-to-end benchmark on the local stack: 2,000 leads across every channel through the gateway.
+"""End-to-end benchmark on the local stack: leads across every channel through the gateway.
 
-Replays a Saturday-morning stream (bench/e2e/traffic.py) as signed webhooks against
-``LocalStack`` (moto server, gateway, pollers, scheduler) with the offline engine, then reports:
-webhook-to-first-reply latency, leads/s through ingest → score → route, AWS requests per lead by
-service, DynamoDB capacity units (estimated, see meter.py), Lambda durations per function, and
-the cost per 1,000 leads (bench/e2e/cost.py).
+Replays a Saturday-morning stream (bench/e2e/traffic.py) — or, with --rate, a steady Poisson
+stream — as signed webhooks against ``LocalStack`` (emulator, gateway, pollers, scheduler)
+with the offline engine, then reports: webhook-to-first-reply latency and where it goes
+(gateway, queue wait, score; route after it: bench/e2e/stages.py), leads/s through
+ingest → score → route, AWS requests per lead by service, DynamoDB capacity units (estimated,
+see meter.py), Lambda durations per function, and the cost per 1,000 leads (bench/e2e/cost.py).
 
-    .venv/bin/python bench/e2e/run.py [--leads 2000] [--duration 90] [--json OUT.json]
+    .venv/bin/python -m bench.e2e.run [--leads 2000] [--duration 90] [--json OUT.json]
+    .venv/bin/python -m bench.e2e.run --rate 10 --duration 60     # a steady offered rate
+    .venv/bin/python -m bench.e2e.run --find-max [--duration 30]  # highest rate with p95 ≤ 3 s
 """
 
 from __future__ import annotations
@@ -20,17 +23,17 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench" / "e2e"))
+from bench.e2e.meter import Meter, gsi_hash_keys, invoking
+from bench.e2e.stages import Stages, digits
+from bench.e2e.traffic import delivery, make_leads, steady_leads
 
-from meter import Meter, invoking  # noqa: E402
-from traffic import delivery, make_leads  # noqa: E402
-
-COMMAND = "python bench/e2e/run.py"
+COMMAND = "python -m bench.e2e.run"
+P95_LIMIT_MS = 3000  # "sustained": first reply p95 within this
+FIND_MAX_RATES = (4, 6, 8, 10, 12, 15, 18, 21, 25, 30)
 # The stack must behave as in AWS: offline engine, no real API, no CRM portal.
 UNSET = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "TELEGRAM_BOT_TOKEN", "WHATSAPP_TOKEN", "INSTAGRAM_TOKEN",
          "VK_TOKEN", "BITRIX24_WEBHOOK_URL", "LEADFLOW_CLOCK_SPEED", "LEADFLOW_CLOCK_START")  # fmt: skip
@@ -52,21 +55,12 @@ def saturday_morning(tz_name: str) -> datetime:
     return datetime(saturday.year, saturday.month, saturday.day, 9, 55, tzinfo=tz)
 
 
-def gsi_hash_keys() -> dict[str, list[str]]:
-    from leadflow_local.template import load_template
-
-    return {
-        table: [gsi["KeySchema"][0]["AttributeName"] for gsi in props.get("GlobalSecondaryIndexes", [])]
-        for table, props in load_template().tables().items()
-    }
-
-
-def run(n: int, duration_s: float, seed: int, workers: int = 8) -> dict[str, Any]:
+def run(leads: list, duration_s: float, workers: int = 32) -> dict[str, Any]:
     import boto3
 
     for name in UNSET:
         os.environ.pop(name, None)
-    os.environ["LEADFLOW_OUTBOX_ONLY"] = "true"
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"  # EMF lines on stdout would drown the figures
     # SMS leads come as SMSC callbacks, which the stack takes when SMS_PROVIDER is smsc; the
     # outbox keeps what would be sent (OUTBOX_ONLY is the name Settings reads)
     os.environ["SMS_PROVIDER"] = "smsc"
@@ -74,29 +68,27 @@ def run(n: int, duration_s: float, seed: int, workers: int = 8) -> dict[str, Any
     boto3.setup_default_session()
     meter = Meter(gsi_hash_keys())
     meter.install(boto3.DEFAULT_SESSION)
+    stages = Stages()
 
     from leadflow import clock, wiring
     from leadflow.business import load_business_config
-    from leadflow_local import functions
     from leadflow_local.stack import EXAMPLE_CONFIG, LocalStack, _free_port
     from leadflow_local.webhooks import Webhooks
 
-    class MeteredStack(LocalStack):
-        def invoke(self, name: str, event: dict) -> Any:
-            # Timed inside the one-invocation-at-a-time lock (re-entrant): a handler's duration,
-            # not its wait for the previous one.
-            with functions._lock:
-                return meter.timed_invoke(name, lambda: LocalStack.invoke(self, name, event))
-
+    n = len(leads)
     business = load_business_config(EXAMPLE_CONFIG)
-    leads = make_leads(n, duration_s, seed)
     state_dir = Path(tempfile.mkdtemp(prefix="leadflow-bench-"))
-    stack = MeteredStack(
-        port=_free_port(), state_dir=state_dir, clock_start=saturday_morning(business.timezone)
-    )
+
+    def invoked(name: str, event: dict, invocation: Any) -> None:
+        meter.merge(name, invocation.duration_ms, invocation.extras)
+        stages.invoked(name, event, invocation.started)
+
+    stack = LocalStack(
+        port=_free_port(), state_dir=state_dir, clock_start=saturday_morning(business.timezone),
+        worker_setup="bench.e2e.meter:in_worker", on_invocation=invoked,
+    )  # fmt: skip
     with invoking("bench"):
         stack.start()
-    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"  # EMF lines on stdout would drown the figures
     meter.set_size_client(boto3.session.Session().client(
         "dynamodb", endpoint_url=stack.emulator.endpoint, region_name="eu-central-1",
         aws_access_key_id="local", aws_secret_access_key="local"))  # fmt: skip
@@ -106,10 +98,13 @@ def run(n: int, duration_s: float, seed: int, workers: int = 8) -> dict[str, Any
     meter.rru.clear()
     meter.wru.clear()
     meter.empty_receives = 0
+    stages.clear()
     posted_at: dict[int, datetime] = {}
     statuses: dict[int, int] = {}
     local = threading.local()
     secrets = stack.state()["secrets"]
+    # The leadflow clock runs at speed 1 from a Saturday morning: one constant offset to wall time.
+    clock_offset = clock.now() - datetime.now(UTC)
 
     def post(lead: Any) -> None:
         import requests
@@ -122,7 +117,9 @@ def run(n: int, duration_s: float, seed: int, workers: int = 8) -> dict[str, Any
         at = clock.now()
         d = delivery(local.hooks, lead, at)
         posted_at[lead.seq] = at
+        sent = time.perf_counter()
         statuses[lead.seq] = local.hooks.post(d).status_code
+        stages.gateway_s[lead.seq] = time.perf_counter() - sent
 
     try:
         start = time.monotonic()
@@ -135,10 +132,11 @@ def run(n: int, duration_s: float, seed: int, workers: int = 8) -> dict[str, Any
         finished = time.monotonic() - 0.5  # drain waits 0.5 s of quiet before it answers
         wall_s = finished - start
         with invoking("bench"):
-            result = collect(leads, posted_at, statuses, first_post)
+            result = collect(leads, posted_at, statuses, first_post, stages, clock_offset)
+            meter.settle()
         result.update(
             leads=n, replay_s=round(posted - start, 1), wall_s=round(wall_s, 1), drained=drained,
-            leads_per_s=round(n / wall_s, 1), offered_per_s=round(n / max(posted - start, 1e-9), 1),
+            leads_per_s=round(n / wall_s, 1), offered_per_s=round(n / max(duration_s, 1e-9), 1),
             **usage(meter, n, api_requests=len(statuses)),
         )  # fmt: skip
         return result
@@ -148,14 +146,19 @@ def run(n: int, duration_s: float, seed: int, workers: int = 8) -> dict[str, Any
 
 
 def collect(
-    leads: list, posted_at: dict[int, datetime], statuses: dict[int, int], first_post: datetime
+    leads: list,
+    posted_at: dict[int, datetime],
+    statuses: dict[int, int],
+    first_post: datetime,
+    stages: Stages,
+    clock_offset: timedelta,
 ) -> dict:
     """Match every replayed lead to its stored lead and first reply; latency = reply claimed − POST."""
     from leadflow import wiring
     from leadflow_local.inspect import _scan, all_leads
 
-    def digits(value: Any) -> str:
-        return "".join(ch for ch in str(value or "") if ch.isdigit())
+    def wall(iso: str) -> float:
+        return (datetime.fromisoformat(iso) - clock_offset).timestamp()
 
     stored = all_leads()
     by_user: dict[tuple[str, str], Any] = {}
@@ -163,12 +166,18 @@ def collect(
         by_user[(lead.channel, digits(lead.contact.channel_user_id))] = lead
         by_user.setdefault((lead.channel, digits(lead.contact.phone)), lead)
     replies: dict[str, datetime] = {}
-    for item in _scan(wiring.store().conversation.table, FilterExpression="direction = :out AND kind = :reply",
-                      ExpressionAttributeValues={":out": "out", ":reply": "reply"}):  # fmt: skip
+    cards: dict[str, float] = {}
+    for item in _scan(wiring.store().conversation.table, FilterExpression="direction = :out AND kind IN (:reply, :card)",
+                      ExpressionAttributeValues={":out": "out", ":reply": "reply", ":card": "lead_card"}):  # fmt: skip
+        if item["kind"] == "lead_card":
+            at_s = wall(item.get("sent_at") or item["claimed_at"])
+            cards[item["lead_id"]] = min(cards.get(item["lead_id"], at_s), at_s)
+            continue
         at = datetime.fromisoformat(item["claimed_at"])
         if item["lead_id"] not in replies or at < replies[item["lead_id"]]:
             replies[item["lead_id"]] = at
     latencies, missing_lead, missing_reply, unowned = [], 0, 0, 0
+    split: dict[str, list[float]] = {"gateway": [], "queue_wait": [], "score": [], "route": []}
     for lead in leads:
         found = by_user.get((lead.channel, digits(lead.user_id)))
         if found is None:
@@ -176,16 +185,26 @@ def collect(
             continue
         if found.intent != "not_target" and not found.owner:
             unowned += 1
+        if lead.seq in stages.gateway_s:
+            split["gateway"].append(stages.gateway_s[lead.seq] * 1000)
         reply = replies.get(found.lead_id)
         if reply is None:
             missing_reply += 1
             continue
         latencies.append((reply - posted_at[lead.seq]).total_seconds() * 1000)
+        key = (lead.channel, digits(lead.user_id))
+        if key in stages.score_started:
+            split["queue_wait"].append((stages.score_started[key] - stages.score_enqueued[key]) * 1000)
+            split["score"].append((wall(reply.isoformat()) - stages.score_started[key]) * 1000)
+        if found.lead_id in cards and found.lead_id in stages.route_enqueued:
+            split["route"].append((cards[found.lead_id] - stages.route_enqueued[found.lead_id]) * 1000)
     refused = sum(1 for status in statuses.values() if status != 200)
     return {
         "stored_leads": len(stored), "missing_lead": missing_lead, "missing_reply": missing_reply,
         "unowned": unowned, "refused": refused,
         "latency_ms": {q: round(percentile(latencies, q)) for q in (50, 95, 99)},
+        "stages_ms": {name: {q: round(percentile(values, q)) for q in (50, 95)} | {"n": len(values)}
+                      for name, values in split.items()},
         "llm_tokens_per_lead": sum(lead.llm_tokens for lead in stored) / max(len(stored), 1),
     }  # fmt: skip
 
@@ -228,14 +247,18 @@ def usage(meter: Meter, n: int, api_requests: int) -> dict:
     }
 
 
-def report(result: dict) -> None:
-    cmd = f"{COMMAND} --leads {result['leads']}"
+def report(result: dict, cmd: str) -> None:
     lat = result["latency_ms"]
     p = result["per_lead"]
     print(f"e2e: {result['leads']} leads replayed in {result['replay_s']} s, all done after {result['wall_s']} s "
           f"(drained={result['drained']}); stored leads {result['stored_leads']}, missing {result['missing_lead']}, "
           f"without reply {result['missing_reply']}, without owner {result['unowned']}, refused {result['refused']}")  # fmt: skip
     print(f"e2e: webhook→first reply latency p50 {lat[50]} ms, p95 {lat[95]} ms, p99 {lat[99]} ms   [{cmd}]")
+    st = result["stages_ms"]
+    print("e2e: first reply by stage: " + ", ".join(
+        f"{label} p50 {st[name][50]} ms / p95 {st[name][95]} ms"
+        for name, label in (("gateway", "gateway (ingest)"), ("queue_wait", "queue wait"), ("score", "score"))
+    ) + f"; then route (LeadReady → card sent) p50 {st['route'][50]} ms / p95 {st['route'][95]} ms   [{cmd}]")  # fmt: skip
     print(f"e2e: throughput {result['leads_per_s']} leads/s through ingest→score→route "
           f"(offered {result['offered_per_s']} leads/s)   [{cmd}]")  # fmt: skip
     print(f"e2e: per lead: API Gateway {p['api_gateway']:.2f}, Lambda {p['lambda_invocations']:.2f}, "
@@ -251,22 +274,70 @@ def report(result: dict) -> None:
     print(f"e2e: LLM tokens per lead {result['llm_tokens_per_lead']:.0f} (offline engine)   [{cmd}]")
 
 
+def sustained(result: dict) -> bool:
+    """Every lead answered and first reply p95 within the limit."""
+    complete = result["missing_lead"] == 0 and result["missing_reply"] == 0 and result["refused"] == 0
+    return complete and result["drained"] and result["latency_ms"][95] <= P95_LIMIT_MS
+
+
+def find_max(duration_s: float, seed: int) -> int:
+    """Step up the offered rate, a fresh stack each time, until first reply p95 passes the limit."""
+    best = None
+    for rate in FIND_MAX_RATES:
+        result = run(steady_leads(rate, duration_s, seed), duration_s)
+        lat, ok = result["latency_ms"], sustained(result)
+        print(f"e2e: --rate {rate} --duration {duration_s:g}: first reply p50 {lat[50]} ms, p95 {lat[95]} ms, "
+              f"{result['leads_per_s']} leads/s done, missing {result['missing_lead'] + result['missing_reply']}"
+              f" → {'sustained' if ok else 'NOT sustained'}", flush=True)  # fmt: skip
+        if not ok:
+            break
+        best = rate
+    cmd = f"{COMMAND} --find-max --duration {duration_s:g}"
+    if best is None:
+        print(
+            f"e2e: max sustained rate: below {FIND_MAX_RATES[0]} leads/s (first reply p95 ≤ {P95_LIMIT_MS} ms)   [{cmd}]"
+        )
+    else:
+        print(f"e2e: max sustained rate: {best} leads/s with first reply p95 ≤ {P95_LIMIT_MS} ms "
+              f"(steps {', '.join(map(str, FIND_MAX_RATES))})   [{cmd}]")  # fmt: skip
+    return 0 if best is not None else 1
+
+
 def main() -> int:
+    import faulthandler
+    import signal
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--leads", type=int, default=2000)
+    parser.add_argument("--leads", type=int, default=2000, help="Saturday-shaped replay of this many leads")
     parser.add_argument(
-        "--duration", type=float, default=None, help="replay span in seconds (default leads/25)"
+        "--duration",
+        type=float,
+        default=None,
+        help="replay span in seconds (default leads/25; 60 with --rate)",
     )
+    parser.add_argument("--rate", type=float, help="offer a steady stream of this many leads/s instead")
+    parser.add_argument("--find-max", action="store_true",
+                        help=f"step the rate up ({', '.join(map(str, FIND_MAX_RATES))}) until p95 > {P95_LIMIT_MS} ms")  # fmt: skip
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
-    duration = args.duration if args.duration is not None else args.leads / 25
-    result = run(args.leads, duration, args.seed)
-    report(result)
-    from cost import cost_table, print_cost
+    if args.find_max:
+        return find_max(args.duration or 30, args.seed)
+    if args.rate:
+        duration = args.duration or 60
+        leads = steady_leads(args.rate, duration, args.seed)
+        cmd = f"{COMMAND} --rate {args.rate:g} --duration {duration:g}"
+    else:
+        duration = args.duration if args.duration is not None else args.leads / 25
+        leads = make_leads(args.leads, duration, args.seed)
+        cmd = f"{COMMAND} --leads {args.leads}" + (f" --duration {duration:g}" if args.duration else "")
+    result = run(leads, duration)
+    report(result, cmd)
+    from bench.e2e.cost import cost_table, print_cost
 
     costs = cost_table(result)
-    print_cost(costs, f"{COMMAND} --leads {args.leads}")
+    print_cost(costs, cmd)
     if args.json:
         args.json.write_text(
             json.dumps({"e2e": result, "cost": costs}, default=str, indent=1), encoding="utf-8"

@@ -93,14 +93,35 @@ def _text(kind: str, rng: random.Random, name: str, phone: str) -> str:
     )
 
 
+def steady_offsets(rate: float, duration_s: float, rng: random.Random) -> list[float]:
+    """Arrivals of a Poisson process at `rate` leads/s over duration_s: a steady offered load
+    with the bursts a steady load still has."""
+    offsets: list[float] = []
+    at = rng.expovariate(rate)
+    while at < duration_s:
+        offsets.append(at)
+        at += rng.expovariate(rate)
+    return offsets
+
+
 def make_leads(n: int, duration_s: float, seed: int = 7) -> list[Lead]:
+    """n leads over duration_s, shaped like a Saturday morning."""
     rng = random.Random(seed)
+    return _leads(saturday_offsets(n, duration_s, rng), rng)
+
+
+def steady_leads(rate: float, duration_s: float, seed: int = 7) -> list[Lead]:
+    """Leads offered at `rate` per second (Poisson arrivals) for duration_s."""
+    rng = random.Random(seed)
+    return _leads(steady_offsets(rate, duration_s, rng), rng)
+
+
+def _leads(offsets: list[float], rng: random.Random) -> list[Lead]:
+    n = len(offsets)
     channels = rng.choices(list(CHANNEL_WEIGHTS), weights=list(CHANNEL_WEIGHTS.values()), k=n)
     kinds = rng.choices(list(KIND_WEIGHTS), weights=list(KIND_WEIGHTS.values()), k=n)
     leads = []
-    for seq, (offset, channel, kind) in enumerate(
-        zip(saturday_offsets(n, duration_s, rng), channels, kinds, strict=True)
-    ):
+    for seq, (offset, channel, kind) in enumerate(zip(offsets, channels, kinds, strict=True)):
         name, phone = rng.choice(NAMES), _phone(rng)
         # Unique per lead, so each one opens its own lead (no joining an open conversation).
         user_id = {

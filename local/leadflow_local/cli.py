@@ -4,6 +4,7 @@ check configs and connections, qualify texts."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -31,13 +32,17 @@ def _print_json(value: Any) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from leadflow_local import snapshot
     from leadflow_local.stack import LocalStack, PortInUse
 
     if args.speed <= 0:
         print("leadflow up: --speed must be positive", file=sys.stderr)
         return 2
     stack = LocalStack(
-        port=args.port, config_path=Path(args.config) if args.config else None, speed=args.speed
+        port=args.port,
+        config_path=Path(args.config) if args.config else None,
+        speed=args.speed,
+        data_dir=Path(args.data) if args.data else None,
     )
     try:
         stack.start()
@@ -55,6 +60,17 @@ def cmd_up(args: argparse.Namespace) -> int:
         print("development secrets (set these variables yourself to choose them):")
         for name, value in stack.dev_secrets.items():
             print(f"  {name}={value}")
+    if stack.data_dir:
+        brought = stack.restored
+        kept = (
+            f"{brought['items']} items and {brought['messages']} queued messages"
+            if brought
+            else "nothing yet"
+        )
+        print(f"data: {stack.data_dir} ({kept} restored; written every "
+              f"{snapshot.SNAPSHOT_EVERY_S} s and at stop)")  # fmt: skip
+    else:
+        print("data: in memory only — Ctrl-C forgets every lead (keep them with --data DIR)")
     print(f"AWS emulator: {stack.emulator.endpoint} · clock speed ×{args.speed:g} · Ctrl-C stops", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
@@ -63,8 +79,13 @@ def cmd_up(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        # A second Ctrl-C must not cut the stop short: the snapshot of --data is written in it.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.stop()
-        print("leadflow up: stopped", flush=True)
+        print(
+            f"leadflow up: stopped{f'; data kept in {stack.data_dir}' if stack.data_dir else ''}", flush=True
+        )
     return 0
 
 
@@ -189,7 +210,7 @@ def cmd_kpi(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(kpis)
         return 0
-    print_kpis(kpis)
+    print_kpis(kpis, wiring.business())
     return 0
 
 
@@ -238,12 +259,25 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 def cmd_invoke(args: argparse.Namespace) -> int:
     from leadflow_local.inspect import invoke_function
 
-    event = json.loads(Path(args.event).read_text(encoding="utf-8"))
     try:
-        state: dict | None = read_state(getattr(args, "port", None))
-    except NotRunning:
-        state = None
-    _print_json(invoke_function(args.function, event, state))
+        event = json.loads(Path(args.event).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        print(f"leadflow invoke: cannot read the event {args.event}: {exc}", file=sys.stderr)
+        return 2
+    # A fresh emulator unless --port names a running stack: a sample event never lands in a
+    # stack somebody is using (it would send real cards and count in its KPIs).
+    state = read_state(args.port) if args.port is not None else None
+    # As `sam local invoke`: the function's logs on stderr, its result alone on stdout.
+    import logging
+
+    from leadflow.observability import logger
+
+    for handler in logger.handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(sys.stderr)
+    with contextlib.redirect_stdout(sys.stderr):
+        result = invoke_function(args.function, event, state)
+    _print_json(result)
     return 0
 
 
@@ -359,6 +393,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--config", help="business config YAML (default: the bundled example business)")
     up.add_argument("--speed", type=float, default=1.0, help="run the clock K times faster")
+    up.add_argument(
+        "--data",
+        metavar="DIR",
+        help="keep leads, conversations and queues in DIR across restarts (default: forgotten at stop)",
+    )
     up.set_defaults(func=cmd_up)
 
     def with_port(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -413,8 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("--json", action="store_true")
     dlq.set_defaults(func=cmd_dlq)
 
-    invoke = with_port(
-        sub.add_parser("invoke", help="run one handler in-process (sam local invoke without Docker)")
+    invoke = sub.add_parser("invoke", help="run one handler in-process (sam local invoke without Docker)")
+    invoke.add_argument(
+        "--port", type=int, help="run it against the stack running on this port (default: a fresh emulator)"
     )
     invoke.add_argument("function", choices=["ingest", "score", "route", "escalate", "remind"])
     invoke.add_argument("-e", "--event", required=True, help="event JSON file (see events/)")

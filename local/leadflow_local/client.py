@@ -13,7 +13,7 @@ from urllib.error import URLError
 from urllib.request import urlopen
 
 from leadflow_local.deployed import CannotReach
-from leadflow_local.stack import STATE_FILE, aws_env, quiet_local_runtime
+from leadflow_local.stack import STATE_DIR, aws_env, quiet_local_runtime, state_file_for
 
 
 class NotRunning(CannotReach):
@@ -34,16 +34,48 @@ class Target:
         return self.stack is not None
 
 
-def read_state(port: int | None = None, state_file: Path = STATE_FILE) -> dict[str, Any]:
+def read_state(port: int | None = None, state_dir: Path = STATE_DIR) -> dict[str, Any]:
+    """The running local stack's state: the one on `port`, else the only one running here."""
     if port is not None:
-        try:
+        known = state_file_for(state_dir, port)
+        if known.exists() and _alive(json.loads(known.read_text(encoding="utf-8"))):
+            return dict(json.loads(known.read_text(encoding="utf-8")))
+        try:  # a stack started from another folder answers on its port
             with urlopen(f"http://127.0.0.1:{port}/_leadflow/state", timeout=3) as answer:
-                return json.loads(answer.read())
+                return dict(json.loads(answer.read()))
         except (URLError, OSError) as exc:
             raise NotRunning(f"no leadflow stack answers on port {port}") from exc
-    if not state_file.exists():
+    running = running_stacks(state_dir)
+    if not running:
         raise NotRunning("no running stack: start one with `leadflow up` (or pass --port, or --stack NAME)")
-    return json.loads(state_file.read_text(encoding="utf-8"))
+    if len(running) > 1:
+        listed = ", ".join(f"{s['port']} ({s['url']})" for s in running)
+        raise NotRunning(f"several stacks run here, on ports {listed}: say which with --port N")
+    return running[0]
+
+
+def running_stacks(state_dir: Path = STATE_DIR) -> list[dict[str, Any]]:
+    """The states of the stacks started from this folder that still run (stale files are ignored)."""
+    found = []
+    for path in sorted(state_dir.glob("local-*.json")):
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if _alive(state):
+            found.append(state)
+    return sorted(found, key=lambda state: int(state.get("port") or 0))
+
+
+def _alive(state: dict[str, Any]) -> bool:
+    """The process that wrote a state file still runs (a killed stack leaves its file behind)."""
+    try:
+        os.kill(int(state["pid"]), 0)
+    except (KeyError, TypeError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    return True
 
 
 def connect(state: dict[str, Any], function: str = "route") -> None:

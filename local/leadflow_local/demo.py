@@ -38,29 +38,34 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
         port=_free_port(), speed=1.0, clock_start=start, state_dir=state_dir or Path(".leadflow")
     )
     problems: list[str] = []
+    # The demo's VK messages come from its own community: checked like a configured one (set
+    # before the workers start; the stack restores the environment when it stops).
+    os.environ["VK_GROUP_ID"] = str(VK_COMMUNITY)
+    reset_caches()
     stack.start()
     try:
-        # The demo's VK messages come from its own community: checked like a configured one
-        # (the stack restores the environment when it stops).
-        os.environ["VK_GROUP_ID"] = str(VK_COMMUNITY)
-        reset_caches()
         print(
-            f"leadflow demo: stack up at {stack.url}; the clock reads {start:%A %d.%m %H:%M} ({business.timezone})\n"
+            f"leadflow demo: the example business ({EXAMPLE_CONFIG.name}) on a local stack at {stack.url};\n"
+            f"the clock reads {start:%A %d.%m %H:%M} ({business.timezone}). Lines marked │ are quoted as\n"
+            f"the client or the staff member sees them, in Russian.\n"
         )
         hooks = Webhooks(stack.url, stack.state()["secrets"])
 
         def now() -> datetime:
             return clock.now()
 
-        # Staff onboarding: Anna opens her one-time invite link in Telegram.
+        # Staff onboarding: Anna opens her one-time invite link in Telegram. The others never do.
         code, _ = invite("anna", None)
         hooks.post(hooks.telegram_command(STAFF_CHAT_ANNA, f"/start inv-{code}", now()))
+        print(
+            "Anna (administrator) opens her invite link in Telegram; the other staff have not connected yet.\n"
+        )
 
         stream = [
             ("telegram: booking without a phone", hooks.telegram_text(
-                70001, "Ирина", "Здравствуйте! Хочу на маникюр завтра в 15:00. Меня зовут Ирина", now(), update_id=555001)),
+                70001, "Ирина", "Здравствуйте! Хочу на маникюр завтра в 15:00 в центре. Меня зовут Ирина", now(), update_id=555001)),
             ("telegram: the same update delivered twice", hooks.telegram_text(
-                70001, "Ирина", "Здравствуйте! Хочу на маникюр завтра в 15:00. Меня зовут Ирина", now(), update_id=555001)),
+                70001, "Ирина", "Здравствуйте! Хочу на маникюр завтра в 15:00 в центре. Меня зовут Ирина", now(), update_id=555001)),
             ("whatsapp: a price question", hooks.whatsapp_text(
                 "+79235551122", "Ольга", "Добрый день, сколько стоит окрашивание корней?", now())),
             ("instagram: booking for Saturday", hooks.instagram_text(
@@ -69,7 +74,7 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
                 190000123, "Продвижение вашего салона в ТОП Яндекса! Первые клиенты уже через неделю", now())),
             ("form (Tilda): facial with UTM", hooks.tilda_form({
                 "Name": "Светлана", "Phone": "+7 (923) 555-12-34", "Услуга": "Чистка лица",
-                "Комментарий": "Хочу в понедельник вечером", "utm_source": "instagram", "utm_medium": "cpc",
+                "Комментарий": "Хочу в понедельник вечером", "Филиал": "Академгородок", "utm_source": "instagram", "utm_medium": "cpc",
                 "utm_campaign": "march8", "promo": "ROSES"})),
             ("call: missed call", hooks.missed_call("+79135550077", "+73912000000", now())),
         ]  # fmt: skip
@@ -107,20 +112,23 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
                 if answer.status_code != 200:
                     problems.append(f"{title}: HTTP {answer.status_code}")
                 stack.drain()
-            _print_card(irina.lead_id, outbox())
 
-        print(f"\n…the clock runs ×{speed:g} now: SLA ladders and reminders play out")
+        print(f"\n…the clock runs ×{speed:g} now: an hour of SLA timers and reminders plays out in seconds")
         _speed_up(stack, speed)
         time.sleep(6)
         stack.drain()
 
-        _report(all_leads(), outbox(), business.tz)
         from leadflow.domain.kpi import compute_kpis
-        from leadflow_local.report import print_kpis
+        from leadflow_local.inspect import next_timer
+        from leadflow_local.report import leads_table, print_kpis
 
-        print("\nKPIs")
-        print_kpis(compute_kpis(all_leads(), tz=business.tz))
-        problems.extend(_check(all_leads(), outbox()))
+        leads, messages = all_leads(), outbox()
+        _report(leads, messages, business)
+        print("\nLeads (as `leadflow leads` shows them)")
+        print(leads_table(leads, business, next_timer))
+        print("\nKPIs (as `leadflow kpi` shows them)")
+        print_kpis(compute_kpis(leads, tz=business.tz), business)
+        problems.extend(_check(leads, messages))
     finally:
         stack.stop()
         wiring.reset()
@@ -144,28 +152,70 @@ def _speed_up(stack, speed: float) -> None:
             thread.speed = speed  # type: ignore[attr-defined]
 
 
-def _print_card(lead_id: str, messages: list[dict]) -> None:
-    """The lead's card as its owner sees it in Telegram now (the last edit of it)."""
-    cards = [m for m in messages if m["lead_id"] == lead_id and m["kind"] in ("lead_card", "card_update")]
-    if not cards:
-        return
-    print("\nIrina's card in Anna's Telegram now:")
-    for line in cards[-1]["text"].splitlines():
-        print(f"  │ {line}")
+# What each kind of outgoing message is, in words (any other kind: its name with spaces).
+KIND_WORDS = {
+    "reply": "the assistant",
+    "client_message": "the assistant",
+    "staff_reply": "a staff member, from the card",
+    "staff_answer": "the bot",
+    "sla_reminder": "SLA reminder",
+    "escalation": "escalation to the senior",
+    "callback_answer": "pop-up after a button",
+}
+CARD_KINDS = ("lead_card", "card_update")
 
 
-def _report(leads, messages, tz) -> None:
-    print("\nLeads")
-    for lead in leads:
-        when = " ".join(str(v) for v in (lead.preferred_date, lead.preferred_time) if v)
-        print(f"  {lead.lead_id} {lead.channel:<9} {lead.status:<10} {lead.intent or '-':<10} {lead.temperature or '-':<5} "
-              f"{lead.service or '-':<16} {when or '-':<17} owner={lead.owner or '-':<7} {lead.contact.name or ''}")  # fmt: skip
-        if lead.assignment_reason:
-            print(f"      why: {lead.assignment_reason}")
-    print("\nOutbox (what clients and staff received)")
-    for m in messages:
-        first_line = m["text"].splitlines()[0] if m["text"] else ""
-        print(f"  {m['kind']:<13} {m['channel']:<8}→ {m['to']:<18} {first_line[:90]}")
+def _words(kind: str) -> str:
+    return KIND_WORDS.get(kind, kind.replace("_", " "))
+
+
+def _quote(text: str) -> None:
+    for line in text.splitlines() or [""]:
+        print(f"    │ {line}")
+
+
+def _report(leads, messages, business) -> None:
+    """What clients and staff received: each message whole, each lead's card once (its last
+    version for that person), staff who never connected said so in words."""
+    from leadflow import wiring
+    from leadflow.domain.cards import CHANNEL_LABEL, staff_name
+
+    names = {lead.lead_id: lead.contact.name or "a client without a name" for lead in leads}
+    channels = {lead.lead_id: CHANNEL_LABEL.get(lead.channel, lead.channel) for lead in leads}
+    staff_of = {
+        m["to"]: wiring.store().staff.staff_for_chat(m["to"]) for m in messages if m["channel"] == "telegram"
+    }
+    to_staff = [m for m in messages if m["to"].startswith("staff:") or staff_of.get(m["to"])]
+    to_clients = [m for m in messages if m not in to_staff]
+
+    print("\nWhat the clients received")
+    for m in to_clients:
+        how = "by SMS" if m["channel"] == "sms" else f"in {channels.get(m['lead_id'], m['channel'])}"
+        print(f"  to {names.get(m['lead_id'], 'a client')} {how}, from {_words(m['kind'])}:")
+        _quote(m["text"])
+
+    chats: dict[str, list[dict]] = {}
+    for m in to_staff:
+        chats.setdefault(m["to"], []).append(m)
+    print("\nWhat the staff received in Telegram")
+    for chat, received in chats.items():
+        if chat.startswith("staff:"):
+            who = staff_name(business, chat.partition(":")[2])
+            print(f"\n  {who} — not connected to the bot yet (written {chat}): recorded here, not sent")
+        else:
+            print(f"\n  {staff_name(business, staff_of[chat] or '')} (Telegram chat {chat})")
+        last_card = {m["lead_id"]: m for m in received if m["kind"] in CARD_KINDS}
+        for m in received:
+            if m["kind"] not in CARD_KINDS:
+                print(f"  {_words(m['kind'])}:")
+                _quote(m["text"])
+            elif last_card.get(m["lead_id"]) is m:
+                edits = (
+                    sum(1 for x in received if x["kind"] in CARD_KINDS and x["lead_id"] == m["lead_id"]) - 1
+                )
+                after = f", as it reads after {edits} update(s)" if edits else ""
+                print(f"  the lead card of {names.get(m['lead_id'], 'a client')}{after}:")
+                _quote(m["text"])
 
 
 def _check(leads, messages) -> list[str]:

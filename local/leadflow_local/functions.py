@@ -1,9 +1,10 @@
-"""Load the five handlers in one process and invoke them as Lambda would.
+"""Load the handlers and invoke them as Lambda would.
 
 Each ``functions/<name>/app.py`` is loaded by path under a unique module name
-(``leadflow_fn_<name>``) — five modules called ``app`` would collide otherwise. Tests use the
-same loader. Invocations are serialised by one lock, like a single warm instance each, and each
-runs with its function's environment from template.yaml.
+(``leadflow_fn_<name>``) — five modules called ``app`` would collide otherwise. The local stack's
+workers (leadflow_local.workers) and the tests use the same loader. `invoke` runs one handler in
+this process with its function's environment, one invocation at a time: the tests and
+`leadflow invoke` use it; `leadflow up` runs each invocation in a worker process instead.
 """
 
 from __future__ import annotations
@@ -56,20 +57,6 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(int((self._deadline - time.monotonic()) * 1000), 0)
-
-
-_function_locks = {name: threading.Lock() for name in FUNCTION_NAMES}
-
-
-def invoke_concurrently(name: str, event: dict, env: dict[str, str], timeout_s: int = 30) -> Any:
-    """For the local stack: each function one invocation at a time (like one warm instance), the
-    five side by side. Their common environment is set once by the stack; what differs between
-    them comes through leadflow.settings.function_environment."""
-    from leadflow.settings import function_environment
-
-    handler = load_function(name).handler
-    with _function_locks[name], function_environment(env):
-        return handler(event, LambdaContext(name, timeout_s))
 
 
 def invoke(name: str, event: dict, env: dict[str, str] | None = None, timeout_s: int = 30) -> Any:

@@ -58,24 +58,36 @@ def leads_table(leads: list[Lead], business: BusinessConfig, next_timer: NextTim
     return "\n".join(lines)
 
 
-def print_kpis(k: dict) -> None:
+def print_kpis(k: dict, business: BusinessConfig | None = None) -> None:
+    """The owner's numbers in plain words; staff by name when the business config is known."""
+
     def fmt(seconds: float | None) -> str:
-        return "-" if seconds is None else f"{seconds:.1f}s"
+        if seconds is None:
+            return "-"
+        return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
     def pct(rate: float | None) -> str:
         return "-" if rate is None else f"{rate * 100:.0f}%"
 
-    print(f"leads {k['leads']} · temperature {k['temperature']}")
-    print(f"first response p50 {fmt(k['first_response_s']['p50'])} p90 {fmt(k['first_response_s']['p90'])} · "
-          f"acceptance p50 {fmt(k['acceptance_s']['p50'])} p90 {fmt(k['acceptance_s']['p90'])}")  # fmt: skip
-    print(f"booked {k['booked']} (conversion {pct(k['conversion'])}) · confirmed {k['confirmed']} · "
-          f"no-show {pct(k['no_show_rate'])} · SLA breaches {k['sla_breaches']} ({pct(k['sla_breach_rate'])})")  # fmt: skip
+    temperature = " · ".join(f"{name} {count}" for name, count in k["temperature"].items()) or "-"
+    print(f"leads: {k['leads']} ({temperature})")
+    first, accepted = k["first_response_s"], k["acceptance_s"]
+    print(f"first reply to the client: median {fmt(first['p50'])}, 9 in 10 within {fmt(first['p90'])}")
+    print(f"taken by staff («Беру»): median {fmt(accepted['p50'])}, 9 in 10 within {fmt(accepted['p90'])}")
+    print(f"booked: {k['booked']} (conversion {pct(k['conversion'])}) · confirmed: {k['confirmed']} · "
+          f"no-shows: {pct(k['no_show_rate'])} · answered later than the SLA: {k['sla_breaches']} "
+          f"({pct(k['sla_breach_rate'])})")  # fmt: skip
     for title, key in (
         ("by channel", "by_channel"),
         ("by source", "by_source"),
+        ("by campaign (utm_campaign)", "by_campaign"),
         ("by specialist", "by_owner"),
     ):
+        groups = {name: v for name, v in k.get(key, {}).items() if key != "by_campaign" or name != "—"}
+        if not groups:
+            continue
         print(f"{title}:")
-        for name, v in k[key].items():
-            print(f"  {name:<12} leads {v['leads']:>3}  first reply p50 {fmt(v['first_response_s']['p50']):>7}  "
-                  f"conversion {pct(v['conversion']):>4}  SLA breaches {v['sla_breaches']}")  # fmt: skip
+        for name, v in groups.items():
+            label = staff_name(business, name) if key == "by_owner" and business and name != "—" else name
+            print(f"  {label:<12} leads {v['leads']:>3}  first reply {fmt(v['first_response_s']['p50']):>7}  "
+                  f"conversion {pct(v['conversion']):>4}  later than SLA {v['sla_breaches']}")  # fmt: skip

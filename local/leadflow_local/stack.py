@@ -1,12 +1,17 @@
 """`leadflow up`: the whole system on one machine, no AWS account, no internet.
 
-- an AWS emulator (moto server) with every table and queue created from template.yaml;
+- an AWS emulator (moto's server) in its own process, writes atomic as DynamoDB's, with every
+  table and queue created from template.yaml (leadflow_local.emulator);
+- the five functions in worker processes, a small warm pool each, Timeout enforced by killing
+  the worker (leadflow_local.workers);
 - a gateway turning HTTP requests into API Gateway (HTTP API, payload 2.0) events for ingest;
-- pollers handing real SQS-shaped batches to score and route, honouring batchItemFailures,
-  redelivery (with a short backoff instead of the full visibility timeout) and the DLQs;
+- pollers handing real SQS-shaped batches to score and route — long polls, as many at once as
+  the function has workers — honouring batchItemFailures, redelivery (with a short backoff
+  instead of the full visibility timeout) and the DLQs;
 - a scheduler firing escalate and remind with EventBridge-shaped events, on the clock that
   `--speed K` runs K times faster;
-- outbound messages recorded in the conversation table (the outbox) unless real tokens are set.
+- outbound messages recorded in the conversation table (the outbox) unless real tokens are set;
+- failpoints (LEADFLOW_FAILPOINTS) checked at start and counted across workers in a state file.
 """
 
 from __future__ import annotations
@@ -22,20 +27,28 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
-from urllib.request import Request, urlopen
 
-from leadflow_local import functions
+from leadflow_local import functions, snapshot
+from leadflow_local.emulator import (  # noqa: F401 - re-exported: the CLI, inspect and tests import them from here
+    ACCOUNT,
+    REGION,
+    Emulator,
+    QuietServer,
+    aws_env,
+    create_queues,
+    create_tables,
+    queue_arn,
+)
 from leadflow_local.template import Template, load_template, rate_seconds
+from leadflow_local.workers import POOL_SIZES, FunctionPool, Invocation, InvocationFailed
+from leadflow_local.zygote import Zygote
 
-REGION = "eu-central-1"
-ACCOUNT = "123456789012"
 EXAMPLE_CONFIG = Path(__file__).with_name("example_business.yaml")
 STATE_DIR = Path(".leadflow")
-STATE_FILE = STATE_DIR / "local.json"
 CHANNELS = ("telegram", "whatsapp", "instagram", "vk", "form", "call", "sms", "bitrix24")
 # Development secrets the local stack generates when the environment has none: every channel
 # stays fail-closed, and `make demo` signs its requests with these.
@@ -43,6 +56,11 @@ DEV_SECRETS = (
     "TELEGRAM_WEBHOOK_SECRET", "META_APP_SECRET", "META_VERIFY_TOKEN", "VK_SECRET", "VK_CONFIRMATION_CODE",
     "FORM_SECRET", "CALL_SECRET", "BITRIX24_APP_TOKEN", "SMS_API_KEY", "SMS_WEBHOOK_SECRET",
 )  # fmt: skip
+
+
+def state_file_for(state_dir: Path, port: int) -> Path:
+    """One state file per running stack: two `leadflow up` in one folder never share one."""
+    return state_dir / f"local-{port}.json"
 
 
 class PortInUse(RuntimeError):
@@ -53,112 +71,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def aws_env(endpoint: str) -> dict[str, str]:
-    return {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-    }
-
-
-class Emulator:
-    """moto server in this process, and the resources of template.yaml inside it."""
-
-    def __init__(self, template: Template):
-        self.template = template
-        self.port = _free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.queue_urls: dict[str, str] = {}
-        self._server: Any = None
-
-    def start(self) -> None:
-        import logging
-
-        from moto.server import ThreadedMotoServer
-
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per emulator request otherwise
-
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self._server.start()
-        # moto keeps its state per process: a stack started after another one in the same process
-        # (tests, `leadflow invoke`) must not find the last one's tables.
-        urlopen(Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=10).close()  # noqa: S310 - loopback
-        os.environ.update(aws_env(self.endpoint))
-        self.create_resources()
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.stop()
-
-    def client(self, service: str) -> Any:
-        import boto3
-
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
-                            aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
-
-    def create_resources(self) -> None:
-        create_tables(self.client("dynamodb"), self.template)
-        self.queue_urls = create_queues(self.client("sqs"), self.template)
-        events = self.client("events")
-        for spec in self.template.functions().values():
-            for i, expression in enumerate(spec.schedules):
-                events.put_rule(
-                    Name=f"leadflow-{spec.name}-{i}", ScheduleExpression=expression, State="ENABLED"
-                )
-
-    def resolve(self, value: Any, parameters: dict[str, str]) -> str:
-        """A template value (Ref / GetAtt of our resources or parameters) as the local stack sees it."""
-        if isinstance(value, str | int | float):
-            return str(value)
-        if "Ref" in value:
-            return parameters.get(value["Ref"], value["Ref"])  # a table's name is its logical id
-        if "Fn::GetAtt" in value:
-            resource, attribute = value["Fn::GetAtt"]
-            if attribute == "QueueUrl":
-                return self.queue_urls[resource]
-            if attribute == "Arn":
-                return queue_arn(resource)
-        raise ValueError(f"cannot resolve {value!r} locally")
-
-
-def create_tables(dynamodb: Any, template: Template) -> None:
-    for name, props in template.tables().items():
-        kwargs: dict[str, Any] = {
-            "TableName": name,
-            "KeySchema": props["KeySchema"],
-            "AttributeDefinitions": props["AttributeDefinitions"],
-            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
-        }
-        if props.get("GlobalSecondaryIndexes"):
-            kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
-        dynamodb.create_table(**kwargs)
-        ttl = props.get("TimeToLiveSpecification")
-        if ttl:
-            dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
-
-
-def queue_arn(name: str) -> str:
-    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
-
-
-def create_queues(sqs: Any, template: Template) -> dict[str, str]:
-    urls = {}
-    queues = template.queues()
-    # Dead-letter queues first: the others point at them.
-    for name, props in sorted(queues.items(), key=lambda item: "RedrivePolicy" in item[1]):
-        attributes = {k: str(props[k]) for k in ("VisibilityTimeout", "MessageRetentionPeriod") if k in props}
-        redrive = props.get("RedrivePolicy")
-        if redrive:
-            target = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
-            attributes["RedrivePolicy"] = json.dumps(
-                {"deadLetterTargetArn": queue_arn(target), "maxReceiveCount": str(redrive["maxReceiveCount"])}
-            )
-        urls[name] = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-    return urls
 
 
 def function_env(
@@ -258,7 +170,10 @@ class Gateway:
                 )
                 try:
                     answer = invoke(event)
-                except Exception as exc:  # a crash in ingest is a 500, as API Gateway would answer
+                except InvocationFailed:  # the worker timed out or crashed: no answer from ingest
+                    self._reply(502, "bad gateway: the function did not answer", "text/plain")
+                    return
+                except Exception as exc:  # ingest raised: a 500, as API Gateway would answer
                     self._reply(500, f"internal error: {type(exc).__name__}", "text/plain")
                     return
                 headers = answer.get("headers") or {}
@@ -282,7 +197,7 @@ class Gateway:
                 pass
 
         try:
-            self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+            self.server = QuietServer(("127.0.0.1", port), Handler)
         except OSError as exc:
             raise PortInUse(f"port {port} is in use (is another `leadflow up` running?)") from exc
         self.server.daemon_threads = True
@@ -295,7 +210,8 @@ class Gateway:
         self.thread.start()
 
     def stop(self) -> None:
-        self.server.shutdown()
+        if self.thread.is_alive():  # shutdown() waits for serve_forever, which a failed start never ran
+            self.server.shutdown()
         self.server.server_close()
 
 
@@ -325,7 +241,12 @@ def sqs_event(messages: list[dict], queue: str) -> dict:
 
 
 class Poller(threading.Thread):
-    """Lambda's SQS event source mapping, locally: receive, invoke, delete what succeeded."""
+    """Lambda's SQS event source mapping, locally: long-poll, invoke, delete what succeeded.
+
+    A queue gets as many pollers as its function has workers, so every worker can have a batch.
+    Locally a batch goes as soon as it is received (no MaximumBatchingWindowInSeconds wait)."""
+
+    WAIT_S = 20  # moto answers a long poll as soon as a message arrives
 
     def __init__(
         self,
@@ -335,25 +256,21 @@ class Poller(threading.Thread):
         batch_size: int,
         invoke: Callable[[dict], Any],
         stop: threading.Event,
+        number: int = 0,
     ):
-        super().__init__(daemon=True, name=f"poller-{queue}")
-        self.sqs, self.queue, self.url, self.batch_size, self.invoke, self.stopping = (
-            sqs,
-            queue,
-            url,
-            batch_size,
-            invoke,
-            stop,
-        )
+        # The name says "poller": bench/e2e/meter.py bills these requests to the event source mapping.
+        super().__init__(daemon=True, name=f"poller-{queue}-{number}")
+        self.sqs, self.queue, self.url, self.batch_size, self.invoke = sqs, queue, url, batch_size, invoke
+        self.stopping = stop
 
     def run(self) -> None:
         while not self.stopping.is_set():
             try:
-                self.poll_once(wait_s=1)
-            except Exception as exc:  # the emulator going away at shutdown, or a handler crash
+                self.poll_once(wait_s=self.WAIT_S)
+            except Exception as exc:  # the emulator going away at shutdown
                 if not self.stopping.is_set():
                     print(f"leadflow up: {self.queue} poller: {type(exc).__name__}: {exc}", flush=True)
-                    time.sleep(0.5)
+                    self.stopping.wait(0.5)
 
     def poll_once(self, wait_s: int = 0) -> int:
         messages: list[dict] = []
@@ -372,8 +289,8 @@ class Poller(threading.Thread):
         try:
             result = self.invoke(sqs_event(messages, self.queue)) or {}
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
-        except Exception:
-            failed = {m["MessageId"] for m in messages}  # the whole batch failed: all come back
+        except Exception:  # the handler raised, timed out or crashed: the whole batch comes back
+            failed = {m["MessageId"] for m in messages}
         for m in messages:
             if m["MessageId"] in failed:
                 receives = int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
@@ -424,7 +341,8 @@ class Scheduler(threading.Thread):
                     try:
                         self.invoke(name, scheduled_event(f"leadflow-{name}"))
                     except Exception as exc:
-                        print(f"leadflow up: {name} failed: {type(exc).__name__}: {exc}", flush=True)
+                        if not self.stopping.is_set():  # at stop, a run cut short is expected
+                            print(f"leadflow up: {name} failed: {type(exc).__name__}: {exc}", flush=True)
             self.stopping.wait(0.1)
 
 
@@ -433,27 +351,52 @@ class Scheduler(threading.Thread):
 
 class LocalStack:
     def __init__(self, port: int = 3000, config_path: Path | None = None, speed: float = 1.0,
-                 state_dir: Path = STATE_DIR, schedule: bool = True, clock_start: datetime | None = None):  # fmt: skip
+                 state_dir: Path = STATE_DIR, schedule: bool = True, clock_start: datetime | None = None,
+                 pool_sizes: dict[str, int] | None = None, timeouts: dict[str, float] | None = None,
+                 worker_setup: str | None = None, data_dir: Path | None = None,
+                 on_invocation: Callable[[str, dict, Invocation], None] | None = None):  # fmt: skip
+        """For benches and tests: `pool_sizes` overrides workers per function (POOL_SIZES),
+        `timeouts` the Timeout of template.yaml; `worker_setup` ("module:function") runs in each
+        worker before it serves and `on_invocation` sees each successful invocation
+        (leadflow_local.workers)."""
         self.clock_start = clock_start
         self.template = load_template()
         self.requested_port = port
         self.config_path = config_path or EXAMPLE_CONFIG
+        self.config_given = config_path is not None
+        self.data_dir = data_dir
+        self.restored: dict[str, int] | None = None  # what --data brought back
+        self._data_lock: Any = None
         self.speed = speed
-        self.state_file = state_dir / "local.json"
+        self.state_dir = state_dir
+        self.state_file: Path | None = None  # state_dir/local-<port>.json, once the port is known
         self.schedule = schedule
+        self.pool_sizes = {**POOL_SIZES, **(pool_sizes or {})}
+        self.timeouts = timeouts or {}
+        self.worker_setup = worker_setup
+        self.on_invocation = on_invocation
         self.stopping = threading.Event()
+        self._snapshot_lock = threading.Lock()
+        self.started = False
         self.emulator = Emulator(self.template)
+        self.zygote = Zygote()
         self.envs: dict[str, dict[str, str]] = {}
+        self.pools: dict[str, FunctionPool] = {}
         self.dev_secrets: dict[str, str] = {}
         self.gateway: Gateway | None = None
+        self.failpoints_state: Path | None = None
         self.threads: list[threading.Thread] = []
         self.pollers: list[Poller] = []
 
     # -- lifecycle
     def start(self) -> None:
-        from leadflow import wiring
+        from leadflow import failpoints, wiring
         from leadflow.business import load_business_config
 
+        # An unknown failpoint stops the run before anything starts (the message lists the known ones).
+        failpoints.parse(os.environ.get(failpoints.ENV, ""))
+        if self.data_dir:
+            self._data_lock = snapshot.lock(self.data_dir)
         self._environ_before = dict(os.environ)  # the stack sets endpoints, secrets, clock: undone at stop
         business_yaml = self.config_path.read_text(encoding="utf-8")
         load_business_config(self.config_path)  # refuse a bad config before starting anything
@@ -468,50 +411,121 @@ class LocalStack:
             os.environ["LEADFLOW_CLOCK_ORIGIN"] = str(time.time())
         if self.clock_start:
             os.environ["LEADFLOW_CLOCK_START"] = self.clock_start.isoformat()
+        # The zygote imports the handlers while the emulator starts; workers get their full
+        # environment (endpoints included) when they are forked.
+        self.zygote.start({**os.environ, **self._local_overrides(dict(os.environ))})
         self.emulator.start()
         parameters = {"Stage": "local", "SecretsPrefix": "", "AlarmEmail": ""}
         for name in functions.FUNCTION_NAMES:
             self.envs[name] = function_env(self.emulator, self.template, name, parameters)
+        worker_base = self._worker_base_env()
         os.environ.update(self.envs["ingest"])
         wiring.reset()
-        wiring.store().config.put(business_yaml)
-        for name in functions.FUNCTION_NAMES:
-            functions.load_function(name)  # import now: the first webhook should not pay for it
+        if self.data_dir:
+            self.restored = snapshot.restore(self.emulator, self.data_dir)
+        if self.restored is None or self.config_given:  # a restored stack keeps its pushed config
+            wiring.store().config.put(business_yaml)
 
-        sqs = self.emulator.client("sqs")
+        for name in functions.FUNCTION_NAMES:
+            timeout_s = self.timeouts.get(name, self.template.functions()[name].timeout)
+            env = {**worker_base, **self.envs[name], **self._local_overrides(worker_base)}
+            pool = FunctionPool(self.zygote, name, self.pool_sizes[name], env, timeout_s, self.worker_setup)
+            self.pools[name] = pool
+            pool.start()
+        for pool in self.pools.values():
+            pool.wait_ready()
+
+        # Long polls of up to 20 s: the read timeout must outlast them.
+        sqs = self.emulator.client("sqs", read_timeout=Poller.WAIT_S + 10, retries={"max_attempts": 2},
+                                   max_pool_connections=50)  # fmt: skip
         for spec in self.template.functions().values():
             for source in spec.sqs_sources:
                 url = self.emulator.queue_urls[source["queue"]]
                 invoke = functools.partial(self.invoke, spec.name)
-                self.pollers.append(
-                    Poller(sqs, source["queue"], url, source["batch_size"], invoke, self.stopping)
-                )
+                for number in range(self.pool_sizes[spec.name]):
+                    self.pollers.append(
+                        Poller(sqs, source["queue"], url, source["batch_size"], invoke, self.stopping, number)
+                    )
         self.threads.extend(self.pollers)
         if self.schedule:
             jobs = [
                 (s.name, rate_seconds(e)) for s in self.template.functions().values() for e in s.schedules
             ]
             self.threads.append(Scheduler(jobs, self.invoke, self.speed, self.stopping))
+        if self.data_dir:
+            self.threads.append(
+                threading.Thread(target=self._snapshot_now_and_then, name="snapshot", daemon=True)
+            )
         self.gateway.start()
         for thread in self.threads:
             thread.start()
+        self.started = True
         self.write_state()
+
+    def _worker_base_env(self) -> dict[str, str]:
+        """What every worker starts from: this process's environment now (secrets, endpoints, clock),
+        and a fresh failpoint count for this run."""
+        from leadflow import failpoints
+
+        assert self.gateway
+        env = dict(os.environ)
+        if env.get(failpoints.ENV):
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self.failpoints_state = self.state_dir / f"failpoints-{self.gateway.port}.json"
+            self.failpoints_state.write_text("{}", encoding="utf-8")
+            env[failpoints.STATE_ENV] = str(self.failpoints_state)
+        return env
+
+    @staticmethod
+    def _local_overrides(base: dict[str, str]) -> dict[str, str]:
+        # The template asks for INFO logs; locally they would drown what the user wants to see.
+        return {
+            key: base[key] for key in ("POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_DISABLED") if key in base
+        }
 
     def stop(self) -> None:
         self.stopping.set()
-        for thread in self.threads:
-            thread.join(timeout=5)
         if self.gateway:
             self.gateway.stop()
-        self.emulator.stop()
-        self.state_file.unlink(missing_ok=True)
+        for pool in self.pools.values():
+            pool.stop()
+        self.zygote.stop()
+        if self.data_dir and self.started and self.emulator.process:
+            self.save_snapshot()  # never over the data of a stack that did not start
+        self.emulator.stop()  # pollers in a long poll get their answer: the connection closes
+        for thread in self.threads:
+            thread.join(timeout=5)
+        if self.state_file:
+            self.state_file.unlink(missing_ok=True)
+        if self._data_lock:
+            self._data_lock.close()
+        if self.failpoints_state:
+            self.failpoints_state.unlink(missing_ok=True)
         if hasattr(self, "_environ_before"):
             os.environ.clear()
             os.environ.update(self._environ_before)
 
+    def save_snapshot(self) -> dict[str, int]:
+        assert self.data_dir
+        with self._snapshot_lock:
+            return snapshot.save(self.emulator, self.data_dir)
+
+    def _snapshot_now_and_then(self) -> None:
+        """Between the snapshots at stop: a stack killed outright loses at most this much."""
+        while not self.stopping.wait(snapshot.SNAPSHOT_EVERY_S):
+            try:
+                self.save_snapshot()
+            except Exception as exc:  # the emulator stopping under us; the snapshot at stop decides
+                if not self.stopping.is_set():
+                    print(f"leadflow up: could not write the snapshot: {exc}", flush=True)
+
     def invoke(self, name: str, event: dict) -> Any:
-        spec = self.template.functions()[name]
-        return functions.invoke_concurrently(name, event, self.envs[name], spec.timeout)
+        """One invocation in one of the function's workers: its result, or FunctionError (the
+        handler raised) / InvocationFailed (timed out or crashed)."""
+        invocation = self.pools[name].invoke(event)
+        if self.on_invocation:
+            self.on_invocation(name, event, invocation)
+        return invocation.result
 
     # -- what the CLI reads
     @property
@@ -523,6 +537,8 @@ class LocalStack:
         return {channel: f"{self.url}/webhooks/{channel}" for channel in CHANNELS}
 
     def write_state(self) -> None:
+        assert self.gateway
+        self.state_file = state_file_for(self.state_dir, self.gateway.port)
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         self.state_file.write_text(json.dumps(self.state(), indent=2), encoding="utf-8")
         self.state_file.chmod(0o600)  # it holds the development secrets
@@ -533,12 +549,15 @@ class LocalStack:
             "url": self.url,
             "port": self.gateway.port if self.gateway else None,
             "aws_endpoint": self.emulator.endpoint,
+            "emulator_pid": self.emulator.process.pid if self.emulator.process else None,
+            "workers": {name: pool.pids() for name, pool in self.pools.items()},
             "speed": self.speed,
             "clock_origin": os.environ.get("LEADFLOW_CLOCK_ORIGIN"),
             "clock_start": os.environ.get("LEADFLOW_CLOCK_START"),
             "env": self.envs,
             "secrets": {name: os.environ[name] for name in DEV_SECRETS if os.environ.get(name)},
             "config": str(self.config_path),
+            "data": str(self.data_dir) if self.data_dir else None,
         }
 
     def drain(self, timeout_s: float = 30) -> bool:
@@ -562,5 +581,6 @@ class LocalStack:
                     return True
             else:
                 quiet_since = None
-            time.sleep(0.1)
+            # Not more often: moto counts a queue's messages one by one for every answer.
+            time.sleep(0.25)
         return False

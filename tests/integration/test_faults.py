@@ -11,7 +11,6 @@ redriven once its cause is fixed.
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ from tests.fakes.http import FakeServer
 from tests.fakes.openai_server import FakeOpenAI, server_error, slow
 from tests.fakes.smsc_server import FakeSmsc
 from tests.fakes.telegram_server import DEFAULT_TOKEN, FakeTelegram
+from tests.integration import worker_hooks
 
 pytestmark = pytest.mark.integration
 GHOST = "L-ghost-0001"  # the lead the poison message names, created only after it was dead-lettered
@@ -102,25 +102,14 @@ def test_after_every_fault_each_lead_is_whole_once(faulty_world, monkeypatch):
 
     from leadflow import clock, wiring
     from leadflow.domain.models import Contact, Lead
-    from leadflow.steps.score import ScoreStep
     from leadflow_local import inspect
     from leadflow_local.stack import LocalStack, _free_port
     from leadflow_local.webhooks import Webhooks
 
     portal, telegram, _llm, state_dir = faulty_world
-    # Given a score step that crashes on two records of a batch…
-    calls, crash_lock = Counter(), threading.Lock()
-    real_handle = ScoreStep.handle
-
-    def flaky_handle(self, message):
-        with crash_lock:
-            calls["n"] += 1
-            n = calls["n"]
-        if n in (3, 4):
-            raise RuntimeError("injected crash mid-batch")
-        return real_handle(self, message)
-
-    monkeypatch.setattr(ScoreStep, "handle", flaky_handle)
+    # Given a score step that crashes on two records of a batch (planted in score's workers)…
+    calls = state_dir / "score-calls"
+    monkeypatch.setenv(worker_hooks.SCORE_CALLS, str(calls))
     # …a CRM that refuses and stalls for a stretch, and a Telegram that rate-limits.
     portal.fail_next(503, "QUERY_LIMIT_EXCEEDED", "Too many requests", times=2)
     portal.fail_next(500, times=1)
@@ -128,8 +117,9 @@ def test_after_every_fault_each_lead_is_whole_once(faulty_world, monkeypatch):
     telegram.fail_next("rate_limit", times=2, retry_after=1, method="sendMessage")
 
     stack = LocalStack(
-        port=_free_port(), state_dir=state_dir, schedule=False, clock_start=_saturday_morning()
-    )
+        port=_free_port(), state_dir=state_dir, schedule=False, clock_start=_saturday_morning(),
+        worker_setup="tests.integration.worker_hooks:flaky_score",
+    )  # fmt: skip
     stack.start()
     try:
         hooks = Webhooks(stack.url, stack.state()["secrets"])
@@ -188,7 +178,7 @@ def test_after_every_fault_each_lead_is_whole_once(faulty_world, monkeypatch):
         )
         assert routed.owner and len(portal.records_with_origin(GHOST)) == 1
         assert stack.drain(10) and inspect.dlq_messages(stack.state()) == []
-        assert calls["n"] >= len(by_contact) + 2  # the crashed records were retried
+        assert worker_hooks.count(calls) >= len(by_contact) + 2  # the crashed records were retried
     finally:
         stack.stop()
         wiring.reset()

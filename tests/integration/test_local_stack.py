@@ -1,5 +1,6 @@
 """`leadflow up` as a user runs it: a real process, its readiness line and state file, webhooks
-through its gateway, the CLI commands against it, the DLQ with its reason, Ctrl-C."""
+through its gateway, the CLI commands against it, the DLQ with its reason, its emulator and
+workers as processes of their own, Ctrl-C stopping every one of them."""
 
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ def wait_for(predicate, timeout: float = 20):
 def test_up_announces_itself_and_writes_its_state(stack):
     assert stack["first_line"] == f"leadflow up: http://127.0.0.1:{stack['port']}"
     assert stack["webhooks"][0].split() == ["telegram", f"http://127.0.0.1:{stack['port']}/webhooks/telegram"]
-    state = json.loads((stack["cwd"] / ".leadflow" / "local.json").read_text())
+    state = json.loads((stack["cwd"] / ".leadflow" / f"local-{stack['port']}.json").read_text())
     assert state["port"] == stack["port"] and state["pid"] == stack["process"].pid
 
 
@@ -88,7 +89,7 @@ def test_unsigned_requests_are_refused_fail_closed(stack):
 
 
 def test_a_telegram_message_becomes_a_lead_with_a_reply_and_an_owner(stack):
-    state = json.loads((stack["cwd"] / ".leadflow" / "local.json").read_text())
+    state = json.loads((stack["cwd"] / ".leadflow" / f"local-{stack['port']}.json").read_text())
     hooks = Webhooks(state["url"], state["secrets"])
     from datetime import UTC, datetime
 
@@ -118,7 +119,7 @@ def test_a_telegram_message_becomes_a_lead_with_a_reply_and_an_owner(stack):
 def test_a_poison_message_lands_in_the_dlq_with_its_reason_and_can_be_redriven(stack):
     import boto3
 
-    state = json.loads((stack["cwd"] / ".leadflow" / "local.json").read_text())
+    state = json.loads((stack["cwd"] / ".leadflow" / f"local-{stack['port']}.json").read_text())
     sqs = boto3.client("sqs", endpoint_url=state["aws_endpoint"], region_name="eu-central-1",
                        aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
     sqs.send_message(
@@ -141,10 +142,91 @@ def test_a_poison_message_lands_in_the_dlq_with_its_reason_and_can_be_redriven(s
     assert again["reason"] == entry["reason"]
 
 
+def test_the_emulator_and_each_function_run_in_processes_of_their_own(stack):
+    state = json.loads((stack["cwd"] / ".leadflow" / f"local-{stack['port']}.json").read_text())
+    workers = state["workers"]
+    assert sorted(workers) == ["escalate", "ingest", "remind", "route", "score"]
+    pids = [state["emulator_pid"], *(pid for pids in workers.values() for pid in pids)]
+    assert all(pids) and len(set(pids)) == len(pids) and stack["process"].pid not in pids
+    assert set(pids) <= set(_descendants(stack["process"].pid))
+
+
+def test_invoke_runs_a_sample_on_a_fresh_emulator_unless_told_the_port(stack):
+    events = Path(__file__).resolve().parents[2] / "events"
+    fresh = leadflow(stack["cwd"], "invoke", "ingest", "-e", str(events / "ingest" / "telegram_text.json"))
+    assert fresh.returncode == 0, fresh.stderr
+    assert json.loads(fresh.stdout)["statusCode"] == 200  # the result alone on stdout, logs on stderr
+    scored = leadflow(stack["cwd"], "invoke", "score", "-e", str(events / "score" / "inbound_message.json"))
+    assert scored.returncode == 0, scored.stderr
+    time.sleep(1)
+    leads = json.loads(leadflow(stack["cwd"], "leads", "--json").stdout)
+    samples = {"5123456789", "318224471"}  # the two samples' clients
+    assert not [lead for lead in leads if lead["contact"]["channel_user_id"] in samples]
+
+    told = leadflow(stack["cwd"], "invoke", "score", "-e", str(events / "score" / "inbound_message.json"),
+                    "--port", str(stack["port"]))  # fmt: skip
+    assert told.returncode == 0, told.stderr
+    leads = json.loads(leadflow(stack["cwd"], "leads", "--json").stdout)
+    assert [
+        lead["contact"]["channel_user_id"] for lead in leads if lead["contact"]["channel_user_id"] in samples
+    ] == ["318224471"]
+
+
+def test_two_stacks_in_one_folder_keep_their_own_state(stack):
+    port = _free_port()
+    second = subprocess.Popen([*CLI, "up", "--port", str(port)], cwd=stack["cwd"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        assert second.stdout and second.stdout.readline().startswith("leadflow up: http://")
+        ambiguous = leadflow(stack["cwd"], "leads")
+        assert ambiguous.returncode == 1
+        assert "several stacks run here, on ports" in ambiguous.stderr
+        for running in (port, stack["port"]):
+            assert f"{running} (http://127.0.0.1:{running})" in ambiguous.stderr
+        assert "say which with --port N" in ambiguous.stderr
+        assert leadflow(stack["cwd"], "leads", "--port", str(port)).returncode == 0
+    finally:
+        second.send_signal(signal.SIGINT)
+        second.wait(timeout=20)
+    # stopping the second removed its own state, not the first one's
+    assert not (stack["cwd"] / ".leadflow" / f"local-{port}.json").exists()
+    assert (stack["cwd"] / ".leadflow" / f"local-{stack['port']}.json").exists()
+    assert leadflow(stack["cwd"], "leads").returncode == 0
+
+
 def test_ctrl_c_stops_everything_and_removes_the_state_file(stack):
     process = stack["process"]
+    children = _descendants(process.pid)  # the emulator, the zygote and every worker
+    assert len(children) >= 2 + 5
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=20) == 0
-    assert not (stack["cwd"] / ".leadflow" / "local.json").exists()
+    assert not (stack["cwd"] / ".leadflow" / f"local-{stack['port']}.json").exists()
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://127.0.0.1:{stack['port']}/webhooks/telegram", timeout=2)
+    wait_for(lambda: not any(_running(pid) for pid in children), timeout=10)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process under `pid` (children, their children, …), from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Still running? A zombie has finished (it only waits to be reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")

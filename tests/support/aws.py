@@ -3,9 +3,7 @@ pointed at it — the integration fixture every store/handler test uses."""
 
 from __future__ import annotations
 
-import copy
 import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +16,7 @@ from moto import mock_aws
 from leadflow import wiring
 from leadflow.adapters.store import Store
 from leadflow.adapters.store.config_store import ConfigStore
+from leadflow_local.emulator import atomic_moto_writes  # noqa: F401 - the tests' name for the shim
 from leadflow_local.stack import create_queues, create_tables
 from leadflow_local.template import load_template
 
@@ -62,7 +61,8 @@ def aws_stack(config: Path | str | None = SALON) -> Iterator[AwsStack]:
         env = {
             "LEADS_TABLE": "LeadsTable", "CONTACTS_TABLE": "ContactsTable", "CONVERSATION_TABLE": "ConversationTable",
             "STAFF_TABLE": "StaffTable", "TIMERS_TABLE": "TimersTable", "INBOX_TABLE": "InboxTable",
-            "CONFIG_TABLE": "ConfigTable", "BOOKINGS_TABLE": "BookingsTable", "SCORE_QUEUE_URL": urls["ScoreQueue"], "ROUTE_QUEUE_URL": urls["RouteQueue"],
+            "CONFIG_TABLE": "ConfigTable", "BOOKINGS_TABLE": "BookingsTable",
+            "SCORE_QUEUE_URL": urls["ScoreQueue"], "ROUTE_QUEUE_URL": urls["RouteQueue"],
             "POWERTOOLS_METRICS_DISABLED": "true",
         }  # fmt: skip
         saved = {k: os.environ.get(k) for k in env}
@@ -154,33 +154,3 @@ def deployed_stack(
             os.environ.clear()
             os.environ.update(saved)
             wiring.reset()
-
-
-@contextmanager
-def atomic_moto_writes() -> Iterator[None]:
-    """moto applies a conditional update as an unlocked read-modify-write, so two threads can both
-    pass one condition. DynamoDB writes one item atomically and answers with that write's values:
-    one lock per write request, its answer copied under the lock, gives moto that and nothing more
-    (tests/unit/routing/test_fairness.py, tests/unit/crm/test_rate_limit.py)."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()  # a transaction's own writes go through put_item/delete_item again
-    originals = {
-        name: getattr(DynamoDBBackend, name)
-        for name in ("update_item", "put_item", "delete_item", "transact_write_items")
-    }
-
-    def atomic(write):  # type: ignore[no-untyped-def]
-        def locked(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-            with lock:
-                return copy.deepcopy(write(self, *args, **kwargs))
-
-        return locked
-
-    for name, write in originals.items():
-        setattr(DynamoDBBackend, name, atomic(write))
-    try:
-        yield
-    finally:
-        for name, write in originals.items():
-            setattr(DynamoDBBackend, name, write)

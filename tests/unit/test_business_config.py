@@ -111,7 +111,8 @@ def test_bundled_example_business_is_valid():
     from leadflow.business import load_business_config
     from leadflow_local.stack import EXAMPLE_CONFIG
 
-    assert len(load_business_config(EXAMPLE_CONFIG).staff) == 7
+    example = load_business_config(EXAMPLE_CONFIG)
+    assert len(example.staff) == 10 and len(example.branches) == 2
 
 
 @pytest.mark.parametrize("written", ["'9pm'", "25:00", "'21.00'"])

@@ -118,6 +118,27 @@ def staff_name(business: BusinessConfig, staff_id: str | None) -> str:
     return member.name if member else (staff_id or "—")
 
 
+MEDIA_WORDS = {
+    "photo": "фото",
+    "video": "видео",
+    "voice": "голосовое",
+    "audio": "аудио",
+    "document": "файл",
+    "sticker": "стикер",
+    "location": "геолокация",
+    "contact": "контакт",
+}
+
+
+def _said(message: dict) -> str:
+    """An inbound message in words: its text, what it carried, or that it was a missed call."""
+    if message.get("text"):
+        return str(message["text"])[:200]
+    if message.get("media"):
+        return "[" + ", ".join(MEDIA_WORDS.get(m, m) for m in message["media"]) + "]"
+    return "📞 Пропущенный звонок" if message.get("channel") == "call" else ""
+
+
 def card_text(
     business: BusinessConfig, lead: Lead, contact: ContactRecord, history: list[dict], today: date
 ) -> str:
@@ -162,13 +183,9 @@ def card_text(
             f"Повторный клиент: обращений {contact.leads}, визитов {contact.visits}"
             + (f", прежний мастер {staff_name(business, contact.last_owner)}" if contact.last_owner else "")
         )
-    recent = (
-        lead.recent_texts
-        or [  # leads written before the lead kept its last texts
-            (m.get("text") or "[" + ", ".join(m.get("media", [])) + "]")[:200]
-            for m in [m for m in history if m.get("direction") == "in"][-3:]
-        ]
-    )
+    recent = lead.recent_texts or [  # leads written before the lead kept its last texts
+        said for said in (_said(m) for m in [m for m in history if m.get("direction") == "in"][-3:]) if said
+    ]
     if recent:
         lines.append("Последние сообщения:")
         lines.extend(f"— {text}" for text in recent)
