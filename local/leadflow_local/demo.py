@@ -32,10 +32,15 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
     from leadflow_local.inspect import all_leads, invite, outbox
     from leadflow_local.stack import EXAMPLE_CONFIG, LocalStack, _free_port
 
-    business = load_business_config(EXAMPLE_CONFIG)
+    # The demo's salon books for real: the assistant offers free slots and books the client's pick.
+    demo_dir = state_dir or Path(".leadflow")
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    config_path = demo_dir / "demo_business.yaml"
+    config_path.write_text(EXAMPLE_CONFIG.read_text(encoding="utf-8") + "\n" + DEMO_BOOKING, encoding="utf-8")
+    business = load_business_config(config_path)
     start = _next_working_morning(business.timezone)
     stack = LocalStack(
-        port=_free_port(), speed=1.0, clock_start=start, state_dir=state_dir or Path(".leadflow")
+        port=_free_port(), config_path=config_path, speed=1.0, clock_start=start, state_dir=demo_dir
     )
     problems: list[str] = []
     # The demo's VK messages come from its own community: checked like a configured one (set
@@ -84,6 +89,17 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
             if answer.status_code != 200:
                 problems.append(f"{title}: HTTP {answer.status_code}")
         stack.drain()
+        # A client picks one of the slots the assistant offered, and gets the confirmation.
+        for title, text in (
+            (
+                "telegram: colouring on Monday evening",
+                "Хочу на окрашивание в понедельник вечером, Центр. Марина",
+            ),
+            ("telegram: she picks the second slot", "давайте второе"),
+        ):
+            answer = hooks.post(hooks.telegram_text(70002, "Марина", text, now()))
+            print(f"→ {title:<45} {answer.status_code}")
+            stack.drain()
         follow_up = hooks.telegram_text(70001, "Ирина", "мой номер +7 913 840-27-65", now())
         print(f"→ {'telegram: the client sends her phone':<45} {hooks.post(follow_up).status_code}")
         stack.drain()
@@ -152,11 +168,17 @@ def _speed_up(stack, speed: float) -> None:
             thread.speed = speed  # type: ignore[attr-defined]
 
 
+DEMO_BOOKING = """booking:                 # the demo books for real (leadflow demo adds this section)
+  enabled: true
+  show_master: true
+"""
+
 # What each kind of outgoing message is, in words (any other kind: its name with spaces).
 KIND_WORDS = {
     "reply": "the assistant",
     "client_message": "the assistant",
     "staff_reply": "a staff member, from the card",
+    "booking_confirmation": "the booking confirmation",
     "staff_answer": "the bot",
     "sla_reminder": "SLA reminder",
     "escalation": "escalation to the senior",
@@ -239,6 +261,8 @@ def _check(leads, messages) -> list[str]:
         problems.append("Irina's lead was not completed and accepted")
     elif irina.appointment_at is None:
         problems.append("Anna's «Записан» did not book Irina's visit")
+    if not any(m["kind"] == "reply" and m["text"].startswith("Готово! Записали вас") for m in messages):
+        problems.append("the client who picked an offered slot got no confirmation")
     if not any(m["kind"] == "staff_reply" for m in messages):
         problems.append("the staff answer did not reach the client")
     if not any(m["kind"] in ("sla_reminder", "escalation") for m in messages):

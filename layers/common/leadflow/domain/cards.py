@@ -183,9 +183,14 @@ def card_text(
             f"Повторный клиент: обращений {contact.leads}, визитов {contact.visits}"
             + (f", прежний мастер {staff_name(business, contact.last_owner)}" if contact.last_owner else "")
         )
-    recent = lead.recent_texts or [  # leads written before the lead kept its last texts
-        said for said in (_said(m) for m in [m for m in history if m.get("direction") == "in"][-3:]) if said
-    ]
+    recent = (
+        lead.recent_texts
+        or [  # leads written before the lead kept its last texts
+            said
+            for said in (_said(m) for m in [m for m in history if m.get("direction") == "in"][-3:])
+            if said
+        ]
+    )
     if recent:
         lines.append("Последние сообщения:")
         lines.extend(f"— {text}" for text in recent)

@@ -259,6 +259,7 @@ ORDINALS = [
     (re.compile(r"\b(трет\w*|3-?(е|й|ье|ий))\b|\bthird\b", re.I), 2),
     (re.compile(r"\b(последн\w*)\b|\blast\b", re.I), -1),
 ]
+PHONE = re.compile(r"\+?\d[\d\s\-()]{7,}\d")
 CLOCK = re.compile(r"(?<![\d.:])(\d{1,2})(?:[:.](\d{2}))?(?![\d.:]|\s*(?:числ|декабр|январ|₽|руб))")
 
 
@@ -267,6 +268,7 @@ def picked_slot(text: str, offered: Sequence[Slot]) -> Slot | None:
     None when it names none of them (a new wish, a question)."""
     if not offered:
         return None
+    text = PHONE.sub(" ", text)  # «мой номер +7 913 840-27-65» names no time
     for match in CLOCK.finditer(text):
         hours, minutes = int(match.group(1)), match.group(2)
         for candidate_hour in (hours, hours + 12) if hours < 12 else (hours,):

@@ -113,7 +113,7 @@ class Bookings:
 
         def slots_on(day: date) -> list[Slot]:
             if day not in cache:
-                cache[day] = system.free_slots(service, day, now, lead.branch)
+                cache[day] = system.free_slots(service, day, now, lead.branch, lead.lead_id)
             return [s for s in cache[day] if (s.start, s.master) not in skip]
 
         wished = near[0] if near else lead.preferred_date

@@ -217,3 +217,13 @@ def test_fifty_clients_answering_at_once_never_share_a_master(salon) -> None:
     for lead in unbooked:
         said = texts[lead.lead_id]
         assert said.startswith("Это время только что заняли."), said
+
+
+def test_a_message_that_picks_nothing_keeps_the_offer(salon) -> None:
+    score(salon, client(1, "окрашивание в субботу в 13"))
+    first = [(o.start, o.master) for o in lead_of(salon).offered]
+    clock.advance(timedelta(minutes=1))
+    score(salon, client(2, "мой номер +7 913 840-27-65"))
+    lead = lead_of(salon)
+    assert [(o.start, o.master) for o in lead.offered] == first  # its own holds do not push it elsewhere
+    assert lead.status != "booked" and lead.contact.phone == "+79138402765"

@@ -32,8 +32,16 @@ class Booked:
 class BookingSystem(Protocol):
     name: str
 
-    def free_slots(self, service: Service, day: date, now: datetime, branch: str | None = None) -> list[Slot]:
-        """Every free slot of the service on ``day`` (local), time then master."""
+    def free_slots(
+        self,
+        service: Service,
+        day: date,
+        now: datetime,
+        branch: str | None = None,
+        lead_id: str | None = None,
+    ) -> list[Slot]:
+        """Every free slot of the service on ``day`` (local), time then master; ``lead_id``'s own
+        holds count as free (its offer is being made again)."""
         ...
 
     def hold(self, slot: Slot, lead_id: str, now: datetime) -> bool:

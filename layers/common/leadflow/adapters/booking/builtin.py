@@ -71,8 +71,16 @@ class BuiltinBooking:
                 return found
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def free_slots(self, service: Service, day: date, now: datetime, branch: str | None = None) -> list[Slot]:
-        return free_slots(self.business, service, day, self.busy(day, now), now=now, branch=branch)
+    def free_slots(
+        self,
+        service: Service,
+        day: date,
+        now: datetime,
+        branch: str | None = None,
+        lead_id: str | None = None,
+    ) -> list[Slot]:
+        busy = self.busy(day, now, ignore_lead=lead_id)
+        return free_slots(self.business, service, day, busy, now=now, branch=branch)
 
     def booking_of(self, lead_id: str, day: date) -> list[dict]:
         return [c for c in self._cells(day) if c.get("lead_id") == lead_id and c.get("kind") == "booking"]

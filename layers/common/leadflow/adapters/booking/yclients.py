@@ -111,7 +111,14 @@ class YclientsBooking:
     def _staff_by_yclients_id(self) -> dict[int, str]:
         return {m.yclients_id: m.id for m in self.business.staff if m.yclients_id is not None}
 
-    def free_slots(self, service: Service, day: date, now: datetime, branch: str | None = None) -> list[Slot]:
+    def free_slots(
+        self,
+        service: Service,
+        day: date,
+        now: datetime,
+        branch: str | None = None,
+        lead_id: str | None = None,
+    ) -> list[Slot]:
         if service.yclients_id is None:
             return []
         known = self._staff_by_yclients_id()
