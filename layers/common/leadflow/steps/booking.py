@@ -146,6 +146,17 @@ class Bookings:
             lead = result.lead if result else lead
         return lead, offer_text(offer, lead, self.business, today, wished)
 
+    def cancel(self, lead: Lead) -> None:
+        """A cancelled visit gives its time back to the calendar (idempotent)."""
+        if self.system is None or not lead.booking_ref:
+            return
+        try:
+            self.system.cancel(lead)
+        except BookingUnavailable as exc:
+            logger.warning(
+                "booking not cancelled in the calendar", extra={"lead_id": lead.lead_id, "error": str(exc)}
+            )
+
     # ------------------------------------------------------------------ confirmations
     def confirm_to_client(self, lead: Lead, today: date | None = None) -> None:
         """The confirmation of the lead's booking, once per visit time (a move confirms again)."""

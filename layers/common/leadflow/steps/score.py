@@ -379,6 +379,8 @@ class ScoreStep:
             "cancel": (lifecycle.cancel, texts.cancelled, "отменил визит ❌"),
         }[answer]
         self.leads.apply(lead.lead_id, change, known=lead)
+        if answer == "cancel":
+            self.bookings.cancel(lead)  # the master's time is free again
         self.messenger.to_client(lead, f"reply:{message.message_id}", "reply", reply)
         note = f"{lead.contact.name or 'Клиент'} {verdict} ({lead.lead_id})"
         self.messenger.to_owner(lead, f"owner_note:{message.message_id}", note)

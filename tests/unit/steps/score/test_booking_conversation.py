@@ -227,3 +227,15 @@ def test_a_message_that_picks_nothing_keeps_the_offer(salon) -> None:
     lead = lead_of(salon)
     assert [(o.start, o.master) for o in lead.offered] == first  # its own holds do not push it elsewhere
     assert lead.status != "booked" and lead.contact.phone == "+79138402765"
+
+
+def test_a_client_who_cancels_gives_the_time_back(salon) -> None:
+    score(salon, client(1, "окрашивание в субботу в 13"))
+    score(salon, client(2, "давайте в 13:00"))
+    lead = lead_of(salon)
+    assert lead.status == "booked"
+    booking = wiring.booking(wiring.business())
+    assert booking.busy(lead.appointment_at.date(), clock.now())
+    score(salon, client(3, "нет, отмените"))
+    assert salon.store.leads.get(lead.lead_id).status == "cancelled"
+    assert booking.busy(lead.appointment_at.date(), clock.now()) == []
