@@ -10,7 +10,7 @@ SAM_VENV := .venv-sam
 PY312 ?= $(shell for p in $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 /usr/bin/python3.12 python3.12; do \
 	  $$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' >/dev/null 2>&1 && { command -v $$p; break; }; done)
 
-.PHONY: demo test lint typecheck sam-validate sam-build ci bench up clean
+.PHONY: demo test lint typecheck sam-validate sam-build ci bench up clean yandex-package
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11+ is needed"; exit 1; }
@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 
+# `make demo CRM=sheets`: the same story with a Google sheet (on a local stand-in) as the CRM.
 demo: $(STAMP)
-	$(BIN)/leadflow demo
+	$(BIN)/leadflow demo $(if $(CRM),--crm $(CRM))
 
 up: $(STAMP)
 	$(BIN)/leadflow up
@@ -50,6 +51,10 @@ sam-build: $(SAM_VENV)/.installed
 	SAM_CLI_TELEMETRY=0 PATH="$$(dirname $(PY312)):$$PATH" $(SAM_VENV)/bin/sam build --region eu-central-1
 
 ci: test lint typecheck sam-validate sam-build
+
+# One zip per function for Yandex Cloud Functions (deploy/yandex; README "Deploying to Yandex Cloud").
+yandex-package: $(STAMP)
+	$(BIN)/python deploy/yandex/package.py --out build/yandex
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

@@ -5,10 +5,11 @@ from __future__ import annotations
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from leadflow import wiring
+from leadflow.adapters.platform import aws_shaped
 from leadflow.observability import logger, metrics
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
-    return wiring.escalate_step().handle_event(event, context)
+    return wiring.escalate_step().handle_event(aws_shaped(event), context)

@@ -43,6 +43,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         config_path=Path(args.config) if args.config else None,
         speed=args.speed,
         data_dir=Path(args.data) if args.data else None,
+        flavor=args.flavor,
     )
     try:
         stack.start()
@@ -63,7 +64,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     if stack.data_dir:
         brought = stack.restored
         kept = (
-            f"{brought['items']} items and {brought['messages']} queued messages"
+            f"{brought['items']} items, {brought.get('files', 0)} clients' files"
+            f" and {brought['messages']} queued messages"
             if brought
             else "nothing yet"
         )
@@ -71,7 +73,11 @@ def cmd_up(args: argparse.Namespace) -> int:
               f"{snapshot.SNAPSHOT_EVERY_S} s and at stop)")  # fmt: skip
     else:
         print("data: in memory only — Ctrl-C forgets every lead (keep them with --data DIR)")
-    print(f"AWS emulator: {stack.emulator.endpoint} · clock speed ×{args.speed:g} · Ctrl-C stops", flush=True)
+    flavor = " · Yandex Cloud flavour" if args.flavor == "yandex" else ""
+    print(
+        f"AWS emulator: {stack.emulator.endpoint} · clock speed ×{args.speed:g}{flavor} · Ctrl-C stops",
+        flush=True,
+    )
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     try:
@@ -158,6 +164,18 @@ def cmd_leads(args: argparse.Namespace) -> int:
     return 0
 
 
+def _card_text(lead_id: str) -> str:
+    from leadflow import clock, wiring
+    from leadflow.domain.cards import card_text
+
+    store, business = wiring.store(), wiring.business()
+    lead = store.leads.get(lead_id)
+    assert lead is not None
+    today = clock.now().astimezone(business.tz).date()
+    history = store.conversation.history(lead_id)
+    return card_text(business, lead, store.contacts.get(lead.contact_id), history, today)
+
+
 def cmd_lead(args: argparse.Namespace) -> int:
     from leadflow_local.inspect import lead_with_messages
 
@@ -175,6 +193,10 @@ def cmd_lead(args: argparse.Namespace) -> int:
             print(
                 f"{key:<16} {json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value}"
             )
+    print("\ncard (as its owner sees it in Telegram):")
+    for line in _card_text(args.lead_id).splitlines():
+        print(f"  │ {line}")
+    print("\nconversation and timeline:")
     for m in messages:
         print(f"[{m['at'] or '-'}] {m['direction']:<5} {m['kind'] or m['channel'] or ''}".rstrip())
         for line in (m["text"] or "").splitlines():
@@ -240,12 +262,21 @@ def cmd_book(args: argparse.Namespace) -> int:
 def cmd_dlq(args: argparse.Namespace) -> int:
     from leadflow_local.inspect import dlq_messages, redrive
 
-    target = _connected(args)
+    if args.yandex:  # a Yandex Cloud deployment: its queues from `terraform output -json`
+        from leadflow_local.yandex import BadOutputs, queue_urls
+
+        try:
+            queue_url = queue_urls(Path(args.yandex))
+        except BadOutputs as exc:
+            print(exc, file=sys.stderr)
+            return 2
+    else:
+        queue_url = _connected(args).queue_url
     if args.action == "redrive":
-        moved = redrive(queue_url=target.queue_url)
+        moved = redrive(queue_url=queue_url)
         print(f"redrove {moved} message(s)")
         return 0
-    messages = dlq_messages(queue_url=target.queue_url)
+    messages = dlq_messages(queue_url=queue_url)
     if args.json:
         _print_json(messages)
         return 0
@@ -284,7 +315,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from leadflow_local.demo import run_demo
 
-    return run_demo(speed=args.speed)
+    return run_demo(speed=args.speed, crm=args.crm)
 
 
 def cmd_qualify(args: argparse.Namespace) -> int:
@@ -305,13 +336,13 @@ def cmd_config(args: argparse.Namespace) -> int:
         print(f"{args.file}: {exc.strerror}", file=sys.stderr)
         return 1
     if args.action == "check":
-        from leadflow.business import locate
+        from leadflow.business import dotted, locate
         from leadflow.domain.config_review import config_warnings
 
         text = Path(args.file).read_text(encoding="utf-8")
         for loc, warning in config_warnings(business):
             line = locate(text, loc)
-            where = ".".join(str(part) for part in loc) + (f" (line {line})" if line else "")
+            where = dotted(loc) + (f" (line {line})" if line else "")
             print(f"{args.file}: {where}: warning: {warning}")
         print(f"{args.file}: ok ({len(business.services)} services, {len(business.staff)} staff, "
               f"{len(business.routing)} routing rules)")  # fmt: skip
@@ -350,7 +381,9 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
     _connected(args)
     try:
-        report = Privacy(wiring.store(), wiring.crm(), wiring.business()).forget(args.phone)
+        report = Privacy(wiring.store(), wiring.crm(), wiring.business(), wiring.media_bucket()).forget(
+            args.phone
+        )
     except ValueError as exc:
         print(f"leadflow forget: {exc}", file=sys.stderr)
         return 2
@@ -398,6 +431,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="keep leads, conversations and queues in DIR across restarts (default: forgotten at stop)",
     )
+    up.add_argument(
+        "--flavor", choices=["aws", "yandex"], default="aws",
+        help="the cloud whose events and semantics the stack plays (default aws; yandex: deploy/yandex)",
+    )  # fmt: skip
     up.set_defaults(func=cmd_up)
 
     def with_port(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -450,6 +487,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dlq.add_argument("action", nargs="?", choices=["redrive"])
     dlq.add_argument("--json", action="store_true")
+    dlq.add_argument(
+        "--yandex", metavar="OUTPUTS.json",
+        help="a Yandex Cloud deployment: `terraform -chdir=deploy/yandex output -json` saved to a file",
+    )  # fmt: skip
     dlq.set_defaults(func=cmd_dlq)
 
     invoke = sub.add_parser("invoke", help="run one handler in-process (sam local invoke without Docker)")
@@ -464,6 +505,10 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="start the stack, replay a realistic stream of leads, print what happened"
     )
     demo.add_argument("--speed", type=float, default=600.0, help="clock speed while the SLA ladder plays out")
+    demo.add_argument(
+        "--crm", choices=["builtin", "sheets"], default="builtin",
+        help="sheets: leads go to a Google sheet on a local stand-in of Google's API, printed at the end",
+    )  # fmt: skip
     demo.set_defaults(func=cmd_demo)
 
     qualify = sub.add_parser(

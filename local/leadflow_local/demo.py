@@ -1,6 +1,11 @@
 """`leadflow demo` (and `make demo`): start the stack, replay a realistic stream of leads through
 the webhooks, let staff act from Telegram and the SLA ladder play out on a fast clock, then print
-what happened and the KPIs. Exits 0 when every step did what it should; 1 otherwise."""
+what happened and the KPIs. Exits 0 when every step did what it should; 1 otherwise.
+
+`leadflow demo --crm sheets` runs the same story with the example business's CRM a Google sheet
+(``crm: {kind: sheets, …}``): a stand-in of Google's token endpoint and Sheets API
+(leadflow_local.sheets_standin) holds the sheet, the service account's key is made for the run,
+and the sheet's rows are printed at the end as the owner sees them."""
 
 from __future__ import annotations
 
@@ -9,10 +14,20 @@ import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from leadflow_local.webhooks import VK_COMMUNITY, Webhooks
 
 STAFF_CHAT_ANNA = 5001
+# The demo's clients' files (served by a stand-in CDN; the voice's words known to a stand-in transcriber).
+DEMO_PHOTO = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 8 + b"\xff\xd9"
+DEMO_VOICE = b"ID3\x04\x00\x00\x00\x00\x00\x00" + bytes(range(255, -1, -1)) * 12
+VOICE_WORDS = "Здравствуйте! Хочу подстричься в пятницу в 18:00, меня зовут Дарья"
+PHOTO_CAPTION = "Хочу такой дизайн на маникюр 💅 Можно завтра в 12:00? Вика"
+# `--crm sheets`: the owner's spreadsheet (an id shaped like Google's) and its tab.
+DEMO_SPREADSHEET = "1LaimSalonLeadsDemoSheet0123456789abcdef"
+DEMO_TAB = "Лиды"
+CRMS = ("builtin", "sheets")
 
 
 def _next_working_morning(tz_name: str) -> datetime:
@@ -25,22 +40,32 @@ def _next_working_morning(tz_name: str) -> datetime:
     return datetime(saturday.year, saturday.month, saturday.day, 10, 5, tzinfo=tz)
 
 
-def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
+def run_demo(speed: float = 600.0, state_dir: Path | None = None, crm: str = "builtin") -> int:
     from leadflow import clock, wiring
     from leadflow.business import load_business_config
     from leadflow.settings import reset_caches
     from leadflow_local.inspect import all_leads, invite, outbox
     from leadflow_local.stack import EXAMPLE_CONFIG, LocalStack, _free_port
+    from leadflow_local.standins import StandIns
 
+    if crm not in CRMS:
+        raise ValueError(f"crm: {crm!r} is not one of {', '.join(CRMS)}")
+    state_dir = state_dir or Path(".leadflow")
+    business = load_business_config(EXAMPLE_CONFIG)
+    # Voice messages are transcribed by a stand-in of an OpenAI-compatible endpoint, for this run only.
+    standins = StandIns().__enter__()
+    names = ("TRANSCRIBE_API_KEY", "TRANSCRIBE_BASE_URL", *SHEETS_ENVIRONMENT)
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update(TRANSCRIBE_API_KEY=standins.api_key, TRANSCRIBE_BASE_URL=f"{standins.url}/v1")
+    config_path, sheets = None, None
+    if crm == "sheets":
+        sheets, config_path = _sheets_standin(state_dir)
     # The demo's salon books for real: the assistant offers free slots and books the client's pick.
-    demo_dir = state_dir or Path(".leadflow")
-    demo_dir.mkdir(parents=True, exist_ok=True)
-    config_path = demo_dir / "demo_business.yaml"
-    config_path.write_text(EXAMPLE_CONFIG.read_text(encoding="utf-8") + "\n" + DEMO_BOOKING, encoding="utf-8")
+    config_path = _with_booking(config_path or EXAMPLE_CONFIG, state_dir)
     business = load_business_config(config_path)
     start = _next_working_morning(business.timezone)
     stack = LocalStack(
-        port=_free_port(), config_path=config_path, speed=1.0, clock_start=start, state_dir=demo_dir
+        port=_free_port(), speed=1.0, clock_start=start, state_dir=state_dir, config_path=config_path
     )
     problems: list[str] = []
     # The demo's VK messages come from its own community: checked like a configured one (set
@@ -54,6 +79,12 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
             f"the clock reads {start:%A %d.%m %H:%M} ({business.timezone}). Lines marked │ are quoted as\n"
             f"the client or the staff member sees them, in Russian.\n"
         )
+        if sheets:
+            print(
+                f"Its CRM is a Google sheet (crm: {{kind: sheets}}): the tab «{DEMO_TAB}» of spreadsheet\n"
+                f"{DEMO_SPREADSHEET}, shared with {sheets.account},\n"
+                f"on a stand-in of Google's token endpoint and Sheets API at {sheets.url}.\n"
+            )
         hooks = Webhooks(stack.url, stack.state()["secrets"])
 
         def now() -> datetime:
@@ -66,6 +97,10 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
             "Anna (administrator) opens her invite link in Telegram; the other staff have not connected yet.\n"
         )
 
+        photo = standins.add_file("design.jpg", DEMO_PHOTO, "image/jpeg")
+        voice = standins.add_recording("voice.mp3", DEMO_VOICE, "audio/mpeg", VOICE_WORDS)
+        recording = {"type": "audio_message", "audio_message": {
+            "id": 456239017, "owner_id": 190000456, "duration": 5, "link_mp3": voice, "link_ogg": voice}}  # fmt: skip
         stream = [
             ("telegram: booking without a phone", hooks.telegram_text(
                 70001, "Ирина", "Здравствуйте! Хочу на маникюр завтра в 15:00 в центре. Меня зовут Ирина", now(), update_id=555001)),
@@ -82,6 +117,9 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
                 "Комментарий": "Хочу в понедельник вечером", "Филиал": "Академгородок", "utm_source": "instagram", "utm_medium": "cpc",
                 "utm_campaign": "march8", "promo": "ROSES"})),
             ("call: missed call", hooks.missed_call("+79135550077", "+73912000000", now())),
+            ("instagram: a photo «хочу такой дизайн»", hooks.instagram_text(
+                "17841455598765432", PHOTO_CAPTION, now(), attachments=[{"type": "image", "payload": {"url": photo}}])),
+            ("vk: a voice message", hooks.vk_message(190000456, "", now(), attachments=[recording])),
         ]  # fmt: skip
         for title, delivery in stream:
             answer = hooks.post(delivery)
@@ -136,23 +174,101 @@ def run_demo(speed: float = 600.0, state_dir: Path | None = None) -> int:
 
         from leadflow.domain.kpi import compute_kpis
         from leadflow_local.inspect import next_timer
-        from leadflow_local.report import leads_table, print_kpis
+        from leadflow_local.report import aligned, leads_table, print_kpis
 
         leads, messages = all_leads(), outbox()
         _report(leads, messages, business)
+        _print_media(leads, messages)
         print("\nLeads (as `leadflow leads` shows them)")
         print(leads_table(leads, business, next_timer))
         print("\nKPIs (as `leadflow kpi` shows them)")
         print_kpis(compute_kpis(leads, tz=business.tz), business)
         problems.extend(_check(leads, messages))
+        if sheets:
+            rows = sheets.rows(DEMO_SPREADSHEET, DEMO_TAB)
+            print(f"\nThe Google sheet «{DEMO_TAB}» (as the owner sees it in the browser)")
+            print("\n".join(f"  {line}" for line in aligned(rows, max_width=32)))
+            problems.extend(_check_sheet(leads, rows))
     finally:
         stack.stop()
+        standins.__exit__()
+        if sheets:
+            sheets.__exit__()
+        if config_path:
+            config_path.unlink(missing_ok=True)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         wiring.reset()
     if problems:
         print("\nleadflow demo: FAILED\n  " + "\n  ".join(problems), file=sys.stderr)
         return 1
     print("\nleadflow demo: done")
     return 0
+
+
+SHEETS_ENVIRONMENT = ("GOOGLE_SERVICE_ACCOUNT_JSON", "GOOGLE_SHEETS_API_BASE", "GOOGLE_OAUTH_TOKEN_URL")
+
+
+def _with_booking(source: Path, state_dir: Path) -> Path:
+    """The demo's config: ``source`` with the booking section (DEMO_BOOKING) added."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "demo-business-booking.yaml"
+    path.write_text(source.read_text(encoding="utf-8").rstrip("\n") + "\n" + DEMO_BOOKING, encoding="utf-8")
+    return path
+
+
+def _sheets_standin(state_dir: Path) -> tuple[Any, Path]:
+    """Google's token endpoint and Sheets API on 127.0.0.1 with the owner's empty sheet shared with
+    a service account made for this run; the environment pointed at them; the example config with
+    ``crm: {kind: sheets}`` written beside the state (the stack stores it as the business config)."""
+    import yaml
+
+    from leadflow_local.sheets_standin import GoogleSheets, service_account_json
+    from leadflow_local.stack import EXAMPLE_CONFIG
+
+    sheets = GoogleSheets().__enter__()
+    sheets.create(DEMO_SPREADSHEET, DEMO_TAB)
+    os.environ.update(
+        GOOGLE_SERVICE_ACCOUNT_JSON=service_account_json(sheets.account),
+        GOOGLE_SHEETS_API_BASE=sheets.url,
+        GOOGLE_OAUTH_TOKEN_URL=sheets.token_url,
+    )
+    config = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    config["crm"] = {
+        **(config.get("crm") or {}),
+        "kind": "sheets",
+        "sheet": {"spreadsheet_id": DEMO_SPREADSHEET, "sheet": DEMO_TAB},
+    }
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "demo-business-sheets.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return sheets, path
+
+
+def _check_sheet(leads, rows: list[list[Any]]) -> list[str]:
+    """One row per lead the CRM gets (not the spam) under one header; Irina's row says she is booked."""
+    from leadflow.adapters.crm.sheets_crm import COLUMNS
+    from leadflow.domain.cards import STATUS_LABEL
+
+    headers = dict(COLUMNS)
+    if not rows or rows[0][: len(COLUMNS)] != [title for _, title in COLUMNS]:
+        return ["the sheet has no header row of leadflow's columns"]
+    id_at, status_at = rows[0].index(headers["lead_id"]), rows[0].index(headers["status"])
+    ids = [row[id_at] if len(row) > id_at else "" for row in rows[1:]]
+    problems = []
+    if any(row[: len(COLUMNS)] == rows[0][: len(COLUMNS)] for row in rows[1:]):
+        problems.append("the sheet's header row was written twice")
+    targets = [lead for lead in leads if lead.intent != "not_target"]
+    if sorted(ids) != sorted(lead.lead_id for lead in targets):
+        problems.append(f"the sheet's rows {ids} are not one per target lead")
+    irina = next((lead for lead in leads if lead.contact.name == "Ирина"), None)
+    row = next((r for r in rows[1:] if irina and len(r) > status_at and r[id_at] == irina.lead_id), None)
+    if irina is None or row is None or row[status_at] != STATUS_LABEL.get(str(irina.status)):
+        problems.append("Irina's row in the sheet does not show her lead's status")
+    return problems
 
 
 def _speed_up(stack, speed: float) -> None:
@@ -183,8 +299,21 @@ KIND_WORDS = {
     "sla_reminder": "SLA reminder",
     "escalation": "escalation to the senior",
     "callback_answer": "pop-up after a button",
+    "client_media": "the client's file, under the card",
 }
 CARD_KINDS = ("lead_card", "card_update")
+
+
+def _print_media(leads, messages) -> None:
+    """The photo under its card, the voice's words on its card: what the owner sees of clients' files."""
+    print("\nPhotos and voice messages (as the owner sees them)")
+    for lead in leads:
+        forwarded = [m for m in messages if m["lead_id"] == lead.lead_id and m["kind"] == "client_media"]
+        for m in forwarded:
+            print(f"  {m['channel']}→ {m['to']:<12} under the card: {m['text']}")
+        for text in lead.recent_texts:
+            if text.startswith("🎤"):
+                print(f"  {lead.contact.name or lead.lead_id}'s card: — {text}")
 
 
 def _words(kind: str) -> str:
@@ -267,4 +396,22 @@ def _check(leads, messages) -> list[str]:
         problems.append("the staff answer did not reach the client")
     if not any(m["kind"] in ("sla_reminder", "escalation") for m in messages):
         problems.append("no SLA reminder or escalation happened")
+    vika = next((lead for lead in leads if lead.channel == "instagram" and lead.attachments), None)
+    if (
+        vika is None
+        or not vika.card
+        or not any(
+            m["kind"] == "client_media"
+            and m["status"] == "sent"
+            and m["id"].startswith(f"media:{vika.card}:")
+            for m in messages
+        )
+    ):
+        problems.append("the client's photo did not reach the owner under the card")
+    darya = next((lead for lead in leads if lead.channel == "vk" and "voice" in lead.media), None)
+    cards = [
+        m["text"] for m in messages if darya and m["lead_id"] == darya.lead_id and m["kind"] == "lead_card"
+    ]
+    if not cards or f"— 🎤 {VOICE_WORDS}" not in cards[-1]:
+        problems.append("the voice message's words are not on its card")
     return problems

@@ -45,6 +45,8 @@ class DeployedStack:
                 env[variable] = value
             else:
                 env[variable] = self._output(key)
+        for variable, key in FUNCTION_OUTPUTS.items():
+            env[variable] = self.outputs.get(key, "")  # a stack deployed before the output existed: unset
         return env
 
     def _output(self, key: str) -> str:
@@ -55,6 +57,11 @@ class DeployedStack:
                 f"stack {self.name!r} has no output {key}: it was deployed from an older template.yaml — "
                 "deploy it again (sam build && sam deploy) and retry"
             ) from None
+
+
+# Variables only some functions get (not in Globals) that a CLI command needs too: the output
+# that names their resource. `leadflow forget` deletes a person's files from the media bucket.
+FUNCTION_OUTPUTS = {"MEDIA_BUCKET": "MediaBucketName"}
 
 
 def environment_sources() -> dict[str, tuple[str, str]]:

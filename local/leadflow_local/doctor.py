@@ -607,6 +607,66 @@ def bitrix24(http: Http, webhook_url: str, mode: str, place: str) -> list[Check]
     return [webhook, ok(mode_name, f"{shown_mode}; config crm.mode: {mode}")]
 
 
+def amocrm(http: Http, base_url: str, token: str, place: str) -> Check:
+    """GET /api/v4/account with the long-lived token: the address and the token both work."""
+    name = "amocrm"
+    try:
+        reply = http.get(base_url.rstrip("/") + "/api/v4/account", headers=_bearer(token))
+    except Unreachable as exc:
+        return problem(name, f"{exc} — check AMOCRM_BASE_URL (https://<subdomain>.amocrm.ru)")
+    body = reply.body if isinstance(reply.body, dict) else {}
+    if reply.status == 200:
+        return ok(name, f"account «{body.get('name', '?')}» ({body.get('subdomain', '?')}): the token works")
+    if reply.status == 401:
+        return problem(name, "amoCRM refuses the token (expired or revoked): amoCRM → Settings → Integrations → "
+                             f"your integration → «Ключи и доступы» → generate a long-lived token into {place}")  # fmt: skip
+    if reply.status == 402:
+        return problem(name, "the amoCRM account is not paid: the API works on paid accounts only")
+    if reply.status == 403:
+        return problem(name, "amoCRM forbids this address (an IP restriction, or the integration was blocked "
+                             "for too many requests)")  # fmt: skip
+    if reply.status == 429:
+        return warning(name, "amoCRM is rate-limiting us (7 requests a second); try again in a minute")
+    return problem(
+        name, f"amoCRM answered {reply.status} {body.get('detail') or body.get('title') or ''}".strip()
+    )
+
+
+def google_sheet(
+    http: Http, key_json: str, token_url: str, api_base: str, spreadsheet_id: str, tab: str, place: str
+) -> Check:
+    """The key gets a token, and the sheet answers to it: shared with the service account, tab there."""
+    from leadflow.adapters.crm.google_sheets import ServiceAccountToken, SheetsError, a1
+
+    name = "google sheet"
+    token = ServiceAccountToken(key_json, token_url, http.session, timeout_s=http.timeout[1])
+    try:
+        email = token.account.client_email
+        access = token.get()
+    except SheetsError as exc:
+        return problem(name, f"{exc} — put the service account's JSON key into {place}")
+    from urllib.parse import quote
+
+    url = f"{api_base.rstrip('/')}/v4/spreadsheets/{spreadsheet_id}/values/{quote(a1(tab, '1:1'), safe='')}"
+    try:
+        reply = http.get(url, headers=_bearer(access))
+    except Unreachable as exc:
+        return problem(name, str(exc))
+    error = reply.body.get("error") if isinstance(reply.body, dict) else None
+    said = str(error.get("message")) if isinstance(error, dict) else f"HTTP {reply.status}"
+    if reply.status == 200:
+        return ok(name, f"sheet «{tab}» answers to {email}")
+    if reply.status == 403:
+        return problem(name, f"the sheet is not shared with {email} ({said}): open it → Share → add {email} as an "
+                             "editor (and check that the Google Sheets API is enabled in the key's project)")  # fmt: skip
+    if reply.status == 404:
+        return problem(name, f"there is no spreadsheet {spreadsheet_id} ({said}): copy the sheet's address into "
+                             "crm.sheet.spreadsheet_id")  # fmt: skip
+    if reply.status == 400:
+        return problem(name, f"the spreadsheet has no tab «{tab}» ({said}): fix crm.sheet.sheet")
+    return problem(name, f"Google answered {reply.status} ({said})")
+
+
 # --------------------------------------------------------------------------- SMS
 
 
@@ -729,6 +789,51 @@ def llm(http: Http, setup: Setup) -> Check:
     return judge_llm(reply, setup.settings.openai_model, setup.place("OPENAI_API_KEY"))
 
 
+# --------------------------------------------------------------------------- voice messages
+
+
+def judge_transcriber(reply: Reply, model: str, key_name: str, place: str) -> Check:
+    name = "voice"
+    unheard = "until then voice messages go to the owner and the client is asked to write"
+    body = reply.body if isinstance(reply.body, dict) else {}
+    if reply.status == 200:
+        ids = [m.get("id") for m in body.get("data") or [] if isinstance(m, dict)]
+        if ids and model not in ids:
+            listed = ", ".join(str(i) for i in ids[:6]) + (", …" if len(ids) > 6 else "")
+            return warning(name, f"the endpoint answers, but does not list the transcription model {model} "
+                                 f"(it has: {listed}): set TRANSCRIBE_MODEL to one it has, or TRANSCRIBE_BASE_URL "
+                                 f"to an endpoint that transcribes; {unheard}")  # fmt: skip
+        return ok(name, f"the endpoint answers; model {model} transcribes voice messages")
+    error = body.get("error")
+    code = (error.get("code") or error.get("type")) if isinstance(error, dict) else None
+    if reply.status == 404:
+        return warning(name, "the endpoint has no /models, so doctor cannot tell whether it transcribes")
+    if reply.status in (401, 403):
+        return problem(name, f"the endpoint refuses {key_name} ({reply.status} {code or ''}): make a new key and "
+                             f"put it in {place}; {unheard}")  # fmt: skip
+    if reply.status == 429 and code == "insufficient_quota":
+        return problem(name, f"the account is out of credit (insufficient_quota): top it up; {unheard}")
+    if reply.status == 429:
+        return warning(name, "the endpoint is rate-limiting us (429)")
+    return problem(name, f"the endpoint answered {reply.status} {code or ''}".rstrip())
+
+
+def transcriber(http: Http, setup: Setup) -> Check:
+    """The endpoint voice messages go to: TRANSCRIBE_* or, unset, the LLM's key and endpoint."""
+    key_name = "TRANSCRIBE_API_KEY" if setup.secret("TRANSCRIBE_API_KEY") else "OPENAI_API_KEY"
+    key = setup.secret(key_name)
+    if not key:
+        return skipped("voice", "neither TRANSCRIBE_API_KEY nor OPENAI_API_KEY is set: voice messages go to "
+                                "the owner and the client is asked to write")  # fmt: skip
+    cfg = setup.settings
+    base = (cfg.transcribe_base_url or cfg.openai_base_url or OPENAI_BASE).rstrip("/")
+    try:
+        reply = http.get(f"{base}/models", headers=_bearer(key))
+    except Unreachable as exc:
+        return problem("voice", f"{exc}: voice messages go to the owner meanwhile")
+    return judge_transcriber(reply, cfg.transcribe_model, key_name, setup.place(key_name))
+
+
 # --------------------------------------------------------------------------- staff
 
 
@@ -845,11 +950,44 @@ def run_checks(setup: Setup, http: Http | None = None) -> list[Check]:
             skipped("bitrix24", "BITRIX24_WEBHOOK_URL is not set: the built-in CRM keeps the leads")
         )
 
+    checks.extend(_other_crms(http, setup))
+
     secret("SMS_LOGIN")
     checks.append(sms(http, setup))
     checks.append(llm(http, setup))
+    checks.append(transcriber(http, setup))
     checks.append(staff(setup, bot.get("username") if bot else None))
     return [replace(c, text=redact(c.text, read)) for c in checks]
+
+
+def _other_crms(http: Http, setup: Setup) -> list[Check]:
+    """amoCRM and the Google sheet(s) the config names (crm.kind, crm.mirror_sheet)."""
+    try:
+        crm = setup.business().crm if setup.business is not None else None
+    except Exception:  # a missing or broken config: the staff check says so
+        crm = None
+    if crm is None:
+        return []
+    checks = []
+    if crm.kind == "amocrm":
+        base_url, token = setup.settings.amocrm_base_url, setup.secret("AMOCRM_TOKEN")
+        if not base_url or not token:
+            checks.append(problem("amocrm", "crm.kind is amocrm, but AMOCRM_BASE_URL or AMOCRM_TOKEN is not set: "
+                                            f"set {setup.place('AMOCRM_BASE_URL')} and {setup.place('AMOCRM_TOKEN')}"))  # fmt: skip
+        else:
+            checks.append(amocrm(http, base_url, token, setup.place("AMOCRM_TOKEN")))
+    for sheet in (crm.sheet if crm.kind == "sheets" else None, crm.mirror_sheet):
+        if sheet is None:
+            continue
+        key = setup.secret("GOOGLE_SERVICE_ACCOUNT_JSON")
+        if not key:
+            checks.append(problem("google sheet", "a sheet is configured, but GOOGLE_SERVICE_ACCOUNT_JSON is not "
+                                                  f"set: {setup.place('GOOGLE_SERVICE_ACCOUNT_JSON')}"))  # fmt: skip
+            continue
+        cfg = setup.settings
+        checks.append(google_sheet(http, key, cfg.google_oauth_token_url, cfg.google_sheets_api_base,
+                                   sheet.spreadsheet_id, sheet.sheet, setup.place("GOOGLE_SERVICE_ACCOUNT_JSON")))  # fmt: skip
+    return checks
 
 
 def _crm_mode(setup: Setup) -> str:

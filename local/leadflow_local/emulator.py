@@ -349,8 +349,9 @@ def queue_arn(name: str) -> str:
 class Emulator:
     """The emulator process, and the resources of template.yaml inside it."""
 
-    def __init__(self, template: Template):
+    def __init__(self, template: Template, flavor: str = "aws"):
         self.template = template
+        self.flavor = flavor  # yandex: every index projects ALL, as YDB's Document API allows
         self.port = 0
         self.endpoint = ""
         self.queue_urls: dict[str, str] = {}
@@ -405,7 +406,8 @@ class Emulator:
             return dict(json.loads(answer.read()))
 
     def create_resources(self) -> None:
-        create_tables(self.client("dynamodb"), self.template)
+        create_tables(self.client("dynamodb"), self.template, all_projections=self.flavor == "yandex")
+        create_buckets(self.client("s3"), self.template)
         self.queue_urls = create_queues(self.client("sqs"), self.template)
         events = self.client("events")
         for spec in self.template.functions().values():
@@ -438,7 +440,8 @@ def _readline(stream: Any, timeout_s: float) -> str:
     return lines[0] if lines else ""
 
 
-def create_tables(dynamodb: Any, template: Template) -> None:
+def create_tables(dynamodb: Any, template: Template, *, all_projections: bool = False) -> None:
+    """template.yaml's tables; ``all_projections``: every index projects ALL (the yandex flavour)."""
     for name, props in template.tables().items():
         kwargs: dict[str, Any] = {
             "TableName": name,
@@ -447,11 +450,20 @@ def create_tables(dynamodb: Any, template: Template) -> None:
             "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
         }
         if props.get("GlobalSecondaryIndexes"):
-            kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+            kwargs["GlobalSecondaryIndexes"] = [
+                {**index, "Projection": {"ProjectionType": "ALL"}} if all_projections else index
+                for index in props["GlobalSecondaryIndexes"]
+            ]
         dynamodb.create_table(**kwargs)
         ttl = props.get("TimeToLiveSpecification")
         if ttl:
             dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+
+
+def create_buckets(s3: Any, template: Template) -> None:
+    """template.yaml's buckets, named by their logical ids (as the tables are)."""
+    for name in template.buckets():
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
 
 
 def create_queues(sqs: Any, template: Template) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from leadflow.business import BusinessConfig
@@ -49,13 +49,27 @@ def leads_table(leads: list[Lead], business: BusinessConfig, next_timer: NextTim
             lead.contact.name or "",
         ))  # fmt: skip
         reasons.append(lead.assignment_reason)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(rows[0], widths, strict=True)).rstrip()]
-    for row, reason in zip(rows[1:], reasons, strict=True):
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    header, *lines = aligned(rows)
+    out = [header]
+    for line, reason in zip(lines, reasons, strict=True):
+        out.append(line)
         if reason:
-            lines.append(f"    why: {reason}")
-    return "\n".join(lines)
+            out.append(f"    why: {reason}")
+    return "\n".join(out)
+
+
+def aligned(rows: Sequence[Sequence[object]], max_width: int | None = None) -> list[str]:
+    """Rows as lines of left-aligned columns; a cell longer than ``max_width`` is cut with «…»."""
+
+    def fit(cell: object) -> str:
+        text = " ".join(str(cell).split())
+        return text if max_width is None or len(text) <= max_width else text[: max_width - 1] + "…"
+
+    cells = [[fit(cell) for cell in row] for row in rows]
+    width = max((len(row) for row in cells), default=0)
+    cells = [row + [""] * (width - len(row)) for row in cells]
+    widths = [max(len(row[i]) for row in cells) for i in range(width)]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in cells]
 
 
 def print_kpis(k: dict, business: BusinessConfig | None = None) -> None:

@@ -6,6 +6,10 @@ queue (the ones being processed too) — when it stops and every SNAPSHOT_EVERY_
 and loads it back when it starts. A message comes back as a new delivery (its receive count
 starts again); the writes are atomic (a temporary file renamed over the old one), so a stack
 killed while writing keeps the previous snapshot.
+
+Clients' files (the media bucket) are kept beside it as plain files, DIR/media/<bucket>/<key>: an
+object is written once (a key's bytes never change) and its file removed when the object is gone
+(`leadflow forget`), so the folder holds what the bucket holds.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 SNAPSHOT_FILE = "snapshot.json"
+MEDIA_DIR = "media"
 SNAPSHOT_EVERY_S = 30
 FORMAT = 1
 
@@ -60,7 +65,39 @@ def save(emulator: Any, data_dir: Path) -> dict[str, int]:
     return {
         "items": sum(len(items) for items in tables.values()),
         "messages": sum(len(m) for m in queues.values()),
+        "files": _save_files(emulator, data_dir / MEDIA_DIR),
     }
+
+
+def _save_files(emulator: Any, root: Path) -> int:
+    """The buckets' objects as files under root: new ones written, gone ones removed."""
+    s3 = emulator.client("s3")
+    kept = 0
+    for bucket in emulator.template.buckets():
+        base = root / bucket
+        keys: set[str] = set()
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            keys.update(item["Key"] for item in page.get("Contents", []) if _safe(item["Key"]))
+        for key in keys:
+            target = base / key
+            if target.exists():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(target.name + ".partial")
+            partial.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            partial.chmod(0o600)
+            os.replace(partial, target)
+        if base.is_dir():
+            for path in base.rglob("*"):
+                if path.is_file() and path.relative_to(base).as_posix() not in keys:
+                    path.unlink()  # deleted from the bucket (forget): gone from the disk too
+        kept += len(keys)
+    return kept
+
+
+def _safe(key: str) -> bool:
+    parts = PurePosixPath(key).parts
+    return bool(parts) and not key.startswith("/") and ".." not in parts
 
 
 def restore(emulator: Any, data_dir: Path) -> dict[str, int] | None:
@@ -100,4 +137,18 @@ def restore(emulator: Any, data_dir: Path) -> dict[str, int] | None:
             }
             sqs.send_message(QueueUrl=url, MessageBody=message["body"], MessageAttributes=attributes)
             messages += 1
-    return {"items": items, "messages": messages}
+    return {"items": items, "messages": messages, "files": _restore_files(emulator, data_dir / MEDIA_DIR)}
+
+
+def _restore_files(emulator: Any, root: Path) -> int:
+    s3 = emulator.client("s3")
+    restored = 0
+    for bucket in emulator.template.buckets():
+        base = root / bucket
+        if not base.is_dir():
+            continue
+        for path in base.rglob("*"):
+            if path.is_file() and not path.name.endswith(".partial"):
+                s3.put_object(Bucket=bucket, Key=path.relative_to(base).as_posix(), Body=path.read_bytes())
+                restored += 1
+    return restored

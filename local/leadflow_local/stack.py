@@ -39,22 +39,29 @@ from leadflow_local.emulator import (  # noqa: F401 - re-exported: the CLI, insp
     Emulator,
     QuietServer,
     aws_env,
+    create_buckets,
     create_queues,
     create_tables,
     queue_arn,
 )
 from leadflow_local.template import Template, load_template, rate_seconds
+from leadflow_local.worker import LOCAL_RETRY_DELAY_ENV
 from leadflow_local.workers import POOL_SIZES, FunctionPool, Invocation, InvocationFailed
 from leadflow_local.zygote import Zygote
 
 EXAMPLE_CONFIG = Path(__file__).with_name("example_business.yaml")
 STATE_DIR = Path(".leadflow")
-CHANNELS = ("telegram", "whatsapp", "instagram", "vk", "form", "call", "sms", "bitrix24")
+# aws: Lambda's event shapes and semantics. yandex: Yandex Cloud's (adapters/platform/yandex.py) —
+# API Gateway payload 1.0, Message Queue trigger batches without receive counts or receipt handles
+# and without partial batch failure, timer-trigger ticks, indexes that project ALL. (TTL deletes
+# late in both: the emulator never deletes by TTL.)
+FLAVORS = ("aws", "yandex")
+CHANNELS = ("telegram", "whatsapp", "instagram", "vk", "form", "call", "sms", "bitrix24", "amocrm")
 # Development secrets the local stack generates when the environment has none: every channel
 # stays fail-closed, and `make demo` signs its requests with these.
 DEV_SECRETS = (
     "TELEGRAM_WEBHOOK_SECRET", "META_APP_SECRET", "META_VERIFY_TOKEN", "VK_SECRET", "VK_CONFIRMATION_CODE",
-    "FORM_SECRET", "CALL_SECRET", "BITRIX24_APP_TOKEN", "SMS_API_KEY", "SMS_WEBHOOK_SECRET",
+    "FORM_SECRET", "CALL_SECRET", "BITRIX24_APP_TOKEN", "SMS_API_KEY", "SMS_WEBHOOK_SECRET", "AMOCRM_WEBHOOK_SECRET",
 )  # fmt: skip
 
 
@@ -138,8 +145,46 @@ def api_gateway_event(
     }
 
 
+def yandex_gateway_event(
+    method: str, raw_path: str, query: str, headers: dict[str, str], body: bytes, source_ip: str
+) -> dict:
+    """The same request as Yandex API Gateway hands it to a function: payload format 1.0
+    (api-gateway/concepts/extensions/cloud-functions), headers as sent, query values as lists."""
+    aws = api_gateway_event(method, raw_path, query, headers, body, source_ip)
+    multi_query: dict[str, list[str]] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        multi_query.setdefault(key, []).append(value)
+    resource = aws["routeKey"].split(" ", 1)[1]
+    now = datetime.now(UTC)
+    user_agent = headers.get("User-Agent", headers.get("user-agent", ""))
+    return {
+        "version": "1.0",
+        "resource": resource,
+        "path": raw_path,
+        "httpMethod": method,
+        "headers": dict(headers),
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": {k: v[-1] for k, v in multi_query.items()},
+        "multiValueQueryStringParameters": multi_query,
+        "requestContext": {
+            "identity": {"sourceIp": source_ip, "userAgent": user_agent},
+            "httpMethod": method,
+            "requestId": aws["requestContext"]["requestId"],
+            "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "requestTimeEpoch": int(now.timestamp()),
+        },
+        "pathParameters": aws["pathParameters"],
+        "body": aws["body"],
+        "isBase64Encoded": aws["isBase64Encoded"],
+        "parameters": aws["pathParameters"],
+        "multiValueParameters": {k: [v] for k, v in aws["pathParameters"].items()},
+        "operationId": "mango_events" if resource.endswith("{kind}") else f"webhook_{method.lower()}",
+    }
+
+
 class Gateway:
-    def __init__(self, port: int, invoke_ingest: Callable[[dict], dict], state: Callable[[], dict]):
+    def __init__(self, port: int, invoke_ingest: Callable[[dict], dict], state: Callable[[], dict],
+                 make_event: Callable[..., dict] = api_gateway_event):  # fmt: skip
         invoke = invoke_ingest
 
         class Handler(BaseHTTPRequestHandler):
@@ -160,7 +205,7 @@ class Gateway:
                 if not parts.path.startswith("/webhooks/"):
                     self._reply(404, "not found", "text/plain")
                     return
-                event = api_gateway_event(
+                event = make_event(
                     self.command,
                     parts.path,
                     parts.query,
@@ -240,11 +285,62 @@ def sqs_event(messages: list[dict], queue: str) -> dict:
     }
 
 
+def ymq_trigger_event(messages: list[dict], queue: str) -> dict:
+    """A Message Queue trigger's batch (functions/concepts/trigger/ymq-trigger): no receipt handle,
+    no receive count — only SentTimestamp among the system attributes."""
+    return {
+        "messages": [
+            {
+                "event_metadata": {
+                    "event_id": str(uuid.uuid4()),
+                    "event_type": "yandex.cloud.events.messagequeue.QueueMessage",
+                    "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                },
+                "details": {
+                    "queue_id": f"yrn:yc:ymq:ru-central1:{ACCOUNT}:{queue}",
+                    "message": {
+                        "message_id": m["MessageId"],
+                        "md5_of_body": m.get("MD5OfBody", ""),
+                        "body": m["Body"],
+                        "attributes": {"SentTimestamp": m.get("Attributes", {}).get("SentTimestamp", "")},
+                        "message_attributes": {
+                            k: {"dataType": "StringValue", "stringValue": v.get("StringValue")}
+                            for k, v in m.get("MessageAttributes", {}).items()
+                        },
+                        "md5_of_message_attributes": m.get("MD5OfMessageAttributes", ""),
+                    },
+                },
+            }
+            for m in messages
+        ]
+    }
+
+
+def yandex_timer_event(name: str) -> dict:
+    """A timer trigger's tick (functions/concepts/trigger/timer)."""
+    return {
+        "messages": [
+            {
+                "event_metadata": {
+                    "event_id": str(uuid.uuid4()),
+                    "event_type": "yandex.cloud.events.serverless.triggers.TimerMessage",
+                    "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                    "cloud_id": "local",
+                    "folder_id": "local",
+                },
+                "details": {"trigger_id": f"leadflow-{name}-timer", "payload": name},
+            }
+        ]
+    }
+
+
 class Poller(threading.Thread):
     """Lambda's SQS event source mapping, locally: long-poll, invoke, delete what succeeded.
 
     A queue gets as many pollers as its function has workers, so every worker can have a batch.
-    Locally a batch goes as soon as it is received (no MaximumBatchingWindowInSeconds wait)."""
+    Locally a batch goes as soon as it is received (no MaximumBatchingWindowInSeconds wait).
+    ``flavor="yandex"``: a Message Queue trigger instead — Yandex-shaped batches and no partial
+    batch failure: a batch whose invocation returns is deleted whole, one that fails comes back whole."""
 
     WAIT_S = 20  # moto answers a long poll as soon as a message arrives
 
@@ -257,11 +353,13 @@ class Poller(threading.Thread):
         invoke: Callable[[dict], Any],
         stop: threading.Event,
         number: int = 0,
+        flavor: str = "aws",
     ):
         # The name says "poller": bench/e2e/meter.py bills these requests to the event source mapping.
         super().__init__(daemon=True, name=f"poller-{queue}-{number}")
         self.sqs, self.queue, self.url, self.batch_size, self.invoke = sqs, queue, url, batch_size, invoke
         self.stopping = stop
+        self.flavor = flavor
 
     def run(self) -> None:
         while not self.stopping.is_set():
@@ -287,8 +385,12 @@ class Poller(threading.Thread):
         if not messages:
             return 0
         try:
-            result = self.invoke(sqs_event(messages, self.queue)) or {}
-            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            if self.flavor == "yandex":
+                self.invoke(ymq_trigger_event(messages, self.queue))
+                failed: set[str] = set()  # the trigger reads no answer: the batch is done
+            else:
+                result = self.invoke(sqs_event(messages, self.queue)) or {}
+                failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         except Exception:  # the handler raised, timed out or crashed: the whole batch comes back
             failed = {m["MessageId"] for m in messages}
         for m in messages:
@@ -327,9 +429,11 @@ class Scheduler(threading.Thread):
         invoke: Callable[[str, dict], Any],
         speed: float,
         stop: threading.Event,
+        flavor: str = "aws",
     ):
         super().__init__(daemon=True, name="scheduler")
         self.jobs, self.invoke, self.speed, self.stopping = jobs, invoke, speed, stop
+        self.flavor = flavor
 
     def run(self) -> None:
         last = {name: float("-inf") for name, _ in self.jobs}
@@ -339,7 +443,10 @@ class Scheduler(threading.Thread):
                 if time.monotonic() - last[name] >= max(every_s / self.speed, 0.2):
                     last[name] = time.monotonic()
                     try:
-                        self.invoke(name, scheduled_event(f"leadflow-{name}"))
+                        yandex = self.flavor == "yandex"
+                        self.invoke(
+                            name, yandex_timer_event(name) if yandex else scheduled_event(f"leadflow-{name}")
+                        )
                     except Exception as exc:
                         if not self.stopping.is_set():  # at stop, a run cut short is expected
                             print(f"leadflow up: {name} failed: {type(exc).__name__}: {exc}", flush=True)
@@ -354,11 +461,15 @@ class LocalStack:
                  state_dir: Path = STATE_DIR, schedule: bool = True, clock_start: datetime | None = None,
                  pool_sizes: dict[str, int] | None = None, timeouts: dict[str, float] | None = None,
                  worker_setup: str | None = None, data_dir: Path | None = None,
-                 on_invocation: Callable[[str, dict, Invocation], None] | None = None):  # fmt: skip
+                 on_invocation: Callable[[str, dict, Invocation], None] | None = None,
+                 flavor: str = "aws"):  # fmt: skip
         """For benches and tests: `pool_sizes` overrides workers per function (POOL_SIZES),
         `timeouts` the Timeout of template.yaml; `worker_setup` ("module:function") runs in each
         worker before it serves and `on_invocation` sees each successful invocation
-        (leadflow_local.workers)."""
+        (leadflow_local.workers). `flavor`: the cloud whose events and semantics it plays (FLAVORS)."""
+        if flavor not in FLAVORS:
+            raise ValueError(f"flavor must be one of {', '.join(FLAVORS)}, not {flavor!r}")
+        self.flavor = flavor
         self.clock_start = clock_start
         self.template = load_template()
         self.requested_port = port
@@ -378,7 +489,7 @@ class LocalStack:
         self.stopping = threading.Event()
         self._snapshot_lock = threading.Lock()
         self.started = False
-        self.emulator = Emulator(self.template)
+        self.emulator = Emulator(self.template, flavor)
         self.zygote = Zygote()
         self.envs: dict[str, dict[str, str]] = {}
         self.pools: dict[str, FunctionPool] = {}
@@ -400,7 +511,10 @@ class LocalStack:
         self._environ_before = dict(os.environ)  # the stack sets endpoints, secrets, clock: undone at stop
         business_yaml = self.config_path.read_text(encoding="utf-8")
         load_business_config(self.config_path)  # refuse a bad config before starting anything
-        self.gateway = Gateway(self.requested_port, lambda event: self.invoke("ingest", event), self.state)
+        self.gateway = Gateway(
+            self.requested_port, lambda event: self.invoke("ingest", event), self.state,
+            yandex_gateway_event if self.flavor == "yandex" else api_gateway_event,
+        )  # fmt: skip
         for name in DEV_SECRETS:
             if not os.environ.get(name):
                 self.dev_secrets[name] = secrets.token_urlsafe(18)
@@ -418,6 +532,8 @@ class LocalStack:
         parameters = {"Stage": "local", "SecretsPrefix": "", "AlarmEmail": ""}
         for name in functions.FUNCTION_NAMES:
             self.envs[name] = function_env(self.emulator, self.template, name, parameters)
+            if self.flavor == "yandex":
+                self.envs[name] |= {"LEADFLOW_PLATFORM": "yandex", LOCAL_RETRY_DELAY_ENV: "1"}
         worker_base = self._worker_base_env()
         os.environ.update(self.envs["ingest"])
         wiring.reset()
@@ -442,16 +558,18 @@ class LocalStack:
             for source in spec.sqs_sources:
                 url = self.emulator.queue_urls[source["queue"]]
                 invoke = functools.partial(self.invoke, spec.name)
+                # A Message Queue trigger takes at most 10 a batch (deploy/yandex: route 10, score 1).
+                batch = min(source["batch_size"], 10) if self.flavor == "yandex" else source["batch_size"]
                 for number in range(self.pool_sizes[spec.name]):
                     self.pollers.append(
-                        Poller(sqs, source["queue"], url, source["batch_size"], invoke, self.stopping, number)
+                        Poller(sqs, source["queue"], url, batch, invoke, self.stopping, number, self.flavor)
                     )
         self.threads.extend(self.pollers)
         if self.schedule:
             jobs = [
                 (s.name, rate_seconds(e)) for s in self.template.functions().values() for e in s.schedules
             ]
-            self.threads.append(Scheduler(jobs, self.invoke, self.speed, self.stopping))
+            self.threads.append(Scheduler(jobs, self.invoke, self.speed, self.stopping, self.flavor))
         if self.data_dir:
             self.threads.append(
                 threading.Thread(target=self._snapshot_now_and_then, name="snapshot", daemon=True)
@@ -552,6 +670,7 @@ class LocalStack:
             "emulator_pid": self.emulator.process.pid if self.emulator.process else None,
             "workers": {name: pool.pids() for name, pool in self.pools.items()},
             "speed": self.speed,
+            "flavor": self.flavor,
             "clock_origin": os.environ.get("LEADFLOW_CLOCK_ORIGIN"),
             "clock_start": os.environ.get("LEADFLOW_CLOCK_START"),
             "env": self.envs,

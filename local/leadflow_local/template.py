@@ -16,7 +16,8 @@ TEMPLATE = ROOT / "template.yaml"
 LOCAL_PARAMETERS = {"Stage": "local", "SecretsPrefix": "", "AlarmEmail": "", "ReservedConcurrency": ""}
 # Plain settings the deployed stack takes as parameters come from the environment locally.
 FROM_ENVIRONMENT = ("SmsProvider", "SmsSender", "WhatsAppPhoneNumberId", "VkGroupId", "CallTimezone",
-                    "OpenAiBaseUrl", "OpenAiModel")  # fmt: skip
+                    "OpenAiBaseUrl", "OpenAiModel", "TranscribeBaseUrl", "TranscribeModel", "ChatfuelBotId",
+                    "ChatfuelBlock", "AmoCrmBaseUrl", "GoogleSheetsApiBase", "GoogleOAuthTokenUrl")  # fmt: skip
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -63,6 +64,9 @@ class Template:
 
     def tables(self) -> dict[str, dict]:
         return {k: v.get("Properties", {}) for k, v in self.of_type("AWS::DynamoDB::Table").items()}
+
+    def buckets(self) -> dict[str, dict]:
+        return {k: v.get("Properties", {}) for k, v in self.of_type("AWS::S3::Bucket").items()}
 
     def queues(self) -> dict[str, dict]:
         return {k: v.get("Properties", {}) for k, v in self.of_type("AWS::SQS::Queue").items()}

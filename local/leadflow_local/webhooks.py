@@ -102,6 +102,60 @@ class Webhooks:
         }
         return self._telegram({"update_id": update_id, "message": message})
 
+    def telegram_photo(
+        self,
+        user_id: int,
+        first_name: str,
+        caption: str,
+        file_id: str,
+        at: datetime,
+        *,
+        file_size: int = 88241,
+    ) -> Delivery:
+        """A photo with a caption: Telegram sends its sizes, the original last."""
+        sizes = [
+            {
+                "file_id": f"{file_id}-s",
+                "file_unique_id": "AQADs",
+                "file_size": 1412,
+                "width": 90,
+                "height": 90,
+            },
+            {
+                "file_id": file_id,
+                "file_unique_id": "AQADo",
+                "file_size": file_size,
+                "width": 1080,
+                "height": 1080,
+            },
+        ]
+        return self._telegram_file(user_id, first_name, at, photo=sizes, caption=caption)
+
+    def telegram_voice(
+        self,
+        user_id: int,
+        first_name: str,
+        file_id: str,
+        at: datetime,
+        *,
+        duration_s: int = 7,
+        file_size: int = 41233,
+    ) -> Delivery:
+        voice = {"duration": duration_s, "mime_type": "audio/ogg", "file_id": file_id,
+                 "file_unique_id": "AgADv", "file_size": file_size}  # fmt: skip
+        return self._telegram_file(user_id, first_name, at, voice=voice)
+
+    def _telegram_file(self, user_id: int, first_name: str, at: datetime, **content: object) -> Delivery:
+        update_id = 900_000 + next(_ids)
+        message = {
+            "message_id": update_id % 100_000,
+            "from": {"id": user_id, "is_bot": False, "first_name": first_name, "language_code": "ru"},
+            "chat": {"id": user_id, "first_name": first_name, "type": "private"},
+            "date": int(at.timestamp()),
+            **content,
+        }
+        return self._telegram({"update_id": update_id, "message": message})
+
     def telegram_command(self, chat_id: int, text: str, at: datetime) -> Delivery:
         command = text.split()[0]
         entities = [{"offset": 0, "length": len(command), "type": "bot_command"}]
@@ -139,6 +193,28 @@ class Webhooks:
         )
 
     def whatsapp_text(self, phone: str, name: str, text: str, at: datetime) -> Delivery:
+        return self._whatsapp(phone, name, at, {"type": "text", "text": {"body": text}})
+
+    def whatsapp_media(
+        self, phone: str, name: str, kind: str, media_id: str, mime_type: str, at: datetime,
+        *, caption: str | None = None, voice: bool = False,
+    ) -> Delivery:  # fmt: skip
+        """An image, video, document, sticker or audio (``voice``: a voice note) by its media id."""
+        media: dict[str, object] = {"mime_type": mime_type, "sha256": "SfInY0gGKTsJlUWbwxC1k+FAD0FZHvzwfpvO0zX0GUI=",
+                                    "id": media_id}  # fmt: skip
+        if caption:
+            media["caption"] = caption
+        if kind == "audio":
+            media["voice"] = voice
+        return self._whatsapp(phone, name, at, {"type": kind, kind: media})
+
+    def whatsapp_unsupported(self, phone: str, name: str, at: datetime) -> Delivery:
+        """A message type the Cloud API does not pass on to businesses (a poll, a view-once photo…)."""
+        errors = [{"code": 131051, "title": "Unsupported message type",
+                   "details": "Message type is not currently supported"}]  # fmt: skip
+        return self._whatsapp(phone, name, at, {"type": "unsupported", "errors": errors})
+
+    def _whatsapp(self, phone: str, name: str, at: datetime, content: dict) -> Delivery:
         wa_id = phone.lstrip("+")
         body = {
             "object": "whatsapp_business_account",
@@ -154,8 +230,7 @@ class Webhooks:
                             "from": wa_id,
                             "id": f"wamid.HBgL{next(_ids):012d}",
                             "timestamp": str(int(at.timestamp())),
-                            "type": "text",
-                            "text": {"body": text},
+                            **content,
                         }],
                     },
                 }],
@@ -163,7 +238,10 @@ class Webhooks:
         }  # fmt: skip
         return self._meta("whatsapp", body)
 
-    def instagram_text(self, sender_id: str, text: str, at: datetime) -> Delivery:
+    def instagram_text(
+        self, sender_id: str, text: str, at: datetime, *, attachments: list[dict] | None = None
+    ) -> Delivery:
+        """``attachments``: ``[{"type": "image", "payload": {"url": …}}]`` as Instagram sends them."""
         body = {
             "object": "instagram",
             "entry": [{
@@ -173,7 +251,8 @@ class Webhooks:
                     "sender": {"id": sender_id},
                     "recipient": {"id": "17841400000000000"},
                     "timestamp": int(at.timestamp() * 1000),
-                    "message": {"mid": f"aWdfZAG1faXRlbToxOkl{next(_ids):010d}", "text": text},
+                    "message": {"mid": f"aWdfZAG1faXRlbToxOkl{next(_ids):010d}", "text": text,
+                                **({"attachments": attachments} if attachments else {})},
                 }],
             }],
         }  # fmt: skip
@@ -186,7 +265,10 @@ class Webhooks:
             channel, raw, {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={signature}"}
         )
 
-    def vk_message(self, user_id: int, text: str, at: datetime) -> Delivery:
+    def vk_message(
+        self, user_id: int, text: str, at: datetime, *, attachments: list[dict] | None = None
+    ) -> Delivery:
+        """``attachments``: ``[{"type": "audio_message", "audio_message": {…}}]`` as VK sends them."""
         event_id = hashlib.sha1(f"{user_id}{text}{at.isoformat()}".encode()).hexdigest()  # noqa: S324 - an id, not security
         body = {
             "group_id": VK_COMMUNITY,
@@ -197,7 +279,7 @@ class Webhooks:
             "object": {
                 "message": {
                     "date": int(at.timestamp()), "from_id": user_id, "id": next(_ids), "out": 0, "peer_id": user_id,
-                    "text": text, "conversation_message_id": 1, "attachments": [], "important": False,
+                    "text": text, "conversation_message_id": 1, "attachments": attachments or [], "important": False,
                     "is_hidden": False, "fwd_messages": [], "random_id": 0,
                 },
                 "client_info": {"button_actions": ["text"], "keyboard": True, "inline_keyboard": True, "lang_id": 0},
@@ -213,6 +295,53 @@ class Webhooks:
             "form",
             body,
             {"Content-Type": "application/x-www-form-urlencoded", "User-Agent": "Tilda.cc forms"},
+            query=urlencode({"secret": self.secrets["FORM_SECRET"]}),
+        )
+
+    def manychat_form(
+        self,
+        subscriber_id: str,
+        name: str,
+        text: str,
+        *,
+        phone: str | None = None,
+        messenger: str | None = None,
+    ) -> Delivery:
+        """ManyChat's External Request with the subscriber's full contact data (no submission id);
+        ``messenger``: instagram, whatsapp or telegram (None: Facebook Messenger)."""
+        body: dict[str, object] = {
+            "id": subscriber_id, "page_id": "987654321", "status": "active", "name": name, "first_name": name,
+            "live_chat_url": f"https://manychat.com/fb987654321/chat/{subscriber_id}", "last_input_text": text,
+            "phone": phone, "optin_phone": False, "email": None, "optin_email": False,
+            "ig_id": 1789654321 if messenger == "instagram" else None,
+            "ig_username": "client.ig" if messenger == "instagram" else None,
+            "whatsapp_phone": (phone or "+79990000000") if messenger == "whatsapp" else None,
+            "last_interaction": None, "custom_fields": {},
+        }  # fmt: skip
+        if messenger == "telegram":
+            body["telegram_id"] = 5550001
+        return Delivery(
+            "form",
+            json.dumps(body, ensure_ascii=False).encode(),
+            {
+                "Content-Type": "application/json",
+                "User-Agent": "ManyChat",
+                "X-Form-Secret": self.secrets["FORM_SECRET"],
+            },
+        )
+
+    def chatfuel_form(
+        self, user_id: str, first_name: str, text: str, *, phone: str | None = None
+    ) -> Delivery:
+        """Chatfuel's JSON API plugin: the user's attributes, its secret in the query."""
+        body: dict[str, str] = {"messenger user id": user_id, "chatfuel user id": f"5f{user_id}", "first name": first_name,
+                "last user freeform input": text, "last visited block name": "Запись"}  # fmt: skip
+        if phone:
+            body["phone number"] = phone
+        return Delivery(
+            "form",
+            json.dumps(body, ensure_ascii=False).encode(),
+            {"Content-Type": "application/json", "User-Agent": "Chatfuel"},
             query=urlencode({"secret": self.secrets["FORM_SECRET"]}),
         )
 

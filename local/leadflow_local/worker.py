@@ -13,6 +13,10 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
+# Set by the local stack's yandex flavour: a failed record is sent back after this many seconds
+# (30 s, doubling, in the cloud), as the aws flavour's pollers shorten the visibility timeout.
+LOCAL_RETRY_DELAY_ENV = "LEADFLOW_LOCAL_RETRY_DELAY_S"
+
 
 def serve(conn: Connection, function: str, env: dict[str, str], timeout_s: float, setup: str | None) -> None:
     """A worker's life: take the function's environment, load its handler, answer until the pipe closes."""
@@ -25,6 +29,10 @@ def serve(conn: Connection, function: str, env: dict[str, str], timeout_s: float
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     os.environ.clear()
     os.environ.update(env)
+    if delay := env.get(LOCAL_RETRY_DELAY_ENV):  # the yandex flavour: retries in seconds, not minutes
+        from leadflow.adapters.platform import yandex
+
+        yandex.FIRST_RETRY_DELAY_S = int(delay)
     _fresh_runtime()
     report = _run_setup(setup, function)  # first: it may wrap the handler
     handler = load_function(function).handler

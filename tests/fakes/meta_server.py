@@ -1,7 +1,9 @@
 """A fake Graph API for the WhatsApp Cloud API and Instagram send endpoints.
 
-Routes: ``POST /{version}/{phone_number_id}/messages`` (WhatsApp) and ``POST /{version}/me/messages``
-(Instagram). Success bodies, error bodies and status codes follow Meta's documentation:
+Routes: ``POST /{version}/{phone_number_id}/messages`` (WhatsApp), ``POST /{version}/me/messages``
+(Instagram), and a client's media: ``GET /{version}/{media_id}`` answers its short-lived ``url``
+(``{"messaging_product","url","mime_type","sha256","file_size","id"}``, ``file_size`` a string as
+Meta documents it) and that URL serves the bytes, both only with the bearer token. Success bodies, error bodies and status codes follow Meta's documentation:
 
 - WhatsApp: ``{"messaging_product":"whatsapp","contacts":[{"input","wa_id"}],"messages":[{"id":"wamid…"}]}``
 - Instagram: ``{"recipient_id": …, "message_id": …}``
@@ -22,6 +24,7 @@ error, ``fail_next_http`` with any answer, ``delay_next`` for a timeout).
 from __future__ import annotations
 
 import base64
+import hashlib
 import itertools
 import re
 import secrets
@@ -35,6 +38,8 @@ from tests.fakes.http import FakeServer, Request, Response
 WHATSAPP_PATH = re.compile(r"^/(v\d+\.\d+)/([0-9]+)/messages$")
 READ_PATH = re.compile(r"^/(v\d+\.\d+)/([A-Za-z0-9_]+)(?:/(subscriptions))?$")
 INSTAGRAM_PATH = re.compile(r"^/(v\d+\.\d+)/me/messages$")
+MEDIA_PATH = re.compile(r"^/(v\d+\.\d+)/([0-9]+)$")
+DOWNLOAD_PATH = "/whatsapp_business/attachments/"
 
 WHATSAPP_MAX_TEXT = 4096
 INSTAGRAM_MAX_TEXT_BYTES = 1000
@@ -89,6 +94,8 @@ class FakeGraphApi:
         self.subscriptions: list[dict[str, Any]] = []
         self.sent: list[SentMessage] = []
         self.closed_windows: set[str] = set()
+        self.media: dict[str, tuple[bytes, str, int]] = {}  # media id → (bytes, mime type, file_size)
+        self.expired_downloads = 0  # the next this many downloads answer 404 (the URL expired)
         self._faults: deque[tuple[str, Response]] = deque()
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
@@ -103,6 +110,11 @@ class FakeGraphApi:
     @property
     def requests(self) -> list[Request]:
         return self.server.requests
+
+    def add_media(self, media_id: str, data: bytes, mime_type: str, *, size: int | None = None) -> None:
+        """A file a client sent: its id arrives in the webhook. ``size`` may claim more than ``data``
+        holds (a 60 MB video, without making one)."""
+        self.media[media_id] = (data, mime_type, len(data) if size is None else size)
 
     def close_window(self, recipient: str) -> None:
         """The client last wrote more than 24 hours ago: free text to them is refused."""
@@ -148,14 +160,25 @@ class FakeGraphApi:
     # ----------------------------------------------------------------- the API
 
     def route(self, request: Request) -> Response:
-        if request.method == "GET":
+        media = request.method == "GET" and (
+            request.path == DOWNLOAD_PATH
+            or (
+                (match := MEDIA_PATH.match(request.path)) is not None
+                and match.group(2) not in self.phone_numbers
+            )
+        )
+        if request.method == "GET" and not media:
             return self._read(request)
-        if request.method != "POST":
+        if request.method not in ("GET", "POST"):
             return Response(400, graph_error(100, "Unsupported request.", type_="GraphMethodException"))
         if request.headers.get("authorization") != f"Bearer {self.token}":
             return Response(
                 401, graph_error(190, "Invalid OAuth access token - Cannot parse access token", subcode=None)
             )
+        if request.method == "GET" and request.path == DOWNLOAD_PATH:
+            return self._download(request.query.get("mid", ""))
+        if request.method == "GET" and (match := MEDIA_PATH.match(request.path)):
+            return self._media_url(match.group(2))
         delay = 0.0
         with self._lock:
             fault = self._faults.popleft() if self._faults else None
@@ -292,6 +315,40 @@ class FakeGraphApi:
         return Response(
             200, {"messaging_product": "whatsapp", "contacts": [contact], "messages": [{"id": wamid}]}
         )
+
+    def _media_url(self, media_id: str) -> Response:
+        if media_id not in self.media:
+            return Response(
+                400,
+                graph_error(
+                    100,
+                    f"Unsupported get request. Object with ID '{media_id}' does not exist, cannot be loaded "
+                    "due to missing permissions, or does not support this operation.",
+                    type_="GraphMethodException",
+                    subcode=33,
+                ),
+            )
+        data, mime, size = self.media[media_id]
+        return Response(
+            200,
+            {
+                "messaging_product": "whatsapp",
+                "url": f"{self.server.url}{DOWNLOAD_PATH}?mid={media_id}&ext=1&hash=ATu",
+                "mime_type": mime,
+                "sha256": base64.b64encode(hashlib.sha256(data).digest()).decode(),
+                "file_size": str(size),
+                "id": media_id,
+            },
+        )
+
+    def _download(self, media_id: str) -> Response:
+        with self._lock:
+            expired = self.expired_downloads > 0
+            self.expired_downloads -= expired
+        if expired or media_id not in self.media:
+            return Response(404, b"")
+        data, mime, _ = self.media[media_id]
+        return Response(200, data, headers={"Content-Type": mime})
 
     def _instagram(self, body: dict[str, Any]) -> Response:
         recipient = (body.get("recipient") or {}).get("id")

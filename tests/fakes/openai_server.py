@@ -1,5 +1,12 @@
-"""A fake OpenAI-compatible endpoint: POST /v1/chat/completions and GET /v1/models on top of
-tests/fakes/http.py.
+"""A fake OpenAI-compatible endpoint: POST /v1/chat/completions, GET /v1/models and
+POST /v1/audio/transcriptions on top of tests/fakes/http.py.
+
+Transcriptions take multipart/form-data (``file`` with a name whose extension names the format,
+``model``, optional ``language``, ``response_format``) and answer ``{"text": "..."}``; a file of
+an unknown format gets 400 ``Invalid file format. Supported formats: [...]``, a body over
+``max_audio_bytes`` (25 MiB) 413 ``Maximum content size limit (26214400) exceeded (N bytes read)``,
+a wrong key 401 ``invalid_api_key``, and scripted answers can be 429 ``rate_limit_exceeded`` or
+``insufficient_quota``.
 
 It speaks the documented wire format: the `chat.completion` object (id, object, created,
 model, choices[].message{role, content, refusal}, finish_reason, usage), the error body
@@ -101,6 +108,29 @@ def labels(
     return chat_completion(json.dumps(data, ensure_ascii=False))
 
 
+AUDIO_FORMATS = ["flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm"]
+MAX_AUDIO_BYTES = 26_214_400
+
+
+def transcription(text: str, *, delay_s: float = 0.0) -> Response:
+    return Response(status=200, body={"text": text}, headers={"x-request-id": "req_fake"}, delay_s=delay_s)
+
+
+def too_large(bytes_read: int, limit: int = MAX_AUDIO_BYTES) -> Response:
+    return error(
+        413, f"Maximum content size limit ({limit}) exceeded ({bytes_read} bytes read)", "server_error"
+    )
+
+
+def quota_exceeded() -> Response:
+    return error(
+        429,
+        "You exceeded your current quota, please check your plan and billing details.",
+        "insufficient_quota",
+        code="insufficient_quota",
+    )
+
+
 def fenced(response: Response) -> Response:
     """The same answer as a model that ignores response_format writes it: inside ```json fences."""
     body = json.loads(json.dumps(response.body))
@@ -154,24 +184,39 @@ class FakeOpenAI:
     """The route for FakeServer. `rejects_response_format` plays an endpoint that answers 400 to
     a json_schema response_format (older vLLM / Ollama / gateway builds)."""
 
-    def __init__(self, *script: Answer, api_key: str = "sk-test", rejects_response_format: bool = False):
-        self.reset(*script, api_key=api_key, rejects_response_format=rejects_response_format)
+    def __init__(
+        self, *script: Answer, api_key: str = "sk-test", rejects_response_format: bool = False,
+        transcripts: tuple[Answer, ...] = (), max_audio_bytes: int = MAX_AUDIO_BYTES,
+    ):  # fmt: skip
+        self.reset(
+            *script, api_key=api_key, rejects_response_format=rejects_response_format,
+            transcripts=transcripts, max_audio_bytes=max_audio_bytes,
+        )  # fmt: skip
 
-    def reset(self, *script: Answer, api_key: str = "sk-test", rejects_response_format: bool = False) -> None:
+    def reset(
+        self, *script: Answer, api_key: str = "sk-test", rejects_response_format: bool = False,
+        transcripts: tuple[Answer, ...] = (), max_audio_bytes: int = MAX_AUDIO_BYTES,
+    ) -> None:  # fmt: skip
         """A new script and a clean record: one server can serve many tests (starting one costs ~0.5 s)."""
-        if not script:
+        if not script and not transcripts:
             raise ValueError("FakeOpenAI needs at least one scripted answer")
         self.script = list(script)
+        self.transcripts = list(transcripts)
+        self.max_audio_bytes = max_audio_bytes
         self.api_key = api_key
         self.rejects_response_format = rejects_response_format
         self.models = [DEFAULT_MODEL, "whisper-1"]  # what GET /v1/models lists
         self.bodies: list[dict[str, Any]] = []  # every well-formed request body, in order
+        self.audio: list[dict[str, Any]] = []  # every well-formed transcription request, in order
         self._served = 0
+        self._transcribed = 0
 
     def serve(self) -> FakeServer:
         return FakeServer(self.route)
 
     def route(self, request: Request) -> Response:
+        if request.path == "/v1/audio/transcriptions":
+            return self._transcription(request)
         if request.path == "/v1/models" and request.method == "GET":
             return self._unauthorized() if self._wrong_key(request) else self._list_models()
         if request.path != "/v1/chat/completions":
@@ -187,10 +232,50 @@ class FakeOpenAI:
         problem = self._invalid(body)
         if problem:
             return problem
+        if not self.script:
+            return server_error()
         self.bodies.append(body)
         answer = self.script[min(self._served, len(self.script) - 1)]
         self._served += 1
         return answer(body) if callable(answer) else answer
+
+    def _transcription(self, request: Request) -> Response:
+        if request.method != "POST":
+            return error(405, f"Method {request.method} not allowed", "invalid_request_error")
+        if self._wrong_key(request):
+            return self._unauthorized()
+        if len(request.body) > self.max_audio_bytes:
+            return too_large(len(request.body), self.max_audio_bytes)
+        parts = request.multipart()
+        if parts is None:
+            return error(400, "Request must be multipart/form-data.", "invalid_request_error")
+        fields, files = parts
+        for required in ("file", "model"):
+            if required not in (files if required == "file" else fields):
+                return error(
+                    400,
+                    f"Missing required parameter: '{required}'.",
+                    "invalid_request_error",
+                    code="missing_required_parameter",
+                    param=required,
+                )
+        upload = files["file"]
+        ext = upload.filename.rsplit(".", 1)[-1].lower() if "." in upload.filename else ""
+        if ext not in AUDIO_FORMATS:
+            return error(
+                400,
+                f"Invalid file format. Supported formats: {AUDIO_FORMATS}",
+                "invalid_request_error",
+                param="file",
+                code="unsupported_value",
+            )
+        self.audio.append({**fields, "filename": upload.filename, "content_type": upload.content_type,
+                           "data": upload.data})  # fmt: skip
+        if not self.transcripts:
+            return server_error()
+        answer = self.transcripts[min(self._transcribed, len(self.transcripts) - 1)]
+        self._transcribed += 1
+        return answer(fields) if callable(answer) else answer
 
     def _wrong_key(self, request: Request) -> bool:
         return request.headers.get("authorization") != f"Bearer {self.api_key}"

@@ -1,8 +1,9 @@
 """A fake Telegram Bot API on a loopback socket: ``/bot<token>/<method>`` as the real one answers it.
 
 Supported methods: sendMessage, editMessageText, answerCallbackQuery, setWebhook, getWebhookInfo,
-getMe. Bodies
-may be JSON, form-encoded (nested objects as JSON strings, as Telegram accepts them) or query
+getMe, getFile (and the file download ``/file/bot<token>/<file_path>``), copyMessage, and the uploads
+sendPhoto, sendVoice, sendVideo, sendAudio, sendDocument (multipart/form-data). Bodies may be JSON,
+form-encoded or multipart (nested objects as JSON strings, as Telegram accepts them) or query
 parameters. Answers use the documented envelope: ``{"ok": true, "result": ...}`` or
 ``{"ok": false, "error_code": N, "description": "...", "parameters": {...}}``.
 
@@ -13,6 +14,7 @@ flood limit (``per_chat_limit = True``) answers 429 to a second message to the s
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import threading
@@ -24,6 +26,10 @@ from typing import Any
 from tests.fakes.http import FakeServer, Request, Response
 
 DEFAULT_TOKEN = "7012345678:AAFk3v9Qx2Lp8Rt5Wz1Yb4Nc6Md0Je7Hg3s"
+MAX_BOT_DOWNLOAD = 20 * 1024 * 1024  # "bots can download files of up to 20MB in size"
+MAX_PHOTO_UPLOAD = 10 * 1024 * 1024
+UPLOADS = {"sendPhoto": "photo", "sendVoice": "voice", "sendVideo": "video", "sendAudio": "audio",
+           "sendDocument": "document"}  # fmt: skip
 MAX_TEXT = 4096
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are "
@@ -66,6 +72,9 @@ class FakeTelegram:
         self.pending_update_count = 0
         self.last_error: tuple[int, str] | None = None  # (unix time, message)
         self.unreachable_chats: set[str] = set()
+        self.files: dict[str, StoredFile] = {}  # file_id → what getFile and the download serve
+        self.client_messages: set[tuple[str, int]] = set()  # (chat, message id) the bot may copy
+        self.refuse_photos = False  # sendPhoto answers IMAGE_PROCESS_FAILED (the sender falls back)
         self._faults: list[Fault] = []
         self._last_sent_at: dict[str, float] = {}
         self._next_id: dict[str, int] = defaultdict(lambda: 100)
@@ -87,7 +96,19 @@ class FakeTelegram:
             self._faults.extend(Fault(kind, method, **options) for _ in range(times))
 
     def texts(self, chat_id: int | str) -> list[str]:
-        return [m["text"] for m in self.sent[str(chat_id)]]
+        return [m["text"] for m in self.sent[str(chat_id)] if "text" in m]
+
+    def media(self, chat_id: int | str) -> list[dict[str, Any]]:
+        """Copies and uploads in a chat, in order (``copied_from`` or ``method``/``file``/``caption``)."""
+        return [m for m in self.sent[str(chat_id)] if "text" not in m]
+
+    def add_file(self, file_id: str, data: bytes, file_path: str, *, size: int | None = None) -> None:
+        """A file a client sent: ``size`` may claim more than ``data`` holds (a file over 20 MB)."""
+        self.files[file_id] = StoredFile(data, file_path, len(data) if size is None else size)
+
+    def client_message(self, chat_id: int | str, message_id: int) -> None:
+        """A message in a client's chat with the bot: copyMessage takes it."""
+        self.client_messages.add((str(chat_id), message_id))
 
     def __enter__(self) -> FakeTelegram:
         self._server.__enter__()
@@ -99,6 +120,8 @@ class FakeTelegram:
     # ---------------------------------------------------------------- the API
 
     def route(self, request: Request) -> Response:
+        if request.path.startswith("/file/"):
+            return self._download(request.path.removeprefix("/file/"))
         prefix, _, rest = request.path.lstrip("/").partition("/")
         if not prefix.startswith("bot") or not rest:
             return error(404, "Not Found")
@@ -118,6 +141,9 @@ class FakeTelegram:
             "setWebhook": self._set_webhook,
             "getWebhookInfo": self._get_webhook_info,
             "getMe": self._get_me,
+            "getFile": self._get_file,
+            "copyMessage": self._copy_message,
+            **{name: functools.partial(self._upload, name) for name in UPLOADS},
         }.get(method)
         if handler is None:
             return error(404, "Not Found")
@@ -187,6 +213,88 @@ class FakeTelegram:
             message["parse_mode"] = params["parse_mode"]  # recorded for tests; not part of a real Message
         self.sent[chat_id].append(message)
         return ok(message)
+
+    def _get_file(self, params: dict[str, Any]) -> Response:
+        stored = self.files.get(str(params.get("file_id") or ""))
+        if stored is None:
+            return error(400, "Bad Request: invalid file_id")
+        if stored.size > MAX_BOT_DOWNLOAD:
+            return error(400, "Bad Request: file is too big")
+        file_id = str(params["file_id"])
+        return ok(
+            {"file_id": file_id, "file_unique_id": f"u{len(file_id)}", "file_size": stored.size,
+             "file_path": stored.file_path}
+        )  # fmt: skip
+
+    def _download(self, rest: str) -> Response:
+        prefix, _, path = rest.partition("/")
+        if prefix != f"bot{self.token}":
+            return Response(status=401, body={"ok": False, "error_code": 401, "description": "Unauthorized"})
+        stored = next((f for f in self.files.values() if f.file_path == path), None)
+        if stored is None:
+            return Response(status=404, body={"ok": False, "error_code": 404, "description": "Not Found"})
+        return Response(status=200, body=stored.data)
+
+    def _reply_error(self, chat_id: str, params: dict[str, Any]) -> str | None:
+        reply = params.get("reply_parameters") or {}
+        if not reply:
+            return None
+        found = any(m["message_id"] == int(reply["message_id"]) for m in self.sent[chat_id])
+        if not found and not reply.get("allow_sending_without_reply"):
+            return "Bad Request: message to be replied not found"
+        return None
+
+    def _copy_message(self, params: dict[str, Any]) -> Response:
+        chat_id = str(params.get("chat_id") or "")
+        source = (str(params.get("from_chat_id") or ""), int(params.get("message_id") or 0))
+        if not chat_id:
+            return error(400, "Bad Request: chat_id is empty")
+        if chat_id in self.unreachable_chats:
+            return error(400, "Bad Request: chat not found")
+        if source not in self.client_messages:
+            return error(400, "Bad Request: message to copy not found")
+        problem = self._reply_error(chat_id, params)
+        if problem:
+            return error(400, problem)
+        self._next_id[chat_id] += 1
+        reply = params.get("reply_parameters") or {}
+        self.sent[chat_id].append(
+            {"message_id": self._next_id[chat_id], "copied_from": source,
+             "reply_to": reply.get("message_id"), "caption": params.get("caption")}
+        )  # fmt: skip
+        return ok({"message_id": self._next_id[chat_id]})
+
+    def _upload(self, method: str, params: dict[str, Any]) -> Response:
+        chat_id = str(params.get("chat_id") or "")
+        field = UPLOADS[method]
+        upload = params.get("_files", {}).get(field)
+        if not chat_id:
+            return error(400, "Bad Request: chat_id is empty")
+        if chat_id in self.unreachable_chats:
+            return error(400, "Bad Request: chat not found")
+        if upload is None:
+            return error(400, f"Bad Request: there is no {field} in the request")
+        if method == "sendPhoto" and (self.refuse_photos or len(upload.data) > MAX_PHOTO_UPLOAD):
+            return error(400, "Bad Request: IMAGE_PROCESS_FAILED")
+        caption = params.get("caption")
+        if caption is not None and len(str(caption).encode("utf-16-le")) // 2 > 1024:
+            return error(400, "Bad Request: message caption is too long")
+        problem = self._reply_error(chat_id, params)
+        if problem:
+            return error(400, problem)
+        self._next_id[chat_id] += 1
+        reply = params.get("reply_parameters") or {}
+        message = {
+            "message_id": self._next_id[chat_id], "method": method, "file": upload.data,
+            "file_name": upload.filename, "mime_type": upload.content_type, "caption": caption,
+            "reply_to": reply.get("message_id"),
+        }  # fmt: skip
+        self.sent[chat_id].append(message)
+        answer = {"message_id": message["message_id"], "chat": {"id": _int_or(chat_id), "type": "private"},
+                  "date": int(time.time()), field: {"file_id": f"sent-{message['message_id']}"}}  # fmt: skip
+        if caption:
+            answer["caption"] = caption
+        return ok(answer)
 
     def _edit_message_text(self, params: dict[str, Any]) -> Response:
         chat_id = str(params.get("chat_id") or "")
@@ -264,6 +372,17 @@ class FakeTelegram:
         return ok({**self._bot_user(), "can_join_groups": True, "can_read_all_group_messages": False})
 
 
+@dataclass
+class StoredFile:
+    data: bytes
+    file_path: str
+    size: int
+
+
+def _int_or(chat_id: str) -> int | str:
+    return int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id
+
+
 def _fault_response(fault: Fault) -> Response:
     if fault.kind == "rate_limit":
         return error(
@@ -284,6 +403,12 @@ def _params(request: Request) -> dict[str, Any] | None:
     """The method's parameters however they came; nested objects in a form arrive as JSON strings."""
     params: dict[str, Any] = dict(request.query)
     content_type = request.headers.get("content-type", "")
+    parts = request.multipart()
+    if parts is not None:
+        fields, files = parts
+        params.update(fields)
+        params["_files"] = files
+        request = Request(request.method, request.path, request.query, {}, b"")
     if request.body and "json" in content_type:
         try:
             body = request.json()

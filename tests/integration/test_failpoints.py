@@ -93,7 +93,7 @@ def _post(hooks, delivery, attempts: int = 6) -> int:
     return status
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(400)
 @pytest.mark.parametrize("point", sorted(failpoints.KNOWN))
 def test_a_crash_at_any_failpoint_loses_and_doubles_nothing(point, tmp_path, monkeypatch, capfd):
     from leadflow import clock, wiring
@@ -113,6 +113,8 @@ def test_a_crash_at_any_failpoint_loses_and_doubles_nothing(point, tmp_path, mon
             hooks = Webhooks(stack.url, stack.state()["secrets"])
             code, _ = inspect.invite("anna", None)
             assert _post(hooks, hooks.telegram_command(ANNA_CHAT, f"/start inv-{code}", clock.now())) == 200
+            # connected before the leads come (a card sent before would come to her once more at /start)
+            _wait_for(lambda: wiring.store().staff.staff_for_chat(str(ANNA_CHAT)) == "anna", timeout=60)
 
             # Twenty leads, at once, each webhook retried on a 5xx
             deliveries = [
@@ -135,7 +137,7 @@ def test_a_crash_at_any_failpoint_loses_and_doubles_nothing(point, tmp_path, mon
                 targets = [lead for lead in leads if lead.intent != "not_target"]
                 return len(leads) == 20 and all(lead.owner and lead.crm_id for lead in targets) and leads
 
-            _wait_for(routed, timeout=90)
+            _wait_for(routed, timeout=150)
             # Anna takes some of her cards and books the others (the workspace's failpoint among them)
             annas = sorted(
                 {
@@ -151,7 +153,7 @@ def test_a_crash_at_any_failpoint_loses_and_doubles_nothing(point, tmp_path, mon
                     _post(hooks, hooks.telegram_callback(ANNA_CHAT, f"accept:{lead_id}", card, clock.now()))
                     == 200
                 )
-                if n % 2:
+                if n % 2 == 0:  # her first card is booked: a run where she gets one card books too
                     assert (
                         _post(hooks, hooks.telegram_callback(ANNA_CHAT, f"book:{lead_id}", card, clock.now()))
                         == 200
@@ -164,7 +166,7 @@ def test_a_crash_at_any_failpoint_loses_and_doubles_nothing(point, tmp_path, mon
                 seen.append(capfd.readouterr().err)
                 return fired in "".join(seen) and stack.drain(3)
 
-            _wait_for(fired_and_quiet, timeout=90)
+            _wait_for(fired_and_quiet, timeout=150)
             assert "".join(seen).count(fired) == 1
 
             leads = inspect.all_leads()
@@ -183,7 +185,7 @@ def test_a_crash_at_any_failpoint_loses_and_doubles_nothing(point, tmp_path, mon
                 assert 1 <= sent["lead_card"] <= at_most["lead_card"], (lead.lead_id, sent)
                 assert lead.accepted_at or wiring.store().timers.get(f"sla#{lead.lead_id}"), lead.lead_id
             booked = [lead for lead in leads if lead.appointment_at]
-            assert booked and len(booked) == len(annas) // 2
+            assert len(booked) == (len(annas) + 1) // 2
             assert inspect.dlq_messages(stack.state()) == []
         finally:
             stack.stop()

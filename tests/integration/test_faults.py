@@ -89,7 +89,7 @@ def _deliveries(hooks, at: datetime) -> dict[str, list]:
     ]
     found["vk:190000777"] = [hooks.vk_message(190000777, texts[3], at)]
     found["form:79235551234"] = [hooks.tilda_form({"Name": "Светлана", "Phone": "+7 (923) 555-12-34",
-                                                   "Комментарий": "Хочу на брови в пятницу в 12:00"})]  # fmt: skip
+                                                   "Комментарий": "Хочу на брови в пятницу в 12:00", "Филиал": "Центр"})]  # fmt: skip
     found["call:79135550077"] = [hooks.missed_call("+79135550077", "+73912000000", at)]
     # (every contact its own phone: a phone shared across channels rightly joins one lead)
     found["sms:79025550011"] = [hooks.smsc_inbound("+79025550011", "Можно на массаж спины завтра в 11?", at)]
@@ -97,7 +97,8 @@ def _deliveries(hooks, at: datetime) -> dict[str, list]:
 
 
 @pytest.mark.timeout(300)
-def test_after_every_fault_each_lead_is_whole_once(faulty_world, monkeypatch):
+@pytest.mark.parametrize("flavor", ["aws", "yandex"])
+def test_after_every_fault_each_lead_is_whole_once(faulty_world, monkeypatch, flavor):
     import boto3
 
     from leadflow import clock, wiring
@@ -110,6 +111,9 @@ def test_after_every_fault_each_lead_is_whole_once(faulty_world, monkeypatch):
     # Given a score step that crashes on two records of a batch (planted in score's workers)…
     calls = state_dir / "score-calls"
     monkeypatch.setenv(worker_hooks.SCORE_CALLS, str(calls))
+    # (On Yandex Cloud no batch fails: the frame sends each failed record back itself, counted here.)
+    requeues = state_dir / "requeues"
+    monkeypatch.setenv(worker_hooks.REQUEUES, str(requeues))
     # …a CRM that refuses and stalls for a stretch, and a Telegram that rate-limits.
     portal.fail_next(503, "QUERY_LIMIT_EXCEEDED", "Too many requests", times=2)
     portal.fail_next(500, times=1)
@@ -118,7 +122,7 @@ def test_after_every_fault_each_lead_is_whole_once(faulty_world, monkeypatch):
 
     stack = LocalStack(
         port=_free_port(), state_dir=state_dir, schedule=False, clock_start=_saturday_morning(),
-        worker_setup="tests.integration.worker_hooks:flaky_score",
+        worker_setup="tests.integration.worker_hooks:flaky_score_counting_requeues", flavor=flavor,
     )  # fmt: skip
     stack.start()
     try:
@@ -179,6 +183,10 @@ def test_after_every_fault_each_lead_is_whole_once(faulty_world, monkeypatch):
         assert routed.owner and len(portal.records_with_origin(GHOST)) == 1
         assert stack.drain(10) and inspect.dlq_messages(stack.state()) == []
         assert worker_hooks.count(calls) >= len(by_contact) + 2  # the crashed records were retried
+        if flavor == "yandex":  # …by being sent back to their queue, attempt counter and all
+            assert worker_hooks.count(requeues) >= 2
+        else:
+            assert worker_hooks.count(requeues) == 0
     finally:
         stack.stop()
         wiring.reset()

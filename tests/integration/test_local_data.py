@@ -115,3 +115,34 @@ def test_two_stacks_cannot_share_one_data_directory(tmp_path):
         assert "is used by another running `leadflow up`" in result.stderr
     finally:
         _stop(process)
+
+
+def test_clients_files_survive_a_restart_and_a_forgotten_one_does_not(tmp_path):
+    data = tmp_path / "data"
+    port = _free_port()
+    process, _ = _up(tmp_path, port, "--data", str(data))
+    try:
+        state = json.loads((tmp_path / ".leadflow" / f"local-{port}.json").read_text())
+        s3 = boto3.client("s3", endpoint_url=state["aws_endpoint"], region_name="eu-central-1",
+                          aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
+        kept, forgotten = "media/L1a2b3c4d5e6f/whatsapp:wamid.A/0.jpg", "media/L999/vk:e1/0.ogg"
+        s3.put_object(Bucket="MediaBucket", Key=kept, Body=b"\xff\xd8photo")
+        s3.put_object(Bucket="MediaBucket", Key=forgotten, Body=b"OggSvoice")
+    finally:
+        _stop(process)
+    assert (data / "media" / "MediaBucket" / forgotten).read_bytes() == b"OggSvoice"
+    assert (data / "media" / "MediaBucket" / kept).stat().st_mode & 0o077 == 0  # personal data: owner only
+
+    port = _free_port()
+    process, lines = _up(tmp_path, port, "--data", str(data))
+    try:
+        assert "1 clients' files" not in "\n".join(lines) and "2 clients' files" in "\n".join(lines)
+        state = json.loads((tmp_path / ".leadflow" / f"local-{port}.json").read_text())
+        s3 = boto3.client("s3", endpoint_url=state["aws_endpoint"], region_name="eu-central-1",
+                          aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
+        assert s3.get_object(Bucket="MediaBucket", Key=kept)["Body"].read() == b"\xff\xd8photo"
+        s3.delete_object(Bucket="MediaBucket", Key=forgotten)  # as `leadflow forget` does
+    finally:
+        _stop(process)
+    assert (data / "media" / "MediaBucket" / kept).exists()
+    assert not (data / "media" / "MediaBucket" / forgotten).exists()

@@ -142,6 +142,48 @@ def test_a_poison_message_lands_in_the_dlq_with_its_reason_and_can_be_redriven(s
     assert again["reason"] == entry["reason"]
 
 
+def test_a_client_s_photo_is_kept_in_the_local_bucket_forwarded_under_the_card_and_forgotten(stack):
+    """The media bucket is part of the local stack (moto S3): an Instagram photo is fetched from its
+    link, kept under the lead's prefix, forwarded under the card, and `leadflow forget` deletes it."""
+    import boto3
+
+    from tests.fakes.http import FakeServer, Response
+
+    photo = b"\xff\xd8\xff\xe0" + b"nail-design" * 100
+    state = json.loads((stack["cwd"] / ".leadflow" / f"local-{stack['port']}.json").read_text())
+    s3 = boto3.client("s3", endpoint_url=state["aws_endpoint"], region_name="eu-central-1",
+                      aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
+    hooks = Webhooks(state["url"], state["secrets"])
+    from datetime import UTC, datetime
+
+    with FakeServer(lambda request: Response(200, photo, headers={"Content-Type": "image/jpeg"})) as cdn:
+        delivery = hooks.instagram_text(
+            "6543210987650001", "Хочу такой дизайн на маникюр завтра в 12:00, Вика, 89135551235",
+            datetime.now(UTC), attachments=[{"type": "image", "payload": {"url": f"{cdn.url}/design.jpg"}}],
+        )  # fmt: skip
+        assert hooks.post(delivery).status_code == 200
+
+        def forwarded():
+            leads = json.loads(leadflow(stack["cwd"], "leads", "--json").stdout)
+            mine = [lead for lead in leads if lead["contact"]["channel_user_id"] == "6543210987650001"]
+            if not mine:
+                return None
+            outbox = json.loads(leadflow(stack["cwd"], "outbox", "--json").stdout)
+            media = [m for m in outbox if m["lead_id"] == mine[0]["lead_id"] and m["kind"] == "client_media"]
+            return (mine[0], media[0]) if media else None
+
+        lead, media = wait_for(forwarded, timeout=40)
+    assert media["text"].startswith("📷 Фото · Вика: Хочу такой дизайн")
+    prefix = f"media/{lead['lead_id']}/"
+    (kept,) = s3.list_objects_v2(Bucket="MediaBucket", Prefix=prefix)["Contents"]
+    assert s3.get_object(Bucket="MediaBucket", Key=kept["Key"])["Body"].read() == photo
+
+    forgot = leadflow(stack["cwd"], "forget", "+79135551235")
+    assert forgot.returncode == 0, forgot.stderr
+    assert "файлов (фото, голосовые) удалено: 1" in forgot.stdout
+    assert s3.list_objects_v2(Bucket="MediaBucket", Prefix=prefix).get("KeyCount") == 0
+
+
 def test_the_emulator_and_each_function_run_in_processes_of_their_own(stack):
     state = json.loads((stack["cwd"] / ".leadflow" / f"local-{stack['port']}.json").read_text())
     workers = state["workers"]

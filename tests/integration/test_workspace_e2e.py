@@ -21,11 +21,13 @@ STAFF_CHATS = {"anna": 5001, "katya": 5002}
 CLIENT_PHONE = "+79235551122"
 
 
-@pytest.fixture
-def stack(tmp_path) -> Iterator[LocalStack]:
+@pytest.fixture(params=["aws", "yandex"])
+def stack(tmp_path, request) -> Iterator[LocalStack]:
     saved = dict(os.environ)
     opening = datetime(2026, 3, 14, 11, 0, tzinfo=ZoneInfo("Asia/Krasnoyarsk"))  # Saturday, open
-    local = LocalStack(port=_free_port(), state_dir=tmp_path, schedule=False, clock_start=opening)
+    local = LocalStack(
+        port=_free_port(), state_dir=tmp_path, schedule=False, clock_start=opening, flavor=request.param
+    )
     local.start()
     try:
         yield local

@@ -20,6 +20,7 @@ from typing import Any
 SCORE_CALLS = "LEADFLOW_TEST_SCORE_CALLS"
 SLOW_CALLS = "LEADFLOW_TEST_SLOW_CALLS"
 CRASH_CALLS = "LEADFLOW_TEST_CRASH_CALLS"
+REQUEUES = "LEADFLOW_TEST_REQUEUES"
 
 
 def bump(path: str | Path) -> int:
@@ -62,6 +63,22 @@ def flaky_score(function: str) -> None:
                 raise RuntimeError("injected crash mid-batch")
 
         _wrap_score(fault)
+
+
+def flaky_score_counting_requeues(function: str) -> None:
+    """flaky_score, and every record a Yandex-flavoured frame sends back to its queue is counted."""
+    flaky_score(function)
+    from leadflow.adapters.platform import yandex
+
+    real = yandex.settle
+
+    def settle(*args: Any, **kwargs: Any) -> dict:
+        answer = real(*args, **kwargs)
+        for _ in range(answer["requeued"]):
+            bump(os.environ[REQUEUES])
+        return answer
+
+    yandex.settle = settle  # type: ignore[assignment]
 
 
 def slow_first_score(function: str) -> None:

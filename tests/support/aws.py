@@ -17,7 +17,7 @@ from leadflow import wiring
 from leadflow.adapters.store import Store
 from leadflow.adapters.store.config_store import ConfigStore
 from leadflow_local.emulator import atomic_moto_writes  # noqa: F401 - the tests' name for the shim
-from leadflow_local.stack import create_queues, create_tables
+from leadflow_local.stack import create_buckets, create_queues, create_tables
 from leadflow_local.template import load_template
 
 REGION = "eu-central-1"
@@ -48,6 +48,12 @@ class AwsStack:
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
             found.extend(batch)
 
+    def media_objects(self, prefix: str = "media/") -> dict[str, bytes]:
+        """The media bucket's objects under ``prefix``: key → bytes."""
+        s3 = boto3.client("s3", region_name=REGION)
+        listed = s3.list_objects_v2(Bucket="MediaBucket", Prefix=prefix).get("Contents", [])
+        return {o["Key"]: s3.get_object(Bucket="MediaBucket", Key=o["Key"])["Body"].read() for o in listed}
+
     def push_config(self, yaml_text: str) -> None:
         wiring.store().config.put(yaml_text)
 
@@ -57,13 +63,14 @@ def aws_stack(config: Path | str | None = SALON) -> Iterator[AwsStack]:
     template = load_template()
     with mock_aws():
         create_tables(boto3.client("dynamodb", region_name=REGION), template)
+        create_buckets(boto3.client("s3", region_name=REGION), template)
         urls = create_queues(boto3.client("sqs", region_name=REGION), template)
         env = {
             "LEADS_TABLE": "LeadsTable", "CONTACTS_TABLE": "ContactsTable", "CONVERSATION_TABLE": "ConversationTable",
             "STAFF_TABLE": "StaffTable", "TIMERS_TABLE": "TimersTable", "INBOX_TABLE": "InboxTable",
             "CONFIG_TABLE": "ConfigTable", "BOOKINGS_TABLE": "BookingsTable",
             "SCORE_QUEUE_URL": urls["ScoreQueue"], "ROUTE_QUEUE_URL": urls["RouteQueue"],
-            "POWERTOOLS_METRICS_DISABLED": "true",
+            "MEDIA_BUCKET": "MediaBucket", "POWERTOOLS_METRICS_DISABLED": "true",
         }  # fmt: skip
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
@@ -85,10 +92,13 @@ def aws_stack(config: Path | str | None = SALON) -> Iterator[AwsStack]:
 
 @dataclass
 class DeployedAws:
-    """A stack as `sam deploy` leaves it, in moto: its tables and queues under generated names."""
+    """A stack as `sam deploy` leaves it, in moto: its tables, queues and bucket under generated names."""
 
     name: str
     outputs: dict[str, str]
+
+    def bucket(self) -> str:
+        return self.outputs["MediaBucketName"]
 
     def table(self, logical_id: str) -> Any:
         return boto3.resource("dynamodb", region_name=REGION).Table(self.outputs[f"{logical_id}Name"])
@@ -101,13 +111,13 @@ WEBHOOK_BASE = "https://a1b2c3d4e5.execute-api.eu-central-1.amazonaws.com/webhoo
 
 
 def deployable_template() -> dict[str, Any]:
-    """template.yaml's tables, queues, parameters and outputs as a plain CloudFormation template moto
+    """template.yaml's tables, queues, bucket, parameters and outputs as a plain CloudFormation template moto
     can create. moto has no SAM transform (so no functions or HTTP API: WebhookBaseUrl becomes a fixed
     URL) and no QueueUrl attribute (a queue's Ref is its URL in CloudFormation as well)."""
     from leadflow_local.template import load_raw
 
     raw = load_raw()
-    kept = {"AWS::DynamoDB::Table", "AWS::SQS::Queue"}
+    kept = {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::S3::Bucket"}
     resources = {k: v for k, v in raw["Resources"].items() if isinstance(v, dict) and v.get("Type") in kept}
 
     def moto_value(value: Any) -> Any:
@@ -122,7 +132,7 @@ def deployable_template() -> dict[str, Any]:
         if isinstance(value, dict) and "Fn::GetAtt" in value:
             refs = [value["Fn::GetAtt"][0]]
         unknown = [r for r in refs if r not in resources and r not in raw["Parameters"]]
-        assert not unknown, f"output {key} names {unknown}: not a table, queue or parameter"
+        assert not unknown, f"output {key} names {unknown}: not a table, queue, bucket or parameter"
         outputs[key] = {"Value": value}
     return {"AWSTemplateFormatVersion": "2010-09-09", "Parameters": raw["Parameters"],
             "Resources": resources, "Outputs": outputs}  # fmt: skip

@@ -32,12 +32,13 @@ SECRETS = {
     "BITRIX24_APP_TOKEN": "dev-b24-app-token",
     "SMS_API_KEY": "dev-sms-key",  # SMS.ru's api_id: its callbacks' hash is made with it
     "SMS_WEBHOOK_SECRET": "dev-sms-webhook-secret",
+    "AMOCRM_WEBHOOK_SECRET": "dev-amocrm-webhook-secret",
 }
 # Which secret each channel fails closed without.
 CHANNEL_SECRET = {
     "telegram": "TELEGRAM_WEBHOOK_SECRET", "whatsapp": "META_APP_SECRET", "instagram": "META_APP_SECRET",
     "vk": "VK_SECRET", "form": "FORM_SECRET", "call": "CALL_SECRET", "sms": "SMS_WEBHOOK_SECRET",
-    "bitrix24": "BITRIX24_APP_TOKEN",
+    "bitrix24": "BITRIX24_APP_TOKEN", "amocrm": "AMOCRM_WEBHOOK_SECRET",
 }  # fmt: skip
 RAW_CHANNELS = ("telegram", "whatsapp", "instagram", "vk")  # events/<these> hold platform bodies
 GATEWAY_DIRS = ("form", "call", "sms", "bitrix24", "ingest")  # events/<these> are API Gateway events

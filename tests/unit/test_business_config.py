@@ -35,7 +35,7 @@ def test_bad_timezone_names_line_1():
 
 def test_bad_branch_timezone_names_its_line():
     text = BASE + "    timezone: Europe/Moskva\n"
-    assert "branches.0.timezone (line 6): unknown time zone 'Europe/Moskva'" in errors_of(text)
+    assert "branches #1.timezone (line 6): unknown time zone 'Europe/Moskva'" in errors_of(text)
 
 
 @pytest.mark.parametrize("bad", ["25:00", "24:30", "9:5", "10-00", "ten"])
@@ -55,7 +55,7 @@ def test_unknown_skill_names_its_line():
         BASE
         + "staff:\n  - {id: anna, name: Анна}\n  - id: katya\n    name: Катя\n    skills: [nails, hiar]\n"
     )
-    assert errors_of(text) == "biz.yaml: staff.1.skills.1 (line 10): staff katya: unknown skill 'hiar'"
+    assert errors_of(text) == "biz.yaml: staff #2.skills #2 (line 10): staff katya: unknown skill 'hiar'"
 
 
 def test_unknown_assign_to_names_its_line():
@@ -70,7 +70,7 @@ def test_unknown_assign_to_names_its_line():
     )
     assert (
         errors_of(text)
-        == "biz.yaml: routing.0.assign_to.1 (line 12): routing rule 'vip': unknown assign_to 'boss'"
+        == "biz.yaml: routing #1.assign_to #2 (line 12): routing rule 'vip': unknown assign_to 'boss'"
     )
 
 
@@ -84,14 +84,14 @@ def test_every_reference_error_is_reported_with_its_own_line():
     )
     lines = errors_of(text).splitlines()
     assert lines == [
-        "biz.yaml: staff.1.id (line 8): duplicate id 'anna'",
-        "biz.yaml: staff.0.branch (line 7): staff anna: unknown branch 'north'",
-        "biz.yaml: routing.0.match.service.0 (line 10): routing rule 'r': match on unknown service 'nail' (did you mean 'nails'?)",
+        "biz.yaml: staff #2.id (line 8): duplicate id 'anna'",
+        "biz.yaml: staff #1.branch (line 7): staff anna: unknown branch 'north'",
+        "biz.yaml: routing #1.match.service #1 (line 10): routing rule 'r': match on unknown service 'nail' (did you mean 'nails'?)",
     ]
 
 
 def test_negative_capacity_names_its_line():
-    assert "staff.0.capacity (line 7)" in errors_of(BASE + "staff:\n  - {id: a, name: A, capacity: -1}\n")
+    assert "staff #1.capacity (line 7)" in errors_of(BASE + "staff:\n  - {id: a, name: A, capacity: -1}\n")
 
 
 def test_owner_is_a_staff_role_and_a_routing_target():
@@ -104,7 +104,7 @@ def test_owner_is_a_staff_role_and_a_routing_target():
 
 def test_unknown_role_names_its_line():
     message = errors_of(BASE + "staff: [{id: lena, name: Лена, role: boss}]\n")
-    assert message.startswith("biz.yaml: staff.0.role (line 6): Input should be"), message
+    assert message.startswith("biz.yaml: staff #1.role (line 6): Input should be"), message
 
 
 def test_bundled_example_business_is_valid():
@@ -186,4 +186,28 @@ def test_the_knowledge_section_with_branch_addresses_and_the_owners_answers():
 
 def test_an_owners_answer_needs_a_question():
     message = errors_of(BASE + "knowledge:\n  qa:\n    - {questions: [], answer: Да}\n")
-    assert "knowledge.qa.0.questions (line 8)" in message, message
+    assert "knowledge.qa #1.questions (line 8)" in message, message
+
+
+def test_a_reply_text_with_an_unknown_slot_is_refused_at_check_time():
+    # It passed `config check`, then every greeting failed with KeyError: 'name'.
+    base = "timezone: Asia/Krasnoyarsk\nservices: [{id: a, name: A}]\nmessages:\n"
+    assert errors_of(base + '  greeting: "Привет, {name}!"\n') == (
+        "biz.yaml: messages (line 4): greeting: unknown slot {name}; this text can use {name_part}"
+    )
+    assert "this text can use {service}, {when}" in errors_of(
+        base + '  en:\n    reminder: "See you {servce}"\n'
+    )
+    assert "braces do not pair" in errors_of(base + '  not_target: "Спасибо {"\n')
+    parse_business_config(base + '  greeting: "Привет{name_part}! {{акция}}"\n')  # a brace itself, doubled
+
+
+def test_a_misspelt_rule_value_is_refused_instead_of_never_firing():
+    text = ("timezone: Asia/Krasnoyarsk\nservices: [{id: a, name: A}]\nrouting:\n"
+            "  - {name: q, match: {intent: questions, channel: telgram, temperature: hot}}\n")  # fmt: skip
+    assert errors_of(text).splitlines() == [
+        "biz.yaml: routing #1.match.channel (line 4): unknown channel 'telgram' (did you mean 'telegram'?); "
+        "one of: telegram, whatsapp, instagram, vk, form, call, sms",
+        "biz.yaml: routing #1.match.intent (line 4): unknown intent 'questions' (did you mean 'question'?); "
+        "one of: booking, question, not_target",
+    ]

@@ -16,13 +16,17 @@ TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 FUNCTIONS = ("Ingest", "Score", "Route", "Escalate", "Remind")
 WEBHOOK_SECRETS = {
     "TELEGRAM_WEBHOOK_SECRET", "META_APP_SECRET", "META_VERIFY_TOKEN", "VK_CONFIRMATION_CODE", "VK_SECRET",
-    "FORM_SECRET", "CALL_SECRET", "BITRIX24_APP_TOKEN", "SMS_WEBHOOK_SECRET", "YCLIENTS_WEBHOOK_SECRET",
+    "FORM_SECRET", "CALL_SECRET", "BITRIX24_APP_TOKEN", "SMS_WEBHOOK_SECRET", "AMOCRM_WEBHOOK_SECRET",
+    "YCLIENTS_WEBHOOK_SECRET",
 }  # fmt: skip
+CRM_SECRETS = {"BITRIX24_WEBHOOK_URL", "AMOCRM_TOKEN", "GOOGLE_SERVICE_ACCOUNT_JSON"}
 SENDING_SECRETS = {
     "TELEGRAM_BOT_TOKEN",
     "WHATSAPP_TOKEN",
     "INSTAGRAM_TOKEN",
     "VK_TOKEN",
+    "MANYCHAT_API_TOKEN",  # builder leads are answered in the builder's chat
+    "CHATFUEL_API_TOKEN",
     "SMS_API_KEY",
     "SMS_LOGIN",
 }
@@ -95,10 +99,60 @@ def test_each_function_reads_only_the_secrets_it_needs(template):
         "YCLIENTS_PARTNER_TOKEN",
         "YCLIENTS_USER_TOKEN",
     }  # the bot books; «Записан» checks the calendar
-    assert _secrets(template, "Score") == SENDING_SECRETS | {"OPENAI_API_KEY"} | booking
-    assert _secrets(template, "Route") == SENDING_SECRETS | {"BITRIX24_WEBHOOK_URL"} | booking
-    assert _secrets(template, "Escalate") == {"TELEGRAM_BOT_TOKEN", "BITRIX24_WEBHOOK_URL"}
-    assert _secrets(template, "Remind") == SENDING_SECRETS | {"BITRIX24_WEBHOOK_URL"}
+    assert _secrets(template, "Score") == SENDING_SECRETS | {"OPENAI_API_KEY", "TRANSCRIBE_API_KEY"} | booking
+    assert _secrets(template, "Route") == SENDING_SECRETS | CRM_SECRETS | booking
+    assert _secrets(template, "Escalate") == {"TELEGRAM_BOT_TOKEN"} | CRM_SECRETS
+    assert _secrets(template, "Remind") == SENDING_SECRETS | CRM_SECRETS
+
+
+def _bucket_grants(template: dict, function: str) -> set[str]:
+    found: set[str] = set()
+    for policy in template["Resources"][f"{function}Function"]["Properties"]["Policies"]:
+        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            actions = [a for a in statement["Action"] if a.startswith("s3:")]
+            if actions:
+                assert statement["Resource"] == {"Fn::Sub": "${MediaBucket.Arn}/media/*"}, function
+                found.update(actions)
+    return found
+
+
+def test_clients_files_are_kept_private_encrypted_and_only_for_a_while(template):
+    bucket = template["Resources"]["MediaBucket"]
+    props = bucket["Properties"]
+    assert bucket.get("DeletionPolicy") != "Retain"  # personal data that must end (152-FZ)
+    (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
+    }  # fmt: skip
+    (expiry,) = props["LifecycleConfiguration"]["Rules"]
+    assert expiry["Status"] == "Enabled"
+    assert expiry["ExpirationInDays"] == {"Ref": "MediaRetentionDays"}
+    assert template["Parameters"]["MediaRetentionDays"]["Default"] == 30
+    (tls,) = template["Resources"]["MediaBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_only_the_functions_that_handle_clients_files_reach_the_bucket(template):
+    assert _bucket_grants(template, "Score") == {"s3:PutObject", "s3:GetObject"}  # fetched files kept
+    assert _bucket_grants(template, "Route") == {"s3:GetObject"}  # forwarded under a new card
+    assert _bucket_grants(template, "Escalate") == {"s3:GetObject"}  # a reassigned lead's new card
+    assert _bucket_grants(template, "Ingest") == set()  # answers at once: no file is fetched there
+    assert _bucket_grants(template, "Remind") == set()
+    for function in ("Score", "Route", "Escalate"):
+        env = template["Resources"][f"{function}Function"]["Properties"]["Environment"]["Variables"]
+        assert env["MEDIA_BUCKET"] == {"Ref": "MediaBucket"}
+    assert "MEDIA_BUCKET" not in template["Globals"]["Function"]["Environment"]["Variables"]
+
+
+def test_transcription_and_chatfuel_settings_are_stack_parameters(template):
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    for variable, parameter in {
+        "TRANSCRIBE_BASE_URL": "TranscribeBaseUrl", "TRANSCRIBE_MODEL": "TranscribeModel",
+        "CHATFUEL_BOT_ID": "ChatfuelBotId", "CHATFUEL_BLOCK": "ChatfuelBlock",
+    }.items():  # fmt: skip
+        assert variables[variable] == {"Ref": parameter}
+        assert template["Parameters"][parameter]["Default"] == ""
 
 
 def test_one_receive_limit_one_rate_limit_policy_one_alarm_definition(template):

@@ -3,6 +3,8 @@ messages, CRM and SMS settings — one YAML file per business (``leadflow config
 
 from __future__ import annotations
 
+import re
+import string
 from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -14,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -142,6 +145,7 @@ class StaffMember(_Section):
     branch: str | None = None
     telegram_chat_id: str | None = None
     bitrix24_user_id: int | None = None
+    amocrm_user_id: int | None = None
     shifts: WeekHours | None = Field(default=None, description="unset = the branch's opening hours")
     capacity: int = Field(default=20, ge=0, description="open leads at once; 0 = takes no new leads")
     active: bool = True
@@ -154,6 +158,14 @@ class StaffMember(_Section):
         default_factory=list, description="daily breaks: no bookings, e.g. 14:00-15:00"
     )
     yclients_id: int | None = Field(default=None, description="the master's staff id in YCLIENTS")
+
+    def crm_user(self, crm: str) -> str | None:
+        """Who this person is in the CRM named ``crm``: its user id, or the name a sheet shows."""
+        if crm == "bitrix24":
+            return str(self.bitrix24_user_id) if self.bitrix24_user_id else None
+        if crm == "amocrm":
+            return str(self.amocrm_user_id) if self.amocrm_user_id else None
+        return self.name if crm == "sheets" else None
 
 
 class RuleMatch(_Section):
@@ -175,6 +187,20 @@ class RuleMatch(_Section):
             return {k: [v] if isinstance(v, str) else v for k, v in value.items()}
         return value
 
+    @field_validator("channel", "temperature", "intent")
+    @classmethod
+    def _known_values(cls, values: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        """A misspelt value would make the rule silently never fire."""
+        from leadflow.domain.models import Channel, Intent, Temperature
+
+        known = {"channel": Channel, "temperature": Temperature, "intent": Intent}[str(info.field_name)]
+        for value in values or []:
+            if value not in {member.value for member in known}:
+                choices = ", ".join(member.value for member in known)
+                raise ValueError(f"unknown {info.field_name} {value!r}{_nearest(value, {m.value for m in known})}; "
+                                 f"one of: {choices}")  # fmt: skip
+        return values
+
 
 class RoutingRule(_Section):
     name: str
@@ -193,7 +219,9 @@ class Sla(_Section):
     question_min: int = Field(
         default=60, description="a question (a cold lead) waits this long for its answer"
     )
-    remind_owner_after_min: int = 0
+    remind_owner_after_min: int = Field(
+        default=0, description="not used (config check warns); kept for old configs"
+    )
     escalate_after_min: int = 15
     reassign_after_min: int = 30
 
@@ -209,6 +237,10 @@ class Reminders(_Section):
 
 class Templates(_Section):
     """The assistant's words. Slots in braces are filled in; every language has the same slots."""
+
+    @model_validator(mode="after")
+    def _known_slots(self) -> Templates:
+        return _check_slots(self)
 
     greeting: str = "Здравствуйте{name_part}!"
     booking_confirm: str = "Записываю вас на {service}{when}? Администратор подтвердит время."
@@ -233,6 +265,10 @@ class Templates(_Section):
     question_ack: str = "Уточню у администратора и вернусь с ответом."
     emoji_only: str = "Чем можем помочь?"
     media_ack: str = "Спасибо! Голосовые и вложения мы посмотрим, администратор скоро ответит."
+    voice_unheard: str = (
+        "Спасибо за голосовое — мы передали его администратору. Если удобно, напишите, пожалуйста, "
+        "коротко текстом, что вас интересует: так мы ответим быстрее."
+    )
     not_target: str = "Спасибо за сообщение."
     privacy: str = "Обработка данных: {url}"
     off_hours: str = "Сейчас мы закрыты, администратор перезвонит вам утром."
@@ -258,6 +294,31 @@ class Templates(_Section):
     booked_address: str = "Адрес: {address}."
     booked_payment: str = "Предоплата: {url}"
     booked_calendar: str = "Добавить в календарь: {url}"
+
+
+def _slots(text: str) -> set[str]:
+    """The {slots} a text fills in; ValueError for braces that do not pair."""
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+
+
+def _check_slots(templates: Templates) -> Templates:
+    """Every text uses only the slots its default has: a typo would fail every reply at run time."""
+    for name, field in type(templates).model_fields.items():
+        value = getattr(templates, name)
+        if not isinstance(value, str) or not isinstance(field.default, str):
+            continue
+        allowed = _slots(field.default)
+        try:
+            used = _slots(value)
+        except ValueError:
+            raise ValueError(
+                f"{name}: braces do not pair in {value!r}; write {{{{ and }}}} for a brace itself"
+            ) from None
+        unknown = sorted(used - allowed)
+        if unknown:
+            can = ", ".join(f"{{{slot}}}" for slot in sorted(allowed)) or "no slots"
+            raise ValueError(f"{name}: unknown slot {{{unknown[0]}}}; this text can use {can}")
+    return templates
 
 
 class EnglishTemplates(Templates):
@@ -287,6 +348,10 @@ class EnglishTemplates(Templates):
     emoji_only: str = "How can we help you?"
     media_ack: str = (
         "Thank you! We will look at your voice message or attachment; an administrator will answer soon."
+    )
+    voice_unheard: str = (
+        "Thank you for the voice message — we have passed it to the administrator. If you can, please "
+        "write briefly what you are interested in: that way we answer faster."
     )
     not_target: str = "Thank you for your message."
     privacy: str = "Personal data processing: {url}"
@@ -361,7 +426,106 @@ class Qualify(_Section):
     llm_budget_s: float = 2.5
 
 
+CrmKind = Literal["bitrix24", "amocrm", "sheets", "builtin"]
+# Each CRM's documented request limit as (requests per second, burst) for the shared budget
+# (adapters/rate_limit.py: any window of L seconds holds at most burst + rate * L requests).
+# Bitrix24: 2/s with a burst of 50 (Enterprise: 5/s and 250). amoCRM: "not more than 7 requests
+# per second" — 7/s with no burst keeps every calendar second at 7. Google Sheets: 60 read and 60
+# write requests a minute per user (the service account is one user): 0.9/s with a burst of 5 keeps
+# any minute at 59 requests of both kinds together.
+CRM_REQUEST_BUDGETS: dict[str, tuple[float, int]] = {
+    "bitrix24": (2.0, 50),
+    "amocrm": (7.0, 1),
+    "sheets": (0.9, 5),
+}
+_SPREADSHEET_URL = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
+_SPREADSHEET_ID = re.compile(r"[A-Za-z0-9_-]{20,100}")
+
+
+class Sheet(_Section):
+    """A Google sheet leads are written to: the spreadsheet (its id, or its address as copied from
+    the browser) and the tab's name. The owner shares it with the service account's e-mail."""
+
+    spreadsheet_id: str
+    sheet: str = "Лиды"
+
+    @field_validator("spreadsheet_id", mode="before")
+    @classmethod
+    def _id_from_address(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        found = _SPREADSHEET_URL.search(text)
+        if found:
+            text = found.group(1)
+        if not _SPREADSHEET_ID.fullmatch(text):
+            raise ValueError(
+                f"{value!r} is not a spreadsheet id: copy the sheet's address from the browser "
+                "(https://docs.google.com/spreadsheets/d/<id>/edit) or the id in it"
+            )
+        return text
+
+    @field_validator("sheet")
+    @classmethod
+    def _tab_name(cls, value: str) -> str:
+        name = value.strip()
+        if not name or len(name) > 100 or any(ch in name for ch in "[]*?/\\:"):
+            raise ValueError(f"sheet: {value!r} is not a tab name (1-100 characters, none of [ ] * ? / \\ :)")
+        return name
+
+
+class AmoCrmConfig(_Section):
+    """amoCRM: where new leads go and which stage each of our statuses is in the client's pipeline."""
+
+    entry: Literal["complex", "unsorted"] = Field(
+        default="complex", description="complex: a lead with its contact; unsorted: «Неразобранное» (forms)"
+    )
+    pipeline_id: int | None = Field(default=None, description="unset: the account's main pipeline")
+    status_id: int | None = Field(default=None, description="the stage new leads start in; unset: the first")
+    source_name: str = Field(default="leadflow", description="what «Неразобранное» shows as the source")
+    # Our status → the pipeline's stage id. 142 (won) and 143 (lost) are the same in every pipeline;
+    # the other stages are the account's own (Settings → Pipelines, or GET /api/v4/leads/pipelines).
+    statuses: dict[str, int] = Field(default_factory=dict)
+    utm_fields: bool = Field(default=True, description="write UTM_* tracking fields (the account has them)")
+    task_type_id: int = Field(default=1, description="the call-back task's type: 1 = «Связаться»")
+
+    @field_validator("statuses")
+    @classmethod
+    def _our_statuses(cls, statuses: dict[str, int]) -> dict[str, int]:
+        from leadflow.domain.models import LeadStatus
+
+        known = {str(s) for s in LeadStatus}
+        for name in statuses:
+            if name not in known:
+                raise ValueError(
+                    f"statuses: {name!r} is not a lead status{_nearest(name, known)} (one of {', '.join(sorted(known))})"
+                )
+        return statuses
+
+    def stage_of(self, status: str) -> int | None:
+        return self.statuses.get(status, AMOCRM_CLOSING_STAGES.get(status))
+
+    def status_of(self, stage_id: int) -> str | None:
+        """Our status for an amoCRM stage (a person moved the lead there), or None."""
+        mapped = {name for name, stage in self.statuses.items() if stage == stage_id}
+        furthest = next((name for name in _FURTHEST_FIRST if name in mapped), None)
+        return furthest or {142: "visited", 143: "lost"}.get(stage_id)
+
+
+# Stages every amoCRM pipeline has: 142 «Успешно реализовано», 143 «Закрыто и не реализовано».
+AMOCRM_CLOSING_STAGES = {"visited": 142, "no_show": 143, "cancelled": 143, "lost": 143, "not_target": 143}
+# When several of our statuses share a stage, a CRM event means the one furthest along.
+_FURTHEST_FIRST = [
+    "visited", "lost", "no_show", "cancelled", "not_target", "confirmed", "booked", "accepted",
+    "assigned", "qualifying", "new",
+]  # fmt: skip
+
+
 class Crm(_Section):
+    kind: CrmKind | None = Field(
+        default=None, description="unset: Bitrix24 when BITRIX24_WEBHOOK_URL is set, else built-in"
+    )
+    # Bitrix24
     mode: Literal["auto", "classic", "simple"] = "auto"
     booking_field: str | None = Field(
         default=None,
@@ -369,14 +533,33 @@ class Crm(_Section):
         "a booking made in Bitrix24 gets reminders",
     )
     tags_field: str | None = Field(default=None, description="UF field for tags, e.g. UF_CRM_TAGS")
-    push_not_target: bool = False
     source_ids: dict[str, str] = Field(default_factory=dict, description="channel → SOURCE_ID")
-    # The portal's REST limit: 2 requests/s with a burst of 50; Enterprise plans 5/s and 250.
-    requests_per_s: float = Field(default=2.0, gt=0)
-    burst: int = Field(default=50, ge=1)
+    push_not_target: bool = False
+    # The CRM's request limit (CRM_REQUEST_BUDGETS when unset): Bitrix24 Enterprise says 5 and 250.
+    requests_per_s: float | None = Field(default=None, gt=0)
+    burst: int | None = Field(default=None, ge=1)
+    amocrm: AmoCrmConfig = Field(default_factory=AmoCrmConfig)
+    sheet: Sheet | None = Field(default=None, description="kind: sheets — the sheet that is the CRM")
+    mirror_sheet: Sheet | None = Field(default=None, description="Bitrix24/amoCRM leads also go here")
+
+    @model_validator(mode="after")
+    def _sheets_named(self) -> Crm:
+        if self.kind == "sheets" and self.sheet is None:
+            raise ValueError("kind: sheets needs sheet: {spreadsheet_id: …, sheet: Лиды}")
+        if self.mirror_sheet is not None and self.kind in ("sheets", "builtin"):
+            raise ValueError(
+                f"mirror_sheet copies Bitrix24's or amoCRM's leads into a sheet; with kind: {self.kind} "
+                "there is nothing to mirror (for a sheet as the CRM: kind: sheets with sheet: …)"
+            )
+        return self
+
+    def request_budget(self, kind: str) -> tuple[float, int]:
+        rate, burst = CRM_REQUEST_BUDGETS[kind]
+        return self.requests_per_s or rate, self.burst or burst
 
 
 class SmsSettings(_Section):
+    # Not used (config check warns): SMS_PROVIDER and SMS_SENDER are the stack's. Kept for old configs.
     provider: Literal["smsru", "smsc", "aws"] | None = None
     sender: str | None = None
     # Against SMS pumping (a form flooded with numbers that bill per message): automatic texts go
@@ -500,11 +683,15 @@ class BadReferences(ValueError):
 
     def __init__(self, problems: list[tuple[Loc, str]]):
         self.problems = problems
-        super().__init__("; ".join(f"{_dotted(loc)}: {msg}" for loc, msg in problems))
+        super().__init__("; ".join(f"{dotted(loc)}: {msg}" for loc, msg in problems))
 
 
-def _dotted(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc) or "(top)"
+def dotted(loc: tuple[Any, ...]) -> str:
+    """Where in the config, as a person counts: ("staff", 3, "skills", 0) → "staff #4.skills #1"."""
+    shown = ""
+    for part in loc:
+        shown += f" #{part + 1}" if isinstance(part, int) else f"{'.' if shown else ''}{part}"
+    return shown or "(top)"
 
 
 def _known_time_zone(value: str) -> str:
@@ -637,7 +824,7 @@ def parse_business_config(text: str, source: str = "config") -> BusinessConfig:
             for loc, msg in located:
                 line = _line_of(data, loc)
                 at = f" (line {line})" if line else ""
-                lines.append(f"{source}: {_dotted(loc)}{at}: {msg.removeprefix('Value error, ')}")
+                lines.append(f"{source}: {dotted(loc)}{at}: {msg.removeprefix('Value error, ')}")
         raise ConfigError("\n".join(lines)) from None
 
 

@@ -29,7 +29,13 @@ SECRET_NAMES = [
     "CALL_SECRET",
     "BITRIX24_WEBHOOK_URL",
     "BITRIX24_APP_TOKEN",
+    "AMOCRM_TOKEN",
+    "AMOCRM_WEBHOOK_SECRET",
+    "GOOGLE_SERVICE_ACCOUNT_JSON",
     "OPENAI_API_KEY",
+    "TRANSCRIBE_API_KEY",
+    "MANYCHAT_API_TOKEN",
+    "CHATFUEL_API_TOKEN",
     "SMS_API_KEY",
     "SMS_LOGIN",
     "SMS_WEBHOOK_SECRET",
@@ -65,15 +71,32 @@ class Settings(BaseModel):
     whatsapp_phone_number_id: str | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
+    transcribe_base_url: str | None = Field(default=None, description="unset: OPENAI_BASE_URL")
+    transcribe_model: str = "whisper-1"
+    manychat_api_base: str = "https://api.manychat.com"
+    chatfuel_api_base: str = "https://api.chatfuel.com"
+    chatfuel_bot_id: str | None = Field(default=None, description="the Chatfuel bot replies go through")
+    chatfuel_block: str = Field(
+        default="leadflow_reply", description="the Chatfuel block that shows {{leadflow_reply}} to the user"
+    )
     call_timezone: str = Field(default="Europe/Moscow", description="the Zadarma account's time zone")
     sms_provider: str | None = None
     sms_sender: str | None = None
     sms_api_base: str | None = None
     yclients_api_base: str = "https://api.yclients.com"
     public_base_url: str | None = Field(default=None, description="the stack's public URL (calendar links)")
+    amocrm_base_url: str | None = Field(
+        default=None, description="the account's address, https://<sub>.amocrm.ru"
+    )
+    google_sheets_api_base: str = "https://sheets.googleapis.com"
+    google_oauth_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL
     max_body_bytes: int = 1_000_000
     config_max_age_s: int = 60
     outbox_only: bool = Field(default=False, description="local stack: record outbound, never call APIs")
+    leadflow_platform: str = Field(
+        default="aws",
+        description="aws | yandex: the cloud, for what its events do not show (Document API limits)",
+    )
 
     @classmethod
     def from_env(cls) -> Settings:

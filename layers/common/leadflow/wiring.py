@@ -19,14 +19,18 @@ if TYPE_CHECKING:  # the steps are imported when built: ingest's cold start load
     from leadflow.adapters.booking import BookingSystem
     from leadflow.adapters.channels.base import Sender
     from leadflow.adapters.crm import Crm
+    from leadflow.adapters.media import Fetcher, MediaBucket
     from leadflow.adapters.messenger import Messenger
     from leadflow.adapters.queues import Queue
     from leadflow.adapters.rate_limit import RateLimiter
     from leadflow.adapters.sqs_batch import BatchFrame
     from leadflow.adapters.store import Store
+    from leadflow.adapters.transcribe import Transcriber
     from leadflow.business import BusinessConfig
+    from leadflow.domain.models import Attachment
     from leadflow.steps.escalate import EscalateStep
     from leadflow.steps.ingest import Ingest
+    from leadflow.steps.media import ClientMedia
     from leadflow.steps.remind import RemindStep
     from leadflow.steps.route import RouteStep
     from leadflow.steps.score import Qualifier, ScoreStep
@@ -89,7 +93,9 @@ def frame() -> BatchFrame:
     """The SQS batch frame of the function being invoked (its own dead-letter queue)."""
     from leadflow.adapters.sqs_batch import BatchFrame
 
-    return BatchFrame(sqs(), env("DLQ_URL"), int(env("LEADFLOW_MAX_RECEIVES") or 5))
+    cfg = settings()
+    queues = [url for url in (cfg.score_queue_url, cfg.route_queue_url) if url]
+    return BatchFrame(sqs(), env("DLQ_URL"), int(env("LEADFLOW_MAX_RECEIVES") or 5), queues)
 
 
 # --------------------------------------------------------------------------- outside services
@@ -106,7 +112,7 @@ def sender(channel: str) -> Sender:
     if channel == "telegram" and (token := secret("TELEGRAM_BOT_TOKEN")):
         from leadflow.adapters.channels.telegram import TelegramBot, TelegramSender
 
-        return TelegramSender(TelegramBot(token, base_url=cfg.telegram_api_base))
+        return TelegramSender(TelegramBot(token, base_url=cfg.telegram_api_base), media=_stored_media)
     if channel == "whatsapp" and (token := secret("WHATSAPP_TOKEN")) and cfg.whatsapp_phone_number_id:
         from leadflow.adapters.channels.whatsapp import WhatsAppSender
 
@@ -119,6 +125,16 @@ def sender(channel: str) -> Sender:
         from leadflow.adapters.channels.vk import VkSender
 
         return VkSender(token, base_url=cfg.vk_api_base)
+    if channel == "manychat" and (token := secret("MANYCHAT_API_TOKEN")):
+        from leadflow.adapters.channels.manychat import ManyChatSender
+
+        return ManyChatSender(token, base_url=cfg.manychat_api_base)
+    if channel == "chatfuel" and (token := secret("CHATFUEL_API_TOKEN")) and cfg.chatfuel_bot_id:
+        from leadflow.adapters.channels.chatfuel import ChatfuelSender
+
+        return ChatfuelSender(
+            token, cfg.chatfuel_bot_id, base_url=cfg.chatfuel_api_base, block=cfg.chatfuel_block
+        )
     if channel in ("sms", "call", "form") and cfg.sms_provider:
         from leadflow.adapters.channels.sms import SmsSender
         from leadflow.adapters.channels.sms_providers import SmsConfigError, make_sms_provider
@@ -135,6 +151,75 @@ def sender(channel: str) -> Sender:
     return OutboxSender(channel)
 
 
+# --------------------------------------------------------------------------- clients' files
+
+
+@functools.cache
+def s3() -> Any:
+    import boto3  # AWS_ENDPOINT_URL(_S3) points it at the local emulator
+
+    return boto3.client("s3", config=_aws_config())
+
+
+def media_bucket() -> MediaBucket | None:
+    """The bucket of clients' files: MEDIA_BUCKET of the functions that handle them (score, route,
+    escalate — the local stack runs them in one process, so it is read per invocation, like
+    DLQ_URL). Its S3 client is built on the first file."""
+    name = env("MEDIA_BUCKET")
+    return _bucket(name) if name else None
+
+
+@functools.cache
+def _bucket(name: str) -> MediaBucket:
+    from leadflow.adapters.media import MediaBucket
+
+    return MediaBucket(s3, name)
+
+
+def _stored_media(lead_id: str, attachment: Attachment) -> bytes | None:
+    bucket = media_bucket()
+    return bucket.get(attachment.key(lead_id)) if bucket else None
+
+
+@functools.cache
+def media_fetcher(channel: str) -> Fetcher | None:
+    """How score gets a client's file from its platform: with the channel's token (Telegram's
+    getFile, WhatsApp's media URL), or by its direct link (Instagram, VK)."""
+    cfg = settings()
+    if channel == "telegram" and (token := secret("TELEGRAM_BOT_TOKEN")):
+        from leadflow.adapters.channels.telegram import TelegramBot, TelegramMediaFetcher
+
+        return TelegramMediaFetcher(TelegramBot(token, base_url=cfg.telegram_api_base))
+    if channel == "whatsapp" and (token := secret("WHATSAPP_TOKEN")):
+        from leadflow.adapters.channels.whatsapp import WhatsAppMediaFetcher
+
+        return WhatsAppMediaFetcher(token, cfg.whatsapp_phone_number_id, base_url=cfg.meta_graph_base)
+    if channel in ("instagram", "vk"):
+        from leadflow.adapters.media import UrlFetcher
+
+        return UrlFetcher(what=f"{channel} file")
+    return None
+
+
+@functools.cache
+def transcriber() -> Transcriber | None:
+    """Voice to text when TRANSCRIBE_API_KEY (or OPENAI_API_KEY) is set: TRANSCRIBE_BASE_URL (or
+    OPENAI_BASE_URL), TRANSCRIBE_MODEL (whisper-1)."""
+    key = secret("TRANSCRIBE_API_KEY") or secret("OPENAI_API_KEY")
+    if not key:
+        return None
+    from leadflow.adapters.transcribe import Transcriber
+
+    cfg = settings()
+    return Transcriber(key, cfg.transcribe_base_url or cfg.openai_base_url, cfg.transcribe_model)
+
+
+def client_media() -> ClientMedia:
+    from leadflow.steps.media import ClientMedia
+
+    return ClientMedia(media_fetcher, media_bucket(), transcriber())
+
+
 def messenger(biz: BusinessConfig) -> Messenger:
     from leadflow.adapters.messenger import Messenger
 
@@ -147,21 +232,66 @@ def crm() -> Crm:
 
 
 def make_crm(biz: BusinessConfig) -> Crm:
-    """Bitrix24 when BITRIX24_WEBHOOK_URL is set, else the built-in CRM (the leads table)."""
+    """The CRM the config names (``crm.kind``); unset: Bitrix24 when BITRIX24_WEBHOOK_URL is set,
+    else the built-in CRM (the leads table) — what configs without ``kind`` always meant."""
     from leadflow.adapters.crm import BuiltinCrm
 
-    url = secret("BITRIX24_WEBHOOK_URL")
-    if not url:
+    config = biz.crm
+    kind = config.kind or ("bitrix24" if secret("BITRIX24_WEBHOOK_URL") else "builtin")
+    if kind == "builtin":
         return BuiltinCrm()
     import requests
 
-    from leadflow.adapters.crm.bitrix24 import Bitrix24Client, portal_key
-    from leadflow.adapters.crm.bitrix24_crm import Bitrix24Crm
+    if kind == "sheets":
+        assert config.sheet is not None  # the config refuses kind: sheets without a sheet
+        return make_sheets_crm(biz, config.sheet, requests.Session())
+    primary: Crm
+    if kind == "amocrm":
+        from leadflow.adapters.crm.amocrm import AmoCrmClient
+        from leadflow.adapters.crm.amocrm_crm import AmoCrm
 
-    config = biz.crm
-    limiter = bitrix24_limiter(portal_key(url), config.requests_per_s, config.burst)
-    client = Bitrix24Client(url, requests.Session(), limiter, mode=config.mode, tags_field=config.tags_field)
-    return Bitrix24Crm(client)
+        base_url = _required(settings().amocrm_base_url, "AMOCRM_BASE_URL")
+        token = _required(secret("AMOCRM_TOKEN"), "AMOCRM_TOKEN")
+        rate, burst = config.request_budget("amocrm")
+        limiter = crm_limiter("amocrm", base_url, rate, burst)
+        primary = AmoCrm(AmoCrmClient(base_url, token, requests.Session(), limiter), biz)
+    else:
+        from leadflow.adapters.crm.bitrix24 import Bitrix24Client, portal_key
+        from leadflow.adapters.crm.bitrix24_crm import Bitrix24Crm
+
+        url = _required(secret("BITRIX24_WEBHOOK_URL"), "BITRIX24_WEBHOOK_URL")
+        rate, burst = config.request_budget("bitrix24")
+        limiter = bitrix24_limiter(portal_key(url), rate, burst)
+        client = Bitrix24Client(
+            url, requests.Session(), limiter, mode=config.mode, tags_field=config.tags_field
+        )
+        primary = Bitrix24Crm(client)
+    if config.mirror_sheet is None:
+        return primary
+    from leadflow.adapters.crm.mirrored import MirroredCrm
+    from leadflow.adapters.crm.sheets_crm import SheetsCrm
+
+    sheet = make_sheets_crm(biz, config.mirror_sheet, requests.Session())
+    assert isinstance(sheet, SheetsCrm)
+    return MirroredCrm(primary, sheet)
+
+
+def make_sheets_crm(biz: BusinessConfig, sheet: Any, session: Any) -> Crm:
+    from leadflow.adapters.crm.google_sheets import ServiceAccountToken, SheetsClient
+    from leadflow.adapters.crm.sheets_crm import SheetsCrm
+
+    cfg = settings()
+    key_json = _required(secret("GOOGLE_SERVICE_ACCOUNT_JSON"), "GOOGLE_SERVICE_ACCOUNT_JSON")
+    token = ServiceAccountToken(key_json, cfg.google_oauth_token_url, session)
+    rate, burst = biz.crm.request_budget("sheets")
+    # Google counts the quota per project and per user; the service account is the user.
+    limiter = crm_limiter("sheets", token.email, rate, burst)
+    return SheetsCrm(SheetsClient(cfg.google_sheets_api_base, token, session, limiter), sheet, biz)
+
+
+def crm_limiter(kind: str, account: str, rate_per_s: float, burst: int) -> RateLimiter:
+    """The request budget of one CRM account, shared like Bitrix24's (see ``bitrix24_limiter``)."""
+    return bitrix24_limiter(f"{kind}:{account}", rate_per_s, burst)
 
 
 def booking(biz: BusinessConfig) -> BookingSystem | None:
@@ -198,7 +328,10 @@ def bitrix24_limiter(portal: str, rate_per_s: float, burst: int) -> RateLimiter:
     table = settings().rate_limit_table
     if not table:
         return portal_limiter(portal, rate_per_s, burst)
-    return portal_limiter(portal, rate_per_s, burst, dynamodb=dynamodb_client(), table=table)
+    return portal_limiter(
+        portal, rate_per_s, burst, dynamodb=dynamodb_client(), table=table,
+        conflict_returns_item=settings().leadflow_platform != "yandex",
+    )  # fmt: skip
 
 
 @functools.cache
@@ -258,7 +391,9 @@ def score_step() -> ScoreStep:
     if settings().sms_provider:
         sender("sms")  # checked at cold start: a broken SMS setup is logged once, not per lead
     biz = business()
-    return ScoreStep(store(), messenger(biz), route_queue(), biz, qualifier(), frame(), booking(biz))
+    return ScoreStep(
+        store(), messenger(biz), route_queue(), biz, qualifier(), frame(), client_media(), booking(biz)
+    )
 
 
 def workspace(biz: BusinessConfig) -> Workspace:
@@ -306,7 +441,10 @@ def _required(value: str | None, name: str) -> str:
 def reset() -> None:
     from leadflow.adapters import rate_limit
 
-    for cached in (dynamodb, dynamodb_client, sqs, store, sender, crm, qualifier, ingest_step):
+    for cached in (
+        dynamodb, dynamodb_client, sqs, s3, store, sender, crm, qualifier, ingest_step,
+        _bucket, media_fetcher, transcriber,
+    ):  # fmt: skip
         cached.cache_clear()
     rate_limit.reset()
     reset_caches()

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from leadflow.business import ConfigError, locate, parse_business_config
+from leadflow.business import ConfigError, dotted, locate, parse_business_config
 from leadflow.domain.config_review import config_warnings
 from leadflow_local.cli import main
 
@@ -29,7 +29,7 @@ staff:
 def warnings(yaml_text: str) -> list[tuple[str, str, int | None]]:
     text = textwrap.dedent(yaml_text)
     cfg = parse_business_config(text)
-    return [(".".join(map(str, loc)), message, locate(text, loc)) for loc, message in config_warnings(cfg)]
+    return [(dotted(loc), message, locate(text, loc)) for loc, message in config_warnings(cfg)]
 
 
 def test_a_clean_config_has_no_warnings():
@@ -38,19 +38,19 @@ def test_a_clean_config_has_no_warnings():
 
 def test_a_staff_member_without_a_branch_works_in_every_branch():
     found = warnings(BASE + "  - {id: lena, name: Лена, skills: [nails]}\n")
-    assert found == [("staff.3", "staff lena has no branch: they work in every branch", 12)]
+    assert found == [("staff #4", "staff lena has no branch: they work in every branch", 12)]
 
 
 def test_a_branch_with_no_manager_or_senior():
     found = warnings(BASE.replace("  - {id: zoya, name: Зоя, role: manager, branch: khimki}\n", ""))
     assert found == [
-        ("branches.1", "branch khimki has no manager or senior: nobody is told when its leads wait", 7)
+        ("branches #2", "branch khimki has no manager or senior: nobody is told when its leads wait", 7)
     ]
 
 
 def test_a_service_nobody_can_do():
     found = warnings(BASE.replace("skills: [nails, hair]", "skills: [nails]"))
-    assert found == [("services.1", "service hair_coloring: no active specialist has it in their skills", 4)]
+    assert found == [("services #2", "service hair_coloring: no active specialist has it in their skills", 4)]
 
 
 def test_a_rule_that_can_never_fire():
@@ -62,7 +62,7 @@ routing:
     found = warnings(BASE + rules)
     assert found == [
         (
-            "routing.1",
+            "routing #2",
             "routing rule 'instagram ads' never fires: rule 'instagram' above it takes all its leads",
             14,
         )
@@ -73,7 +73,7 @@ def test_a_shift_outside_the_branch_hours():
     found = warnings(BASE.replace("branch: center}", 'branch: center, shifts: {mon: ["09:00-15:00"]}}', 1))
     assert found == [
         (
-            "staff.0.shifts.mon",
+            "staff #1.shifts.mon",
             "staff anna: the mon shift 09:00-15:00 is outside the opening hours of branch center",
             9,
         )
@@ -96,7 +96,7 @@ def test_an_unknown_name_gets_the_nearest_known_one(mistake, hint):
     with pytest.raises(ConfigError) as error:
         parse_business_config(text, source="salon.yaml")
     (line,) = str(error.value).splitlines()
-    assert line.startswith("salon.yaml: staff.0.") and "(line 9)" in line and line.endswith(hint)
+    assert line.startswith("salon.yaml: staff #1.") and "(line 9)" in line and line.endswith(hint)
 
 
 def test_a_yaml_syntax_error_names_the_file_and_the_line(tmp_path, capsys):
@@ -113,6 +113,15 @@ def test_config_check_prints_one_line_per_warning_and_accepts(tmp_path, capsys):
     assert main(["config", "check", str(path)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert (
-        out[0] == f"{path}: staff.3 (line 12): warning: staff lena has no branch: they work in every branch"
+        out[0] == f"{path}: staff #4 (line 12): warning: staff lena has no branch: they work in every branch"
     )
     assert out[-1].startswith(f"{path}: ok")
+
+
+def test_fields_nothing_reads_are_warned_about():
+    found = warnings(BASE + "sla: {remind_owner_after_min: 10}\nsms: {provider: smsc, sender: Salon}\n")
+    assert [(where, text.split(" is not used")[0]) for where, text, _ in found] == [
+        ("sla.remind_owner_after_min", "sla.remind_owner_after_min"),
+        ("sms.provider", "sms.provider"),
+        ("sms.sender", "sms.sender"),
+    ]

@@ -134,6 +134,7 @@ def test_a_stack_set_up_right_is_all_ok_and_exits_0(outside, capsys):
         "bitrix24 crm mode": "ok",
         "sms": "ok",
         "llm": "ok",
+        "voice": "ok",
         "staff": "ok",
     }
     assert "@salon_lotos_bot" in checks["telegram bot"][1]
@@ -150,8 +151,8 @@ def test_the_plain_output_is_one_line_per_check_and_a_summary(outside, capsys):
 
     assert lines[0] == "leadflow doctor: test stack"
     assert lines[1].split()[:3] == ["ok", "telegram", "bot"]
-    assert len(lines) == 1 + 13 + 1
-    assert lines[-1] == "13 ok"
+    assert len(lines) == 1 + 14 + 1
+    assert lines[-1] == "14 ok"
 
 
 def test_nothing_configured_is_skipped_not_a_problem(aws, monkeypatch, capsys):
@@ -166,9 +167,10 @@ def test_nothing_configured_is_skipped_not_a_problem(aws, monkeypatch, capsys):
     assert code == 0
     assert {name: status for name, (status, _) in checks.items()} == {
         "telegram": "skipped", "whatsapp": "skipped", "instagram": "skipped", "vk": "skipped",
-        "bitrix24": "skipped", "sms": "skipped", "llm": "skipped", "staff": "ok",
+        "bitrix24": "skipped", "sms": "skipped", "llm": "skipped", "voice": "skipped", "staff": "ok",
     }  # fmt: skip
     assert "offline qualifier" in checks["llm"][1]
+    assert "the client is asked to write" in checks["voice"][1]
 
 
 # --------------------------------------------------------------------------- Telegram
@@ -456,6 +458,29 @@ def test_a_model_the_endpoint_does_not_have_is_a_warning(outside, monkeypatch, c
     code, checks, _ = doctor(capsys)
 
     assert code == 0 and checks["llm"][0] == "warning" and "yandexgpt-lite" in checks["llm"][1]
+
+
+def test_an_llm_endpoint_that_cannot_transcribe_is_a_warning_for_voice_messages(outside, monkeypatch, capsys):
+    """YandexGPT and most chat endpoints have no whisper: the LLM line is green, the voice line says so."""
+    outside.openai.models = ["yandexgpt-lite", "gpt-4o-mini"]
+
+    code, checks, _ = doctor(capsys)
+
+    assert code == 0 and checks["llm"][0] == "ok"
+    status, text = checks["voice"]
+    assert status == "warning" and "whisper-1" in text and "TRANSCRIBE_BASE_URL" in text
+
+
+def test_a_refused_transcription_key_is_a_problem_and_stays_secret(outside, monkeypatch, capsys):
+    monkeypatch.setenv("TRANSCRIBE_API_KEY", "sk-transcribe-revoked-9")
+    outside.secrets["TRANSCRIBE_API_KEY"] = "sk-transcribe-revoked-9"
+
+    code, checks, out = doctor(capsys)
+
+    assert code == 1 and checks["llm"][0] == "ok"
+    status, text = checks["voice"]
+    assert status == "problem" and "refuses TRANSCRIBE_API_KEY (401 invalid_api_key)" in text
+    assert_no_secret(out, outside)
 
 
 # --------------------------------------------------------------------------- staff

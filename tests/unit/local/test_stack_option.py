@@ -141,10 +141,17 @@ def test_config_push_stores_the_config_in_the_stack_s_config_table(prod, tmp_pat
 def test_forget_erases_a_person_from_the_stack(prod, capsys):
     seed(prod, lead("L-9", received_at=days_ago(3), contact={"name": "Ирина", "phone": IRINA}))
 
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.put_object(Bucket=prod.bucket(), Key="media/L-9/whatsapp:wamid.A/0.jpg", Body=b"photo")
+    s3.put_object(Bucket=prod.bucket(), Key="media/L-10/whatsapp:wamid.B/0.jpg", Body=b"someone else's")
+
     code, out, err = run(capsys, "forget", IRINA, "--stack", STACK)
 
     assert code == 0, err
     assert "лидов обезличено: 1" in out
+    assert "файлов (фото, голосовые) удалено: 1" in out
+    left = [o["Key"] for o in s3.list_objects_v2(Bucket=prod.bucket()).get("Contents", [])]
+    assert left == ["media/L-10/whatsapp:wamid.B/0.jpg"]
     kept = LeadStore(prod.table("LeadsTable")).get("L-9")
     assert kept is not None and kept.contact.phone is None and kept.contact.name is None
 
@@ -207,8 +214,29 @@ def test_every_variable_the_functions_get_has_its_source_in_a_deployed_stack():
     assert sources["SMS_PROVIDER"] == ("parameter", "SmsProvider")
 
 
+def test_a_stack_deployed_before_the_media_bucket_has_no_bucket_for_forget_to_clean():
+    outputs = {key: "x" for kind, key in environment_sources().values() if kind == "output"}
+    environment = DeployedStack(STACK, REGION, outputs, {}).environment()
+    assert environment["MEDIA_BUCKET"] == ""  # unset: `forget` says files were not checked
+    assert (
+        DeployedStack(STACK, REGION, outputs | {"MediaBucketName": "b-1"}, {}).environment()["MEDIA_BUCKET"]
+        == "b-1"
+    )
+
+
 def test_a_stack_from_an_older_template_is_told_to_redeploy():
     old = DeployedStack(STACK, REGION, {"ConfigTableName": "t", "WebhookBaseUrl": WEBHOOK_BASE}, {})
 
     with pytest.raises(CannotReach, match="no output LeadsTableName: it was deployed from an older template"):
         old.environment()
+
+
+def test_lead_shows_the_card_as_its_owner_sees_it(prod, capsys):
+    seed(prod, lead("L-8", received_at=days_ago(1), contact={"name": "Ирина", "phone": IRINA}))
+
+    code, out, _ = run(capsys, "lead", "L-8", "--stack", STACK)
+
+    assert code == 0
+    card = [line.partition("│ ")[2] for line in out.splitlines() if "│ " in line]
+    assert card[0].startswith("Лид L-8") and "Имя: Ирина" in card
+    assert "conversation and timeline:" in out

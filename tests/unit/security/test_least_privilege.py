@@ -33,6 +33,8 @@ running: contextvars.ContextVar[str] = contextvars.ContextVar("running", default
 
 
 INLINE: dict[str, dict[str, set[str]]] = defaultdict(dict)  # function → table → exact actions granted
+S3_GRANTS: dict[str, set[str]] = defaultdict(set)  # function → s3 actions on the media bucket
+S3_USED: dict[str, set[str]] = defaultdict(set)  # function → s3 operations it called
 OPERATIONS: dict[str, dict[str, set[str]]] = defaultdict(
     lambda: defaultdict(set)
 )  # function → table → ops used
@@ -61,6 +63,9 @@ def granted() -> dict[str, dict[str, set[str]]]:
                     for statement in args:
                         if all(a.startswith("ssm:") for a in statement["Action"]):
                             continue  # secrets: tests/unit/test_template.py checks which, per function
+                        if all(a.startswith("s3:") for a in statement["Action"]):
+                            S3_GRANTS[spec.name].update(a.split(":")[1] for a in statement["Action"])
+                            continue
                         table = statement["Resource"]["Fn::GetAtt"][0]
                         INLINE[spec.name][table] = {a.split(":")[1] for a in statement["Action"]}
                         for action in statement["Action"]:
@@ -82,6 +87,8 @@ def record_usage(aws) -> dict[str, dict[str, set[str]]]:
             for table in tables:
                 used[who]["read" if model.name in READS else "write"].add(table)
                 OPERATIONS[who][table].add(model.name)
+        elif model.service_model.service_name == "s3":
+            S3_USED[who].add(model.name)
         elif model.service_model.service_name == "sqs" and model.name not in RECEIVES:
             used[who]["send"].add(queue_names.get(params["QueueUrl"], params["QueueUrl"]))
 
@@ -222,6 +229,8 @@ def lead_life_cycle(aws, monkeypatch, portal: Bitrix24Portal) -> None:
         run("remind", {"detail-type": "Scheduled Event"})
 
     grants = granted()
+    for function, operations in S3_USED.items():  # the media bucket: tests/unit/steps/media checks each use
+        assert operations <= S3_GRANTS[function], f"{function} calls {operations - S3_GRANTS[function]} on S3"
     for function, tables in INLINE.items():
         for table, actions in tables.items():
             assert OPERATIONS[function][table] <= actions, (

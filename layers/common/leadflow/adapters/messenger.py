@@ -28,7 +28,7 @@ from leadflow import clock
 from leadflow.adapters.channels.base import Sender, SendError, SendResult, UnknownOutcome
 from leadflow.adapters.store import Store
 from leadflow.business import BusinessConfig, clock_time
-from leadflow.domain.models import Lead, OutboundMessage, StaffState
+from leadflow.domain.models import Builder, Lead, OutboundMessage, StaffState
 from leadflow.domain.sms import MARKETING_KINDS, STAFF_KINDS, sms_country, sms_policy
 from leadflow.observability import logger, metrics
 
@@ -37,6 +37,7 @@ Outcome = Literal["sent", "already_sent", "failed", "refused"]
 Reached = Literal["sent", "already_sent", "template", "sms", "failed", "window_closed", "refused"]
 # Russian businesses approve their WhatsApp templates in Russian.
 TEMPLATE_LANGUAGE = "ru"
+BUILDERS = frozenset(b.value for b in Builder)
 DEFAULT_CLAIM_S = 120  # outside a Lambda invocation (CLI, tests): a claim holds two minutes
 CLAIM_GRACE_S = 5  # Lambda's kill comes at the deadline; a little slack for clock skew
 
@@ -125,7 +126,14 @@ class Messenger:
         )
 
     def to_client(self, lead: Lead, message_id: str, kind: str, text: str) -> Delivery:
-        return self.send(client_message(lead, message_id, kind, text))
+        """To the client's own chat; a chatbot builder that cannot reach them (its 24 hours passed, the
+        subscriber is gone) hands over to an SMS when the client left a phone (``<id>:sms``)."""
+        message = client_message(lead, message_id, kind, text)
+        delivery = self.send(message)
+        if delivery.outcome == "failed" and message.channel in BUILDERS and lead.contact.phone:
+            metrics.add_metric(name="BuilderUnreachable", unit="Count", value=1)
+            return self.send(_as_sms(message, lead.contact.phone))
+        return delivery
 
     def to_staff(
         self, staff_id: str, lead: Lead | None, message_id: str, kind: str, text: str,
@@ -362,6 +370,8 @@ class Messenger:
         first = self._with_senders(watched).send(message)
         if first.outcome != "failed":
             return first.outcome
+        if message.channel in BUILDERS:  # the builder could not reach them: SMS, as for a closed window
+            return "sms" if self._sms_fallback(lead, message, consent=consent) else "failed"
         if not (message.channel == "whatsapp" and watch.get("whatsapp") and watch["whatsapp"].window_closed):
             return "failed"
         metrics.add_metric(name="WhatsAppWindowClosed", unit="Count", value=1)
@@ -371,20 +381,16 @@ class Messenger:
             message.model_copy(update={"id": f"{message.id}:template"}),
         ):
             return "template"
+        return "sms" if self._sms_fallback(lead, message, consent=consent) else "window_closed"
+
+    def _sms_fallback(self, lead: Lead, message: OutboundMessage, *, consent: bool) -> bool:
+        """The same message by SMS (``<id>:sms``) when the client left a phone, SMS is set up and the
+        kind may go by SMS (marketing only with consent). True when it went."""
         phone = lead.contact.phone
         sms_allowed = consent or message.kind not in MARKETING_KINDS
-        if phone and self.sms_configured and sms_allowed:
-            sms = message.model_copy(
-                update={
-                    "id": f"{message.id}:sms",
-                    "channel": "sms",
-                    "to": phone,
-                    "business_connection_id": None,
-                }
-            )
-            if self._try(self, sms):
-                return "sms"
-        return "window_closed"
+        return bool(
+            phone and self.sms_configured and sms_allowed and self._try(self, _as_sms(message, phone))
+        )
 
     def _with_senders(self, sender_for: SenderFor) -> Messenger:
         other = Messenger(self.store, self.business, sender_for, sms_configured=self.sms_configured)
@@ -412,6 +418,11 @@ def client_message(lead: Lead, message_id: str, kind: str, text: str) -> Outboun
         text=text,
         business_connection_id=lead.business_connection_id,
     )
+
+
+def _as_sms(message: OutboundMessage, phone: str) -> OutboundMessage:
+    update = {"id": f"{message.id}:sms", "channel": "sms", "to": phone, "business_connection_id": None}
+    return message.model_copy(update=update)
 
 
 def _editor(sender: Sender, what: str) -> Editor:

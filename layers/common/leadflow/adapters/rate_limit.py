@@ -1,4 +1,5 @@
-"""Request budgets for an outside API (the Bitrix24 portal's 2 requests/s, burst 50).
+"""Request budgets for an outside API (the Bitrix24 portal's 2 requests/s, burst 50; amoCRM's 7/s;
+Google Sheets' 60 requests a minute per service account).
 
 ``TokenBucket`` paces one process. ``SharedRateLimiter`` makes every container and function spend
 one budget: GCRA over one DynamoDB item. Both answer ``acquire()`` (wait for a slot, or raise
@@ -14,12 +15,15 @@ when ``new_tat = max(tat, now) + 1/rate`` keeps ``new_tat - now <= burst/rate``,
 sends them.
 
 One conditional UpdateItem per request, and no reads: the tat this process saw last picks the
-write. Busy (tat >= now), DynamoDB adds 1/rate to the stored tat itself, so containers queueing at
-the ceiling never conflict; idle, the write sets now + 1/rate if the stored tat is still past. A
+write. Busy (tat >= now), DynamoDB adds 1/rate to the stored tat itself (``ADD``, which YDB's
+Document API documents too, where arithmetic inside ``SET`` is not), so containers queueing at the
+ceiling never conflict; idle, the write sets now + 1/rate if the stored tat is still past. A
 wrong guess fails its condition, whose answer carries the current value
 (ReturnValuesOnConditionCheckFailure), and the next attempt starts from it (bounded). tat never
 moves backwards, so the value seen is a lower bound: a wait that is already too long is refused
-without asking DynamoDB. The functions need UpdateItem on the table and nothing else.
+without asking DynamoDB. The functions need UpdateItem on the table and nothing else — on AWS.
+YDB's Document API does not document ReturnValuesOnConditionCheckFailure, so on Yandex Cloud
+(``conflict_returns_item=False``) a conflict is followed by one strongly consistent GetItem.
 
 Time is wall-clock epoch seconds (``time.time``), never ``time.monotonic`` (its origin differs per
 machine) nor ``leadflow.clock`` (the local stack runs it fast with --speed; the portal counts real
@@ -137,9 +141,14 @@ def shared_bucket(portal_key: str, rate_per_s: float, burst: int) -> TokenBucket
         return bucket
 
 
+OTHER_CRMS = ("amocrm", "sheets")  # their budgets are keyed "<kind>:<account>" (wiring.crm_limiter)
+
+
 def limiter_key(portal_key: str) -> str:
-    """The item's key: a hash, so the table holds no portal address."""
-    return "bitrix24#" + hashlib.sha256(portal_key.encode()).hexdigest()[:16]
+    """The item's key: the CRM's kind and a hash, so the table holds no account address."""
+    kind, _, _ = portal_key.partition(":")
+    prefix = kind if kind in OTHER_CRMS else "bitrix24"
+    return f"{prefix}#" + hashlib.sha256(portal_key.encode()).hexdigest()[:16]
 
 
 def _number(value: float) -> str:
@@ -162,8 +171,10 @@ class SharedRateLimiter:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         fallback: RateLimiter | None = None,
+        conflict_returns_item: bool = True,
     ):
         self._dynamodb = dynamodb  # a boto3 DynamoDB client
+        self._conflict_returns_item = conflict_returns_item
         self._table = table
         self._key = {"pk": {"S": limiter_key(portal_key)}}
         self.interval = 1.0 / rate_per_s
@@ -202,7 +213,7 @@ class SharedRateLimiter:
                 # the ceiling never conflict; the condition keeps the wait short.
                 limit = now + self.tolerance + self.max_wait_s - self.interval
                 tat = self._update(
-                    "SET tat = tat + :interval",
+                    "ADD tat :interval",
                     "tat >= :now AND tat < :limit",
                     {":interval": _number(self.interval), ":now": _number(now), ":limit": _number(limit)},
                 )
@@ -232,25 +243,34 @@ class SharedRateLimiter:
     def _update(self, update: str, condition: str, values: dict[str, str]) -> float | None:
         """One conditional write; the stored tat after it, or None on a conflict (the current value,
         learned from the answer, is what the next attempt starts from)."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": self._key,
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": {name: {"N": value} for name, value in values.items()},
+            "ReturnValues": "UPDATED_NEW",
+        }
+        if self._conflict_returns_item:
+            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         try:
-            answer = self._dynamodb.update_item(
-                TableName=self._table,
-                Key=self._key,
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeValues={name: {"N": value} for name, value in values.items()},
-                ReturnValues="UPDATED_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
+            answer = self._dynamodb.update_item(**request)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
             self.conflicts += 1
-            stored = exc.response.get("Item", {}).get("tat", {}).get("N")
+            item = exc.response.get("Item") if self._conflict_returns_item else self._read()
+            stored = (item or {}).get("tat", {}).get("N")
             self._seen = float(stored) if stored is not None else None
             return None
         self._seen = float(answer["Attributes"]["tat"]["N"])
         return self._seen
+
+    def _read(self) -> dict[str, Any] | None:
+        """The item as it is now (after a conflict, where the answer does not carry it)."""
+        answer = self._dynamodb.get_item(TableName=self._table, Key=self._key, ConsistentRead=True)
+        item: dict[str, Any] | None = answer.get("Item")
+        return item
 
 
 def _code(exc: Exception) -> str:
@@ -264,11 +284,18 @@ _LIMITERS_LOCK = threading.Lock()
 
 
 def portal_limiter(
-    portal_key: str, rate_per_s: float, burst: int, *, dynamodb: Any = None, table: str | None = None
+    portal_key: str,
+    rate_per_s: float,
+    burst: int,
+    *,
+    dynamodb: Any = None,
+    table: str | None = None,
+    conflict_returns_item: bool = True,
 ) -> RateLimiter:
     """The limiter every client of this portal in this process uses: shared through ``table`` (with
     the caller's DynamoDB client) when the stack has one — every function in AWS and in the local
-    stack — else one in-process bucket (tests, benches)."""
+    stack — else one in-process bucket (tests, benches). ``conflict_returns_item=False`` on YDB's
+    Document API (see the module's docstring)."""
     if dynamodb is None or not table:
         return shared_bucket(portal_key, rate_per_s, burst)
     key = (table, portal_key, rate_per_s, burst)
@@ -283,6 +310,7 @@ def portal_limiter(
                 burst,
                 max_wait_s=SHARED_MAX_WAIT_S,
                 fallback=shared_bucket(portal_key, rate_per_s, burst),
+                conflict_returns_item=conflict_returns_item,
             )
         return limiter
 

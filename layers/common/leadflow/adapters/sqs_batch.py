@@ -4,6 +4,10 @@ dead-letter hand-off that keeps the reason.
 A record that fails is retried by SQS (batchItemFailures). On its last allowed receive — or at
 once when it can never succeed (a message we do not understand) — it is moved to the DLQ by us,
 with the reason as a message attribute, so `leadflow dlq` can show why and redrive it.
+
+On Yandex Cloud (records from ``adapters/platform/yandex.py``) there is no partial batch failure and
+no receive count: a failed record is sent back to its queue with an attempt counter, the batch is
+reported done, and the counter is what "which delivery is this" reads.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
+from leadflow.adapters import platform
+from leadflow.adapters.platform import yandex
 from leadflow.adapters.queues import parse_queue_message
 from leadflow.observability import logger, metrics
 
@@ -28,19 +34,20 @@ class Poison(Exception):
 class BatchFrame:
     """Runs a handler over each record of a batch; dead-letters what cannot or can no longer succeed."""
 
-    def __init__(self, sqs: Any, dlq_url: str | None, max_receives: int):
+    def __init__(self, sqs: Any, dlq_url: str | None, max_receives: int, queue_urls: list[str] | None = None):
         self.sqs = sqs
         self.dlq_url = dlq_url
         self.max_receives = max_receives
+        self.queue_urls = [u for u in queue_urls or [] if u]  # where a Yandex retry goes back to
 
     def attempt(self, record: dict | SQSRecord) -> int:
-        """Which delivery of the record this is (1 = the first)."""
-        attributes = (
-            record.get("attributes", {})
-            if isinstance(record, dict)
-            else record.raw_event.get("attributes", {})
-        )
-        return int(attributes.get("ApproximateReceiveCount") or 1)
+        """Which delivery of the record this is (1 = the first): SQS's receive count on AWS, the
+        attempt counter the record carries on Yandex Cloud."""
+        return platform.attempt(record if isinstance(record, dict) else record.raw_event)
+
+    def may_be_redelivered(self, record: dict | SQSRecord) -> bool:
+        """An earlier delivery may have done part of the work (see platform.may_be_redelivered)."""
+        return platform.may_be_redelivered(record if isinstance(record, dict) else record.raw_event)
 
     def process(self, event: dict, context: Any, handle: RecordHandler) -> dict:
         # One processor per batch: it keeps the batch's records and outcomes on itself. All records
@@ -49,6 +56,8 @@ class BatchFrame:
         response = process_partial_response(
             event=event, record_handler=self._guarded(handle), processor=processor, context=context
         )
+        if platform.is_yandex_batch(event):
+            return yandex.settle(self.sqs, event, dict(response), self.queue_urls)
         return dict(response)
 
     def dead_letter(self, record: SQSRecord, reason: str) -> None:

@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from leadflow.business import BusinessConfig
 from leadflow.domain.knowledge import describe_services, lead_services
-from leadflow.domain.models import CLOSED_STATUSES, ContactRecord, Lead, LeadStatus
+from leadflow.domain.models import CLOSED_STATUSES, Attachment, ContactRecord, Lead, LeadStatus
 from leadflow.domain.phones import e164_or_raw
 from leadflow.domain.replies import time_has_passed
 from leadflow.domain.wording import describe_when
@@ -28,6 +28,7 @@ CHANNEL_LABEL = {
     "call": "звонок",
     "sms": "SMS",
 }
+BUILDER_LABEL = {"manychat": "ManyChat", "chatfuel": "Chatfuel"}
 STATUS_LABEL = {
     "new": "новый",
     "qualifying": "уточняем",
@@ -40,6 +41,28 @@ STATUS_LABEL = {
     "cancelled": "запись отменена",
     "lost": "потерян",
     "not_target": "не целевой",
+}
+ATTACHMENT_LABEL = {
+    "photo": "📷 Фото",
+    "voice": "🎤 Голосовое",
+    "video": "🎬 Видео",
+    "video_note": "🎬 Видеосообщение",
+    "audio": "🎵 Аудио",
+    "document": "📎 Файл",
+    "sticker": "Стикер",
+    "share": "🔗 Публикация",
+    "reel": "🎬 Reels",
+    "story": "📖 История",
+    "wall_post": "🔗 Запись",
+    "link": "🔗 Ссылка",
+    "unsupported": "📎 Сообщение",
+}
+LINK_KINDS = frozenset({"share", "reel", "story", "wall_post", "link"})  # posts and links, not files
+WHERE = {"telegram": "в Telegram", "whatsapp": "в WhatsApp", "instagram": "в Instagram", "vk": "во ВКонтакте"}
+PROBLEM_NOTE = {
+    "too_big": "файл слишком большой, посмотрите {where}",
+    "unsupported": "такое здесь не показать, посмотрите {where}",
+    "unavailable": "файл не удалось получить, посмотрите {where}",
 }
 SNOOZE_MIN = 60
 CARD_HEAD = re.compile(r"^Лид (\S+)")  # a card's first line names its lead: «Лид L1a2b3c4d5e6f · …»
@@ -162,6 +185,9 @@ def card_text(
     source = lead.source or lead.utm.source
     utm = " / ".join(v for v in (lead.utm.medium, lead.utm.campaign) if v)
     channel = CHANNEL_LABEL.get(lead.channel, lead.channel)
+    if lead.builder is not None:  # a chatbot's form: answered in the builder's chat
+        via = CHANNEL_LABEL.get(lead.builder.channel or "", lead.builder.channel or "")
+        channel = BUILDER_LABEL.get(lead.builder.name, lead.builder.name) + (f" ({via})" if via else "")
     shown_source = source if source and source != lead.channel else None
     lines.append(
         f"Канал: {channel}"
@@ -194,6 +220,7 @@ def card_text(
     if recent:
         lines.append("Последние сообщения:")
         lines.extend(f"— {text}" for text in recent)
+    lines.extend(attachment_lines(lead))
     if lead.accepted_at:
         lines.append(
             f"✅ Взят: {staff_name(business, lead.owner)}, {lead.accepted_at.astimezone(tz):%d.%m %H:%M}"
@@ -234,6 +261,44 @@ def _named_master_note(lead: Lead) -> str:
         if found:
             return f" — {said(found)}, лид у другого мастера"
     return ""
+
+
+def attachment_text(lead: Lead, attachment: Attachment) -> str:
+    """What goes with a client's file under the card: who sent it and their words; for a file that
+    cannot be shown here, where to look instead."""
+    label = ATTACHMENT_LABEL.get(attachment.kind, "📎 Вложение")
+    head = f"{label} · {lead.contact.name or 'клиент'}"
+    if _link_only(attachment):  # a shared post or link: its address is all there is to show
+        return f"{head}: " + (f"{attachment.caption} — " if attachment.caption else "") + str(attachment.link)
+    if attachment.problem:
+        where = WHERE.get(lead.channel, "в переписке с клиентом")
+        note = PROBLEM_NOTE[attachment.problem].format(where=where)
+        return f"{head}: {note}" + (f" — {attachment.link}" if attachment.link else "")
+    if attachment.transcript:
+        return f"{head}: «{attachment.transcript}»"
+    return f"{head}: {attachment.caption}" if attachment.caption else head
+
+
+def attachment_lines(lead: Lead) -> list[str]:
+    """The card's word on the client's files: what came (the files follow under the card), and a
+    note for each that cannot be shown in Telegram."""
+    if not lead.attachments:
+        return []
+    kinds = [ATTACHMENT_LABEL.get(a.kind, "📎 Вложение").split(" ", 1)[-1].lower() for a in lead.attachments]
+    counted = [
+        f"{kind} ×{kinds.count(kind)}" if kinds.count(kind) > 1 else kind for kind in dict.fromkeys(kinds)
+    ]
+    lines = [f"Вложения: {', '.join(counted)} (под карточкой)"]
+    for attachment in lead.attachments:
+        if _link_only(attachment):
+            lines.append(attachment_text(lead, attachment))
+        elif attachment.problem:
+            lines.append("⚠️ " + attachment_text(lead, attachment))
+    return lines
+
+
+def _link_only(attachment: Attachment) -> bool:
+    return attachment.kind in LINK_KINDS and bool(attachment.link)
 
 
 def card_when(lead: Lead, business: BusinessConfig, today: date) -> str:

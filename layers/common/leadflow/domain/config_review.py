@@ -23,7 +23,20 @@ def config_warnings(cfg: BusinessConfig) -> list[tuple[Loc, str]]:
         *_services_nobody_does(cfg),
         *_rules_that_never_fire(cfg),
         *_shifts_outside_hours(cfg),
+        *_fields_that_do_nothing(cfg),
     ]
+
+
+def _fields_that_do_nothing(cfg: BusinessConfig) -> list[tuple[Loc, str]]:
+    """Accepted for configs written for earlier versions, but nothing reads them."""
+    unread = [
+        (("sla", "remind_owner_after_min"), cfg.sla.remind_owner_after_min,
+         "is not used: the owner is reminded when the lead's SLA runs out (hot_min/warm_min/cold_min)"),
+        (("sms", "provider"), cfg.sms.provider,
+         "is not used: the provider is the stack's SMS_PROVIDER parameter, with its secrets"),
+        (("sms", "sender"), cfg.sms.sender, "is not used: the sender name is the stack's SMS_SENDER parameter"),
+    ]  # fmt: skip
+    return [(loc, f"{'.'.join(map(str, loc))} {why}") for loc, value, why in unread if value]
 
 
 def _staff_without_branch(cfg: BusinessConfig) -> list[tuple[Loc, str]]:

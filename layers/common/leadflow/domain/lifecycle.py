@@ -264,6 +264,8 @@ def anonymised(lead: Lead) -> Lead | None:
     lead.contact = Contact()
     lead.chat_id = "-"
     lead.media = []
+    lead.attachments = []  # captions and transcripts are the person's words
+    lead.builder = None
     lead.message_ids = []
     lead.inbound_at = []
     lead.recent_texts = []

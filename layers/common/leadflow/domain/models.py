@@ -6,6 +6,7 @@ message it does not understand instead of misreading it.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -54,8 +55,27 @@ CLOSED_STATUSES = frozenset(
 )
 
 
+class Builder(StrEnum):
+    """Chatbot builders whose subscribers post forms: answered in the builder's own chat."""
+
+    manychat = "manychat"
+    chatfuel = "chatfuel"
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", use_enum_values=True)
+
+
+class BuilderRef(_Model):
+    """Where a builder's subscriber is reached: the builder, its subscriber id, and for ManyChat the
+    messenger the subscriber writes from (its sendContent needs it; none means Facebook Messenger)."""
+
+    name: Builder
+    user_id: str
+    channel: str | None = None
+
+    def address(self) -> str:
+        return f"{self.channel}:{self.user_id}" if self.channel else self.user_id
 
 
 class Utm(_Model):
@@ -88,6 +108,56 @@ class CallInfo(_Model):
     recording_url: str | None = None
 
 
+class MediaRef(_Model):
+    """A file a client sent, as the platform names it — never its bytes: ingest answers at once and
+    queue messages stay small (SQS takes 256 KB); score fetches the file with the channel's token."""
+
+    kind: str = Field(description="photo, voice, audio, video, video_note, document, sticker")
+    file_id: str | None = Field(default=None, description="Telegram's file_id, WhatsApp's media id")
+    url: str | None = Field(default=None, description="a direct link (Instagram CDN, VK)")
+    mime_type: str | None = None
+    size: int | None = Field(default=None, description="bytes, when the platform says")
+    file_name: str | None = None
+    caption: str | None = None
+    copy_from: str | None = Field(
+        default=None,
+        description="Telegram: '<chat id>:<message id>' of the client's message — the bot copies it to "
+        "staff without downloading it",
+    )
+    link: str | None = Field(default=None, description="where staff can see it when it cannot be fetched")
+
+
+class Attachment(_Model):
+    """A client's file as the lead keeps it for its owner: in the media bucket (``stored``), copied
+    in Telegram (``copy_from``), or a note saying why staff must look in the client's messenger."""
+
+    message_id: str
+    n: int = Field(description="its place among the message's files")
+    kind: str
+    ext: str = "bin"
+    mime_type: str | None = None
+    size: int | None = None
+    file_name: str | None = None
+    caption: str | None = None
+    copy_from: str | None = None
+    stored: bool = Field(default=False, description="its bytes are in the media bucket under key()")
+    problem: Literal["too_big", "unsupported", "unavailable"] | None = None
+    link: str | None = None
+    transcript: str | None = Field(default=None, description="a voice message's words")
+
+    def key(self, lead_id: str) -> str:
+        """``media/<lead id>/<message id>/<n>.<ext>``: a lead's files share one prefix (forget, expiry)."""
+        return f"{media_prefix(lead_id)}{_key_part(self.message_id)}/{self.n}.{self.ext}"
+
+
+def media_prefix(lead_id: str) -> str:
+    return f"media/{_key_part(lead_id)}/"
+
+
+def _key_part(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._:=-]", "_", text)[:200]
+
+
 class InboundMessage(_Model):
     """One message from a client, whatever channel it came through (ingest → score)."""
 
@@ -99,6 +169,11 @@ class InboundMessage(_Model):
     contact: Contact
     text: str = ""
     media: list[str] = Field(default_factory=list, description="voice, photo, video, location, …")
+    attachments: list[MediaRef] = Field(default_factory=list, description="the files among ``media``")
+    transcribed: bool = Field(default=False, description="``text`` holds a voice message's words")
+    builder: BuilderRef | None = Field(
+        default=None, description="the chatbot builder (ManyChat, Chatfuel) that posted a form"
+    )
     received_at: AwareDatetime
     source: str | None = None
     utm: Utm = Field(default_factory=Utm)
@@ -133,7 +208,7 @@ class StaffEvent(_Model):
 
 
 class CrmEvent(_Model):
-    """A status change reported back by the CRM (Bitrix24 outbound webhook)."""
+    """A status change reported back by the CRM (a Bitrix24 outbound webhook, an amoCRM webhook)."""
 
     type: Literal["crm"] = "crm"
     schema_version: Literal[1] = 1
@@ -241,13 +316,16 @@ class Lead(_Model):
     )
     urgent: bool = False
     media: list[str] = Field(default_factory=list)
+    attachments: list[Attachment] = Field(default_factory=list, description="the client's files, newest last")
+    builder: BuilderRef | None = None
     llm_tokens: int = 0
     branch: str | None = None
     owner: str | None = None
     assignment_reason: str | None = None
     crm_id: str | None = None
-    crm_entity: Literal["lead", "deal"] | None = None
+    crm_entity: Literal["lead", "deal", "row"] | None = None  # row: a line of a Google sheet
     crm_error: str | None = Field(default=None, description="the CRM refused the lead for good: why")
+    mirrored: bool = Field(default=False, description="also written to the business's crm.mirror_sheet")
     source: str | None = None
     utm: Utm = Field(default_factory=Utm)
     promo: str | None = None
@@ -281,7 +359,10 @@ class Lead(_Model):
         return self.status not in CLOSED_STATUSES
 
     def client_address(self) -> tuple[str, str]:
-        """(channel, recipient) of a message to the client: its own channel, or SMS for calls and forms."""
+        """(channel, recipient) of a message to the client: its own channel, the chatbot builder a form
+        came from, or SMS for calls and forms."""
+        if self.channel == "form" and self.builder is not None:
+            return self.builder.name, self.builder.address()
         if self.channel in ("call", "form"):
             return "sms", self.contact.phone or self.chat_id
         return self.channel, self.chat_id
@@ -367,7 +448,7 @@ class OutboundMessage(_Model):
     """A message leadflow sends: to a client or to staff."""
 
     id: str = Field(description="idempotency key: the same id is never sent twice")
-    channel: Channel
+    channel: Channel | Builder
     to: str
     lead_id: str | None = None
     kind: str = Field(description="reply, lead_card, sla_reminder, escalation, reminder, nudge, digest, …")
@@ -375,3 +456,6 @@ class OutboundMessage(_Model):
     buttons: list[list[dict]] = Field(default_factory=list, description="Telegram inline keyboard rows")
     business_connection_id: str | None = None
     reply_to_message_id: str | None = None
+    attachment: Attachment | None = Field(
+        default=None, description="a client's file forwarded to staff; ``text`` is its caption or note"
+    )

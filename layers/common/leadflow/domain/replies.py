@@ -124,12 +124,14 @@ def build_reply(
     asked: Intent | str | None = None,
     llm_answer: str | None = None,
     offer: str | None = None,
+    unheard_voice: bool = False,
 ) -> Reply:
     """The reply to the lead's latest message (``text``), in the client's language. ``today``: the
     day the message was written, in the business's time zone (not the day it is processed).
     ``asked``: what this message alone was (a question in a booking conversation is answered, not
     met with the booking again). ``llm_answer``: the LLM's answer to a question, used only when it
-    says nothing the facts do not."""
+    says nothing the facts do not. ``unheard_voice``: the message was a voice message nobody could
+    transcribe — the client is asked to write."""
     language = lead.language
     texts = business.messages.in_language(language)
     parts: list[str] = []
@@ -142,6 +144,8 @@ def build_reply(
         if not is_emoji_only(text):
             return Reply(texts.not_target)
         parts.append(texts.emoji_only)  # «💅🔥»: no words yet, but maybe a client
+    elif unheard_voice:
+        parts.append(texts.voice_unheard)
     elif lead.media and not lead.service and not lead.preferred_date:
         parts.append(texts.media_ack)
     else:

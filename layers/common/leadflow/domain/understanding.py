@@ -6,7 +6,7 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from leadflow.domain import lifecycle
-from leadflow.domain.models import InboundMessage, Intent, Lead, Qualification, Temperature
+from leadflow.domain.models import Attachment, InboundMessage, Intent, Lead, Qualification, Temperature
 from leadflow.domain.qualify.names import is_placeholder_name
 from leadflow.domain.qualify.text import language_of
 
@@ -15,6 +15,7 @@ from leadflow.domain.qualify.text import language_of
 SEEN_MESSAGES = 50
 RECENT_TIMES = 20  # enough to tell a flood (replies.per_chat) from a conversation
 CARD_TEXTS, CARD_TEXT_CHARS = 3, 200  # the last messages a lead card shows
+LEAD_ATTACHMENTS = 20  # the client's files a lead names (a few hundred bytes each on the item)
 
 
 def merge(
@@ -56,6 +57,7 @@ def merge(
     lead.contact.phone = lead.contact.phone or message.contact.phone or understood.phone
     lead.contact.channel_user_id = lead.contact.channel_user_id or message.contact.channel_user_id
     lead.media = sorted(set(lead.media) | set(message.media))
+    lead.builder = lead.builder or message.builder
     lead.source = lead.source or message.source or message.utm.source or message.channel
     if lead.utm.is_empty() and not message.utm.is_empty():
         lead.utm = message.utm
@@ -65,7 +67,11 @@ def merge(
     if message.message_id not in lead.message_ids:
         lead.message_ids = [*lead.message_ids, message.message_id][-SEEN_MESSAGES:]
         lead.inbound_at = sorted([*lead.inbound_at, message.received_at])[-RECENT_TIMES:]
-        shown = message.text or "[" + ", ".join(message.media) + "]"
+        shown = (
+            f"🎤 {message.text}"
+            if message.transcribed
+            else message.text or "[" + ", ".join(message.media) + "]"
+        )
         if newer:  # the card shows the newest three (an older message arriving late is not "newest")
             lead.recent_texts = [*lead.recent_texts, shown[:CARD_TEXT_CHARS]][-CARD_TEXTS:]
     return lifecycle.start_qualifying(lead)
@@ -77,3 +83,16 @@ def temperature_of(lead: Lead, today: date) -> Temperature:
         return Temperature.cold
     soon = lead.preferred_date is not None and 0 <= (lead.preferred_date - today).days <= 2
     return Temperature.hot if lead.urgent or soon or "missed_call" in lead.tags else Temperature.warm
+
+
+def with_attachments(lead: Lead | None, attachments: list[Attachment]) -> Lead | None:
+    """The lead naming a message's files too (each once, the newest ``LEAD_ATTACHMENTS`` kept); a
+    None lead (nothing to change: a redelivery) stays None."""
+    if lead is None:
+        return None
+    known = {(a.message_id, a.n) for a in lead.attachments}
+    new = [a for a in attachments if (a.message_id, a.n) not in known]
+    if not new:
+        return lead
+    lead.attachments = [*lead.attachments, *new][-LEAD_ATTACHMENTS:]
+    return lead

@@ -9,6 +9,7 @@ from leadflow.business import BusinessConfig
 from leadflow.domain.cards import card_buttons, card_text
 from leadflow.domain.models import ContactRecord, Lead, OutboundMessage
 from leadflow.observability import logger
+from leadflow.steps.media import forward_attachments
 
 
 class Cards:
@@ -26,11 +27,12 @@ class Cards:
 
     def send(
         self, lead: Lead, *, to_chat: str | None = None, contact: ContactRecord | None = None,
-        owner_chat: str | None = None,
+        owner_chat: str | None = None, with_files: bool = True,
     ) -> Lead:  # fmt: skip
         """The card for the lead's owner, once per owner (``card:<lead>:<owner>``); ``to_chat``: once
         more, to the chat the owner has just connected (the first went to the outbox). ``contact``
-        and ``owner_chat``: as the caller read them already. Returns the lead with its card."""
+        and ``owner_chat``: as the caller read them already. ``with_files``: the client's files
+        follow it (route forwards them itself, after the SLA timer). Returns the lead with its card."""
         if not lead.owner:
             return lead
         chat = to_chat or owner_chat or self.messenger.staff_chat(lead.owner)
@@ -46,10 +48,15 @@ class Cards:
             )
         )
         if not delivery.provider_message_id:
+            if with_files and delivery.outcome == "already_sent" and lead.card:
+                forward_attachments(self.messenger, lead)  # a retry after the card: its files too
             return lead
         ref = f"{chat}:{delivery.provider_message_id}"  # a reply to the card names its lead (its first line)
         changed = self.store.leads.change(lead.lead_id, lambda current: _with_card(current, ref), known=lead)
-        return changed.lead if changed else lead
+        current = changed.lead if changed else lead
+        if with_files:  # the write above shows every file named before it
+            forward_attachments(self.messenger, current)
+        return current
 
     def refresh(self, lead: Lead, event_id: str) -> Delivery | None:
         """Show who did what: the card is edited in Telegram (recorded as ``card_update`` in the outbox).

@@ -1,4 +1,4 @@
-"""Status changes reported back by the CRM (Bitrix24 outbound events) applied to our leads:
+"""Status changes reported back by the CRM (Bitrix24 outbound events, amoCRM webhooks) applied to our leads:
 an accepted lead stops its SLA clock, a booking gets reminders, a no-show gets a win-back, and a
 lead closed in the CRM is closed here — its owner's capacity comes back like any other close."""
 
@@ -51,6 +51,7 @@ class CrmSync:
             self.store.timers.cancel(f"sla#{changed.lead_id}")
         if changed.status in (LeadStatus.booked, LeadStatus.no_show):
             self.leads.schedule_booking(changed, now)
+        self.crm.mirror_status(changed)  # the owner's sheet (crm.mirror_sheet) follows the CRM
         logger.info("crm status applied", extra={"lead_id": changed.lead_id, "status": changed.status})
 
     def _booking_from_crm(self, lead: Lead) -> Lead | None:

@@ -2,8 +2,9 @@
 what retention allows to keep is kept only as numbers.
 
 Forgetting a person erases them from leads (the lead stays, anonymised, for the owner's figures),
-contacts and their identities, conversations, the inbox's raw payloads, timers, and asks the CRM to
-delete its records — and says what was erased and what could not be.
+contacts and their identities, conversations, the inbox's raw payloads, timers, their photos, voice
+messages and files in the media bucket, and asks the CRM to delete its records — and says what was
+erased and what could not be. (Files also end on their own: the bucket's lifecycle rule.)
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from leadflow.adapters.crm import Crm
+from leadflow.adapters.media import MediaBucket
 from leadflow.adapters.store import Store
 from leadflow.business import BusinessConfig
 from leadflow.domain import lifecycle
-from leadflow.domain.models import ContactRecord, Lead
+from leadflow.domain.models import ContactRecord, Lead, media_prefix
 from leadflow.domain.phones import to_e164
 from leadflow.observability import logger
 
@@ -31,6 +33,8 @@ class Forgotten:
     identities: int = 0
     raw_payloads: int = 0
     timers: int = 0
+    media_files: int = 0
+    media_checked: bool = True  # False: no media bucket known here, so files were not looked for
     crm_problems: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -41,6 +45,9 @@ class Forgotten:
             f"контактов удалено: {self.contacts} (идентификаторов: {self.identities})",
             f"исходных запросов удалено: {self.raw_payloads}",
             f"таймеров удалено: {self.timers}",
+            f"файлов (фото, голосовые) удалено: {self.media_files}"
+            if self.media_checked
+            else "файлы (фото, голосовые) не проверены: хранилище файлов не найдено",
         ]
         return done + (
             [f"не удалось: {problem}" for problem in self.crm_problems] or ["CRM: удалено всё, что там было"]
@@ -48,10 +55,11 @@ class Forgotten:
 
 
 class Privacy:
-    def __init__(self, store: Store, crm: Crm, business: BusinessConfig):
+    def __init__(self, store: Store, crm: Crm, business: BusinessConfig, media: MediaBucket | None = None):
         self.store = store
         self.crm = crm
         self.business = business
+        self.media = media
 
     # ------------------------------------------------------------------ a person asks
     def forget(self, phone: str) -> Forgotten:
@@ -87,6 +95,10 @@ class Privacy:
             report.crm_problems.append(problem)
         report.messages += self.store.conversation.delete_lead(lead.lead_id)
         report.raw_payloads += self.store.inbox.delete(lead.message_ids)
+        if self.media is not None:
+            report.media_files += self.media.delete_prefix(media_prefix(lead.lead_id))
+        else:
+            report.media_checked = False
         timers = [f"{kind}#{lead.lead_id}" for kind in TIMER_KINDS]
         timers += [f"appt#{lead.lead_id}#{hours}" for hours in self.business.reminders.before_appointment_h]
         for timer_id in timers:

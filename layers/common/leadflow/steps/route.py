@@ -40,6 +40,7 @@ from leadflow.observability import logger, metrics
 from leadflow.steps.cards import Cards
 from leadflow.steps.crm_sync import CrmSync
 from leadflow.steps.leads import LeadChanges
+from leadflow.steps.media import forward_attachments
 from leadflow.steps.sms_reports import SmsReports
 from leadflow.steps.workspace import Workspace
 
@@ -86,7 +87,7 @@ class RouteStep:
                 continue  # the per-record pass dead-letters it with the reason
             if isinstance(message, LeadReady):
                 ready.setdefault(message.lead_id, message)  # one lead twice in a batch is routed once
-                redelivered |= self.frame.attempt(record) > 1
+                redelivered |= self.frame.may_be_redelivered(record)
         failures = self.route(list(ready.values()), redelivered) if ready else {}
 
         def handle(message: Any, record: Any) -> None:
@@ -124,7 +125,7 @@ class RouteStep:
                 routed.append(assigned.lead)
                 known[assigned.lead.lead_id] = (assigned.contact, assigned.owner_chat)
         failpoints.hit("route.after_assign")
-        unpushed = [lead for lead in routed if lead.crm_id is None and lead.owner and not lead.crm_error]
+        unpushed = [lead for lead in routed if lead.owner and self.crm.pending(lead)]
         pushed, crm_failures = self._push_to_crm(unpushed, redelivered)
         failures.update(crm_failures)
         failpoints.hit("route.after_crm_push")
@@ -134,10 +135,13 @@ class RouteStep:
             try:
                 contact, owner_chat = known[lead.lead_id]
                 current = self.cards.send(
-                    pushed.get(lead.lead_id, lead), contact=contact, owner_chat=owner_chat
+                    pushed.get(lead.lead_id, lead), contact=contact, owner_chat=owner_chat, with_files=False
                 )
                 failpoints.hit("route.after_card_sent")
                 self.leads.schedule_sla(current, now)
+                # The client's files follow the card; a send that must wait (429) waits after the SLA
+                # clock started: the redelivery finds the card sent and forwards what is left.
+                forward_attachments(self.messenger, current)
             except Exception as exc:
                 failures[lead.lead_id] = exc
         return failures
@@ -207,13 +211,14 @@ class RouteStep:
             self.store.staff.release_lead(assignment.owner, lead.lead_id)
             return None
         self.crm.reassign(saved.lead, self._crm_user(assignment.owner))
-        current = self.cards.send(saved.lead)
+        current = self.cards.send(saved.lead, with_files=False)
         self.leads.schedule_sla(current, now)
+        forward_attachments(self.messenger, current)  # the client's files follow the new card
         return assignment.owner
 
     def _crm_user(self, staff_id: str | None) -> str | None:
         member = self.business.staff_member(staff_id)
-        return str(member.bitrix24_user_id) if member and member.bitrix24_user_id else None
+        return member.crm_user(self.crm.name) if member else None
 
     def _push_to_crm(
         self, leads: list[Lead], redelivered: bool
@@ -236,9 +241,11 @@ class RouteStep:
         for outcome in outcomes:
             lead = by_id[outcome.lead_id]
             if outcome.crm_id:
-                crm_id, entity = outcome.crm_id, outcome.entity
+                crm_id, entity, mirrored = outcome.crm_id, outcome.entity, outcome.mirrored
                 changed = self.store.leads.change(
-                    lead.lead_id, lambda current, c=crm_id, e=entity: _set_crm_id(current, c, e), known=lead
+                    lead.lead_id,
+                    lambda current, c=crm_id, e=entity, m=mirrored: _set_crm_id(current, c, e, m),
+                    known=lead,
                 )
                 pushed[lead.lead_id] = changed.lead if changed else lead
             elif outcome.error and outcome.retryable:
@@ -247,7 +254,9 @@ class RouteStep:
                 logger.warning("crm refused lead", extra={"lead_id": lead.lead_id, "error": outcome.error})
                 metrics.add_metric(name="CrmRefused", unit="Count", value=1)
                 changed = self.store.leads.change(
-                    lead.lead_id, lambda current, e=outcome.error: _set_crm_error(current, e), known=lead
+                    lead.lead_id,
+                    lambda current, e=outcome.error, m=outcome.mirrored: _set_crm_error(current, e, m),
+                    known=lead,
                 )
                 pushed[lead.lead_id] = changed.lead if changed else lead
                 self._tell_seniors_crm_refused(pushed[lead.lead_id], outcome.error)
@@ -259,17 +268,19 @@ class RouteStep:
             self.messenger.to_staff(senior, lead, f"crm_refused:{lead.lead_id}:{senior}", "crm_problem", text)
 
 
-def _set_crm_id(lead: Lead, crm_id: str, entity: str | None) -> Lead | None:
-    if lead.crm_id == crm_id:
+def _set_crm_id(lead: Lead, crm_id: str, entity: str | None, mirrored: bool = False) -> Lead | None:
+    if lead.crm_id == crm_id and (lead.mirrored or not mirrored):
         return None
     lead.crm_id = crm_id
     lead.crm_entity = entity  # type: ignore[assignment]
     lead.crm_error = None
+    lead.mirrored = lead.mirrored or mirrored
     return lead
 
 
-def _set_crm_error(lead: Lead, error: str) -> Lead | None:
-    if lead.crm_error == error:
+def _set_crm_error(lead: Lead, error: str, mirrored: bool = False) -> Lead | None:
+    if lead.crm_error == error and (lead.mirrored or not mirrored):
         return None
     lead.crm_error = error[:500]
+    lead.mirrored = lead.mirrored or mirrored
     return lead

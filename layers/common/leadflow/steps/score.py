@@ -27,6 +27,7 @@ from leadflow.domain.branches import branch_for
 from leadflow.domain.calendar import Calendar
 from leadflow.domain.models import (
     CLOSED_STATUSES,
+    Attachment,
     Contact,
     ContactRecord,
     InboundMessage,
@@ -38,13 +39,15 @@ from leadflow.domain.models import (
     Temperature,
 )
 from leadflow.domain.plans import Timer, emoji_wait_timer
+from leadflow.domain.qualify.text import is_emoji_only
 from leadflow.domain.replies import build_reply, missing_fields, reminder_answer
 from leadflow.domain.schedule import named_master
 from leadflow.domain.sms import is_opt_out
-from leadflow.domain.understanding import CARD_TEXT_CHARS, merge
+from leadflow.domain.understanding import CARD_TEXT_CHARS, merge, with_attachments
 from leadflow.observability import logger, metrics
 from leadflow.steps.booking import Bookings
 from leadflow.steps.leads import LeadChanges
+from leadflow.steps.media import ClientMedia, Collected, NoTimeLeft, forward_attachments, with_transcript
 
 RECENT_OPENINGS = 20  # enough to tell a flood (replies.per_chat) from a conversation
 # Time kept back from the batch's deadline for the writes and sends that follow an LLM answer.
@@ -80,6 +83,7 @@ class ScoreStep:
         business: BusinessConfig,
         qualify: Qualifier,
         frame: BatchFrame,
+        media: ClientMedia | None = None,
         booking: BookingSystem | None = None,
     ):
         self.store = store
@@ -88,6 +92,7 @@ class ScoreStep:
         self.business = business
         self.qualify = qualify
         self.frame = frame
+        self.media = media
         self.leads = LeadChanges(store, business)
         self.bookings = Bookings(store, messenger, business, booking)
         self.time_left_s: Callable[[], float] = lambda: float("inf")
@@ -109,15 +114,22 @@ class ScoreStep:
             self._opt_out(message)
             return
         started = clock.now()
+        collected = self._collect(message)
+        if collected.transcript:
+            message = with_transcript(message, collected.transcript)
+        words = (message.text or "").strip()
         understood = (
             self.qualify(message, self.business, self.time_left_s())
-            if (message.text or "").strip()
+            # «💅🔥» with a photo is «хочу такой», not an emoji-only message
+            if words and not (message.media and is_emoji_only(words))
             else _media_only(message)
         )
         if understood.master is None and message.text:
             understood.master = named_master(message.text, self.business)
         branch = branch_for(self.business, message)
-        lead, is_first, unsaved = self._lead_for(message, understood, branch)
+        lead, is_first, unsaved = self._lead_for(message, understood, branch, collected.attachments)
+        if self.media is not None and collected.blobs:
+            self.media.keep(lead.lead_id, collected)  # before the lead is written, or right after its merge
 
         answered_reminder = (
             not unsaved and lead.status in lifecycle.BOOKED and self._answer_to_reminder(lead, message)
@@ -127,7 +139,10 @@ class ScoreStep:
             if lead.handed_over:
                 self._forward_to_owner(lead, message)  # the owner sees it, a «да» to a reminder included
             elif not answered_reminder:
-                lead = self._reply(lead, message, first=is_first, unsaved=unsaved, understood=understood)
+                lead = self._reply(
+                    lead, message, first=is_first, unsaved=unsaved, understood=understood,
+                    unheard_voice=collected.unheard_voice,
+                )  # fmt: skip
         except Exception as exc:
             # Routing never waits on the reply: the lead is handed on, then the queue retries this
             # message and the reply (exactly once: the send is claimed by the message's id).
@@ -150,6 +165,12 @@ class ScoreStep:
                     )
                     lead = changed.lead if changed else lead
         self.store.conversation.add_inbound(lead.lead_id, message)
+        if collected.attachments and (not unsaved or lead.card):  # a new lead's files follow its card (route)
+            try:
+                lead = self._forward_attachments(lead)
+            except Exception as exc:  # like the reply: the lead is handed on, the queue retries the file
+                reply_error = reply_error or exc
+                logger.warning("forwarding a file failed, will retry", extra={"error": type(exc).__name__})
 
         refine = getattr(self.qualify, "late_answer", None)
         if refine is not None:
@@ -167,6 +188,24 @@ class ScoreStep:
         if reply_error is not None:
             raise reply_error
 
+    def _collect(self, message: InboundMessage) -> Collected:
+        if self.media is None or not (message.attachments or "unsupported" in message.media):
+            return Collected()
+        try:
+            return self.media.collect(message, self.time_left_s)
+        except NoTimeLeft:
+            # Nothing of this message is written yet: the queue brings it back to a fresh batch.
+            logger.info("message retried: its files need more time than the batch has left")
+            raise
+
+    def _forward_attachments(self, lead: Lead) -> Lead:
+        """The files under the card when there is one. Read again when the lead had none: route
+        may have sent the card since the files were named (then it forwarded those it found
+        uploaded, and the claims keep each file to one message)."""
+        current = lead if lead.card else (self.store.leads.get(lead.lead_id) or lead)
+        forward_attachments(self.messenger, current)
+        return current
+
     def _opt_out(self, message: InboundMessage) -> None:
         """«СТОП»: this number is never texted again; no reply (that would be a text)."""
         resolved = self.store.contacts.resolve([f"phone#{message.contact.phone or message.chat_id}"])
@@ -177,8 +216,9 @@ class ScoreStep:
 
     # ------------------------------------------------------------------ the lead
     def _lead_for(
-        self, message: InboundMessage, understood: Qualification, branch: str | None
-    ) -> tuple[Lead, bool, bool]:
+        self, message: InboundMessage, understood: Qualification, branch: str | None,
+        attachments: list[Attachment] | None = None,
+    ) -> tuple[Lead, bool, bool]:  # fmt: skip
         """(lead, is it the lead's first message, is it still to be written): the contact's open
         lead if it is recent, else a new one named after this message — written after its reply.
 
@@ -195,6 +235,7 @@ class ScoreStep:
         contact = resolved.contact
         match = next((other for other in resolved.peeked.values() if other != contact.contact_id), None)
         own_id = lead_id_for(message.message_id)
+        files = attachments or []
         window = timedelta(days=self.business.open_lead_window_days)
         tz = self.business.tz
         existing: Lead | None = None
@@ -205,7 +246,9 @@ class ScoreStep:
                 if existing and existing.is_open and message.received_at - existing.last_message_at <= window:
                     changed = self.store.leads.change(
                         existing.lead_id,
-                        lambda current: _with_match(merge(current, message, understood, tz, branch), match),
+                        lambda current: _with_match(
+                            with_attachments(merge(current, message, understood, tz, branch), files), match
+                        ),
                         known=existing,
                     )
                     return (changed.lead if changed else existing), False, False
@@ -227,7 +270,10 @@ class ScoreStep:
                     branch=_known(self.business, previous.branch if previous else contact.last_branch),
                     previous_owner=(previous.owner if previous else None) or contact.last_owner,
                 )
-                lead = _with_match(merge(fresh, message, understood, tz, branch), match) or fresh
+                lead = _with_match(
+                    with_attachments(merge(fresh, message, understood, tz, branch), files), match
+                )
+                lead = lead or fresh
                 # A chat that keeps opening leads (a flood of nonsense closes each one) counts as one chat.
                 lead.inbound_at = sorted({*lead.inbound_at, *openings})[-RECENT_OPENINGS:]
                 return lead, True, True
@@ -244,7 +290,7 @@ class ScoreStep:
     # ------------------------------------------------------------------ answers
     def _reply(
         self, lead: Lead, message: InboundMessage, *, first: bool, unsaved: bool = False,
-        understood: Qualification | None = None,
+        understood: Qualification | None = None, unheard_voice: bool = False,
     ) -> Lead:  # fmt: skip
         now = clock.now()
         # «завтра» is the day after the message was written, however late it is processed
@@ -260,7 +306,8 @@ class ScoreStep:
                 reply = build_reply(
                     lead, self.business, first=first, today=local_today, is_open_now=is_open,
                     text=message.text or "", asked=understood.intent if understood else None,
-                    llm_answer=understood.answer if understood else None, offer=offer,
+                    llm_answer=understood.answer if understood else None, unheard_voice=unheard_voice,
+                    offer=offer,
                 )  # fmt: skip
                 text = reply.text
                 if reply.unanswered:
@@ -350,6 +397,8 @@ class ScoreStep:
         """After hand-over the assistant is quiet; the owner sees the client's words under the card."""
         if not lead.owner:
             return
+        if message.attachments and lead.card_ref():
+            return  # the files go under the card with the client's words (forward_attachments)
         # Under the card, in the card's chat; without a card, in the owner's chat.
         chat, card_message = lead.card_ref() or (self.messenger.staff_chat(lead.owner), None)
         delivery = self.messenger.send(

@@ -33,7 +33,16 @@ from leadflow.steps.booking import Bookings
 from leadflow.steps.cards import Cards
 from leadflow.steps.leads import LeadChanges
 
-STAFF_COMMAND_HELP = "Команды: /leads, /today, /off [ДД.ММ], /on, /stop."
+STAFF_COMMAND_HELP = "Команды: /leads, /today, /off [ДД.ММ], /on, /stop, /help."
+STAFF_HELP = (
+    "Лиды приходят сюда карточками с кнопками.\n"
+    "Ответить клиенту — ответьте (reply) на карточку лида, ассистент после этого молчит; "
+    "/bot в ответ на карточку вернёт клиента ассистенту.\n"
+    "/leads — ваши открытые лиды\n"
+    "/today — сводка за сегодня\n"
+    "/off [ДД.ММ] — не на смене (до даты), новые лиды пойдут коллегам; /on — снова на смене\n"
+    "/stop — отключить этот чат"
+)
 NOT_CONNECTED = "Сначала подключитесь по ссылке-приглашению от администратора."
 # Lifecycle changes behind the buttons that change a lead's status.
 BUTTON_CHANGES = {
@@ -105,7 +114,9 @@ class Workspace:
         if event.action == "reply":
             self._reply_to_client(event, staff_id)
         elif event.action == "message":
-            self._answer(event, "Чтобы ответить клиенту, ответьте (reply) на карточку лида.")
+            # /help is no staff command on the wire (a client's /help is an ordinary message):
+            # here, in a staff chat, any message that is no reply gets the help.
+            self._answer(event, STAFF_HELP)
         else:
             self._button(event, staff_id)
         failpoints.hit("workspace.after_action")
@@ -213,8 +224,9 @@ class Workspace:
 
     def _owner_changed_in_crm(self, lead: Lead) -> None:
         member = self._member(lead.owner)
-        if member and member.bitrix24_user_id:
-            self.crm.reassign(lead, str(member.bitrix24_user_id))
+        user = member.crm_user(self.crm.name) if member else None
+        if user:
+            self.crm.reassign(lead, user)
 
     def _why_not(self, lead: Lead, action: Button, staff_id: str) -> str:
         if lead.status in CLOSED_STATUSES:

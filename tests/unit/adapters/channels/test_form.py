@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from leadflow import clock
 from leadflow.adapters.channels.base import WebhookError, WebhookRequest, WebhookResult
 from leadflow.adapters.channels.form import handle_webhook
+from leadflow.domain.models import BuilderRef
 
 EVENTS = Path(__file__).resolve().parents[4] / "events" / "form"
 FORM_SECRET = "dev-form-secret"
@@ -128,6 +129,31 @@ def test_manychat_contact_data():
     # ManyChat's id is the subscriber: using it as a submission id would swallow every later post
     assert message.message_id.startswith("form:hash:")
     assert message.received_at == datetime(2026, 3, 2, 7, 14, 58, tzinfo=UTC)
+    # Answered in ManyChat: the subscriber writes from Facebook Messenger (no ig_id, no whatsapp_phone)
+    assert message.builder == BuilderRef(name="manychat", user_id="1234567890123456")
+
+
+@pytest.mark.parametrize(
+    ("extra", "channel"),
+    [({"ig_id": 1789654321, "ig_username": "maria"}, "instagram"), ({"whatsapp_phone": "+79031234567"}, "whatsapp"),
+     ({"telegram_id": 55501}, "telegram"), ({"ig_id": None, "whatsapp_phone": None}, None)],
+)  # fmt: skip
+def test_a_manychat_subscriber_is_answered_in_the_messenger_they_write_from(extra, channel):
+    body = {
+        "id": "77001",
+        "live_chat_url": "https://manychat.com/x",
+        "name": "Мария",
+        "last_input_text": "Привет",
+        **extra,
+    }
+    (message,) = post(json.dumps(body), content_type="application/json").messages
+    assert message.builder == BuilderRef(name="manychat", user_id="77001", channel=channel)
+
+
+def test_a_plain_site_form_has_no_builder():
+    body = urlencode({"name": "Анна", "phone": "+79161234567", "id": "form-3"})
+    (message,) = post(body, content_type=URLENCODED).messages
+    assert message.builder is None
 
 
 def test_chatfuel_attributes_with_spaces_in_names():
@@ -136,6 +162,7 @@ def test_chatfuel_attributes_with_spaces_in_names():
     assert message.contact.phone == "+79037654321"
     assert message.contact.channel_user_id == "2345678901234567"
     assert "Комментарий: Нужна чистка лица, есть окна в пятницу?" in message.text
+    assert message.builder == BuilderRef(name="chatfuel", user_id="2345678901234567")
 
 
 # --------------------------------------------------------------------------- auth

@@ -38,3 +38,12 @@ def classic_portal(portal_factory) -> Bitrix24Portal:
 @pytest.fixture
 def simple_portal(portal_factory) -> Bitrix24Portal:
     return portal_factory(mode=SIMPLE)
+
+
+@pytest.fixture
+def salon():
+    """The business every unit test runs (tests/support/salon.yaml)."""
+    from leadflow.business import load_business_config
+    from tests.support.aws import SALON
+
+    return load_business_config(SALON)

@@ -272,3 +272,63 @@ def test_an_enterprise_portal_gets_its_own_limit_from_the_business_config(aws, m
     limiter = wiring.make_crm(business).client.limiter
     assert isinstance(limiter, SharedRateLimiter)
     assert (limiter.interval, limiter.tolerance) == (0.2, 50.0)  # 5/s, 250 in a burst
+
+
+# ------------------------------------------------------------------ YDB's Document API (Yandex Cloud)
+# ReturnValuesOnConditionCheckFailure is not documented there: a conflict reads the item instead.
+
+
+class DocumentApiContainer(Container):
+    """A container on Yandex Cloud: no ReturnValuesOnConditionCheckFailure is ever sent."""
+
+    def __init__(self, clock: FakeClock | None = None, **kwargs):
+        super().__init__(clock, conflict_returns_item=False, **kwargs)
+        self.sent_params: list[dict] = []
+        self.limiter._dynamodb.meta.events.register(
+            "provide-client-params.dynamodb.UpdateItem",
+            lambda params, **_: self.sent_params.append(dict(params)),
+        )
+
+
+def test_on_the_document_api_a_blind_start_reads_the_item_after_its_conflict(aws):
+    clock = FakeClock()
+    first, second = DocumentApiContainer(clock), DocumentApiContainer(clock)
+    for _ in range(30):
+        assert first.acquire() == 0
+    for _ in range(20):
+        assert second.acquire() == 0
+    after_burst = [first.acquire(), second.acquire()]
+
+    assert after_burst == pytest.approx([0.5, 0.5])
+    assert (first.limiter.conflicts, second.limiter.conflicts) == (0, 1)
+    assert first.requests == {"UpdateItem": 31}
+    assert second.requests == {"UpdateItem": 21 + 1, "GetItem": 1}  # the one conflict, then one read
+    assert all("ReturnValuesOnConditionCheckFailure" not in p for p in first.sent_params + second.sent_params)
+    assert all("SET tat = tat +" not in p["UpdateExpression"] for p in first.sent_params)  # ADD, documented
+
+
+def test_on_the_document_api_containers_in_parallel_still_keep_the_budget(aws):
+    rate, burst = 40.0, 5
+
+    def container(clock: ReadingClock) -> SharedRateLimiter:
+        client = boto3.session.Session().client("dynamodb", region_name="eu-central-1")
+        return SharedRateLimiter(
+            client, TABLE, PORTAL, rate, burst, max_wait_s=2.0, clock=clock, conflict_returns_item=False
+        )
+
+    with atomic_moto_writes():
+        grants, refused, conflicts = run_containers(container)
+
+    assert len(grants) + len(refused) == 6 * 12 and len(grants) >= 60
+    assert worst_excess(grants, rate, burst) <= 1e-3
+    assert 0 < conflicts < len(grants) / 4
+
+
+def test_a_yandex_deployment_gets_the_limiter_that_reads_after_a_conflict(aws, monkeypatch, classic_portal):
+    monkeypatch.setenv("BITRIX24_WEBHOOK_URL", classic_portal.webhook_url)
+    monkeypatch.setenv("RATE_LIMIT_TABLE", TABLE)
+    monkeypatch.setenv("LEADFLOW_PLATFORM", "yandex")
+    wiring.reset()
+    limiter = wiring.crm().client.limiter
+    assert isinstance(limiter, SharedRateLimiter) and not limiter._conflict_returns_item
+    assert wiring.crm().client.call("crm.settings.mode.get") == 1

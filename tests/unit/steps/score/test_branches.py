@@ -75,12 +75,12 @@ class TestConfig:
         assert [b.phones for b in CFG.branches] == [["+74951234567"], ["+74957654321"]]
 
     def test_an_account_must_say_its_channel(self):
-        with pytest.raises(ConfigError, match=r"branches\.1\.accounts.*line \d+.*'vk:<group id>'"):
+        with pytest.raises(ConfigError, match=r"branches #2\.accounts.*line \d+.*'vk:<group id>'"):
             business(YAML.replace('"vk:218734561"', '"218734561"'))
 
     def test_one_number_cannot_belong_to_two_branches(self):
         with pytest.raises(
-            ConfigError, match=r"branches\.1\.phones\.0 \(line \d+\): .*already branch 'center'"
+            ConfigError, match=r"branches #2\.phones #1 \(line \d+\): .*already branch 'center'"
         ):
             business(YAML.replace('"+7 495 765-43-21"', '"+74951234567"'))
 

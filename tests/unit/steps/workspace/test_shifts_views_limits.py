@@ -114,3 +114,11 @@ def test_a_rate_limited_lead_card_is_retried_by_the_queue_and_sent_once(telegram
     chat = {"anna": ANNA, "katya": KATYA}[lead.owner or ""]
     cards = [m for m in ws.tg.sent[str(chat)] if m["text"].startswith(f"Лид {lead.lead_id}")]
     assert len(cards) == 1 and lead.card == f"{chat}:{cards[0]['message_id']}"
+
+
+def test_help_in_a_staff_chat_lists_the_commands(telegram_ws):
+    ws = telegram_ws
+    ws.command(ANNA, "/help")
+    answer = ws.tg.texts(ANNA)[-1]
+    assert all(command in answer for command in ("/leads", "/today", "/off", "/on", "/stop", "/bot"))
+    assert "ответьте (reply) на карточку" in answer

@@ -7,6 +7,12 @@ builders that cannot set headers (Tilda's webhook URL carries it). Bodies: a JSO
 Field names are matched case-insensitively after folding spaces and dashes to underscores, so
 Chatfuel's ``"first name"`` and Tilda's ``Name`` land on the same key as ``first_name``/``name``.
 
+Chatbot builders. A ManyChat post ("full contact data": ``live_chat_url``, ``page_id``…) names its
+subscriber in ``id`` and the messenger they write from (``ig_id`` → Instagram, ``whatsapp_phone`` →
+WhatsApp, ``telegram_id`` → Telegram, else Facebook Messenger); a Chatfuel post names its user in
+``messenger user id`` (or ``chatfuel user id``). The message carries them as ``builder``, so the
+reply goes back in the builder's chat — a subscriber who left no phone is answered too.
+
 Dedupe: ``message_id`` is ``form:<submission id>`` when the builder sends one of its own
 (Tilda's ``tranid``, ``submission_id``, ``request_id``): a retry of that post is a duplicate
 however late it comes. A field named plain ``id`` is no submission id — a site's hidden ``id``
@@ -31,7 +37,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from leadflow import clock
 from leadflow.adapters.channels.base import WebhookError, WebhookRequest, WebhookResult, require_secret
-from leadflow.domain.models import Channel, Contact, InboundMessage, Utm
+from leadflow.domain.models import Builder, BuilderRef, Channel, Contact, InboundMessage, Utm
 from leadflow.domain.phones import to_e164
 
 NAME_KEYS = ("name", "имя", "fio", "фио", "client_name", "full_name", "first_name", "your_name", "ваше_имя")
@@ -285,6 +291,25 @@ def _is_manychat(fields: Mapping[str, Any]) -> bool:
     return bool(MANYCHAT_MARKERS & fields.keys())
 
 
+CHATFUEL_MARKERS = frozenset({"chatfuel_user_id", "messenger_user_id", "last_visited_block_name"})
+# ManyChat's contact fields that tell which messenger a subscriber writes from.
+MANYCHAT_CHANNELS = (("ig_id", "instagram"), ("whatsapp_phone", "whatsapp"), ("telegram_id", "telegram"))
+
+
+def _builder(fields: Mapping[str, Any], manychat: bool) -> BuilderRef | None:
+    """The builder a subscriber can be answered through, when the post came from one."""
+    if manychat:
+        subscriber = _first(fields, ("id", "subscriber_id"))
+        if not subscriber:
+            return None
+        channel = next((name for key, name in MANYCHAT_CHANNELS if _first(fields, (key,))), None)
+        return BuilderRef(name=Builder.manychat, user_id=subscriber[:MAX_ID_CHARS], channel=channel)
+    if CHATFUEL_MARKERS & fields.keys():
+        user = _first(fields, ("messenger_user_id", "chatfuel_user_id"))
+        return BuilderRef(name=Builder.chatfuel, user_id=user[:MAX_ID_CHARS]) if user else None
+    return None
+
+
 def _name(fields: Mapping[str, Any]) -> str | None:
     first = _first(fields, NAME_KEYS)
     last = _first(fields, LAST_NAME_KEYS)
@@ -381,6 +406,7 @@ def form_message(fields: Mapping[str, Any], now: datetime | None = None) -> Inbo
 
     anonymous = f"anonymous:{hashlib.sha256(message_id.encode()).hexdigest()[:16]}"
     utm = _utm(fields, page_url)
+    builder = _builder(fields, manychat)
     return InboundMessage(
         message_id=message_id,
         channel=Channel.form,
@@ -390,6 +416,7 @@ def form_message(fields: Mapping[str, Any], now: datetime | None = None) -> Inbo
         received_at=received_at,
         source=utm.source or "form",
         utm=utm,
+        builder=builder,
         promo=promo,
         page_url=page_url[:2000] if page_url else None,
         branch=branch[:200] if branch else None,

@@ -39,7 +39,7 @@ from leadflow.adapters.channels.meta import (
     utc_from_seconds,
 )
 from leadflow.adapters.channels.toolkit import split_text, utf8_len
-from leadflow.domain.models import Channel, Contact, InboundMessage, OutboundMessage, Utm
+from leadflow.domain.models import Channel, Contact, InboundMessage, MediaRef, OutboundMessage, Utm
 
 if TYPE_CHECKING:
     import requests
@@ -75,6 +75,7 @@ class IgParty(_Ig):
 
 class IgAttachment(_Ig):
     type: str = "unsupported"
+    payload: dict[str, Any] | None = None
 
 
 class IgAdsContext(_Ig):
@@ -172,7 +173,9 @@ def _inbound(event: IgMessaging) -> tuple[InboundMessage | None, str]:
             media.append("unsupported")
         if message.reply_to and message.reply_to.get("story"):
             media.append("story_reply")
-        return _lead(event, message.mid, message.text or "", media, message.referral), ""
+        inbound = _lead(event, message.mid, message.text or "", media, message.referral)
+        inbound.attachments = _files(message.attachments)
+        return inbound, ""
     if event.postback is not None:
         postback = event.postback
         # Postbacks may lack a mid: the sender and the millisecond timestamp identify the tap.
@@ -185,6 +188,37 @@ def _inbound(event: IgMessaging) -> tuple[InboundMessage | None, str]:
     if event.read is not None:
         return None, "read receipt"
     return None, "other event"
+
+
+# Attachments that are a file behind a CDN link (shares, reels and stories are links to posts).
+_FILE_KINDS = {
+    "image": "photo",
+    "video": "video",
+    "audio": "voice",
+    "file": "document",
+    "animated_image": "sticker",
+}
+
+
+# Attachments that are posts, not files: staff get their link («вот такой хочу» + a shared post).
+_LINK_KINDS = {"share": "share", "ig_reel": "reel", "reel": "reel", "story_mention": "story"}
+
+
+def _files(attachments: list[IgAttachment]) -> list[MediaRef]:
+    """Files by their CDN link (no token needed; it expires on the platform's schedule, so score
+    fetches it at once). Shares, reels and story mentions stay links for staff."""
+    files = []
+    for attachment in attachments:
+        url = (attachment.payload or {}).get("url")
+        if not isinstance(url, str) or not url:
+            continue
+        if attachment.type in _FILE_KINDS:
+            files.append(MediaRef(kind=_FILE_KINDS[attachment.type], url=url))
+        elif attachment.type in _LINK_KINDS:
+            title = (attachment.payload or {}).get("title")
+            caption = title if isinstance(title, str) and title else None
+            files.append(MediaRef(kind=_LINK_KINDS[attachment.type], link=url, caption=caption))
+    return files
 
 
 def _lead(

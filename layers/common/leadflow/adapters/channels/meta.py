@@ -179,6 +179,38 @@ class GraphApi:
             response.status_code, answer, response.headers.get("Retry-After"), product=self._product
         )
 
+    def get(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+        """GET a Graph object (a media's URL); failures as ``SendError`` like a send's."""
+        import requests
+
+        try:
+            response = self._session.get(
+                f"{self.base_url}/{path.lstrip('/')}",
+                params=params or {},
+                headers={"Authorization": f"Bearer {self._token}"},
+                timeout=self._timeout_s,
+            )
+        except requests.RequestException as exc:
+            raise SendError(
+                f"{self._product}: request failed ({type(exc).__name__})", retryable=True
+            ) from None
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if response.status_code < 300 and isinstance(answer, dict) and "error" not in answer:
+            return answer
+        raise graph_send_error(
+            response.status_code, answer, response.headers.get("Retry-After"), product=self._product
+        )
+
+    @property
+    def session(self) -> Any:
+        return self._session
+
+    def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}"}
+
 
 def graph_send_error(
     status: int, answer: Any, retry_after_header: str | None = None, *, product: str = "graph"

@@ -58,7 +58,17 @@ from leadflow.adapters.channels.toolkit import (
     split_text,
     utf16_len,
 )
-from leadflow.domain.models import Channel, Contact, InboundMessage, OutboundMessage, StaffEvent, Utm
+from leadflow.adapters.media import Blob, MediaNotStored, mime_of
+from leadflow.domain.models import (
+    Attachment,
+    Channel,
+    Contact,
+    InboundMessage,
+    MediaRef,
+    OutboundMessage,
+    StaffEvent,
+    Utm,
+)
 from leadflow.domain.phones import to_e164
 
 if TYPE_CHECKING:
@@ -71,6 +81,18 @@ MAX_TEXT_UTF16 = 4096  # sendMessage: "1-4096 characters"; counted in UTF-16 uni
 STAFF_COMMANDS = frozenset({"/start", "/stop", "/on", "/off", "/leads", "/today", "/bot"})
 STAFF_INVITE_PREFIX = "inv-"
 ALLOWED_UPDATES = ["message", "business_connection", "business_message", "callback_query"]
+UPLOAD_TIMEOUT_S = 40.0  # a client's file of up to 20 MB going up to the Bot API
+MAX_CAPTION_UTF16 = 1024  # "0-1024 characters after entities parsing"
+# Bots may download files of up to 20 MB (getFile).
+MAX_BOT_DOWNLOAD = 20 * 1024 * 1024
+# How a client's file goes up to staff, by its kind: the method and the file's parameter.
+UPLOADS = {
+    "photo": ("sendPhoto", "photo"),
+    "voice": ("sendVoice", "voice"),
+    "video": ("sendVideo", "video"),
+    "video_note": ("sendVideo", "video"),
+    "audio": ("sendAudio", "audio"),
+}
 # Calls that change nothing: a timeout there is simply retryable, not an unknown outcome.
 READ_ONLY_METHODS = frozenset({"getMe", "getWebhookInfo", "getFile", "getChat", "answerCallbackQuery"})
 
@@ -351,6 +373,7 @@ def _inbound(
         contact=contact,
         text=text,
         media=media,
+        attachments=_attachments(message),
         received_at=_utc(message.date),
         source=source,
         utm=utm,
@@ -364,6 +387,48 @@ def _media_kinds(message: TgMessage) -> list[str]:
     if "animation" in kinds:
         kinds.remove("document")
     return kinds
+
+
+# Fields that hold one file, by the kind we call it (``animation`` is a silent video).
+_FILE_FIELDS = {
+    "voice": "voice",
+    "audio": "audio",
+    "video": "video",
+    "video_note": "video_note",
+    "animation": "video",
+    "document": "document",
+    "sticker": "sticker",
+}
+
+
+def _attachments(message: TgMessage) -> list[MediaRef]:
+    """The file of a message (Telegram sends an album as one message per file). A client's own chat
+    with the bot is copied to staff as it is; a Business chat's message cannot be, so it is fetched."""
+    found: dict[str, Any] | None = None
+    kind = ""
+    if message.photo:
+        found, kind = message.photo[-1], "photo"  # the sizes grow: the last is the original
+    else:
+        for name in _FILE_FIELDS:
+            value = getattr(message, name)
+            if isinstance(value, dict):
+                found, kind = value, _FILE_FIELDS[name]
+                break
+    if not found or not found.get("file_id"):
+        return []
+    copy_from = None if message.business_connection_id else f"{message.chat.id}:{message.message_id}"
+    size = found.get("file_size")
+    return [
+        MediaRef(
+            kind=kind,
+            file_id=str(found["file_id"]),
+            mime_type=found.get("mime_type") or ("image/jpeg" if kind == "photo" else None),
+            size=int(size) if isinstance(size, int) else None,
+            file_name=found.get("file_name"),
+            caption=message.caption,
+            copy_from=copy_from,
+        )
+    ]
 
 
 def parse_start_payload(payload: str) -> tuple[str | None, Utm, str | None]:
@@ -534,6 +599,65 @@ class TelegramBot:
     def get_me(self) -> dict[str, Any]:
         return dict(self.call("getMe", {}))
 
+    def get_file(self, file_id: str) -> dict[str, Any]:
+        """``File``: ``file_path`` (valid for an hour) and, when known, ``file_size``."""
+        return dict(self.call("getFile", {"file_id": file_id}))
+
+    def download(self, file_path: str, max_bytes: int, *, within_s: float | None = None) -> Blob:
+        from leadflow.adapters.media import download
+
+        url = f"{self._base_url}/file/bot{self._token}/{file_path.lstrip('/')}"
+        return download(self._session, url, max_bytes=max_bytes, what="telegram file", within_s=within_s)
+
+    def copy_message(
+        self,
+        chat_id: int | str,
+        from_chat_id: int | str,
+        message_id: int | str,
+        *,
+        reply_to: str | None = None,
+    ) -> int:
+        """The client's message as it is (caption kept), without "forwarded from" — no download."""
+        params: dict[str, Any] = {
+            "chat_id": _chat(chat_id),
+            "from_chat_id": _chat(from_chat_id),
+            "message_id": int(message_id),
+        }
+        if reply_to is not None:
+            params["reply_parameters"] = {"message_id": int(reply_to), "allow_sending_without_reply": True}
+        result = self.call("copyMessage", params)
+        return int(result["message_id"])
+
+    def send_file(
+        self,
+        method: str,
+        field: str,
+        chat_id: int | str,
+        blob: Blob,
+        *,
+        caption: str | None = None,
+        reply_to: str | None = None,
+    ) -> int:
+        """sendPhoto / sendVoice / sendVideo / sendAudio / sendDocument with the file uploaded
+        (multipart/form-data; nested parameters as JSON strings, as the Bot API reads them)."""
+        data: dict[str, Any] = {"chat_id": str(chat_id)}
+        if caption:
+            data["caption"] = caption
+        if reply_to is not None:
+            data["reply_parameters"] = json.dumps(
+                {"message_id": int(reply_to), "allow_sending_without_reply": True}
+            )
+        files = {field: (blob.file_name or field, blob.data, blob.mime_type or "application/octet-stream")}
+        response = post(
+            self._session,
+            f"{self._base_url}/bot{self._token}/{method}",
+            what=f"telegram {method}",
+            timeout=(self._timeout_s, UPLOAD_TIMEOUT_S),
+            data=data,
+            files=files,
+        )
+        return int(self._result(method, response)["message_id"])
+
 
 def _chat(chat_id: int | str) -> int | str:
     text = str(chat_id)
@@ -562,10 +686,12 @@ class TelegramSender(Sender):
         *,
         max_inline_wait_s: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
+        media: Callable[[str, Attachment], bytes | None] | None = None,
     ):
         self.bot = bot
         self._max_inline_wait_s = max_inline_wait_s
         self._sleep = sleep
+        self._media = media  # (lead id, attachment) → the file's bytes from the media bucket
 
     @classmethod
     def from_settings(cls, session: requests.Session | None = None) -> TelegramSender:
@@ -577,6 +703,9 @@ class TelegramSender(Sender):
         return cls(TelegramBot(token, session, base_url=settings().telegram_api_base))
 
     def send(self, message: OutboundMessage) -> SendResult:
+        attachment = message.attachment
+        if attachment is not None and (attachment.copy_from or attachment.stored):
+            return self._send_attachment(message, attachment)
         parts = split_text(message.text, MAX_TEXT_UTF16, utf16_len)
         if not parts:
             raise SendError("telegram sendMessage: empty text", retryable=False)
@@ -601,6 +730,37 @@ class TelegramSender(Sender):
                     retry_after=exc.retry_after,
                 ) from None
         return SendResult(provider_message_id=str(message_id), segments=len(parts))
+
+    def _send_attachment(self, message: OutboundMessage, attachment: Attachment) -> SendResult:
+        """A client's file under the card: copied when the client sent it to this bot, else uploaded
+        from the media bucket. A photo or voice the Bot API will not take as such (dimensions, codec)
+        goes as a document: the owner still gets the file."""
+        reply_to = message.reply_to_message_id
+        if attachment.copy_from:
+            from_chat, _, from_message = attachment.copy_from.rpartition(":")
+            copied = self.bot.copy_message(message.to, from_chat, from_message, reply_to=reply_to)
+            return SendResult(provider_message_id=str(copied))
+        data = self._media(message.lead_id or "", attachment) if self._media else None
+        if data is None:
+            raise MediaNotStored(
+                f"telegram: {attachment.kind} of {message.lead_id} is not in the media bucket"
+            )
+        blob = Blob(data, mime_of(attachment.ext, attachment.mime_type), _file_name(attachment))
+        caption = (
+            prefix_within(message.text.strip(), MAX_CAPTION_UTF16, utf16_len)
+            if message.text.strip()
+            else None
+        )
+        method, field = UPLOADS.get(attachment.kind, ("sendDocument", "document"))
+        try:
+            sent = self.bot.send_file(method, field, message.to, blob, caption=caption, reply_to=reply_to)
+        except SendError as exc:
+            if exc.retryable or method == "sendDocument":
+                raise
+            sent = self.bot.send_file(
+                "sendDocument", "document", message.to, blob, caption=caption, reply_to=reply_to
+            )
+        return SendResult(provider_message_id=str(sent))
 
     def edit(self, message: OutboundMessage) -> SendResult:
         """editMessageText on the message ``reply_to_message_id`` (a lead card) in chat ``to``.
@@ -647,3 +807,53 @@ class TelegramSender(Sender):
                 if not inline_wait or wait is None or wait > self._max_inline_wait_s or attempts > 3:
                     raise
                 self._sleep(wait)
+
+
+def _file_name(attachment: Attachment) -> str:
+    if attachment.file_name:
+        return attachment.file_name
+    return f"{attachment.kind}.{attachment.ext}"
+
+
+# --------------------------------------------------------------------------- fetching clients' files
+
+
+class TelegramMediaFetcher:
+    """``getFile`` then the file's URL. Bots may fetch up to 20 MB; a larger file is copied to staff
+    from the client's chat anyway (copyMessage needs no download)."""
+
+    def __init__(self, bot: TelegramBot):
+        self.bot = bot
+
+    def fetch(self, ref: MediaRef, max_bytes: int, *, within_s: float | None = None) -> Blob:
+        from leadflow.adapters.media import MediaTooBig, MediaUnavailable
+
+        deadline = None if within_s is None else time.monotonic() + within_s
+
+        cap = min(max_bytes, MAX_BOT_DOWNLOAD)
+        if ref.size and ref.size > cap:
+            raise MediaTooBig(f"telegram file: {ref.size} bytes")
+        if not ref.file_id:
+            raise MediaUnavailable("telegram file: no file_id")
+        try:
+            info = self.bot.get_file(ref.file_id)
+        except SendError as exc:
+            if "too big" in exc.reason.lower():
+                raise MediaTooBig("telegram getFile: file is too big") from None
+            raise MediaUnavailable(exc.reason) from None
+        size = info.get("file_size")
+        if isinstance(size, int) and size > cap:
+            raise MediaTooBig(f"telegram file: {size} bytes")
+        path = info.get("file_path")
+        if not path:
+            raise MediaUnavailable("telegram getFile: no file_path")
+        left = None if deadline is None else deadline - time.monotonic()
+        blob = self.bot.download(str(path), cap, within_s=left)
+        name = ref.file_name or str(path).rsplit("/", 1)[-1]
+        return Blob(blob.data, ref.mime_type or _mime_from_path(str(path)), name)
+
+
+def _mime_from_path(path: str) -> str | None:
+    suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
+    return {"oga": "audio/ogg", "ogg": "audio/ogg", "jpg": "image/jpeg", "jpeg": "image/jpeg", "mp4": "video/mp4",
+            "mp3": "audio/mpeg", "m4a": "audio/mp4", "webp": "image/webp", "png": "image/png"}.get(suffix)  # fmt: skip

@@ -41,7 +41,7 @@ from leadflow.adapters.channels.base import (
     require_secret,
 )
 from leadflow.adapters.channels.toolkit import post, split_text
-from leadflow.domain.models import Channel, Contact, InboundMessage, OutboundMessage, Utm
+from leadflow.domain.models import Channel, Contact, InboundMessage, MediaRef, OutboundMessage, Utm
 
 if TYPE_CHECKING:
     import requests
@@ -90,6 +90,12 @@ class VkCallback(_Vk):
 
 class VkAttachment(_Vk):
     type: str = "unknown"
+    photo: dict[str, Any] | None = None
+    doc: dict[str, Any] | None = None
+    audio_message: dict[str, Any] | None = None
+    video: dict[str, Any] | None = None
+    wall: dict[str, Any] | None = None
+    link: dict[str, Any] | None = None
 
 
 class VkMessage(_Vk):
@@ -195,12 +201,54 @@ def parse_callback(callback: VkCallback) -> WebhookResult:
         contact=Contact(channel_user_id=str(message.from_id)),
         text=message.text,
         media=media,
+        attachments=[ref for ref in map(_file, message.attachments) if ref is not None],
         received_at=datetime.fromtimestamp(message.date, tz=UTC),
         source=source,
         utm=Utm(source=source, campaign=message.ref) if source else Utm(),
         recipient=f"vk:{callback.group_id}" if callback.group_id else None,
     )
     return WebhookResult(messages=[inbound])
+
+
+def _file(attachment: VkAttachment) -> MediaRef | None:
+    """A photo, document or voice message by its link (community bots fetch these without a token);
+    a video has no file link for a community, so staff get a link to watch it in VK, as they do for
+    a shared post or link."""
+    if attachment.photo:
+        sizes = [s for s in attachment.photo.get("sizes") or [] if isinstance(s, dict) and s.get("url")]
+        if not sizes:
+            return None
+        largest = max(sizes, key=lambda s: int(s.get("width") or 0) * int(s.get("height") or 0))
+        return MediaRef(kind="photo", url=str(largest["url"]), mime_type="image/jpeg")
+    if attachment.audio_message:
+        voice = attachment.audio_message
+        url = voice.get("link_mp3") or voice.get("link_ogg")
+        mime = "audio/mpeg" if voice.get("link_mp3") else "audio/ogg"
+        return MediaRef(kind="voice", url=str(url), mime_type=mime) if url else None
+    if attachment.doc and attachment.doc.get("url"):
+        doc = attachment.doc
+        size = doc.get("size")
+        ext = str(doc.get("ext") or "")
+        title = str(doc.get("title") or "")
+        name = title if not ext or title.lower().endswith(f".{ext.lower()}") else f"{title}.{ext}"
+        return MediaRef(
+            kind="document",
+            url=str(doc["url"]),
+            size=size if isinstance(size, int) else None,
+            file_name=name or None,
+        )
+    if attachment.video and attachment.video.get("id") is not None:
+        video = attachment.video
+        return MediaRef(kind="video", link=f"https://vk.com/video{video.get('owner_id')}_{video['id']}")
+    if attachment.wall and attachment.wall.get("id") is not None:  # a post the client shared
+        post = attachment.wall
+        owner = post.get("owner_id", post.get("to_id", post.get("from_id")))
+        return MediaRef(kind="wall_post", link=f"https://vk.com/wall{owner}_{post['id']}")
+    if attachment.link and isinstance(attachment.link.get("url"), str):
+        return MediaRef(
+            kind="link", link=attachment.link["url"], caption=attachment.link.get("title") or None
+        )
+    return None
 
 
 # --------------------------------------------------------------------------- sender

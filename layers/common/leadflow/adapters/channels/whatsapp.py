@@ -51,7 +51,8 @@ from leadflow.adapters.channels.meta import (
     utc_from_seconds,
 )
 from leadflow.adapters.channels.toolkit import split_text
-from leadflow.domain.models import Channel, Contact, InboundMessage, OutboundMessage, Utm
+from leadflow.adapters.media import Blob
+from leadflow.domain.models import Channel, Contact, InboundMessage, MediaRef, OutboundMessage, Utm
 
 if TYPE_CHECKING:
     import requests
@@ -98,6 +99,7 @@ class WaMedia(_Wa):
     caption: str | None = None
     mime_type: str | None = None
     voice: bool | None = None
+    filename: str | None = None
 
 
 class WaReply(_Wa):
@@ -239,6 +241,7 @@ def _inbound(message: WaMessage, value: WaValue) -> InboundMessage | None:
         ),
         text=text,
         media=media,
+        attachments=_attachments(message, media),
         received_at=utc_from_seconds(message.timestamp),
         source=source,
         utm=utm,
@@ -267,6 +270,27 @@ def _content(message: WaMessage) -> tuple[str, list[str]]:
         caption = media.caption if isinstance(media, WaMedia) else None
         return caption or "", [_MEDIA_KINDS[kind]]
     return "", []
+
+
+_FILE_TYPES = ("image", "video", "document", "sticker", "audio")
+
+
+def _attachments(message: WaMessage, media: list[str]) -> list[MediaRef]:
+    """The file of a media message, by its media id: score asks the Graph API for it (``GET /<id>``)."""
+    if message.type not in _FILE_TYPES:
+        return []
+    file = getattr(message, message.type, None)
+    if not isinstance(file, WaMedia) or not file.id:
+        return []
+    return [
+        MediaRef(
+            kind=media[0] if media else message.type,
+            file_id=file.id,
+            mime_type=file.mime_type,
+            file_name=file.filename,
+            caption=file.caption,
+        )
+    ]
 
 
 def _contact_for(message: WaMessage, contacts: list[WaContact]) -> WaContact | None:
@@ -414,3 +438,63 @@ def _wamid(reply_to: str | None) -> str | None:
         return None
     wamid = reply_to.removeprefix("whatsapp:")
     return wamid if wamid.startswith("wamid.") else None
+
+
+# --------------------------------------------------------------------------- fetching clients' files
+
+
+class WhatsAppMediaFetcher:
+    """``GET /<media id>`` (its URL lives five minutes), then the URL itself — both with the token.
+
+    A download that fails with 404 gets a fresh URL once, as Meta advises. ``file_size`` comes as a
+    string or a number."""
+
+    def __init__(
+        self,
+        token: str,
+        phone_number_id: str | None = None,
+        session: requests.Session | None = None,
+        base_url: str = DEFAULT_GRAPH_BASE,
+        *,
+        timeout_s: float = 10.0,
+    ):
+        self.phone_number_id = phone_number_id
+        self.api = GraphApi(token, session, base_url, timeout_s=timeout_s, product="whatsapp media")
+
+    def fetch(self, ref: MediaRef, max_bytes: int, *, within_s: float | None = None) -> Blob:
+        import time
+
+        from leadflow.adapters.media import MediaTooBig, MediaUnavailable, download
+
+        deadline = None if within_s is None else time.monotonic() + within_s
+
+        if not ref.file_id:
+            raise MediaUnavailable("whatsapp media: no media id")
+        for attempt in range(2):
+            params = {"phone_number_id": self.phone_number_id} if self.phone_number_id else {}
+            try:
+                info = self.api.get(ref.file_id, params)
+            except SendError as exc:
+                raise MediaUnavailable(exc.reason) from None
+            size = str(info.get("file_size") or "")
+            if size.isdigit() and int(size) > max_bytes:
+                raise MediaTooBig(f"whatsapp media: {size} bytes")
+            url = info.get("url")
+            if not isinstance(url, str) or not url:
+                raise MediaUnavailable("whatsapp media: answer without a url")
+            try:
+                blob = download(
+                    self.api.session,
+                    url,
+                    max_bytes=max_bytes,
+                    what="whatsapp media",
+                    headers=self.api.bearer(),
+                    within_s=None if deadline is None else deadline - time.monotonic(),
+                )
+            except MediaUnavailable as exc:
+                if attempt == 0 and "HTTP 404" in str(exc):
+                    continue  # the URL expired between the two calls: a new one
+                raise
+            mime = ref.mime_type or info.get("mime_type") or blob.mime_type
+            return Blob(blob.data, mime, ref.file_name)
+        raise MediaUnavailable("whatsapp media: the download kept failing")

@@ -20,10 +20,20 @@ class Pushed:
     entity: str | None = None  # "lead" or "deal"
     error: str | None = None
     retryable: bool = False
+    mirrored: bool = False  # also in crm.mirror_sheet (MirroredCrm)
+
+
+def not_pushed(lead: Lead) -> bool:
+    """What ``Crm.pending`` means for a CRM with one record per lead."""
+    return lead.crm_id is None and not lead.crm_error
 
 
 class Crm(Protocol):
     name: str
+
+    def pending(self, lead: Lead) -> bool:
+        """Whether ``push`` still has something to record for this routed lead."""
+        ...
 
     def push(
         self, leads: list[tuple[Lead, str | None]], business: BusinessConfig, redelivered: bool = False
@@ -40,6 +50,11 @@ class Crm(Protocol):
 
     def status_of(self, lead: Lead) -> str | None:
         """The lead's status as the CRM has it now (after a CRM event), in our terms; None: no opinion."""
+        ...
+
+    def mirror_status(self, lead: Lead) -> None:
+        """The lead's status changed in the CRM itself (a CRM event): record it where else leads are
+        kept (crm.mirror_sheet), never back in the CRM it came from."""
         ...
 
     def forget(self, lead: Lead) -> str | None:

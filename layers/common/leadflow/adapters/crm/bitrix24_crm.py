@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from leadflow.adapters.crm.base import CrmUnavailable, Pushed
+from leadflow.adapters.crm.base import CrmUnavailable, Pushed, not_pushed
 from leadflow.adapters.crm.bitrix24 import Bitrix24Client, Bitrix24Error, CallbackTask, CrmLead
 from leadflow.business import BusinessConfig
 from leadflow.domain.knowledge import describe_services, lead_services
@@ -63,6 +63,12 @@ class Bitrix24Crm:
 
     def __init__(self, client: Bitrix24Client):
         self.client = client
+
+    def pending(self, lead: Lead) -> bool:
+        return not_pushed(lead)
+
+    def mirror_status(self, lead: Lead) -> None:
+        return None
 
     def push(
         self, leads: list[tuple[Lead, str | None]], business: BusinessConfig, redelivered: bool = False

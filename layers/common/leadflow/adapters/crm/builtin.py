@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from leadflow.adapters.crm.base import Pushed
+from leadflow.adapters.crm.base import Pushed, not_pushed
 from leadflow.business import BusinessConfig
 from leadflow.domain.models import Lead
 
@@ -11,6 +11,9 @@ class BuiltinCrm:
     """The leads table is the CRM: nothing to push, nothing to keep in sync."""
 
     name = "builtin"
+
+    def pending(self, lead: Lead) -> bool:
+        return not_pushed(lead)
 
     def push(
         self, leads: list[tuple[Lead, str | None]], business: BusinessConfig, redelivered: bool = False
@@ -27,6 +30,9 @@ class BuiltinCrm:
         return None
 
     def status_of(self, lead: Lead) -> str | None:
+        return None
+
+    def mirror_status(self, lead: Lead) -> None:
         return None
 
     def forget(self, lead: Lead) -> str | None:

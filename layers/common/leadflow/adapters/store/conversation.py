@@ -5,6 +5,10 @@
                                     batch never sends it twice; ``status`` sending → sent/failed
 ``staff#<at>#<event id>``          something staff did (reply, button) — the lead's log
 Messages that belong to no lead (a digest, a staff command answer) use pk ``-``.
+
+Texts end with the business's retention (``expires_at``, the table's TTL). TTL deletes late — on
+AWS within days, on YDB's Document API "usually within two days" — and an expired item is still
+returned until then, so what is read checks the expiry itself: an expired text is never shown.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any, Literal
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
+from leadflow import clock
 from leadflow.adapters.store._dynamo import is_conditional_failure, plain, storable
 from leadflow.clock import iso
 from leadflow.domain.models import InboundMessage, OutboundMessage
@@ -47,6 +52,7 @@ class ConversationStore:
                         "channel": message.channel,
                         "text": message.text,
                         "media": message.media,
+                        "transcribed": message.transcribed or None,  # the text is a voice message's words
                         "at": message.received_at.isoformat(),
                         "expires_at": self._expiry(message.received_at),
                     }
@@ -181,20 +187,22 @@ class ConversationStore:
 
     def delete_lead(self, lead_id: str) -> int:
         """Every item of a lead's conversation deleted (texts, outbound records, staff notes)."""
-        keys = [{"lead_id": lead_id, "sk": item["sk"]} for item in self.history(lead_id)]
+        keys = [{"lead_id": lead_id, "sk": item["sk"]} for item in self.history(lead_id, expired_too=True)]
         with self.table.batch_writer() as batch:
             for key in keys:
                 batch.delete_item(Key=key)
         return len(keys)
 
-    def history(self, lead_id: str) -> list[dict]:
+    def history(self, lead_id: str, *, expired_too: bool = False) -> list[dict]:
         """The whole conversation of a lead, grouped by kind (in#, out#, staff#) and in time order
-        within each; a lead's conversation is tens of items, so all pages are read."""
+        within each; a lead's conversation is tens of items, so all pages are read. Items past
+        their retention only with ``expired_too`` (to delete them)."""
         kwargs: dict = {"KeyConditionExpression": Key("lead_id").eq(lead_id)}
         items: list[dict] = []
+        now = clock.now().timestamp()
         while True:
             page = self.table.query(**kwargs)
-            items.extend(plain(i) for i in page.get("Items", []))
+            items.extend(plain(i) for i in page.get("Items", []) if expired_too or not _expired(i, now))
             if "LastEvaluatedKey" not in page:
                 return items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -203,4 +211,11 @@ class ConversationStore:
         page = self.table.query(
             KeyConditionExpression=Key("lead_id").eq(lead_id) & Key("sk").begins_with("out#")
         )
-        return [plain(i) for i in page.get("Items", [])]
+        now = clock.now().timestamp()
+        return [plain(i) for i in page.get("Items", []) if not _expired(i, now)]
+
+
+def _expired(item: dict, now: float) -> bool:
+    """Past its TTL but not deleted yet (TTL deletes late)."""
+    expires_at = item.get("expires_at")
+    return expires_at is not None and float(expires_at) <= now
