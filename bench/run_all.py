@@ -27,6 +27,7 @@ OTHER_BENCHES = [
     ("route: amoCRM and Google Sheets", "bench/route/crm_requests.py", [], False),
     ("schedule", "bench/schedule/run.py", [], False),
     ("ingest", "bench/ingest/run.py", [], False),
+    ("booking", "bench/booking/run.py", [], False),
 ]
 KEY_LINES = 6
 

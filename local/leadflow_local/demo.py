@@ -62,6 +62,9 @@ def run_demo(
     config_path, sheets = None, None
     if crm == "sheets":
         sheets, config_path = _sheets_standin(state_dir)
+    # The demo's salon books for real: the assistant offers free slots and books the client's pick.
+    config_path = _with_booking(config_path or EXAMPLE_CONFIG, state_dir)
+    business = load_business_config(config_path)
     start = _next_working_morning(business.timezone)
     stack = LocalStack(
         port=_free_port(), speed=1.0, clock_start=start, state_dir=state_dir, config_path=config_path
@@ -126,6 +129,17 @@ def run_demo(
             if answer.status_code != 200:
                 problems.append(f"{title}: HTTP {answer.status_code}")
         stack.drain()
+        # A client picks one of the slots the assistant offered, and gets the confirmation.
+        for title, text in (
+            (
+                "telegram: colouring on Monday evening",
+                "Хочу на окрашивание в понедельник вечером, Центр. Марина",
+            ),
+            ("telegram: she picks the second slot", "давайте второе"),
+        ):
+            answer = hooks.post(hooks.telegram_text(70002, "Марина", text, now()))
+            print(f"→ {title:<45} {answer.status_code}")
+            stack.drain()
         follow_up = hooks.telegram_text(70001, "Ирина", "мой номер +7 913 840-27-65", now())
         print(f"→ {'telegram: the client sends her phone':<45} {hooks.post(follow_up).status_code}")
         stack.drain()
@@ -220,6 +234,14 @@ def _keep_running(stack, problems: list[str]) -> None:
 SHEETS_ENVIRONMENT = ("GOOGLE_SERVICE_ACCOUNT_JSON", "GOOGLE_SHEETS_API_BASE", "GOOGLE_OAUTH_TOKEN_URL")
 
 
+def _with_booking(source: Path, state_dir: Path) -> Path:
+    """The demo's config: ``source`` with the booking section (DEMO_BOOKING) added."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "demo-business-booking.yaml"
+    path.write_text(source.read_text(encoding="utf-8").rstrip("\n") + "\n" + DEMO_BOOKING, encoding="utf-8")
+    return path
+
+
 def _sheets_standin(state_dir: Path) -> tuple[Any, Path]:
     """Google's token endpoint and Sheets API on 127.0.0.1 with the owner's empty sheet shared with
     a service account made for this run; the environment pointed at them; the example config with
@@ -284,11 +306,17 @@ def _speed_up(stack, speed: float) -> None:
             thread.speed = speed  # type: ignore[attr-defined]
 
 
+DEMO_BOOKING = """booking:                 # the demo books for real (leadflow demo adds this section)
+  enabled: true
+  show_master: true
+"""
+
 # What each kind of outgoing message is, in words (any other kind: its name with spaces).
 KIND_WORDS = {
     "reply": "the assistant",
     "client_message": "the assistant",
     "staff_reply": "a staff member, from the card",
+    "booking_confirmation": "the booking confirmation",
     "staff_answer": "the bot",
     "sla_reminder": "SLA reminder",
     "escalation": "escalation to the senior",
@@ -384,6 +412,8 @@ def _check(leads, messages) -> list[str]:
         problems.append("Irina's lead was not completed and accepted")
     elif irina.appointment_at is None:
         problems.append("Anna's «Записан» did not book Irina's visit")
+    if not any(m["kind"] == "reply" and m["text"].startswith("Готово! Записали вас") for m in messages):
+        problems.append("the client who picked an offered slot got no confirmation")
     if not any(m["kind"] == "staff_reply" for m in messages):
         problems.append("the staff answer did not reach the client")
     if not any(m["kind"] in ("sla_reminder", "escalation") for m in messages):

@@ -116,15 +116,21 @@ def book(lead_id: str, at: datetime) -> Lead:
         raise CannotBook(
             f"lead {lead_id} is closed ({lead.status}): a new message from the client opens a new lead"
         )
+    from leadflow.steps.booking import Bookings
+
+    bookings = Bookings(store, wiring.messenger(business), business, wiring.booking(business))
+    if lead.appointment_at != at:
+        refused = bookings.check_staff_booking(lead, at, lead.booked_master or lead.master or lead.owner, now)
+        if refused:
+            raise CannotBook(f"lead {lead_id}: {refused}")
     changes = LeadChanges(store, business)
-    result = changes.apply(
-        lead_id, lambda current: lifecycle.book(current, at, current.owner, now), known=lead
-    )
+    result = changes.apply(lead_id, lambda current: lifecycle.book(current, at, current.owner, now))
     if result is None:
         raise LookupError(f"no lead {lead_id}")
     store.timers.cancel(f"sla#{lead_id}")
     changes.schedule_booking(result.lead, now)
     wiring.crm().update_status(result.lead)
+    bookings.confirm_to_client(result.lead)
     return result.lead
 
 

@@ -68,7 +68,8 @@ def aws_stack(config: Path | str | None = SALON) -> Iterator[AwsStack]:
         env = {
             "LEADS_TABLE": "LeadsTable", "CONTACTS_TABLE": "ContactsTable", "CONVERSATION_TABLE": "ConversationTable",
             "STAFF_TABLE": "StaffTable", "TIMERS_TABLE": "TimersTable", "INBOX_TABLE": "InboxTable",
-            "CONFIG_TABLE": "ConfigTable", "SCORE_QUEUE_URL": urls["ScoreQueue"], "ROUTE_QUEUE_URL": urls["RouteQueue"],
+            "CONFIG_TABLE": "ConfigTable", "BOOKINGS_TABLE": "BookingsTable",
+            "SCORE_QUEUE_URL": urls["ScoreQueue"], "ROUTE_QUEUE_URL": urls["RouteQueue"],
             "MEDIA_BUCKET": "MediaBucket", "POWERTOOLS_METRICS_DISABLED": "true",
         }  # fmt: skip
         saved = {k: os.environ.get(k) for k in env}

@@ -17,6 +17,7 @@ FUNCTIONS = ("Ingest", "Score", "Route", "Escalate", "Remind", "Panel")
 WEBHOOK_SECRETS = {
     "TELEGRAM_WEBHOOK_SECRET", "META_APP_SECRET", "META_VERIFY_TOKEN", "VK_CONFIRMATION_CODE", "VK_SECRET",
     "FORM_SECRET", "CALL_SECRET", "BITRIX24_APP_TOKEN", "SMS_WEBHOOK_SECRET", "AMOCRM_WEBHOOK_SECRET",
+    "YCLIENTS_WEBHOOK_SECRET",
 }  # fmt: skip
 CRM_SECRETS = {"BITRIX24_WEBHOOK_URL", "AMOCRM_TOKEN", "GOOGLE_SERVICE_ACCOUNT_JSON"}
 SENDING_SECRETS = {
@@ -94,8 +95,12 @@ def test_each_function_reads_only_the_secrets_it_needs(template):
     # no bot token, LLM key or CRM URL; SMS_API_KEY because SMS.ru signs its callbacks with the
     # api_id (Trust issue, item 13: without it every SMS.ru callback was refused in AWS)
     assert _secrets(template, "Ingest") == WEBHOOK_SECRETS | {"SMS_API_KEY"}
-    assert _secrets(template, "Score") == SENDING_SECRETS | {"OPENAI_API_KEY", "TRANSCRIBE_API_KEY"}
-    assert _secrets(template, "Route") == SENDING_SECRETS | CRM_SECRETS
+    booking = {
+        "YCLIENTS_PARTNER_TOKEN",
+        "YCLIENTS_USER_TOKEN",
+    }  # the bot books; «Записан» checks the calendar
+    assert _secrets(template, "Score") == SENDING_SECRETS | {"OPENAI_API_KEY", "TRANSCRIBE_API_KEY"} | booking
+    assert _secrets(template, "Route") == SENDING_SECRETS | CRM_SECRETS | booking
     assert _secrets(template, "Escalate") == {"TELEGRAM_BOT_TOKEN"} | CRM_SECRETS
     assert _secrets(template, "Remind") == SENDING_SECRETS | CRM_SECRETS
     # the panel sends a moved lead's card to its new owner (Telegram) and tells the CRM

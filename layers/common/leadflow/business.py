@@ -38,6 +38,7 @@ class Service(_Section):
     price: int | str | None = Field(default=None, description="1500, or as said: 'от 1500', '1500-2000'")
     duration_min: int | None = None
     name_en: str | None = Field(default=None, description="the name in replies to English-speaking clients")
+    yclients_id: int | None = Field(default=None, description="the service's id in YCLIENTS")
 
 
 class TimeRange(_Section):
@@ -148,6 +149,15 @@ class StaffMember(_Section):
     shifts: WeekHours | None = Field(default=None, description="unset = the branch's opening hours")
     capacity: int = Field(default=20, ge=0, description="open leads at once; 0 = takes no new leads")
     active: bool = True
+    aliases: list[str] = Field(
+        default_factory=list,
+        description="what clients call them: «Оля», «Олечка» (common short forms are known)",
+    )
+    days_off: list[date] = Field(default_factory=list, description="vacation, sick days: no bookings")
+    breaks: list[TimeRange] = Field(
+        default_factory=list, description="daily breaks: no bookings, e.g. 14:00-15:00"
+    )
+    yclients_id: int | None = Field(default=None, description="the master's staff id in YCLIENTS")
 
     def crm_user(self, crm: str) -> str | None:
         """Who this person is in the CRM named ``crm``: its user id, or the name a sheet shows."""
@@ -274,6 +284,16 @@ class Templates(_Section):
     missed_call: str = (
         "Здравствуйте! Мы пропустили ваш звонок и скоро перезвоним. Если удобнее — напишите сюда."
     )
+    slots_offer: str = "Есть окна {day}: {times}. Какое удобно?"
+    slots_other_day: str = "{wished} свободных окон нет. Есть {day}: {times}. Какое удобно?"
+    slots_none: str = "Свободных окон в ближайшие дни нет — администратор подберёт время."
+    slot_taken: str = "Это время только что заняли."
+    booked: str = "Готово! Записали вас на {service} {when}{master_part}."
+    booked_master: str = ", мастер — {master}"
+    booked_price: str = "Стоимость — {price}."
+    booked_address: str = "Адрес: {address}."
+    booked_payment: str = "Предоплата: {url}"
+    booked_calendar: str = "Добавить в календарь: {url}"
 
 
 def _slots(text: str) -> set[str]:
@@ -344,6 +364,16 @@ class EnglishTemplates(Templates):
     cancelled: str = "Got it, we will cancel the booking. If you want another time, just write it here."
     reschedule: str = "Fine, an administrator will contact you to find a new time."
     missed_call: str = "Hello! We missed your call and will call you back soon. You can also write here."
+    slots_offer: str = "We have free times {day}: {times}. Which suits you?"
+    slots_other_day: str = "There are no free times {wished}. We have {day}: {times}. Which suits you?"
+    slots_none: str = "There are no free times in the coming days; an administrator will find one for you."
+    slot_taken: str = "That time has just been taken."
+    booked: str = "Done! You are booked for {service} {when}{master_part}."
+    booked_master: str = " with {master}"
+    booked_price: str = "Price: {price}."
+    booked_address: str = "Address: {address}."
+    booked_payment: str = "Prepayment: {url}"
+    booked_calendar: str = "Add to calendar: {url}"
 
 
 class Messages(Templates):
@@ -497,6 +527,11 @@ class Crm(_Section):
     )
     # Bitrix24
     mode: Literal["auto", "classic", "simple"] = "auto"
+    booking_field: str | None = Field(
+        default=None,
+        description="the deal's/lead's date-time field that holds the visit, e.g. UF_CRM_VISIT_AT: "
+        "a booking made in Bitrix24 gets reminders",
+    )
     tags_field: str | None = Field(default=None, description="UF field for tags, e.g. UF_CRM_TAGS")
     source_ids: dict[str, str] = Field(default_factory=dict, description="channel → SOURCE_ID")
     push_not_target: bool = False
@@ -563,6 +598,35 @@ class PanelSettings(_Section):
     )
 
 
+class YclientsSettings(_Section):
+    company_id: int = Field(description="the branch's (company's) id in YCLIENTS")
+
+
+class Booking(_Section):
+    """Real booking: the assistant offers free slots and books the one the client picks."""
+
+    enabled: bool = Field(default=False, description="off: the assistant repeats the wish, staff book")
+    system: Literal["builtin", "yclients"] = "builtin"
+    step_min: int = Field(default=30, ge=5, le=240, description="slots start every step_min minutes")
+    gap_min: int = Field(default=0, ge=0, le=240, description="free minutes after each visit")
+    hold_min: int = Field(default=15, ge=0, le=24 * 60, description="an offered slot is kept this long")
+    offer_count: int = Field(default=3, ge=1, le=6)
+    search_days: int = Field(default=14, ge=1, le=60, description="how far ahead the nearest days are sought")
+    lead_time_min: int = Field(default=60, ge=0, description="no slot sooner than this from now")
+    show_master: bool = Field(default=False, description="name the master next to every offered time")
+    prepayment_url: str | None = Field(
+        default=None,
+        description="a payment page URL template: {amount}, {lead_id} filled in (ЮKassa, Tinkoff, СБП)",
+    )
+    yclients: YclientsSettings | None = None
+
+    @model_validator(mode="after")
+    def _system_configured(self) -> Booking:
+        if self.system == "yclients" and self.yclients is None:
+            raise ValueError("booking.system is yclients: set booking.yclients.company_id")
+        return self
+
+
 class BusinessConfig(_Section):
     name: str = "leadflow"
     timezone: str
@@ -580,6 +644,7 @@ class BusinessConfig(_Section):
     sms: SmsSettings = Field(default_factory=SmsSettings)
     replies: Replies = Field(default_factory=Replies)
     panel: PanelSettings = Field(default_factory=PanelSettings)
+    booking: Booking = Field(default_factory=Booking)
     retention: Retention = Field(default_factory=Retention)
     vip_phones: list[str] = Field(default_factory=list)
     open_lead_window_days: int = 14

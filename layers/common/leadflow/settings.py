@@ -39,6 +39,9 @@ SECRET_NAMES = [
     "SMS_API_KEY",
     "SMS_LOGIN",
     "SMS_WEBHOOK_SECRET",
+    "YCLIENTS_PARTNER_TOKEN",
+    "YCLIENTS_USER_TOKEN",
+    "YCLIENTS_WEBHOOK_SECRET",
 ]
 
 
@@ -56,6 +59,7 @@ class Settings(BaseModel):
     timers_table: str = "TimersTable"
     inbox_table: str = "InboxTable"
     config_table: str = "ConfigTable"
+    bookings_table: str = "BookingsTable"
     rate_limit_table: str | None = None  # the shared Bitrix24 budget (crm/rate_limit.py); unset: per process
     score_queue_url: str | None = None
     route_queue_url: str | None = None
@@ -79,6 +83,7 @@ class Settings(BaseModel):
     sms_provider: str | None = None
     sms_sender: str | None = None
     sms_api_base: str | None = None
+    yclients_api_base: str = "https://api.yclients.com"
     public_base_url: str | None = Field(
         default=None, description="the stack's public address: login links to the panel start with it"
     )

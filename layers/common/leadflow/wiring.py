@@ -16,6 +16,7 @@ from leadflow.observability import logger
 from leadflow.settings import env, reset_caches, secret, settings
 
 if TYPE_CHECKING:  # the steps are imported when built: ingest's cold start loads only what it uses
+    from leadflow.adapters.booking import BookingSystem
     from leadflow.adapters.channels.base import Sender
     from leadflow.adapters.crm import Crm
     from leadflow.adapters.media import Fetcher, MediaBucket
@@ -294,6 +295,32 @@ def crm_limiter(kind: str, account: str, rate_per_s: float, burst: int) -> RateL
     return bitrix24_limiter(f"{kind}:{account}", rate_per_s, burst)
 
 
+def booking(biz: BusinessConfig) -> BookingSystem | None:
+    """The business's booking system when it books for real (``booking.enabled``): YCLIENTS with its
+    partner token, else the built-in calendar in BOOKINGS_TABLE. None: the assistant only repeats
+    the client's wish and staff book."""
+    if not biz.booking.enabled:
+        return None
+    if biz.booking.system == "yclients":
+        token = secret("YCLIENTS_PARTNER_TOKEN")
+        if not token:
+            logger.warning(
+                "booking.system is yclients but YCLIENTS_PARTNER_TOKEN is not set: no slots offered"
+            )
+            return None
+        import requests
+
+        from leadflow.adapters.booking.yclients import YclientsBooking
+
+        return YclientsBooking(
+            biz, requests.Session(), partner_token=token, user_token=secret("YCLIENTS_USER_TOKEN"),
+            api_base=settings().yclients_api_base,
+        )  # fmt: skip
+    from leadflow.adapters.booking.builtin import BuiltinBooking
+
+    return BuiltinBooking(dynamodb().Table(settings().bookings_table), biz)
+
+
 def bitrix24_limiter(portal: str, rate_per_s: float, burst: int) -> RateLimiter:
     """One request budget per portal: in RATE_LIMIT_TABLE for every container of every function when
     the stack has the table, else per process; the same limiter for every client in this process."""
@@ -365,16 +392,19 @@ def score_step() -> ScoreStep:
     if settings().sms_provider:
         sender("sms")  # checked at cold start: a broken SMS setup is logged once, not per lead
     biz = business()
-    return ScoreStep(store(), messenger(biz), route_queue(), biz, qualifier(), frame(), client_media())
+    return ScoreStep(
+        store(), messenger(biz), route_queue(), biz, qualifier(), frame(), client_media(), booking(biz)
+    )
 
 
 def workspace(biz: BusinessConfig) -> Workspace:
     from leadflow.steps.workspace import Workspace
 
-    return Workspace(store(), messenger(biz), crm(), biz, settings().public_base_url)
+    return Workspace(store(), messenger(biz), crm(), biz, settings().public_base_url, booking(biz))
 
 
 def route_step() -> RouteStep:
+    from leadflow.steps.booking import Bookings
     from leadflow.steps.crm_sync import CrmSync
     from leadflow.steps.route import RouteStep
     from leadflow.steps.sms_reports import SmsReports
@@ -383,8 +413,9 @@ def route_step() -> RouteStep:
     biz = business()
     outbox = messenger(biz)
     return RouteStep(
-        store(), outbox, crm(), biz, frame(), Workspace(store(), outbox, crm(), biz, settings().public_base_url),
-        CrmSync(store(), crm(), biz), SmsReports(store(), outbox),
+        store(), outbox, crm(), biz, frame(),
+        Workspace(store(), outbox, crm(), biz, settings().public_base_url, booking(biz)),
+        CrmSync(store(), crm(), biz, Bookings(store(), outbox, biz, booking(biz))), SmsReports(store(), outbox),
     )  # fmt: skip
 
 

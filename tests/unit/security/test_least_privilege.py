@@ -82,6 +82,8 @@ def record_usage(aws) -> dict[str, dict[str, set[str]]]:
         who = running.get()
         if model.service_model.service_name == "dynamodb":
             tables = [params["TableName"]] if "TableName" in params else list(params.get("RequestItems", {}))
+            # a transaction names its tables per item (the calendar's holds and bookings)
+            tables += [op["TableName"] for item in params.get("TransactItems", []) for op in item.values()]
             for table in tables:
                 used[who]["read" if model.name in READS else "write"].add(table)
                 OPERATIONS[who][table].add(model.name)
@@ -123,6 +125,10 @@ def lead_life_cycle(aws, monkeypatch, portal: Bitrix24Portal) -> None:
     monkeypatch.setenv("BITRIX24_APP_TOKEN", "b24")
     monkeypatch.setenv("FORM_SECRET", "f0rm")
     monkeypatch.setenv("DLQ_URL", aws.queue_urls["RouteDeadLetterQueue"])
+    # The salon books for real: score offers and holds slots, «Записан» takes the calendar's time.
+    from tests.support.aws import SALON
+
+    aws.push_config(SALON.read_text(encoding="utf-8") + "\nbooking: {enabled: true}\n")
     wiring.reset()
     used = record_usage(aws)
     clock.freeze(SATURDAY_11)

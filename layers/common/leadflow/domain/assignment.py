@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 from leadflow.business import BusinessConfig, RoutingRule, StaffMember
@@ -45,6 +45,18 @@ def shift_calendar(member: StaffMember, business: BusinessConfig) -> Calendar:
     if member.shifts is None:
         return branch_calendar
     return Calendar(member.shifts, branch_calendar.tz, branch_calendar.branch)
+
+
+def works_on(member: StaffMember, business: BusinessConfig, day: date) -> bool:
+    """The member has a shift on ``day`` (local) and it is not one of their days off."""
+    return day not in member.days_off and bool(shift_calendar(member, business).intervals(day))
+
+
+def can_serve(member: StaffMember, service_id: str | None, business: BusinessConfig) -> bool:
+    service = business.service(service_id)
+    if service is None or not member.skills:
+        return member.role == "specialist" or service is None
+    return bool({service.id, service.group} & set(member.skills))
 
 
 def on_shift(member: StaffMember, business: BusinessConfig, at: datetime, state: StaffState) -> bool:
@@ -98,7 +110,8 @@ def choose_owner(
         pool = [m for m in pool if not m.skills or set(m.skills) & set(former.skills)] or pool
     managers = [m for m in business.staff if m.role == "manager" and m.active and m.id not in exclude]
     managers.sort(key=lambda m: not works_in(m, facts.branch))  # the branch's own managers first
-    wanted = [m.id for m in pool + managers] + ([previous_owner] if previous_owner else [])
+    asked_for = lead.booked_master or lead.master
+    wanted = [m.id for m in pool + managers] + [p for p in (previous_owner, asked_for) if p]
     state = staff.state(wanted)
     at, callback_at = now, None
     if not calendar.is_open(now):
@@ -113,6 +126,16 @@ def choose_owner(
         )
 
     eligible = [m for m in pool if available(m, at)]
+    day = lead.preferred_date
+    day_note = ""
+    if day is not None and day > at.astimezone(calendar.tz).date():
+        # A visit on another day: whoever works that day (and can take a lead now) owns it.
+        on_day = [
+            m for m in pool
+            if works_on(m, business, day) and not state[m.id].is_off(at) and state[m.id].open_leads < m.capacity
+        ]  # fmt: skip
+        if on_day:
+            eligible, day_note = on_day, f"works on {day.isoformat()}; "
     if not eligible and callback_at is not None:
         # Nobody works at the opening itself (shifts start later): the first shift that does.
         first = _first_shift_start(pool, business, at, state)
@@ -131,6 +154,15 @@ def choose_owner(
         )
 
     note = ""
+    named = business.staff_member(asked_for) if asked_for and asked_for not in exclude else None
+    if named is not None:
+        why = _why_not_named(named, lead, business, state[named.id], at)
+        label = "booked with" if lead.booked_master else "client asked for"
+        if why is None:
+            if staff.take_lead(named.id, lead.lead_id, named.capacity):
+                return done(named.id, f"{label} {named.name}")
+            why = "at capacity"
+        note = f"{label} {named.name}: {why}; "
     member = business.staff_member(previous_owner) if previous_owner not in exclude else None
     # A VIP goes to a manager even when a specialist served them last time.
     if member is not None and facts.vip and member.id not in {m.id for m in pool}:
@@ -149,13 +181,28 @@ def choose_owner(
         for offset in range(len(eligible)):
             chosen = eligible[(ticket - 1 + offset) % len(eligible)]
             if staff.take_lead(chosen.id, lead.lead_id, chosen.capacity):
-                how = "round-robin" + (" (next opening shift)" if callback_at else "")
+                how = day_note + "round-robin" + (" (next opening shift)" if callback_at else "")
                 return done(chosen.id, note + how)
     fallback = _default_owner(
         business, exclude, [m for m in managers if on_shift(m, business, at, state[m.id])]
     )
     staff.take_lead(fallback, lead.lead_id)
     return done(fallback, note + "nobody eligible → default owner")
+
+
+def _why_not_named(
+    member: StaffMember, lead: Lead, business: BusinessConfig, state: StaffState, at: datetime
+) -> str | None:
+    """Why the master the client named cannot own the lead; None when she can."""
+    if not member.active:
+        return "not working here now"
+    if not can_serve(member, lead.service, business):
+        return "does not do this service"
+    if lead.preferred_date is not None and not works_on(member, business, lead.preferred_date):
+        return f"not on shift on {lead.preferred_date.isoformat()}"
+    if state.is_off(at):
+        return "off"
+    return None
 
 
 def _default_owner(

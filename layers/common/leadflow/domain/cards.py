@@ -225,8 +225,11 @@ def card_text(
         lines.append(
             f"✅ Взят: {staff_name(business, lead.owner)}, {lead.accepted_at.astimezone(tz):%d.%m %H:%M}"
         )
+    if lead.master:
+        lines.append(f"Просит мастера: {staff_name(business, lead.master)}" + _named_master_note(lead))
     if lead.appointment_at:
-        lines.append(f"📅 Записан на {lead.appointment_at.astimezone(tz):%d.%m %H:%M}")
+        master = f" · мастер {staff_name(business, lead.booked_master)}" if lead.booked_master else ""
+        lines.append(f"📅 Записан на {lead.appointment_at.astimezone(tz):%d.%m %H:%M}{master}")
     if lead.handed_over:
         lines.append("🙋 Отвечает сотрудник, ассистент молчит")
     if lead.status in CLOSED_STATUSES:
@@ -236,6 +239,28 @@ def card_text(
         lines.append("Журнал:")
         lines.extend(log)
     return "\n".join(lines)
+
+
+NAMED_MASTER_REASONS = [
+    (re.compile(r"not on shift on (\d{4})-(\d{2})-(\d{2})"), lambda m: f"не работает {m[3]}.{m[2]}"),
+    (re.compile(r"does not do this service"), lambda m: "не делает эту услугу"),
+    (re.compile(r"at capacity"), lambda m: "занята другими лидами"),
+    (re.compile(r"\boff\b|not working here now"), lambda m: "не на работе"),
+]
+
+
+def _named_master_note(lead: Lead) -> str:
+    """« — не работает 03.12, лид у другого мастера»: why the client's master does not own the lead."""
+    if not lead.owner or lead.owner == lead.master:
+        return ""
+    reason = lead.assignment_reason or ""
+    for pattern, said in NAMED_MASTER_REASONS:
+        found = (
+            pattern.search(reason.split("client asked for", 1)[-1]) if "client asked for" in reason else None
+        )
+        if found:
+            return f" — {said(found)}, лид у другого мастера"
+    return ""
 
 
 def attachment_text(lead: Lead, attachment: Attachment) -> str:

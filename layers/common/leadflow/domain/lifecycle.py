@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from leadflow.domain.models import CLOSED_STATUSES, Contact, Lead, LeadStatus
+from leadflow.domain.models import CLOSED_STATUSES, Contact, Lead, LeadStatus, OfferedSlot
 
 S = LeadStatus
 # The allowed transitions, as data. Closed statuses are final: a client who writes after a
@@ -149,6 +149,29 @@ def book(lead: Lead, appointment_at: datetime, staff_id: str | None, at: datetim
     lead.accepted_at = lead.accepted_at or at
     lead.owner = lead.owner or staff_id
     return lead
+
+
+def offer_slots(lead: Lead, slots: list[OfferedSlot]) -> Lead | None:
+    """The slots offered to the client; the next message may pick one."""
+    if lead.status in CLOSED_STATUSES or lead.offered == slots:
+        return None
+    lead.offered = slots
+    return lead
+
+
+def book_slot(
+    lead: Lead, appointment_at: datetime, master: str | None, ref: str | None, at: datetime
+) -> Lead | None:
+    """A slot booked in the calendar: the visit, who it is with, the calendar's id; the offer is over."""
+    if lead.status in CLOSED_STATUSES:
+        return None
+    if lead.appointment_at == appointment_at and lead.booked_master == master and lead.status in BOOKED:
+        return None
+    booked = book(lead, appointment_at, master, at) or lead
+    booked.booked_master = master
+    booked.booking_ref = ref
+    booked.offered = []
+    return booked
 
 
 def confirm(lead: Lead) -> Lead | None:

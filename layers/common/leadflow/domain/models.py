@@ -214,7 +214,7 @@ class CrmEvent(_Model):
     schema_version: Literal[1] = 1
     event_id: str
     event: str
-    entity: Literal["lead", "deal", "contact", "activity"] = "lead"
+    entity: Literal["lead", "deal", "contact", "activity", "record"] = "lead"  # record: YCLIENTS
     crm_id: str
     received_at: AwareDatetime
 
@@ -250,6 +250,16 @@ QueueMessage = Annotated[
 WINDOW_PATTERN = r"^(morning|afternoon|evening|(after|before) ([01]\d|2[0-3]):[0-5]\d)$"
 
 
+class OfferedSlot(_Model):
+    """A free slot the assistant offered the client (kept on the lead until they pick one)."""
+
+    start: AwareDatetime
+    master: str = Field(description="staff id")
+    duration_min: int
+    ref: str | None = Field(default=None, description="the booking system's own handle (YCLIENTS datetime)")
+    service: str | None = None
+
+
 class Qualification(_Model):
     """What the qualifier understood from one message (offline or LLM)."""
 
@@ -264,6 +274,7 @@ class Qualification(_Model):
     preferred_window: str | None = Field(default=None, pattern=WINDOW_PATTERN)
     name: str | None = None
     phone: str | None = None
+    master: str | None = Field(default=None, description="a master the client named («к Оле»): staff id")
     urgent: bool = False
     engine: str = "offline"
     tokens: int = 0
@@ -295,6 +306,10 @@ class Lead(_Model):
     preferred_date: date | None = None
     preferred_time: str | None = None
     preferred_window: str | None = None
+    master: str | None = Field(default=None, description="a master the client named («к Оле»): staff id")
+    offered: list[OfferedSlot] = Field(default_factory=list, description="slots offered, not yet picked")
+    booked_master: str | None = Field(default=None, description="who the visit is booked with")
+    booking_ref: str | None = Field(default=None, description="the booking's id in the booking system")
     language: Literal["ru", "en"] = Field(default="ru", description="the language the client writes in")
     question: str | None = Field(
         default=None, description="a question the assistant could not answer: a person answers it"
@@ -374,6 +389,7 @@ class Lead(_Model):
             "services",
             "preferred_window",
             "branch",
+            "master",
             "language",
             "owner",
             "crm_id",

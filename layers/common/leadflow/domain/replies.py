@@ -123,6 +123,7 @@ def build_reply(
     text: str = "",
     asked: Intent | str | None = None,
     llm_answer: str | None = None,
+    offer: str | None = None,
     unheard_voice: bool = False,
 ) -> Reply:
     """The reply to the lead's latest message (``text``), in the client's language. ``today``: the
@@ -157,6 +158,8 @@ def build_reply(
         else:
             only_asked = asked == Intent.question
             booking = _booking(lead, business, texts, today, priced=answers.priced, only_asks=only_asked)
+            if offer:  # real free slots instead of repeating the wish («Администратор подтвердит время»)
+                booking = [offer, *(_ask_phone(texts) if "phone" in missing_fields(lead, business) else [])]
             unanswered = answers.unanswered or (only_asked and not answers.sentences)
         if unanswered:
             parts.append(texts.question_ack)  # what was asked first, then the booking
@@ -237,6 +240,10 @@ def _booking(
                 texts.ask_branch.format(branches=_one_of((b.title for b in business.branches), texts.or_word))
             )
     return parts
+
+
+def _ask_phone(texts: Templates) -> list[str]:
+    return [texts.ask_phone]
 
 
 def _ask_time(lead: Lead, texts: Templates, day: date | None, passed_today: bool) -> str:

@@ -36,7 +36,7 @@ def merge(
         lead.intent = understood.intent
     elif understood.intent == Intent.question and lead.intent == Intent.not_target:
         lead.intent = Intent.question
-    for field in ("service", "services", "preferred_date", "preferred_time", "preferred_window"):
+    for field in ("service", "services", "preferred_date", "preferred_time", "preferred_window", "master"):
         value = getattr(understood, field)
         if value not in (None, []) and (newer or getattr(lead, field) in (None, [])):
             setattr(lead, field, value)

@@ -5,22 +5,30 @@ lead closed in the CRM is closed here — its owner's capacity comes back like a
 from __future__ import annotations
 
 from leadflow import clock
+from leadflow.adapters.booking.yclients import record_time
 from leadflow.adapters.crm import Crm
 from leadflow.adapters.store import Store
 from leadflow.business import BusinessConfig
 from leadflow.domain import lifecycle
-from leadflow.domain.models import CrmEvent, LeadStatus
+from leadflow.domain.models import CLOSED_STATUSES, CrmEvent, Lead, LeadStatus
+from leadflow.domain.phones import to_e164
 from leadflow.observability import logger
+from leadflow.steps.booking import Bookings
 from leadflow.steps.leads import LeadChanges
 
 
 class CrmSync:
-    def __init__(self, store: Store, crm: Crm, business: BusinessConfig):
+    def __init__(self, store: Store, crm: Crm, business: BusinessConfig, bookings: Bookings | None = None):
         self.store = store
         self.crm = crm
+        self.business = business
         self.leads = LeadChanges(store, business)
+        self.bookings = bookings
 
     def apply(self, event: CrmEvent) -> None:
+        if event.event.startswith("YCLIENTS_RECORD_"):
+            self._yclients_record(event)
+            return
         lead = self.store.leads.by_crm_id(event.crm_id)
         if lead is None:
             logger.info("crm event for a record we do not track", extra={"event": event.event})
@@ -29,6 +37,7 @@ class CrmSync:
             status: str | None = LeadStatus.lost
         else:
             status = self.crm.status_of(lead)
+            lead = self._booking_from_crm(lead) or lead
         if status is None:
             return
         now = clock.now()
@@ -44,3 +53,82 @@ class CrmSync:
             self.leads.schedule_booking(changed, now)
         self.crm.mirror_status(changed)  # the owner's sheet (crm.mirror_sheet) follows the CRM
         logger.info("crm status applied", extra={"lead_id": changed.lead_id, "status": changed.status})
+
+    def _booking_from_crm(self, lead: Lead) -> Lead | None:
+        """A visit time set (or moved) in the record's date field (``crm.booking_field``): the lead is
+        booked for it, the 24 h / 2 h reminders follow it, and the client is told."""
+        field = self.business.crm.booking_field
+        read = getattr(self.crm, "booking_time", None)
+        if not field or read is None or lead.status in CLOSED_STATUSES:
+            return None
+        at = read(lead, field)
+        now = clock.now()
+        if at is None or at == lead.appointment_at or at <= now:
+            return None
+        result = self.leads.apply(
+            lead.lead_id, lambda current: lifecycle.book(current, at, None, now), known=lead
+        )
+        if result is None or not result.changed:
+            return None
+        self.store.timers.cancel(f"sla#{lead.lead_id}")
+        self.leads.schedule_booking(result.lead, now)
+        if self.bookings is not None:
+            self.bookings.confirm_to_client(result.lead)
+        logger.info("booking read from the crm", extra={"lead_id": lead.lead_id})
+        return result.lead
+
+    def _yclients_record(self, event: CrmEvent) -> None:
+        """A record created, moved or deleted in YCLIENTS: re-read it (the webhook is not trusted) and
+        book, move or cancel the lead it belongs to (by the api_id we booked it with, else its phone),
+        with reminders and a confirmation like a bot booking."""
+        system = self.bookings.system if self.bookings else None
+        read = getattr(system, "record", None)
+        if read is None:
+            logger.info("yclients event without the yclients booking system configured")
+            return
+        _, _, api_id = event.event.partition(":")
+        record = read(event.crm_id)
+        deleted = record is None or bool(record.get("deleted"))
+        lead = self.store.leads.get(api_id) if api_id else None
+        if lead is None and record is not None:
+            lead = self._lead_by_phone(record)
+        if lead is None or lead.status in CLOSED_STATUSES:
+            logger.info("yclients record for no open lead", extra={"record": event.crm_id})
+            return
+        now = clock.now()
+        if deleted:
+            if lead.booking_ref == event.crm_id:
+                self.leads.apply(lead.lead_id, lifecycle.cancel, known=lead)  # its reminders stop with it
+            return
+        assert record is not None
+        at = record_time(record, self.business)
+        if at is None or at <= now:
+            return
+        staff_id = record.get("staff_id") or (record.get("staff") or {}).get("id")
+        master = next(
+            (
+                m.id
+                for m in self.business.staff
+                if m.yclients_id is not None and str(m.yclients_id) == str(staff_id)
+            ),
+            None,
+        )
+        result = self.leads.apply(
+            lead.lead_id,
+            lambda current: lifecycle.book_slot(current, at, master, event.crm_id, now),
+            known=lead,
+        )
+        if result is None or not result.changed:
+            return
+        self.store.timers.cancel(f"sla#{lead.lead_id}")
+        self.leads.schedule_booking(result.lead, now)
+        assert self.bookings is not None
+        self.bookings.confirm_to_client(result.lead)
+
+    def _lead_by_phone(self, record: dict) -> Lead | None:
+        client = record.get("client") or {}
+        phone = to_e164(str(client.get("phone") or "")) if isinstance(client, dict) else None
+        if not phone:
+            return None
+        open_leads = [lead for lead in self.store.leads.with_phone(phone) if lead.is_open]
+        return open_leads[-1] if open_leads else None

@@ -32,6 +32,7 @@ CHANNEL_MODULES = {
     "call": "leadflow.adapters.channels.call",
     "sms": "leadflow.adapters.channels.sms",
     "bitrix24": "leadflow.adapters.channels.bitrix24_events",
+    "yclients": "leadflow.adapters.channels.yclients_events",
     "amocrm": "leadflow.adapters.channels.amocrm_events",
 }
 # SQS refuses a body over 256 KiB; DynamoDB an item over 400 KB. The raw payload gets what the

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from leadflow import clock, failpoints
+from leadflow.adapters.booking import BookingSystem, BookingUnavailable
 from leadflow.adapters.messenger import Messenger
 from leadflow.adapters.queues import Queue
 from leadflow.adapters.sqs_batch import BatchFrame, Poison
@@ -40,9 +41,11 @@ from leadflow.domain.models import (
 from leadflow.domain.plans import Timer, emoji_wait_timer
 from leadflow.domain.qualify.text import is_emoji_only
 from leadflow.domain.replies import build_reply, missing_fields, reminder_answer
+from leadflow.domain.schedule import named_master
 from leadflow.domain.sms import is_opt_out
 from leadflow.domain.understanding import CARD_TEXT_CHARS, merge, with_attachments
 from leadflow.observability import logger, metrics
+from leadflow.steps.booking import Bookings
 from leadflow.steps.leads import LeadChanges
 from leadflow.steps.media import ClientMedia, Collected, NoTimeLeft, forward_attachments, with_transcript
 
@@ -81,6 +84,7 @@ class ScoreStep:
         qualify: Qualifier,
         frame: BatchFrame,
         media: ClientMedia | None = None,
+        booking: BookingSystem | None = None,
     ):
         self.store = store
         self.messenger = messenger
@@ -90,6 +94,7 @@ class ScoreStep:
         self.frame = frame
         self.media = media
         self.leads = LeadChanges(store, business)
+        self.bookings = Bookings(store, messenger, business, booking)
         self.time_left_s: Callable[[], float] = lambda: float("inf")
 
     def handle_event(self, event: dict, context: Any) -> dict:
@@ -119,6 +124,8 @@ class ScoreStep:
             if words and not (message.media and is_emoji_only(words))
             else _media_only(message)
         )
+        if understood.master is None and message.text:
+            understood.master = named_master(message.text, self.business)
         branch = branch_for(self.business, message)
         lead, is_first, unsaved = self._lead_for(message, understood, branch, collected.attachments)
         if self.media is not None and collected.blobs:
@@ -292,14 +299,19 @@ class ScoreStep:
             text: str | None = self.business.messages.missed_call
         else:
             is_open = Calendar.for_branch(self.business, lead.branch).is_open(now)
-            reply = build_reply(
-                lead, self.business, first=first, today=local_today, is_open_now=is_open,
-                text=message.text or "", asked=understood.intent if understood else None,
-                llm_answer=understood.answer if understood else None, unheard_voice=unheard_voice,
-            )  # fmt: skip
-            text = reply.text
-            if reply.unanswered:
-                lead = self._question_for_staff(lead, message, unsaved=unsaved)
+            lead, picked, offer = self._slots(lead, message, understood, local_today, unsaved=unsaved)
+            if picked is not None:
+                text = picked  # the booking's confirmation, or the next slots after a lost race
+            else:
+                reply = build_reply(
+                    lead, self.business, first=first, today=local_today, is_open_now=is_open,
+                    text=message.text or "", asked=understood.intent if understood else None,
+                    llm_answer=understood.answer if understood else None, unheard_voice=unheard_voice,
+                    offer=offer,
+                )  # fmt: skip
+                text = reply.text
+                if reply.unanswered:
+                    lead = self._question_for_staff(lead, message, unsaved=unsaved)
         if not text:
             return lead
         if lead.client_address()[0] == "sms" and not lead.contact.phone:
@@ -322,6 +334,32 @@ class ScoreStep:
             value=max((replied_at - lead.received_at).total_seconds(), 0),
         )
         return changed.lead if changed else lead
+
+    def _slots(
+        self,
+        lead: Lead,
+        message: InboundMessage,
+        understood: Qualification | None,
+        today: date,
+        *,
+        unsaved: bool,
+    ) -> tuple[Lead, str | None, str | None]:
+        """(lead, the reply to a pick, an offer of slots): real slots when the business books for real.
+        A booking system that does not answer leaves today's reply (the administrator confirms)."""
+        if self.bookings.system is None or (understood is not None and understood.intent == Intent.question):
+            return lead, None, None
+        now = clock.now()
+        try:
+            picked = self.bookings.pick(lead, message.text or "", now, today, unsaved=unsaved)
+            if picked is not None:
+                return picked[0], picked[1], None
+            if self.bookings.wants_offer(lead):
+                lead, offer = self.bookings.offer(lead, now, today, unsaved=unsaved)
+                return lead, None, offer
+        except BookingUnavailable as exc:
+            logger.warning("booking system unavailable", extra={"lead_id": lead.lead_id, "error": str(exc)})
+            metrics.add_metric(name="BookingUnavailable", unit="Count", value=1)
+        return lead, None, None
 
     def _question_for_staff(self, lead: Lead, message: InboundMessage, *, unsaved: bool) -> Lead:
         """The client was told an administrator will answer: the question goes on the card, and to
@@ -390,6 +428,8 @@ class ScoreStep:
             "cancel": (lifecycle.cancel, texts.cancelled, "отменил визит ❌"),
         }[answer]
         self.leads.apply(lead.lead_id, change, known=lead)
+        if answer == "cancel":
+            self.bookings.cancel(lead)  # the master's time is free again
         self.messenger.to_client(lead, f"reply:{message.message_id}", "reply", reply)
         note = f"{lead.contact.name or 'Клиент'} {verdict} ({lead.lead_id})"
         self.messenger.to_owner(lead, f"owner_note:{message.message_id}", note)

@@ -18,6 +18,7 @@ import re
 from datetime import datetime, time, timedelta
 
 from leadflow import clock, failpoints
+from leadflow.adapters.booking import BookingSystem
 from leadflow.adapters.crm import Crm
 from leadflow.adapters.messenger import Messenger
 from leadflow.adapters.store import Store
@@ -28,6 +29,7 @@ from leadflow.domain.kpi import compute_kpis, today_text
 from leadflow.domain.models import CLOSED_STATUSES, Lead, OutboundMessage, StaffEvent
 from leadflow.domain.rules import works_in
 from leadflow.observability import logger
+from leadflow.steps.booking import Bookings
 from leadflow.steps.cards import Cards
 from leadflow.steps.leads import LeadChanges
 
@@ -94,6 +96,7 @@ class Workspace:
         crm: Crm,
         business: BusinessConfig,
         panel_base_url: str | None = None,
+        booking: BookingSystem | None = None,
     ):
         self.panel_base_url = panel_base_url  # PUBLIC_BASE_URL: where `/panel` links point
         self.store = store
@@ -102,6 +105,7 @@ class Workspace:
         self.business = business
         self.leads = LeadChanges(store, business)
         self.cards = Cards(store, messenger, business)
+        self.bookings = Bookings(store, messenger, business, booking)
 
     # ------------------------------------------------------------------ entry point
     def handle(self, event: StaffEvent) -> None:
@@ -159,6 +163,11 @@ class Workspace:
         ):
             self._answer(event, "Ответьте на карточку: «запись 20.03 15:00» — и я запишу клиента.")
             return
+        if action == Button.book and not lead.appointment_at:
+            refused = self._calendar_refuses(lead, self._wished_time(lead), staff_id)
+            if refused:
+                self._answer(event, refused)
+                return
         result = self.leads.apply(
             lead_id, lambda current: self._change(current, action, staff_id, at), known=lead
         )
@@ -180,10 +189,18 @@ class Workspace:
         if action == Button.book:
             if not (lead.preferred_date and lead.preferred_time):
                 return None
-            hour, minute = (int(p) for p in lead.preferred_time.split(":"))
-            appointment = datetime.combine(lead.preferred_date, time(hour, minute), self.business.tz)
-            return lifecycle.book(lead, appointment, staff_id, at)
+            return lifecycle.book(lead, self._wished_time(lead), staff_id, at)
         return BUTTON_CHANGES[action](lead)
+
+    def _wished_time(self, lead: Lead) -> datetime:
+        assert lead.preferred_date and lead.preferred_time
+        hour, minute = (int(p) for p in lead.preferred_time.split(":"))
+        return datetime.combine(lead.preferred_date, time(hour, minute), self.business.tz)
+
+    def _calendar_refuses(self, lead: Lead, at: datetime, staff_id: str) -> str | None:
+        """«Записан» takes the time in the calendar first: a taken time is refused with the reason."""
+        reason = self.bookings.check_staff_booking(lead, at, staff_id, clock.now())
+        return f"Не записано: {reason}. Выберите другое время: «запись 20.03 15:00»." if reason else None
 
     def _after_button(
         self, before: Lead, lead: Lead, action: Button, staff_id: str, event: StaffEvent
@@ -209,6 +226,8 @@ class Workspace:
             )
         if action in (Button.book, Button.no_show):
             self.leads.schedule_booking(lead, clock.now())
+        if action == Button.book:
+            self.bookings.confirm_to_client(lead)
 
     def _owner_changed_in_crm(self, lead: Lead) -> None:
         member = self._member(lead.owner)
@@ -328,6 +347,11 @@ class Workspace:
 
     def _book_from_reply(self, event: StaffEvent, staff_id: str, lead: Lead, booking: datetime) -> None:
         at = event.received_at
+        if lead.appointment_at != booking:
+            refused = self._calendar_refuses(lead, booking, staff_id)
+            if refused:
+                self._answer(event, refused)
+                return
         result = self.leads.apply(
             lead.lead_id, lambda current: lifecycle.book(current, booking, staff_id, at), known=lead
         )
@@ -340,6 +364,7 @@ class Workspace:
             )
             self.store.timers.cancel(f"sla#{lead.lead_id}")
             self.leads.schedule_booking(result.lead, clock.now())
+            self.bookings.confirm_to_client(result.lead)
         self.crm.update_status(result.lead)
         self.cards.refresh(result.lead, event.event_id)
 

@@ -755,8 +755,8 @@ class Bitrix24Client:
                     raise
         return deleted
 
-    def get_status(self, crm_id: str, entity: str) -> str | None:
-        """Our status for the record's current step; None when it maps to none or the record is gone."""
+    def read(self, crm_id: str, entity: str) -> dict[str, Any] | None:
+        """The record as ``crm.lead.get`` / ``crm.deal.get`` return it; None when it is gone."""
         kind = self._entity(entity)
         try:
             record = self.call(f"crm.{kind}.get", {"id": crm_id})
@@ -764,6 +764,12 @@ class Bitrix24Client:
             if exc.status in (400, 404) and "not found" in exc.description.lower():
                 return None
             raise
+        return record if isinstance(record, dict) else None
+
+    def get_status(self, crm_id: str, entity: str, record: dict[str, Any] | None = None) -> str | None:
+        """Our status for the record's current step; None when it maps to none or the record is gone."""
+        kind = self._entity(entity)
+        record = record if record is not None else self.read(crm_id, entity)
         if not isinstance(record, dict):
             return None
         if kind == "lead":

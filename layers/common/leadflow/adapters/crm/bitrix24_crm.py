@@ -3,6 +3,8 @@ owner and priority in step with ours."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from leadflow.adapters.crm.base import CrmUnavailable, Pushed, not_pushed
 from leadflow.adapters.crm.bitrix24 import Bitrix24Client, Bitrix24Error, CallbackTask, CrmLead
 from leadflow.business import BusinessConfig
@@ -111,6 +113,24 @@ class Bitrix24Crm:
             return self.client.get_status(lead.crm_id, lead.crm_entity)
         except Bitrix24Error as exc:
             raise CrmUnavailable(str(exc)) from None
+
+    def booking_time(self, lead: Lead, field: str) -> datetime | None:
+        """The visit's time a manager set in the record's date field (``crm.booking_field``); None
+        when it is empty, not a date, or the record is gone."""
+        if not (lead.crm_id and lead.crm_entity):
+            return None
+        try:
+            record = self.client.read(lead.crm_id, lead.crm_entity)
+        except Bitrix24Error as exc:
+            raise CrmUnavailable(str(exc)) from None
+        value = (record or {}).get(field)
+        if not isinstance(value, str) or not value.strip():
+            return None
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else None  # Bitrix24 sends "2026-12-05T14:30:00+03:00"
 
     def forget(self, lead: Lead) -> str | None:
         if not (lead.crm_id and lead.crm_entity):

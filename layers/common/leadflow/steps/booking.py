@@ -1,0 +1,215 @@
+"""Real booking in the conversation: offer free slots near the client's wish (held for a while so
+two clients offered one slot cannot both take it), book the one the client picks, confirm it with
+the day, time, master, address and payment — and when somebody else was faster, offer the next.
+
+Also the one place every booking is confirmed to the client, whoever made it (the bot, «Записан»,
+`leadflow book`, the CRM): the confirmation is an exactly-once message keyed by the visit's time,
+so a redelivery sends nothing and a move sends a new one.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from leadflow import clock
+from leadflow.adapters.booking import BookingSystem, BookingUnavailable, SlotTaken
+from leadflow.adapters.messenger import Messenger
+from leadflow.adapters.store import Store
+from leadflow.business import BusinessConfig
+from leadflow.domain import lifecycle
+from leadflow.domain.booking_words import confirmation_text, offer_text
+from leadflow.domain.models import CLOSED_STATUSES, Intent, Lead, OfferedSlot
+from leadflow.domain.schedule import Offer, Slot, bookable_duration, find_offer, picked_slot
+from leadflow.observability import logger, metrics
+from leadflow.steps.leads import LeadChanges
+
+HOLD_ROUNDS = 5  # offers tried when other clients hold the nearest slots
+
+
+def _slot(offered: OfferedSlot) -> Slot:
+    return Slot(offered.start, offered.master, offered.duration_min, offered.ref, offered.service)
+
+
+def _offered(slot: Slot) -> OfferedSlot:
+    return OfferedSlot(
+        start=slot.start,
+        master=slot.master,
+        duration_min=slot.duration_min,
+        ref=slot.ref,
+        service=slot.service,
+    )
+
+
+class Bookings:
+    def __init__(
+        self, store: Store, messenger: Messenger, business: BusinessConfig, system: BookingSystem | None
+    ):
+        self.store = store
+        self.messenger = messenger
+        self.business = business
+        self.system = system
+        self.leads = LeadChanges(store, business)
+
+    # ------------------------------------------------------------------ the conversation
+    def wants_offer(self, lead: Lead) -> bool:
+        service = self.business.service(lead.service)
+        return (
+            self.system is not None
+            and lead.intent == Intent.booking
+            and lead.status not in CLOSED_STATUSES
+            and lead.appointment_at is None
+            and not lead.handed_over
+            and lead.preferred_date is not None
+            and bookable_duration(service) is not None
+        )
+
+    def pick(
+        self, lead: Lead, text: str, now: datetime, today: date, *, unsaved: bool
+    ) -> tuple[Lead, str] | None:
+        """(the lead, the reply) when the message picks an offered slot; None when it picks none."""
+        if self.system is None or not lead.offered or lead.appointment_at is not None:
+            return None
+        offered = [_slot(o) for o in lead.offered]
+        chosen = picked_slot(text, offered)
+        if chosen is None:
+            return None
+        try:
+            booked = self.system.book(chosen, lead, now)
+        except SlotTaken:
+            metrics.add_metric(name="SlotRaceLost", unit="Count", value=1)
+            texts = self.business.messages.in_language(lead.language)
+            self.system.release([s for s in offered if s != chosen], lead.lead_id)
+            near = (chosen.start.astimezone(self.business.tz).date(), f"{chosen.start:%H:%M}")
+            lead, again = self.offer(lead, now, today, unsaved=unsaved, near=near, besides=chosen)
+            return lead, f"{texts.slot_taken} {again}"
+        self.system.release([s for s in offered if s != chosen], lead.lead_id, keep=chosen)
+        change = lambda current: lifecycle.book_slot(current, chosen.start, chosen.master, booked.ref, now)  # noqa: E731
+        if unsaved:
+            lead = change(lead) or lead
+        else:
+            result = self.leads.apply(lead.lead_id, change, known=lead)
+            lead = result.lead if result else lead
+            self.store.timers.cancel(f"sla#{lead.lead_id}")
+            self.store.timers.cancel(f"route_wait#{lead.lead_id}")
+            self.leads.schedule_booking(lead, clock.now())
+        metrics.add_metric(name="SlotsBooked", unit="Count", value=1)
+        logger.info("slot booked", extra={"lead_id": lead.lead_id, "master": chosen.master})
+        return lead, confirmation_text(lead, self.business, today) or ""
+
+    def offer(
+        self, lead: Lead, now: datetime, today: date, *, unsaved: bool,
+        near: tuple[date, str] | None = None, besides: Slot | None = None,
+    ) -> tuple[Lead, str]:  # fmt: skip
+        """(the lead with its offer, the sentence offering it). ``near``: (day, time) to look around
+        instead of the lead's wish (the slot just lost); ``besides``: a slot not to offer again."""
+        assert self.system is not None
+        service = self.business.service(lead.service)
+        assert service is not None
+        system = self.system
+        cache: dict[date, list[Slot]] = {}
+        skip: set[tuple[datetime, str]] = set()
+        if besides is not None:
+            skip.add((besides.start, besides.master))
+
+        def slots_on(day: date) -> list[Slot]:
+            if day not in cache:
+                cache[day] = system.free_slots(service, day, now, lead.branch, lead.lead_id)
+            return [s for s in cache[day] if (s.start, s.master) not in skip]
+
+        wished = near[0] if near else lead.preferred_date
+        assert wished is not None
+        offer: Offer | None = None
+        for _ in range(HOLD_ROUNDS):
+            found = find_offer(
+                self.business, service, wished, today, slots_on,
+                wish_time=near[1] if near else lead.preferred_time,
+                window=None if near else lead.preferred_window, master=lead.master,
+            )  # fmt: skip
+            if found is None:
+                break
+            held = [s for s in found.slots if system.hold(s, lead.lead_id, now)]
+            if held:
+                offer = Offer(found.day, held, found.on_wished_day)
+                break
+            skip.update((s.start, s.master) for s in found.slots)  # other clients hold them: look further
+        previous = [_slot(o) for o in lead.offered]
+        slots = [_offered(s) for s in offer.slots] if offer else []
+        stale = [s for s in previous if s not in (offer.slots if offer else [])]
+        if stale:
+            system.release(stale, lead.lead_id)
+        if unsaved:
+            lead = lifecycle.offer_slots(lead, slots) or lead
+        else:
+            result = self.store.leads.change(
+                lead.lead_id, lambda current: lifecycle.offer_slots(current, slots), known=lead
+            )
+            lead = result.lead if result else lead
+        return lead, offer_text(offer, lead, self.business, today, wished)
+
+    def cancel(self, lead: Lead) -> None:
+        """A cancelled visit gives its time back to the calendar (idempotent)."""
+        if self.system is None or not lead.booking_ref:
+            return
+        try:
+            self.system.cancel(lead)
+        except BookingUnavailable as exc:
+            logger.warning(
+                "booking not cancelled in the calendar", extra={"lead_id": lead.lead_id, "error": str(exc)}
+            )
+
+    # ------------------------------------------------------------------ confirmations
+    def confirm_to_client(self, lead: Lead, today: date | None = None) -> None:
+        """The confirmation of the lead's booking, once per visit time (a move confirms again)."""
+        if lead.appointment_at is None or self.system is None:
+            return  # without real booking the administrator confirms, as before
+        today = today or clock.now().astimezone(self.business.tz).date()
+        text = confirmation_text(lead, self.business, today)
+        if not text:
+            return
+        if lead.client_address()[0] == "sms" and not lead.contact.phone:
+            return
+        key = f"booked:{lead.lead_id}:{lead.appointment_at.astimezone(self.business.tz):%Y%m%dT%H%M}"
+        self.messenger.to_client(lead, key, "booking_confirmation", text)
+
+    # ------------------------------------------------------------------ staff bookings
+    def check_staff_booking(self, lead: Lead, at: datetime, master: str | None, now: datetime) -> str | None:
+        """Why a booking staff make («Записан», `leadflow book`) cannot take the calendar's time; None
+        when it is free (and then it is taken for the lead) or there is no calendar to ask."""
+        if self.system is None:
+            return None
+        service = self.business.service(lead.service)
+        duration = bookable_duration(service)
+        if duration is None:
+            return None
+        candidates = [master] if master else []
+        candidates += [m for m in (lead.booked_master, lead.master, lead.owner) if m and m not in candidates]
+        from leadflow.domain.schedule import can_do
+
+        masters = [
+            m
+            for m in candidates
+            if (member := self.business.staff_member(m)) and service and can_do(member, service)
+        ]
+        if not masters:
+            return None
+        who = masters[0]
+        slot = Slot(at, who, duration, service=service.id if service else None)
+        try:
+            booked = self.system.book(slot, lead, now)
+        except SlotTaken:
+            name = self.business.staff_member(who).name  # type: ignore[union-attr]
+            return f"у мастера {name} это время уже занято ({at.astimezone(self.business.tz):%d.%m %H:%M}, {duration} мин)"
+        except BookingUnavailable as exc:
+            return f"календарь не ответил: {exc}"
+        if lead.booking_ref and lead.booking_ref != booked.ref:
+            self.system.cancel(lead)  # a move: the old time is given back
+        self.store.leads.change(lead.lead_id, lambda current: _set_booking(current, who, booked.ref))
+        return None
+
+
+def _set_booking(lead: Lead, master: str, ref: str) -> Lead | None:
+    if lead.booked_master == master and lead.booking_ref == ref:
+        return None
+    lead.booked_master = master
+    lead.booking_ref = ref
+    return lead
