@@ -118,7 +118,13 @@ def book(lead_id: str, at: datetime) -> Lead:
         )
     from leadflow.steps.booking import Bookings
 
-    bookings = Bookings(store, wiring.messenger(business), business, wiring.booking(business))
+    bookings = Bookings(
+        store,
+        wiring.messenger(business),
+        business,
+        wiring.booking(business),
+        wiring.settings().public_base_url,
+    )
     if lead.appointment_at != at:
         refused = bookings.check_staff_booking(lead, at, lead.booked_master or lead.master or lead.owner, now)
         if refused:

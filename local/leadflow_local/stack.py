@@ -108,7 +108,11 @@ def api_gateway_event(
     parts = raw_path.strip("/").split("/")
     channel = parts[1] if len(parts) > 1 else ""
     path_parameters: dict[str, str]
-    if parts[0] == "panel":
+    if parts[0] == "ics":
+        route = "/ics/{token}"
+        path_parameters = {"token": "/".join(parts[1:])}
+        route_key = f"GET {route}"
+    elif parts[0] == "panel":
         route = "/panel" if len(parts) == 1 else "/panel/{proxy+}"
         path_parameters = {"proxy": "/".join(parts[1:])} if len(parts) > 1 else {}
         route_key = f"GET {route}" if route == "/panel" else f"ANY {route}"
@@ -219,7 +223,11 @@ class Gateway:
                     public = {k: v for k, v in state().items() if k != "secrets"}
                     self._reply(200, json.dumps(public), "application/json")
                     return
-                is_panel = parts.path == "/panel" or parts.path.startswith("/panel/")
+                is_panel = (
+                    parts.path == "/panel"
+                    or parts.path.startswith("/panel/")
+                    or (parts.path.startswith("/ics/") and self.command == "GET")
+                )
                 if not (parts.path.startswith("/webhooks/") or (is_panel and invoke_panel)):
                     self._reply(404, "not found", "text/plain")
                     return

@@ -194,7 +194,8 @@ def test_the_webhook_and_panel_routes_reach_their_functions_in_payload_format_1_
         for op in ops.values():
             integration = op["x-yc-apigateway-integration"]
             assert integration["type"] == "cloud_functions" and integration["payload_format_version"] == "1.0"
-            wanted = "${panel_function_id}" if path.startswith("/panel") else "${function_id}"
+            to_panel = path.startswith(("/panel", "/ics/"))
+            wanted = "${panel_function_id}" if to_panel else "${function_id}"
             assert integration["function_id"] == wanted, path
     gateway = tf["resource"]["yandex_api_gateway"]["webhooks"]
     assert 'yandex_function.fn["ingest"].id' in gateway["spec"]

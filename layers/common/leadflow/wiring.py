@@ -393,8 +393,9 @@ def score_step() -> ScoreStep:
         sender("sms")  # checked at cold start: a broken SMS setup is logged once, not per lead
     biz = business()
     return ScoreStep(
-        store(), messenger(biz), route_queue(), biz, qualifier(), frame(), client_media(), booking(biz)
-    )
+        store(), messenger(biz), route_queue(), biz, qualifier(), frame(), client_media(), booking(biz),
+        settings().public_base_url,
+    )  # fmt: skip
 
 
 def workspace(biz: BusinessConfig) -> Workspace:
@@ -415,7 +416,7 @@ def route_step() -> RouteStep:
     return RouteStep(
         store(), outbox, crm(), biz, frame(),
         Workspace(store(), outbox, crm(), biz, settings().public_base_url, booking(biz)),
-        CrmSync(store(), crm(), biz, Bookings(store(), outbox, biz, booking(biz))), SmsReports(store(), outbox),
+        CrmSync(store(), crm(), biz, Bookings(store(), outbox, biz, booking(biz), settings().public_base_url)), SmsReports(store(), outbox),
     )  # fmt: skip
 
 

@@ -52,8 +52,8 @@ def offer_text(
     return texts.slots_other_day.format(wished=wished_said, day=day, times=times)
 
 
-def branch_address(business: BusinessConfig, lead: Lead, master: str | None) -> str | None:
-    """The visit's address and how to get there: the lead's (or the master's) branch, else the business's."""
+def visit_place(business: BusinessConfig, lead: Lead, master: str | None) -> tuple[str | None, str | None]:
+    """(address, directions) of the visit: the lead's (or the master's) branch, else the business's."""
     member = business.staff_member(master)
     branch = business.branch(lead.branch) or business.branch(member.branch if member else None)
     if branch is None and len(business.branches) == 1:
@@ -61,6 +61,12 @@ def branch_address(business: BusinessConfig, lead: Lead, master: str | None) -> 
     knowledge = business.knowledge
     address = (branch.address if branch else None) or knowledge.fact("address", lead.language)
     directions = (branch.directions if branch else None) or knowledge.fact("directions", lead.language)
+    return address, directions
+
+
+def branch_address(business: BusinessConfig, lead: Lead, master: str | None) -> str | None:
+    """The visit's address and how to get there, in one sentence."""
+    address, directions = visit_place(business, lead, master)
     if not address:
         return None
     return (

@@ -310,6 +310,10 @@ class Lead(_Model):
     offered: list[OfferedSlot] = Field(default_factory=list, description="slots offered, not yet picked")
     booked_master: str | None = Field(default=None, description="who the visit is booked with")
     booking_ref: str | None = Field(default=None, description="the booking's id in the booking system")
+    calendar_token: str | None = Field(
+        default=None,
+        description="the booking's «добавить в календарь» link: /ics/<token>.ics (kept on a move)",
+    )
     language: Literal["ru", "en"] = Field(default="ru", description="the language the client writes in")
     question: str | None = Field(
         default=None, description="a question the assistant could not answer: a person answers it"

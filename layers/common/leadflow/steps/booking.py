@@ -4,12 +4,15 @@ the day, time, master, address and payment — and when somebody else was faster
 
 Also the one place every booking is confirmed to the client, whoever made it (the bot, «Записан»,
 `leadflow book`, the CRM): the confirmation is an exactly-once message keyed by the visit's time,
-so a redelivery sends nothing and a move sends a new one.
+so a redelivery sends nothing and a move sends a new one. With PUBLIC_BASE_URL set it carries a
+«добавить в календарь» link, /ics/<token>.ics: one unguessable token per lead, kept on a move (the
+file then shows the new time), answered by the panel function (steps/panel/views.py).
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import secrets
+from datetime import date, datetime, timedelta
 
 from leadflow import clock
 from leadflow.adapters.booking import BookingSystem, BookingUnavailable, SlotTaken
@@ -24,6 +27,7 @@ from leadflow.observability import logger, metrics
 from leadflow.steps.leads import LeadChanges
 
 HOLD_ROUNDS = 5  # offers tried when other clients hold the nearest slots
+CALENDAR_LINK_DAYS = 30  # a calendar link answers until a month after the visit
 
 
 def _slot(offered: OfferedSlot) -> Slot:
@@ -42,8 +46,14 @@ def _offered(slot: Slot) -> OfferedSlot:
 
 class Bookings:
     def __init__(
-        self, store: Store, messenger: Messenger, business: BusinessConfig, system: BookingSystem | None
+        self,
+        store: Store,
+        messenger: Messenger,
+        business: BusinessConfig,
+        system: BookingSystem | None,
+        public_base_url: str | None = None,
     ):
+        self.public_base_url = public_base_url  # where the «добавить в календарь» link points
         self.store = store
         self.messenger = messenger
         self.business = business
@@ -94,7 +104,8 @@ class Bookings:
             self.leads.schedule_booking(lead, clock.now())
         metrics.add_metric(name="SlotsBooked", unit="Count", value=1)
         logger.info("slot booked", extra={"lead_id": lead.lead_id, "master": chosen.master})
-        return lead, confirmation_text(lead, self.business, today) or ""
+        lead, url = self.calendar_link(lead, unsaved=unsaved)
+        return lead, confirmation_text(lead, self.business, today, calendar_url=url) or ""
 
     def offer(
         self, lead: Lead, now: datetime, today: date, *, unsaved: bool,
@@ -163,13 +174,35 @@ class Bookings:
         if lead.appointment_at is None or self.system is None:
             return  # without real booking the administrator confirms, as before
         today = today or clock.now().astimezone(self.business.tz).date()
-        text = confirmation_text(lead, self.business, today)
-        if not text:
+        if confirmation_text(lead, self.business, today) is None:
             return
         if lead.client_address()[0] == "sms" and not lead.contact.phone:
             return
+        lead, url = self.calendar_link(lead)
+        text = confirmation_text(lead, self.business, today, calendar_url=url) or ""
         key = f"booked:{lead.lead_id}:{lead.appointment_at.astimezone(self.business.tz):%Y%m%dT%H%M}"
         self.messenger.to_client(lead, key, "booking_confirmation", text)
+
+    def calendar_link(self, lead: Lead, *, unsaved: bool = False) -> tuple[Lead, str | None]:
+        """(the lead with its calendar token, «<PUBLIC_BASE_URL>/ics/<token>.ics»); no link without
+        PUBLIC_BASE_URL or an appointment. The token is made once per lead and kept on a move; the
+        link's expiry follows the visit."""
+        if not self.public_base_url or lead.appointment_at is None:
+            return lead, None
+        token = lead.calendar_token
+        if token is None:
+            fresh = secrets.token_urlsafe(24)
+            if unsaved:  # the caller saves the lead, token included
+                lead.calendar_token = token = fresh
+            else:
+                result = self.store.leads.change(
+                    lead.lead_id, lambda current: _set_calendar_token(current, fresh), known=lead
+                )
+                lead = result.lead if result else lead
+                token = lead.calendar_token or fresh
+        expires = lead.appointment_at + timedelta(days=CALENDAR_LINK_DAYS)
+        self.store.panel.keep_calendar_link(token, lead.lead_id, expires)
+        return lead, f"{self.public_base_url.rstrip('/')}/ics/{token}.ics"
 
     # ------------------------------------------------------------------ staff bookings
     def check_staff_booking(self, lead: Lead, at: datetime, master: str | None, now: datetime) -> str | None:
@@ -212,4 +245,11 @@ def _set_booking(lead: Lead, master: str, ref: str) -> Lead | None:
         return None
     lead.booked_master = master
     lead.booking_ref = ref
+    return lead
+
+
+def _set_calendar_token(lead: Lead, token: str) -> Lead | None:
+    if lead.calendar_token is not None:
+        return None  # somebody else made it first: theirs is kept
+    lead.calendar_token = token
     return lead

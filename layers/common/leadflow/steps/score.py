@@ -85,6 +85,7 @@ class ScoreStep:
         frame: BatchFrame,
         media: ClientMedia | None = None,
         booking: BookingSystem | None = None,
+        public_base_url: str | None = None,
     ):
         self.store = store
         self.messenger = messenger
@@ -94,7 +95,7 @@ class ScoreStep:
         self.frame = frame
         self.media = media
         self.leads = LeadChanges(store, business)
-        self.bookings = Bookings(store, messenger, business, booking)
+        self.bookings = Bookings(store, messenger, business, booking, public_base_url)
         self.time_left_s: Callable[[], float] = lambda: float("inf")
 
     def handle_event(self, event: dict, context: Any) -> dict:

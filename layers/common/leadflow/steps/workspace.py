@@ -105,7 +105,7 @@ class Workspace:
         self.business = business
         self.leads = LeadChanges(store, business)
         self.cards = Cards(store, messenger, business)
-        self.bookings = Bookings(store, messenger, business, booking)
+        self.bookings = Bookings(store, messenger, business, booking, panel_base_url)
 
     # ------------------------------------------------------------------ entry point
     def handle(self, event: StaffEvent) -> None:

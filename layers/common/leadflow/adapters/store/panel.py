@@ -3,6 +3,7 @@
 ``login#<sha256 of token>``    a login link not yet spent: staff id, expires_at (wall time, TTL)
 ``session#<sha256 of id>``     a session: staff id, csrf token, generation, expires_at (TTL)
 ``staff#<id>``.panel_gen       bumped when a member is deactivated: their sessions end at once
+``ics#<sha256 of token>``      a booking's «добавить в календарь» link: lead id, expires_at
 
 Only hashes of the secrets are stored, so a read of the table gives nobody a working link or
 cookie. TTL deletes expired items eventually; expiry is also checked on every read.
@@ -114,3 +115,21 @@ class PanelStore:
             UpdateExpression="ADD panel_gen :one",
             ExpressionAttributeValues={":one": 1},
         )
+
+    # ------------------------------------------------------------------ calendar links
+    def keep_calendar_link(self, token: str, lead_id: str, expires_at: datetime) -> None:
+        """The link answers for the lead until ``expires_at`` (a move pushes it later)."""
+        self.table.put_item(
+            Item={
+                "pk": f"ics#{_digest(token)}",
+                "lead_id": lead_id,
+                "expires_at": int(expires_at.timestamp()),
+            }
+        )
+
+    def calendar_lead(self, token: str, now: datetime) -> str | None:
+        """The lead id a calendar link is for; None for an unknown or expired link."""
+        item = self.table.get_item(Key={"pk": f"ics#{_digest(token)}"}, ConsistentRead=True).get("Item")
+        if not item or int(item["expires_at"]) <= int(now.timestamp()):
+            return None
+        return str(item["lead_id"])

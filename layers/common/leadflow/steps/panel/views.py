@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import hmac
 import io
+import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -26,6 +27,7 @@ from leadflow.business import BusinessConfig, StaffMember
 from leadflow.domain import lifecycle
 from leadflow.domain.assignment import choose_owner
 from leadflow.domain.cards import CHANNEL_LABEL, STATUS_LABEL, staff_name
+from leadflow.domain.ics import booking_calendar
 from leadflow.domain.kpi import compute_kpis
 from leadflow.domain.models import CLOSED_STATUSES, Channel, Lead, LeadStatus
 from leadflow.domain.panel import (
@@ -71,6 +73,10 @@ class Viewer:
 
 class Forbidden(Exception):
     pass
+
+
+CALENDAR_PATH = re.compile(r"/ics/([A-Za-z0-9_-]{16,64})\.ics")
+NOT_A_CALENDAR = Response(404, "not found", "text/plain; charset=utf-8")
 
 
 class NotFound(Exception):
@@ -134,6 +140,8 @@ class Panel:
 
     def handle(self, request: Request) -> Response:
         path, method = request.path, request.method
+        if path.startswith("/ics/"):
+            return self._calendar(request)
         if path == "/panel/login":
             return self._login_page(request) if method == "GET" else self._login(request)
         viewer = self._viewer(request)
@@ -254,6 +262,25 @@ class Panel:
             nav.append(("problems", "Проблемы"))
         nav.append(("rules", "Правила"))
         return self._page(template, status, viewer=member, csrf=viewer.csrf, nav=nav, **values)
+
+    def _calendar(self, request: Request) -> Response:
+        """GET /ics/<token>.ics: the booking as an iCalendar file, for the client (no login: the
+        token is the key). 404 for an unknown or expired link and for a cancelled visit."""
+        match = CALENDAR_PATH.fullmatch(request.path)
+        if request.method not in ("GET", "HEAD") or match is None:
+            return NOT_A_CALENDAR
+        now = clock.now()
+        lead_id = self.store.panel.calendar_lead(match.group(1), now)
+        lead = self.store.leads.get(lead_id) if lead_id else None
+        body = booking_calendar(lead, self.business, now) if lead else None
+        if body is None:
+            return NOT_A_CALENDAR
+        return Response(
+            200,
+            body,
+            "text/calendar; charset=utf-8",
+            {"Content-Disposition": 'attachment; filename="booking.ics"'},
+        )
 
     def _message(self, status: int, title: str, text: str) -> Response:
         return self._page("message.html", status, title=title, text=text)
