@@ -239,3 +239,28 @@ def test_a_client_who_cancels_gives_the_time_back(salon) -> None:
     score(salon, client(3, "нет, отмените"))
     assert salon.store.leads.get(lead.lead_id).status == "cancelled"
     assert booking.busy(lead.appointment_at.date(), clock.now()) == []
+
+
+def test_the_bots_confirmation_links_the_visit_as_an_ics_with_public_base_url(salon, monkeypatch) -> None:
+    from leadflow_local.functions import invoke
+    from leadflow_local.stack import api_gateway_event
+
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://lime.example.ru/")
+    wiring.reset()
+    score(salon, client(1, "Здравствуйте, хочу на окрашивание в субботу после обеда"))
+    clock.advance(timedelta(minutes=2))
+    score(salon, client(2, "давайте второе"))
+    lead = lead_of(salon)
+    assert lead.calendar_token  # saved with the booking
+    url = f"https://lime.example.ru/ics/{lead.calendar_token}.ics"
+    assert last_reply(salon).endswith(f"Предоплата: https://pay.example.ru/pay?amount=4500&order={lead.lead_id} "
+                                      f"Добавить в календарь: {url}")  # fmt: skip
+    event = api_gateway_event("GET", url.removeprefix("https://lime.example.ru"), "", {}, b"", "203.0.113.9")
+    answer = invoke("panel", event)
+    assert answer["statusCode"] == 200 and answer["headers"]["Content-Type"] == "text/calendar; charset=utf-8"
+    body = answer["body"]
+    assert (
+        "DTSTART:20261205T093000Z\r\n" in body and "DTEND:20261205T110000Z\r\n" in body
+    )  # 12:30 MSK, 90 min
+    assert "SUMMARY:Окрашивание волос — Салон «Лайм»\r\n" in body
+    assert "LOCATION:ул. Ленина\\, 10\r\n" in body and "DESCRIPTION:Вход со двора\\, второй этаж\r\n" in body
