@@ -85,7 +85,8 @@ class Settings(BaseModel):
     sms_api_base: str | None = None
     yclients_api_base: str = "https://api.yclients.com"
     public_base_url: str | None = Field(
-        default=None, description="the stack's public address: login links to the panel start with it"
+        default=None,
+        description="the stack's public address: panel login links and booking calendar files (/ics/…) start with it",
     )
     score_dead_letter_queue_url: str | None = None  # the panel's «Проблемы» page lists and redrives these
     route_dead_letter_queue_url: str | None = None
