@@ -155,11 +155,16 @@ def test_a_specialist_sees_only_their_own_leads(stack, phone):
                           check=True).stdout.strip()  # fmt: skip
     phone.goto(link)
     phone.get_by_role("button", name="Войти").click()
+    # The clients' hair booking is Ольга's; the nails and the question are others'.
+    assert mine and others, [lead["owner"] for lead in stack["leads"]]
     phone.goto(f"http://127.0.0.1:{stack['port']}/panel/leads")
     assert phone.locator("tr.lead-row").count() == len(mine)
-    if others:
-        answer = phone.goto(f"http://127.0.0.1:{stack['port']}/panel/leads/{others[0]['lead_id']}")
-        assert answer.status == 403
+    shot(phone, "specialist-leads")
+    answer = phone.goto(f"http://127.0.0.1:{stack['port']}/panel/leads/{others[0]['lead_id']}")
+    assert answer.status == 403 and "Нет доступа" in phone.inner_text("main")
+    shot(phone, "forbidden")
+    own = phone.goto(f"http://127.0.0.1:{stack['port']}/panel/leads/{mine[0]['lead_id']}")
+    assert own.status == 200
     cookies = {c["name"]: c["value"] for c in phone.context.cookies()}
     forged = requests.get(f"http://127.0.0.1:{stack['port']}/panel/summary", timeout=10,
                           cookies={"lf_session": cookies["lf_session"][::-1]})  # fmt: skip
@@ -238,6 +243,13 @@ def test_the_owner_edits_the_rules_tries_them_saves_and_redrives_a_dead_letter(s
     assert "Сообщение отправлено на повторную обработку" in phone.inner_text("main")
     assert phone.locator(f"input[value='{sent['MessageId']}']").count() == 0
     shot(phone, "problems-redriven")
+
+    phone.goto(f"http://127.0.0.1:{port}/panel/logout")
+    shot(phone, "logout")
+    phone.get_by_role("button", name="Выйти из панели").click()
+    assert "Вы вышли" in phone.inner_text("main")
+    assert phone.goto(f"http://127.0.0.1:{port}/panel/summary").status == 401
+    shot(phone, "logged-out")
 
 
 def _queue_name(state: dict, logical: str) -> str:
