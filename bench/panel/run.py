@@ -123,7 +123,7 @@ def index_queries_by_key() -> None:
                     items.append(item)
         return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
 
-    Table.query, Table.all_items = keyed_query, items_for_query
+    Table.query, Table.all_items = keyed_query, items_for_query  # type: ignore[method-assign,assignment]
 
 
 class DynamoCounter:
@@ -149,7 +149,7 @@ class DynamoCounter:
             finally:
                 counter.moto_s += time.perf_counter() - started
 
-        BotocoreStubber.__call__ = timed
+        BotocoreStubber.__call__ = timed  # type: ignore[method-assign,assignment]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -224,7 +224,9 @@ def measure(args) -> list[dict]:
         results = []
         for title, path, query in pages:
             assert call("GET", path, query, cookie)["statusCode"] == 200  # warm: imports, templates
-            times, inside, requests = [], [], Counter()
+            times: list[float] = []
+            inside: list[float] = []
+            requests: Counter[str] = Counter()
             for _ in range(args.n):
                 counter.requests.clear()
                 counter.moto_s = 0.0
