@@ -28,6 +28,7 @@ OTHER_BENCHES = [
     ("schedule", "bench/schedule/run.py", [], False),
     ("ingest", "bench/ingest/run.py", [], False),
     ("booking", "bench/booking/run.py", [], False),
+    ("panel", "bench/panel/run.py", [], True),
 ]
 KEY_LINES = 6
 

@@ -1,7 +1,9 @@
 """The panel in a real headless Chromium (Debian's `chromium`, driven by Playwright through
 ``executable_path``; nothing is downloaded) against a real `leadflow up`, on a 360 px phone screen:
 log in through the printed link, see the numbers of the leads this test sent, find a lead by phone,
-hand it to a colleague, ask the rules who would get a lead; a specialist sees only their own leads.
+hand it to a colleague, ask the rules who would get a lead; edit the rules (a field error in
+Russian, «Что будет, если» with its change counts, «Сохранить» and the new version) and send a
+dead letter back; a specialist sees only their own leads and gets 403 on another's lead.
 
 Screenshots of each page go to $LEADFLOW_SCREENSHOTS when it is set (else the test's tmp dir)."""
 
@@ -32,6 +34,7 @@ pytestmark = [
 ]
 CLI = [sys.executable, "-m", "leadflow_local.cli"]
 PHONE = "+79135550101"
+CONFIG_NAME = "business"  # the config item's key in the ConfigTable
 CLIENTS = [  # (Telegram chat, name, text): what this test sends, and so what the panel must count;
     # each names its branch (the example business has two, and asks otherwise)
     (91001, "Ирина", "Хочу на маникюр завтра в 15:00 в центре, мой номер 8 913 555-01-01"),
@@ -152,12 +155,107 @@ def test_a_specialist_sees_only_their_own_leads(stack, phone):
                           check=True).stdout.strip()  # fmt: skip
     phone.goto(link)
     phone.get_by_role("button", name="Войти").click()
+    # The clients' hair booking is Ольга's; the nails and the question are others'.
+    assert mine and others, [lead["owner"] for lead in stack["leads"]]
     phone.goto(f"http://127.0.0.1:{stack['port']}/panel/leads")
     assert phone.locator("tr.lead-row").count() == len(mine)
-    if others:
-        answer = phone.goto(f"http://127.0.0.1:{stack['port']}/panel/leads/{others[0]['lead_id']}")
-        assert answer.status == 403
+    shot(phone, "specialist-leads")
+    answer = phone.goto(f"http://127.0.0.1:{stack['port']}/panel/leads/{others[0]['lead_id']}")
+    assert answer.status == 403 and "Нет доступа" in phone.inner_text("main")
+    shot(phone, "forbidden")
+    own = phone.goto(f"http://127.0.0.1:{stack['port']}/panel/leads/{mine[0]['lead_id']}")
+    assert own.status == 200
     cookies = {c["name"]: c["value"] for c in phone.context.cookies()}
     forged = requests.get(f"http://127.0.0.1:{stack['port']}/panel/summary", timeout=10,
                           cookies={"lf_session": cookies["lf_session"][::-1]})  # fmt: skip
     assert forged.status_code == 401
+
+
+def test_the_owner_edits_the_rules_tries_them_saves_and_redrives_a_dead_letter(stack, phone):
+    import boto3
+
+    port = stack["port"]
+    state = json.loads((stack["cwd"] / ".leadflow" / f"local-{port}.json").read_text())
+    link = subprocess.run([*CLI, "panel-link", "vera"], cwd=stack["cwd"], capture_output=True, text=True,
+                          check=True).stdout.strip()  # fmt: skip
+    phone.goto(link)
+    phone.get_by_role("button", name="Войти").click()
+    phone.wait_for_url(re.compile(r"/panel/summary"))
+
+    # A field error, in Russian, next to the draft (which is kept for the owner to fix).
+    phone.goto(f"http://127.0.0.1:{port}/panel/rules")
+    versions_before = phone.locator("tr.version").count()
+    stored_yaml = phone.input_value("textarea[name=yaml]")
+    olga = "{id: olga, name: Ольга, role: specialist, skills: [hair], branch: center, capacity: 15}"
+    igor = "{id: igor, name: Игорь, role: specialist, skills: [dental], branch: center, capacity: 10}"
+    assert olga in stored_yaml and igor in stored_yaml, "the example business changed: update this test"
+    phone.fill(
+        "textarea[name=yaml]", stored_yaml.replace(olga, olga.replace("capacity: 15", "capacity: много"))
+    )
+    phone.get_by_role("button", name="Что будет, если").click()
+    errors = phone.inner_text("#config-errors")
+    assert "capacity" in errors and "нужно целое число" in errors, errors
+    assert "много" in phone.input_value("textarea[name=yaml]")
+    shot(phone, "rules-error")
+
+    # What if hair went to Игорь and dental to Ольга: every lead Ольга has now would change hands,
+    # and nobody else's (the nails and the question do not depend on either of them).
+    draft = stored_yaml.replace(olga, olga.replace("[hair]", "[dental]")).replace(
+        igor, igor.replace("[dental]", "[hair]")
+    )
+    moved = sum(1 for lead in stack["leads"] if lead["owner"] == "olga")
+    assert moved >= 1, "the test's clients should include a hair booking"
+    phone.fill("textarea[name=yaml]", draft)
+    phone.get_by_role("button", name="Что будет, если").click()
+    assert phone.inner_text("#replay-changed") == str(moved)
+    shot(phone, "rules-replay")
+    assert phone.input_value("textarea[name=yaml]") == draft  # «Сохранить» stores what was tried
+
+    phone.get_by_role("button", name="Сохранить").click()
+    phone.wait_for_url(re.compile(r"done=saved"))
+    assert "Сохранено" in phone.inner_text("main")
+    assert phone.locator("tr.version").count() == versions_before + 1
+    newest = phone.locator("tr.version").first.inner_text()
+    assert "panel:vera" in newest and "staff" in newest, newest
+    shot(phone, "rules-saved")
+    phone.locator("tr.version").first.get_by_role("link").click()
+    assert "[dental]" in phone.inner_text("main")
+    shot(phone, "version")
+    dynamodb = boto3.client("dynamodb", endpoint_url=state["aws_endpoint"], region_name="eu-central-1",
+                            aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
+    table = next(env["CONFIG_TABLE"] for env in state["env"].values() if env.get("CONFIG_TABLE"))
+    in_force = dynamodb.get_item(TableName=table, Key={"name": {"S": CONFIG_NAME}}, ConsistentRead=True)[
+        "Item"
+    ]
+    assert in_force["yaml"]["S"] == draft
+
+    # A poison message in the score stage's dead-letter queue: the owner sends it back.
+    sqs = boto3.client("sqs", endpoint_url=state["aws_endpoint"], region_name="eu-central-1",
+                       aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
+    dlq_url = sqs.get_queue_url(QueueName=_queue_name(state, "ScoreDeadLetterQueue"))["QueueUrl"]
+    sent = sqs.send_message(QueueUrl=dlq_url, MessageBody='{"type": "inbound", "schema_version": 99}')
+    phone.goto(f"http://127.0.0.1:{port}/panel/problems")
+    row = phone.locator("tr.dead-letter", has=phone.locator(f"input[value='{sent['MessageId']}']"))
+    assert row.count() == 1 and "сообщение клиента" in row.inner_text()
+    shot(phone, "problems-dead-letter")
+    row.get_by_role("button", name="Повторить").click()
+    phone.wait_for_url(re.compile(r"done=redriven"))
+    assert "Сообщение отправлено на повторную обработку" in phone.inner_text("main")
+    assert phone.locator(f"input[value='{sent['MessageId']}']").count() == 0
+    shot(phone, "problems-redriven")
+
+    phone.goto(f"http://127.0.0.1:{port}/panel/logout")
+    shot(phone, "logout")
+    phone.get_by_role("button", name="Выйти из панели").click()
+    assert "Вы вышли" in phone.inner_text("main")
+    assert phone.goto(f"http://127.0.0.1:{port}/panel/summary").status == 401
+    shot(phone, "logged-out")
+
+
+def _queue_name(state: dict, logical: str) -> str:
+    """The emulator's name of one of template.yaml's queues (its URL is in a function's environment)."""
+    for env in state["env"].values():
+        for value in env.values():
+            if isinstance(value, str) and value.startswith("http") and logical in value:
+                return value.rsplit("/", 1)[1]
+    return logical

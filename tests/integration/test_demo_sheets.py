@@ -69,12 +69,13 @@ def test_the_sheet_has_our_header_once_and_a_row_per_target_lead(demo):
 
 def test_each_row_shows_its_leads_status_the_booked_one_updated(demo):
     leads = _leads(demo)
+    # Irina is booked by Anna's «Записан»; the client who picks an offered slot is booked by the bot
     booked = [lead_id for lead_id, status in leads.items() if status == "booked"]
-    assert len(booked) == 1
+    assert len(booked) >= 1
     _, rows = _sheet(demo)
     status = {row["ID лида"]: row["Статус"] for row in rows}
-    assert status[booked[0]] == STATUS_LABEL["booked"] != STATUS_LABEL["assigned"]
+    assert all(status[lead_id] == STATUS_LABEL["booked"] != STATUS_LABEL["assigned"] for lead_id in booked)
     for lead_id, row_status in status.items():
         assert row_status == STATUS_LABEL[leads[lead_id]]
-    booked_row = next(row for row in rows if row["ID лида"] == booked[0])
-    assert booked_row["Имя"] == "Ирина" and booked_row["Ответственный"] == "Анна"
+    irina = next(row for row in rows if row["Имя"] == "Ирина")
+    assert irina["ID лида"] in booked and irina["Ответственный"] == "Анна"

@@ -193,3 +193,19 @@ def test_the_outputs_name_every_table_and_queue_so_the_cli_finds_a_deployed_stac
     assert outputs["SecretsPrefix"]["Value"] == {"Ref": "SecretsPrefix"}
     earlier = {"WebhookBaseUrl", "ScoreDeadLetterQueueUrl", "RouteDeadLetterQueueUrl", "ConfigTableName"}
     assert earlier <= set(outputs)
+
+
+def test_no_key_is_written_twice():
+    # Two merges each added a PublicBaseUrl parameter: YAML keeps the last one silently, cfn-lint
+    # (sam validate --lint) refuses the template.
+    class Strict(_CfnLoader):
+        pass
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
+        keys = [loader.construct_object(key) for key, _ in node.value]
+        twice = sorted({str(k) for k in keys if keys.count(k) > 1})
+        assert not twice, f"written twice at line {node.start_mark.line + 1}: {twice}"
+        return loader.construct_mapping(node)
+
+    Strict.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    yaml.load(TEMPLATE.read_text(encoding="utf-8"), Loader=Strict)  # noqa: S506 - our own loader

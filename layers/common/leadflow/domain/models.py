@@ -238,7 +238,8 @@ class LeadReady(_Model):
     type: Literal["lead_ready"] = "lead_ready"
     schema_version: Literal[1] = 1
     lead_id: str
-    reason: Literal["complete", "hot", "waited", "not_target"] = "complete"
+    # booked: the assistant booked a lead that is routed already — route brings its CRM record and card up to date
+    reason: Literal["complete", "hot", "waited", "not_target", "booked"] = "complete"
 
 
 QueueMessage = Annotated[

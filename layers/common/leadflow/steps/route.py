@@ -85,12 +85,15 @@ class RouteStep:
                 message = parse_queue_message(record["body"])
             except ValueError:
                 continue  # the per-record pass dead-letters it with the reason
-            if isinstance(message, LeadReady):
+            if isinstance(message, LeadReady) and message.reason != "booked":
                 ready.setdefault(message.lead_id, message)  # one lead twice in a batch is routed once
                 redelivered |= self.frame.may_be_redelivered(record)
         failures = self.route(list(ready.values()), redelivered) if ready else {}
 
         def handle(message: Any, record: Any) -> None:
+            if isinstance(message, LeadReady) and message.reason == "booked":
+                self._booked_by_the_assistant(message.lead_id)
+                return
             if isinstance(message, LeadReady):
                 if message.lead_id in failures:
                     raise failures[message.lead_id]  # Poison → DLQ now; anything else → retried
@@ -106,6 +109,16 @@ class RouteStep:
             self.store.inbox.mark_done(message.event_id)
 
         return self.frame.process(event, context, handle)
+
+    def _booked_by_the_assistant(self, lead_id: str) -> None:
+        """The client picked a slot after the lead was routed: its CRM record says booked, its card
+        shows the visit (both idempotent: a redelivery sets the same status, edits the same card)."""
+        lead = self.store.leads.get(lead_id)
+        if lead is None or not lead.appointment_at:
+            return
+        if lead.crm_id:
+            self.crm.update_status(lead)
+        self.cards.refresh(lead, f"booked:{lead_id}:{lead.appointment_at.isoformat()}")
 
     # ------------------------------------------------------------------ routing ready leads
     def route(self, batch: list[LeadReady], redelivered: bool = False) -> dict[str, Exception]:

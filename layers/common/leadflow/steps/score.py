@@ -353,6 +353,8 @@ class ScoreStep:
         try:
             picked = self.bookings.pick(lead, message.text or "", now, today, unsaved=unsaved)
             if picked is not None:
+                if picked[0].routed and picked[0].appointment_at:  # the CRM and the card must follow
+                    self.route_queue.send(LeadReady(lead_id=lead.lead_id, reason="booked"))
                 return picked[0], picked[1], None
             if self.bookings.wants_offer(lead):
                 lead, offer = self.bookings.offer(lead, now, today, unsaved=unsaved)

@@ -456,6 +456,18 @@ def test_what_if_replays_the_last_days_under_the_draft_then_save_and_restore(pan
     assert wiring.business().staff_member("katya").active
 
 
+def test_a_draft_from_a_browser_is_stored_with_its_own_line_ends(panel_aws):
+    """A browser sends a textarea's lines ended by CRLF: the stored YAML has the owner's lines."""
+    cookie = login(panel_aws, "vera")
+    token, text = _rules_form(panel_aws, cookie)
+    draft = text.replace("capacity: 15}", "capacity: 14}", 1)
+    assert draft != text
+    saved = call("POST", "/panel/rules", cookie=cookie,
+                 form={"csrf": token, "yaml": draft.replace("\n", "\r\n"), "action": "save"})  # fmt: skip
+    assert saved["statusCode"] == 303
+    assert panel_aws.store.config.yaml_text() == draft
+
+
 def test_only_the_owner_and_listed_seniors_edit_the_rules(panel_aws):
     elena = login(panel_aws, "elena")
     page = call("GET", "/panel/rules", cookie=elena)

@@ -241,6 +241,37 @@ def test_a_client_who_cancels_gives_the_time_back(salon) -> None:
     assert booking.busy(lead.appointment_at.date(), clock.now()) == []
 
 
+def test_a_slot_the_client_picks_after_routing_reaches_the_crm(salon, monkeypatch) -> None:
+    # The bot books a lead that already has its owner and its CRM record: the CRM must say
+    # booked too (the sheet row said «назначен» while the lead was booked).
+    from leadflow_local.functions import invoke
+    from leadflow_local.stack import sqs_event
+    from tests.fakes.bitrix24_server import Bitrix24Portal
+    from tests.support.builders import route
+
+    with Bitrix24Portal() as portal:
+        monkeypatch.setenv("BITRIX24_WEBHOOK_URL", portal.webhook_url)
+        wiring.reset()
+        score(salon, client(1, "Здравствуйте, хочу на окрашивание в субботу после обеда, 89135550111"))
+        lead = route(salon.store, lead_of(salon).lead_id)
+        ((entity, crm_id),) = portal.records_with_origin(lead.lead_id)
+        field, booked = {"lead": ("STATUS_ID", "PROCESSED"), "deal": ("STAGE_ID", "EXECUTING")}[entity]
+        assert portal.portal.table(entity)[crm_id].get(field) != booked
+        salon.receive("RouteQueue")  # what routing itself queued
+
+        clock.advance(timedelta(minutes=2))
+        score(salon, client(2, "давайте второе"))
+
+        queued = salon.receive("RouteQueue")
+        assert ['"reason":"booked"' in m["Body"].replace(" ", "") for m in queued] == [True]  # route is told
+        assert invoke("route", sqs_event(queued, "RouteQueue")) == {"batchItemFailures": []}
+        assert lead_of(salon).status == "booked"
+        assert portal.portal.table(entity)[crm_id][field] == booked
+        # a redelivery changes nothing more
+        assert invoke("route", sqs_event(queued, "RouteQueue")) == {"batchItemFailures": []}
+        assert len(portal.records_with_origin(lead.lead_id)) == 1
+
+
 def test_the_bots_confirmation_links_the_visit_as_an_ics_with_public_base_url(salon, monkeypatch) -> None:
     from leadflow_local.functions import invoke
     from leadflow_local.stack import api_gateway_event

@@ -673,7 +673,8 @@ class Panel:
             raise Forbidden
         from leadflow.business import ConfigError, parse_business_config
 
-        draft = request.form.get("yaml", "")
+        # A browser sends a textarea's lines ended by CRLF (HTML's form submission): store them as typed.
+        draft = request.form.get("yaml", "").replace("\r\n", "\n")
         try:
             days = min(max(int(request.form.get("days") or 30), 1), MAX_PERIOD_DAYS)
         except ValueError:
