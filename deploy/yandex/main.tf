@@ -12,19 +12,19 @@ locals {
       memory  = 256
       timeout = 10
       sends   = true
-      secrets = ["TELEGRAM_WEBHOOK_SECRET", "META_APP_SECRET", "META_VERIFY_TOKEN", "VK_CONFIRMATION_CODE", "VK_SECRET", "FORM_SECRET", "CALL_SECRET", "BITRIX24_APP_TOKEN", "AMOCRM_WEBHOOK_SECRET", "SMS_WEBHOOK_SECRET", "SMS_API_KEY"]
+      secrets = ["TELEGRAM_WEBHOOK_SECRET", "META_APP_SECRET", "META_VERIFY_TOKEN", "VK_CONFIRMATION_CODE", "VK_SECRET", "FORM_SECRET", "CALL_SECRET", "BITRIX24_APP_TOKEN", "AMOCRM_WEBHOOK_SECRET", "YCLIENTS_WEBHOOK_SECRET", "SMS_WEBHOOK_SECRET", "SMS_API_KEY"]
     }
     score = {
       memory  = 512
       timeout = 30
       sends   = true # to route, to its DLQ, and its own retries
-      secrets = ["TELEGRAM_BOT_TOKEN", "WHATSAPP_TOKEN", "INSTAGRAM_TOKEN", "VK_TOKEN", "OPENAI_API_KEY", "TRANSCRIBE_API_KEY", "MANYCHAT_API_TOKEN", "CHATFUEL_API_TOKEN", "SMS_API_KEY", "SMS_LOGIN"]
+      secrets = ["TELEGRAM_BOT_TOKEN", "WHATSAPP_TOKEN", "INSTAGRAM_TOKEN", "VK_TOKEN", "OPENAI_API_KEY", "TRANSCRIBE_API_KEY", "MANYCHAT_API_TOKEN", "CHATFUEL_API_TOKEN", "SMS_API_KEY", "SMS_LOGIN", "YCLIENTS_PARTNER_TOKEN", "YCLIENTS_USER_TOKEN"]
     }
     route = {
       memory  = 512
       timeout = 60
       sends   = true # to its DLQ, and its own retries
-      secrets = ["TELEGRAM_BOT_TOKEN", "WHATSAPP_TOKEN", "INSTAGRAM_TOKEN", "VK_TOKEN", "MANYCHAT_API_TOKEN", "CHATFUEL_API_TOKEN", "SMS_API_KEY", "SMS_LOGIN", "BITRIX24_WEBHOOK_URL", "AMOCRM_TOKEN", "GOOGLE_SERVICE_ACCOUNT_JSON"]
+      secrets = ["TELEGRAM_BOT_TOKEN", "WHATSAPP_TOKEN", "INSTAGRAM_TOKEN", "VK_TOKEN", "MANYCHAT_API_TOKEN", "CHATFUEL_API_TOKEN", "SMS_API_KEY", "SMS_LOGIN", "BITRIX24_WEBHOOK_URL", "AMOCRM_TOKEN", "GOOGLE_SERVICE_ACCOUNT_JSON", "YCLIENTS_PARTNER_TOKEN", "YCLIENTS_USER_TOKEN"]
     }
     escalate = {
       memory  = 512
@@ -75,6 +75,7 @@ locals {
     INBOX_TABLE        = aws_dynamodb_table.inbox.name
     CONFIG_TABLE       = aws_dynamodb_table.config.name
     RATE_LIMIT_TABLE   = aws_dynamodb_table.rate_limit.name
+    BOOKINGS_TABLE     = aws_dynamodb_table.bookings.name
   }
 
   environment = merge(

@@ -181,6 +181,29 @@ resource "aws_dynamodb_table" "config" {
   }
 }
 
+resource "aws_dynamodb_table" "bookings" {
+  # the built-in calendar: one item per master and time cell a visit or a hold covers
+  name         = "${var.business}/bookings"
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = "pk"
+  range_key    = "sk"
+  attribute {
+    name = "pk"
+    type = "S"
+  }
+  attribute {
+    name = "sk"
+    type = "S"
+  }
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+  lifecycle {
+    prevent_destroy = true
+  }
+}
+
 resource "aws_dynamodb_table" "rate_limit" {
   name         = "${var.business}/rate_limit"
   billing_mode = "PAY_PER_REQUEST"
