@@ -18,6 +18,7 @@ from leadflow_local.client import CannotReach, NotRunning, Target, reach, read_s
 from leadflow_local.report import print_kpis
 
 if TYPE_CHECKING:
+    from leadflow.business import BusinessConfig
     from leadflow.domain.models import Lead
 
 # A deployed stack's leads are read day by day (the by_day index): without --since, the last 30 days.
@@ -322,19 +323,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(speed=args.speed, keep=args.keep, crm=args.crm)
 
 
+def _business_file(path: str) -> BusinessConfig | None:
+    """A business config file, or None after saying on stderr what is wrong with it."""
+    from leadflow.business import ConfigError, load_business_config
+
+    try:
+        return load_business_config(path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+    except OSError as exc:
+        print(f"{path}: {exc.strerror}", file=sys.stderr)
+    return None
+
+
 def cmd_whatif(args: argparse.Namespace) -> int:
     """The last --days of stored leads replayed under the rules in force and under FILE."""
     from leadflow import clock, wiring
-    from leadflow.business import ConfigError, load_business_config
     from leadflow.domain.whatif import replay
 
-    try:
-        draft = load_business_config(args.file)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"{args.file}: {exc.strerror}", file=sys.stderr)
+    draft = _business_file(args.file)
+    if draft is None:
         return 1
     target = _connected(args)
     current = wiring.business()
@@ -387,15 +395,9 @@ def cmd_qualify(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from leadflow.business import ConfigError, load_business_config
 
-    try:
-        business = load_business_config(args.file)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"{args.file}: {exc.strerror}", file=sys.stderr)
+    business = _business_file(args.file)
+    if business is None:
         return 1
     if args.action == "check":
         from leadflow.business import dotted, locate

@@ -12,6 +12,23 @@ def is_conditional_failure(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
+def spend_once(table: Any, pk: str, now_s: int) -> dict | None:
+    """Delete an unexpired one-time item (an invite, a login link) and return it; None when it is
+    unknown, expired or already spent. A conditional delete: of two concurrent spends one wins."""
+    try:
+        answer = table.delete_item(
+            Key={"pk": pk},
+            ConditionExpression="attribute_exists(pk) AND expires_at > :now",
+            ExpressionAttributeValues={":now": now_s},
+            ReturnValues="ALL_OLD",
+        )
+    except ClientError as exc:
+        if is_conditional_failure(exc):
+            return None
+        raise
+    return dict(answer["Attributes"])
+
+
 def plain(value: Any) -> Any:
     """DynamoDB's Decimals back to int/float, recursively."""
     if isinstance(value, Decimal):

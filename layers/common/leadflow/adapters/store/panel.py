@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from leadflow.adapters.store._dynamo import is_conditional_failure, plain
+from leadflow.adapters.store._dynamo import plain, spend_once
 
 
 def _digest(value: str) -> str:
@@ -57,18 +55,8 @@ class PanelStore:
     def spend_login(self, token: str, now: datetime) -> str | None:
         """The staff id of a valid, unspent link; the link is spent (a conditional delete: of two
         concurrent POSTs of one link exactly one wins)."""
-        try:
-            answer = self.table.delete_item(
-                Key={"pk": f"login#{_digest(token)}"},
-                ConditionExpression="attribute_exists(pk) AND expires_at > :now",
-                ExpressionAttributeValues={":now": int(now.timestamp())},
-                ReturnValues="ALL_OLD",
-            )
-        except ClientError as exc:
-            if is_conditional_failure(exc):
-                return None
-            raise
-        return str(answer["Attributes"]["staff_id"])
+        spent = spend_once(self.table, f"login#{_digest(token)}", int(now.timestamp()))
+        return str(spent["staff_id"]) if spent else None
 
     # ------------------------------------------------------------------ sessions
     def _generation(self, staff_id: str) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from leadflow.adapters.store._dynamo import is_conditional_failure, plain
+from leadflow.adapters.store._dynamo import is_conditional_failure, plain, spend_once
 from leadflow.domain.models import StaffState
 
 
@@ -109,18 +109,8 @@ class StaffStore:
 
     def redeem_invite(self, code: str, now: datetime) -> str | None:
         """The staff id of a valid, unused invite; the invite is consumed (one time)."""
-        try:
-            answer = self.table.delete_item(
-                Key={"pk": f"invite#{code}"},
-                ConditionExpression="attribute_exists(pk) AND expires_at > :now",
-                ExpressionAttributeValues={":now": int(now.timestamp())},
-                ReturnValues="ALL_OLD",
-            )
-        except ClientError as exc:
-            if is_conditional_failure(exc):
-                return None
-            raise
-        return answer["Attributes"]["staff_id"]
+        spent = spend_once(self.table, f"invite#{code}", int(now.timestamp()))
+        return str(spent["staff_id"]) if spent else None
 
     def remember_card(self, chat_id: str, message_id: str, lead_id: str) -> None:
         self.table.put_item(Item={"pk": f"card#{chat_id}#{message_id}", "lead_id": lead_id})
