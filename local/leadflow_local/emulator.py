@@ -454,6 +454,9 @@ def create_tables(dynamodb: Any, template: Template, *, all_projections: bool = 
                 {**index, "Projection": {"ProjectionType": "ALL"}} if all_projections else index
                 for index in props["GlobalSecondaryIndexes"]
             ]
+        stream = props.get("StreamSpecification")
+        if stream:
+            kwargs["StreamSpecification"] = {"StreamEnabled": True, **stream}
         dynamodb.create_table(**kwargs)
         ttl = props.get("TimeToLiveSpecification")
         if ttl:

@@ -44,6 +44,7 @@ from leadflow_local.emulator import (  # noqa: F401 - re-exported: the CLI, insp
     create_tables,
     queue_arn,
 )
+from leadflow_local.streams import StreamPoller, StreamReader
 from leadflow_local.template import Template, load_template, rate_seconds
 from leadflow_local.worker import LOCAL_RETRY_DELAY_ENV
 from leadflow_local.workers import POOL_SIZES, FunctionPool, Invocation, InvocationFailed
@@ -542,6 +543,7 @@ class LocalStack:
         self.failpoints_state: Path | None = None
         self.threads: list[threading.Thread] = []
         self.pollers: list[Poller] = []
+        self.streams: list[StreamReader] = []
 
     # -- lifecycle
     def start(self) -> None:
@@ -614,6 +616,8 @@ class LocalStack:
                         Poller(sqs, source["queue"], url, batch, invoke, self.stopping, number, self.flavor)
                     )
         self.threads.extend(self.pollers)
+        self.streams = self._stream_readers()
+        self.threads.extend(StreamPoller(reader, self.stopping) for reader in self.streams)
         if self.schedule:
             jobs = [
                 (s.name, rate_seconds(e)) for s in self.template.functions().values() for e in s.schedules
@@ -628,6 +632,20 @@ class LocalStack:
             thread.start()
         self.started = True
         self.write_state()
+
+    def _stream_readers(self) -> list[StreamReader]:
+        """A reader for each DynamoDB stream a function consumes (the panel's tally of lead facts)."""
+        dynamodb = self.emulator.client("dynamodb")
+        streams = self.emulator.client("dynamodbstreams", retries={"max_attempts": 2})
+        readers = []
+        for spec in self.template.functions().values():
+            for source in spec.stream_sources:
+                arn = dynamodb.describe_table(TableName=source["table"])["Table"]["LatestStreamArn"]
+                invoke = functools.partial(self.invoke, spec.name)
+                readers.append(
+                    StreamReader(streams, arn, source["batch_size"], invoke, REGION, source["table"])
+                )
+        return readers
 
     def _worker_base_env(self) -> dict[str, str]:
         """What every worker starts from: this process's environment now (secrets, endpoints, clock),
@@ -739,7 +757,7 @@ class LocalStack:
         }
 
     def drain(self, timeout_s: float = 30) -> bool:
-        """Wait until the queues are empty (demo, tests). True when they are."""
+        """Wait until the queues are empty and the streams delivered (demo, tests). True when they are."""
         sqs = self.emulator.client("sqs")
         deadline = time.monotonic() + timeout_s
         quiet_since = None
@@ -753,6 +771,7 @@ class LocalStack:
                 busy += int(attrs["ApproximateNumberOfMessages"]) + int(
                     attrs["ApproximateNumberOfMessagesNotVisible"]
                 )
+            busy += sum(not reader.caught_up for reader in self.streams)
             if busy == 0:
                 quiet_since = quiet_since or time.monotonic()
                 if time.monotonic() - quiet_since > 0.5:

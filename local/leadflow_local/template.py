@@ -50,6 +50,7 @@ class FunctionSpec:
     environment: dict[str, Any]
     sqs_sources: list[dict] = field(default_factory=list)  # {queue, batch_size, window_s}
     schedules: list[str] = field(default_factory=list)  # rate(…) expressions
+    stream_sources: list[dict] = field(default_factory=list)  # {table, batch_size}: DynamoDB streams
 
 
 @dataclass
@@ -96,6 +97,9 @@ class Template:
                             "window_s": p.get("MaximumBatchingWindowInSeconds", 0),
                         }
                     )
+                elif event["Type"] == "DynamoDB":
+                    table = p["Stream"]["Fn::GetAtt"][0]
+                    spec.stream_sources.append({"table": table, "batch_size": p.get("BatchSize", 100)})
                 elif event["Type"] in ("Schedule", "ScheduleV2"):
                     spec.schedules.append(p["Schedule"] if "Schedule" in p else p["ScheduleExpression"])
             specs[name] = spec

@@ -3,6 +3,7 @@ pointed at it — the integration fixture every store/handler test uses."""
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,11 +18,39 @@ from leadflow import wiring
 from leadflow.adapters.store import Store
 from leadflow.adapters.store.config_store import ConfigStore
 from leadflow_local.emulator import atomic_moto_writes  # noqa: F401 - the tests' name for the shim
+from leadflow_local.functions import invoke
 from leadflow_local.stack import create_buckets, create_queues, create_tables
+from leadflow_local.streams import StreamReader, streams_client
 from leadflow_local.template import load_template
 
 REGION = "eu-central-1"
 SALON = Path(__file__).with_name("salon.yaml")  # the business every unit test runs
+
+
+_readers: dict[str, StreamReader] = {}
+
+
+@functools.cache
+def _stream_sources() -> list[tuple[str, str, int]]:
+    """(function, table, batch size) of every DynamoDB stream event source in template.yaml."""
+    return [(spec.name, source["table"], source["batch_size"]) for spec in load_template().functions().values()
+            for source in spec.stream_sources]  # fmt: skip
+
+
+def deliver_streams() -> int:
+    """Hand every table stream's new records to its function, as Lambda's event source mapping
+    would by now (in-process, through the real handler); the number of records delivered."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    streams = streams_client(functools.partial(boto3.client, region_name=REGION))
+    total = 0
+    for function, table, batch_size in _stream_sources():
+        arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+        reader = _readers.get(arn)
+        if reader is None:
+            reader = _readers[arn] = StreamReader(streams, arn, batch_size, functools.partial(invoke, function),
+                                                  REGION, table)  # fmt: skip
+        total += reader.drain()
+    return total
 
 
 @dataclass
@@ -54,6 +83,9 @@ class AwsStack:
         listed = s3.list_objects_v2(Bucket="MediaBucket", Prefix=prefix).get("Contents", [])
         return {o["Key"]: s3.get_object(Bucket="MediaBucket", Key=o["Key"])["Body"].read() for o in listed}
 
+    def deliver_streams(self) -> int:
+        return deliver_streams()
+
     def push_config(self, yaml_text: str) -> None:
         wiring.store().config.put(yaml_text)
 
@@ -68,7 +100,7 @@ def aws_stack(config: Path | str | None = SALON) -> Iterator[AwsStack]:
         env = {
             "LEADS_TABLE": "LeadsTable", "CONTACTS_TABLE": "ContactsTable", "CONVERSATION_TABLE": "ConversationTable",
             "STAFF_TABLE": "StaffTable", "TIMERS_TABLE": "TimersTable", "INBOX_TABLE": "InboxTable",
-            "CONFIG_TABLE": "ConfigTable", "BOOKINGS_TABLE": "BookingsTable",
+            "CONFIG_TABLE": "ConfigTable", "BOOKINGS_TABLE": "BookingsTable", "STATS_TABLE": "StatsTable",
             "SCORE_QUEUE_URL": urls["ScoreQueue"], "ROUTE_QUEUE_URL": urls["RouteQueue"],
             "MEDIA_BUCKET": "MediaBucket", "POWERTOOLS_METRICS_DISABLED": "true",
         }  # fmt: skip

@@ -180,7 +180,7 @@ def test_one_receive_limit_one_rate_limit_policy_one_alarm_definition(template):
     watched = {m["Id"] for m in alarms["FunctionErrorsAlarm"]["Properties"]["Metrics"] if "MetricStat" in m}
     assert watched == {f.lower() for f in FUNCTIONS}
     queues = {m["Id"] for m in alarms["DeadLetterAlarm"]["Properties"]["Metrics"] if "MetricStat" in m}
-    assert queues == {"score", "route"}
+    assert queues == {"score", "route", "stats"}
 
 
 def test_the_outputs_name_every_table_and_queue_so_the_cli_finds_a_deployed_stack(template):

@@ -60,6 +60,7 @@ class Settings(BaseModel):
     inbox_table: str = "InboxTable"
     config_table: str = "ConfigTable"
     bookings_table: str = "BookingsTable"
+    stats_table: str = "StatsTable"
     rate_limit_table: str | None = None  # the shared Bitrix24 budget (crm/rate_limit.py); unset: per process
     score_queue_url: str | None = None
     route_queue_url: str | None = None

@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # the steps are imported when built: ingest's cold start load
     from leadflow.steps.remind import RemindStep
     from leadflow.steps.route import RouteStep
     from leadflow.steps.score import Qualifier, ScoreStep
+    from leadflow.steps.tally import Tally
     from leadflow.steps.workspace import Workspace
 
 # AWS calls must fail inside the function's Timeout (ingest has 10 s): a few seconds to connect,
@@ -465,3 +466,9 @@ def reset() -> None:
         cached.cache_clear()
     rate_limit.reset()
     reset_caches()
+
+
+def tally_step() -> Tally:
+    from leadflow.steps.tally import Tally
+
+    return Tally(store().stats)

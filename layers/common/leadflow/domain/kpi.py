@@ -1,5 +1,6 @@
-"""The numbers the owner cares about, from the leads themselves (the digest, `/today`,
-`leadflow kpi`). The same figures leave the functions as CloudWatch EMF metrics."""
+"""The numbers the owner cares about (the digest, `/today`, `leadflow kpi`, the panel's Сводка).
+They are counted from lead facts (domain/facts.py): a lead given here becomes its fact first, so
+every caller counts the same way. The same figures leave the functions as CloudWatch EMF metrics."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from zoneinfo import ZoneInfo
 
 from leadflow.business import BusinessConfig
 from leadflow.domain.cards import CHANNEL_LABEL
+from leadflow.domain.facts import LeadFact, fact_of
 from leadflow.domain.models import Lead, LeadStatus
 
-BOOKED = {LeadStatus.booked, LeadStatus.confirmed, LeadStatus.visited, LeadStatus.no_show}
+BOOKED = {str(s) for s in (LeadStatus.booked, LeadStatus.confirmed, LeadStatus.visited, LeadStatus.no_show)}
+SETTLED = {str(LeadStatus.visited), str(LeadStatus.no_show)}
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -29,51 +32,52 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 3) if whole else None
 
 
-def _summary(leads: list[Lead]) -> dict:
-    targets = [lead for lead in leads if lead.intent != "not_target"]
-    first = [
-        (lead.first_reply_at - lead.received_at).total_seconds() for lead in leads if lead.first_reply_at
-    ]
-    accept = [(lead.accepted_at - lead.received_at).total_seconds() for lead in leads if lead.accepted_at]
-    booked = [lead for lead in targets if lead.status in BOOKED or lead.appointment_at]
-    settled = [lead for lead in booked if lead.status in (LeadStatus.visited, LeadStatus.no_show)]
-    owned = [lead for lead in targets if lead.owner]
-    breached = [lead for lead in owned if "sla_breached" in lead.tags]
+def _summary(facts: list[LeadFact]) -> dict:
+    targets = [f for f in facts if f.intent != "not_target"]
+    first = [f.first_reply_s for f in facts if f.first_reply_s is not None]
+    accept = [f.accept_s for f in facts if f.accept_s is not None]
+    booked = [f for f in targets if f.status in BOOKED or f.appointment]
+    settled = [f for f in booked if f.status in SETTLED]
+    no_show = sum(1 for f in settled if f.status == LeadStatus.no_show)
+    owned = [f for f in targets if f.owner]
+    breached = [f for f in owned if f.sla_breached]
     return {
-        "leads": len(leads),
+        "leads": len(facts),
         "first_response_s": {"p50": percentile(first, 50), "p90": percentile(first, 90)},
         "acceptance_s": {"p50": percentile(accept, 50), "p90": percentile(accept, 90)},
         "booked": len(booked),
         "conversion": _rate(len(booked), len(targets)),
-        "no_show": sum(1 for lead in settled if lead.status == LeadStatus.no_show),
-        "no_show_rate": _rate(sum(1 for lead in settled if lead.status == LeadStatus.no_show), len(settled)),
+        "no_show": no_show,
+        "no_show_rate": _rate(no_show, len(settled)),
         "sla_breaches": len(breached),
         "sla_breach_rate": _rate(len(breached), len(owned)),
     }
 
 
-def _grouped(leads: list[Lead], key: Callable[[Lead], str | None]) -> dict[str, dict]:
-    groups: dict[str, list[Lead]] = {}
-    for lead in leads:
-        groups.setdefault(key(lead) or "—", []).append(lead)
+def _grouped(facts: list[LeadFact], key: Callable[[LeadFact], str | None]) -> dict[str, dict]:
+    groups: dict[str, list[LeadFact]] = {}
+    for fact in facts:
+        groups.setdefault(key(fact) or "—", []).append(fact)
     return {name: _summary(items) for name, items in sorted(groups.items())}
 
 
-def compute_kpis(leads: Iterable[Lead], tz: ZoneInfo | None = None) -> dict:
-    leads = list(leads)
+def as_facts(items: Iterable[Lead | LeadFact]) -> list[LeadFact]:
+    return [item if isinstance(item, LeadFact) else fact_of(item) for item in items]
+
+
+def compute_kpis(items: Iterable[Lead | LeadFact], tz: ZoneInfo | None = None) -> dict:
+    facts = as_facts(items)
     zone = tz or UTC
-    result = _summary(leads)
+    result = _summary(facts)
     result.update(
         {
-            "temperature": dict(Counter(lead.temperature or "—" for lead in leads)),
-            "by_hour": dict(
-                sorted(Counter(lead.received_at.astimezone(zone).hour for lead in leads).items())
-            ),
-            "confirmed": sum(1 for lead in leads if lead.status == LeadStatus.confirmed),
-            "by_channel": _grouped(leads, lambda lead: lead.channel),
-            "by_source": _grouped(leads, lambda lead: lead.utm.source or lead.source),
-            "by_campaign": _grouped(leads, lambda lead: lead.utm.campaign),
-            "by_owner": _grouped(leads, lambda lead: lead.owner),
+            "temperature": dict(Counter(f.temperature or "—" for f in facts)),
+            "by_hour": dict(sorted(Counter(f.received_at.astimezone(zone).hour for f in facts).items())),
+            "confirmed": sum(1 for f in facts if f.status == LeadStatus.confirmed),
+            "by_channel": _grouped(facts, lambda f: f.channel),
+            "by_source": _grouped(facts, lambda f: f.utm_source or f.source),
+            "by_campaign": _grouped(facts, lambda f: f.campaign),
+            "by_owner": _grouped(facts, lambda f: f.owner),
         }
     )
     return result

@@ -9,6 +9,7 @@ from html import escape
 
 from leadflow.business import BusinessConfig, StaffMember
 from leadflow.domain.assignment import Assignment, choose_owner
+from leadflow.domain.facts import LeadFact
 from leadflow.domain.models import Lead, StaffState
 from leadflow.domain.rules import LeadFacts, works_in
 
@@ -23,7 +24,7 @@ def sees_all_leads(member: StaffMember) -> bool:
     return member.role in ("owner", "senior")
 
 
-def sees_lead(member: StaffMember, lead: Lead) -> bool:
+def sees_lead(member: StaffMember, lead: Lead | LeadFact) -> bool:
     """Owner and seniors every lead; a manager their branch's; everybody their own."""
     if lead.owner == member.id or sees_all_leads(member):
         return True

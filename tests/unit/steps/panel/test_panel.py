@@ -15,7 +15,7 @@ from leadflow import clock, wiring
 from leadflow.domain.models import StaffEvent
 from leadflow_local.functions import invoke
 from leadflow_local.stack import api_gateway_event
-from tests.support.aws import SALON, atomic_moto_writes
+from tests.support.aws import SALON, atomic_moto_writes, deliver_streams
 from tests.support.builders import lead
 
 NOW = datetime(2026, 3, 16, 5, 0, tzinfo=UTC)  # Monday 12:00 in Krasnoyarsk: the salon is open
@@ -57,6 +57,7 @@ def call(method: str, path: str, *, query: str = "", form: dict | None = None, c
     if origin:
         headers["origin"] = origin
     body = urlencode(form or {}).encode()
+    deliver_streams()  # the lead facts the pages read, as the stream has brought them by now
     return invoke("panel", api_gateway_event(method, path, query, headers, body, "203.0.113.9"))
 
 

@@ -23,6 +23,7 @@ class Store:
         from leadflow.adapters.store.leads import LeadStore
         from leadflow.adapters.store.panel import PanelStore
         from leadflow.adapters.store.staff import StaffStore
+        from leadflow.adapters.store.stats import StatsStore
         from leadflow.adapters.store.timers import TimerStore
 
         self.leads = LeadStore(dynamodb.Table(cfg.leads_table))
@@ -32,6 +33,7 @@ class Store:
         self.panel = PanelStore(dynamodb.Table(cfg.staff_table))  # login links and sessions
         self.timers = TimerStore(dynamodb.Table(cfg.timers_table))
         self.inbox = InboxStore(dynamodb.Table(cfg.inbox_table))
+        self.stats = StatsStore(dynamodb.Table(cfg.stats_table))  # lead facts by day (the panel's numbers)
         self.config = ConfigStore(dynamodb.Table(cfg.config_table))
         self.counters = CounterStore(dynamodb.Table(cfg.rate_limit_table or "RateLimitTable"))
 

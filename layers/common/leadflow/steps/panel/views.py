@@ -27,6 +27,7 @@ from leadflow.business import BusinessConfig, StaffMember
 from leadflow.domain import lifecycle
 from leadflow.domain.assignment import choose_owner
 from leadflow.domain.cards import CHANNEL_LABEL, STATUS_LABEL, staff_name
+from leadflow.domain.facts import LeadFact, fact_of
 from leadflow.domain.ics import booking_calendar
 from leadflow.domain.kpi import compute_kpis
 from leadflow.domain.models import CLOSED_STATUSES, Channel, Lead, LeadStatus
@@ -312,6 +313,13 @@ class Panel:
         leads = self.store.leads.received_between(since - timedelta(days=1), until + timedelta(days=1))
         return [lead for lead in leads if since <= lead.received_at.astimezone(tz).date() <= until]
 
+    def _facts(self, since: date, until: date) -> list[LeadFact]:
+        """The facts of the leads received on the business's days since..until: one Query of the
+        stats table (its items are by UTC day: one more each side), whatever the leads stored."""
+        tz = self.business.tz
+        facts = self.store.stats.between(since - timedelta(days=1), until + timedelta(days=1))
+        return [fact for fact in facts if since <= fact.received_at.astimezone(tz).date() <= until]
+
     def _visible_lead(self, lead_id: str, viewer: Viewer) -> Lead:
         lead = self.store.leads.get(lead_id) if lead_id else None
         if lead is None:
@@ -324,9 +332,9 @@ class Panel:
     def _summary(self, request: Request, viewer: Viewer) -> Response:
         period, since, until = self._period(request)
         branch = request.arg("branch") or None
-        leads = [lead for lead in self._received(since, until) if sees_lead(viewer.member, lead)]
+        leads = [fact for fact in self._facts(since, until) if sees_lead(viewer.member, fact)]
         if branch:
-            leads = [lead for lead in leads if lead.branch == branch]
+            leads = [fact for fact in leads if fact.branch == branch]
         k = compute_kpis(leads, tz=self.business.tz)
         tz = self.business.tz
         heat = Counter((lead.received_at.astimezone(tz).weekday(), lead.received_at.astimezone(tz).hour)
@@ -354,20 +362,22 @@ class Panel:
         )  # fmt: skip
 
     # ------------------------------------------------------------------ Заявки
-    def _filtered(self, request: Request, viewer: Viewer) -> tuple[list[Lead], dict]:
-        """The leads the list shows (newest first) and the filters that chose them."""
+    def _filtered(self, request: Request, viewer: Viewer) -> tuple[list[LeadFact], dict]:
+        """The leads the list shows (newest first, as facts: one Query for the period) and the
+        filters that chose them. A search by phone or name goes through its index, any period."""
         period, since, until = self._period(request)
         query = request.arg("q")
         filters = {
             name: request.arg(name) for name in ("status", "channel", "owner", "branch", "temperature")
         }
         phone = to_e164(query) if query and any(ch.isdigit() for ch in query) else None
+        found: list[LeadFact]
         if phone:
-            found = list(self.store.leads.with_phone(phone))  # through the by_phone index, any period
+            found = [fact_of(lead) for lead in self.store.leads.with_phone(phone)]  # the by_phone index
         elif query:
-            found = self.store.leads.named(query)  # through the by_name index, any period
+            found = [fact_of(lead) for lead in self.store.leads.named(query)]  # the by_name index
         else:
-            found = self._received(since, until)
+            found = self._facts(since, until)
         found = [lead for lead in found if sees_lead(viewer.member, lead)]
         for name, value in filters.items():
             if value:
@@ -387,10 +397,10 @@ class Panel:
         for lead in found:
             writer.writerow([
                 lead.lead_id, lead.received_at.astimezone(tz).strftime("%d.%m.%Y %H:%M"),
-                _cell(lead.contact.name), lead.contact.phone or "", CHANNEL_LABEL.get(lead.channel, lead.channel),
+                _cell(lead.name), lead.phone or "", CHANNEL_LABEL.get(lead.channel, lead.channel),
                 STATUS_LABEL.get(lead.status, lead.status), lead.temperature or "", lead.service or "",
                 staff_name(self.business, lead.owner) if lead.owner else "", lead.branch or "",
-                _cell(lead.source), _cell(lead.utm.campaign),
+                _cell(lead.source), _cell(lead.campaign),
             ])  # fmt: skip
         headers = {"Content-Disposition": 'attachment; filename="leads.csv"'}
         return Response(200, "\ufeff" + out.getvalue(), "text/csv; charset=utf-8", headers)
