@@ -76,6 +76,7 @@ locals {
     CONFIG_TABLE       = aws_dynamodb_table.config.name
     RATE_LIMIT_TABLE   = aws_dynamodb_table.rate_limit.name
     BOOKINGS_TABLE     = aws_dynamodb_table.bookings.name
+    STATS_TABLE        = aws_dynamodb_table.stats.name
   }
 
   environment = merge(

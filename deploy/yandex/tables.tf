@@ -204,6 +204,27 @@ resource "aws_dynamodb_table" "bookings" {
   }
 }
 
+resource "aws_dynamodb_table" "stats" {
+  # lead facts by day for the panel (store/stats.py). On AWS the leads table's stream keeps them;
+  # here no trigger feeds them yet (a YDB changefeed is not wired up), so the panel reads the leads
+  # themselves on Yandex (wiring.panel_step) and `leadflow stats-rebuild` can fill this table.
+  name         = "${var.business}/stats"
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = "pk"
+  range_key    = "sk"
+  attribute {
+    name = "pk"
+    type = "S"
+  }
+  attribute {
+    name = "sk"
+    type = "S"
+  }
+  lifecycle {
+    prevent_destroy = true
+  }
+}
+
 resource "aws_dynamodb_table" "rate_limit" {
   name         = "${var.business}/rate_limit"
   billing_mode = "PAY_PER_REQUEST"

@@ -241,6 +241,22 @@ def cmd_kpi(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stats_rebuild(args: argparse.Namespace) -> int:
+    """The panel's lead facts of the last --days, from the leads (a stack upgraded with leads
+    stored, or days a failed stream batch left out); the stream keeps them from then on."""
+    from leadflow import clock, wiring
+    from leadflow.steps.tally import Tally
+
+    _connected(args, "panel")
+    last = clock.now().date() + timedelta(days=1)  # UTC days; tomorrow's in the east of Russia
+    first = last - timedelta(days=args.days)
+    count = Tally(wiring.store().stats).rebuild(wiring.store().leads, first, last, overwrite=args.overwrite)
+    print(
+        f"lead facts {'rewritten' if args.overwrite else 'filled in'} for {count} leads received {first}…{last}"
+    )
+    return 0
+
+
 def cmd_book(args: argparse.Namespace) -> int:
     from leadflow_local.inspect import book
 
@@ -540,6 +556,14 @@ def build_parser() -> argparse.ArgumentParser:
     kpi.add_argument("--json", action="store_true")
     kpi.add_argument("--branch", help="only this branch's leads (its id in the business config)")
     kpi.set_defaults(func=cmd_kpi)
+
+    rebuild = with_stack(sub.add_parser(
+        "stats-rebuild", help="rebuild the panel's lead facts of the last days from the leads (after an upgrade)"
+    ))  # fmt: skip
+    rebuild.add_argument("--days", type=int, default=90, help="how many days back (default 90)")
+    rebuild.add_argument("--overwrite", action="store_true",
+                         help="rewrite facts that exist too (default: fill in the missing ones only)")  # fmt: skip
+    rebuild.set_defaults(func=cmd_stats_rebuild)
 
     book = with_stack(sub.add_parser("book", help="record an appointment for a lead (reminders follow)"))
     book.add_argument("lead")

@@ -19,6 +19,7 @@ from leadflow.domain.facts import LeadFact
 
 PK = "facts"
 SHARDS = 4
+CHUNK = 100  # leads per UpdateItem: its expression stays well under 4 KB
 PREFIX = "L"
 
 
@@ -35,29 +36,38 @@ class StatsStore:
         self.table = table
 
     def write(self, day: date, shard: int, facts: Iterable[LeadFact], gone: Iterable[str] = (), *,
-              only_missing: bool = False) -> None:  # fmt: skip
-        """One UpdateItem for a day's shard: SET each fact, REMOVE each lead id in ``gone``.
-        ``only_missing``: keep facts already there (a rebuild never overwrites the stream's newer ones)."""
+              only_missing: bool = False) -> int:  # fmt: skip
+        """SET each fact, REMOVE each lead id in ``gone``: one UpdateItem per CHUNK of them (an
+        update expression may not pass 4 KB); the requests made. ``only_missing``: keep the facts
+        already there (a rebuild never overwrites the newer ones the stream wrote meanwhile)."""
+        entries: list[tuple[str, LeadFact | None]] = [(f.lead_id, f) for f in facts]
+        entries += [(lead_id, None) for lead_id in gone]
+        for start in range(0, len(entries), CHUNK):
+            self._update(day, shard, entries[start : start + CHUNK], only_missing)
+        return -(-len(entries) // CHUNK)
+
+    def _update(
+        self, day: date, shard: int, entries: list[tuple[str, LeadFact | None]], only_missing: bool
+    ) -> None:
         names: dict[str, str] = {}
         values: dict[str, str] = {}
-        sets, removes = [], []
-        for n, fact in enumerate(facts):
-            names[f"#s{n}"] = PREFIX + fact.lead_id
-            values[f":s{n}"] = fact.to_json()
-            sets.append(f"#s{n} = if_not_exists(#s{n}, :s{n})" if only_missing else f"#s{n} = :s{n}")
-        for n, lead_id in enumerate(gone):
-            names[f"#r{n}"] = PREFIX + lead_id
-            removes.append(f"#r{n}")
-        if not sets and not removes:
-            return
-        expression = " ".join(
-            part
-            for part in (sets and "SET " + ", ".join(sets), removes and "REMOVE " + ", ".join(removes))
-            if part
-        )
+        sets: list[str] = []
+        removes: list[str] = []
+        for n, (lead_id, fact) in enumerate(entries):
+            names[f"#a{n}"] = PREFIX + lead_id
+            if fact is None:
+                removes.append(f"#a{n}")
+                continue
+            values[f":a{n}"] = fact.to_json()
+            sets.append(f"#a{n} = if_not_exists(#a{n}, :a{n})" if only_missing else f"#a{n} = :a{n}")
+        clauses = []
+        if sets:
+            clauses.append("SET " + ", ".join(sets))
+        if removes:
+            clauses.append("REMOVE " + ", ".join(removes))
         kwargs: dict = {
             "Key": {"pk": PK, "sk": sort_key(day, shard)},
-            "UpdateExpression": expression,
+            "UpdateExpression": " ".join(clauses),
             "ExpressionAttributeNames": names,
         }
         if values:
