@@ -3,6 +3,12 @@ requests per page view for Сводка (30 days), Заявки (first page, 7 d
 
     .venv/bin/python bench/panel/run.py [--leads 10000] [--days 90] [--n 30]
 
+Сводка and Заявки read the lead facts the stats table keeps by day (issue 18). Here they are made
+the way a deployed stack makes them: the leads are written in the order they arrive, and the leads
+table's stream (moto's) is handed to the real consumer — the panel handler's tally — in batches of
+the template's BatchSize, as Lambda's event source mapping would (``leadflow_local.streams``); the
+bench prints what that cost (UpdateItems per stream record and per lead) before the pages.
+
 Each request goes through the real panel handler (``leadflow_local.functions.invoke``, the same
 API Gateway event the local stack sends) with a session cookie from a real login link, against
 the template's tables in moto, in process. The leads are written through the store API
@@ -191,9 +197,10 @@ def measure(args) -> list[dict]:
         store = wiring.store()
         store.config.put(config)
         started = time.perf_counter()
-        leads = make_leads(args.leads, args.days)
+        leads = sorted(make_leads(args.leads, args.days), key=lambda lead: lead.received_at)  # as they come
         for lead in leads:
             assert store.leads.create(lead)
+        tally = deliver_stream(store, template, invoke)
         # The lead page shows a conversation: the newest lead gets a few messages.
         shown = max(leads, key=lambda lead: lead.received_at)
         for i in range(6):
@@ -219,7 +226,7 @@ def measure(args) -> list[dict]:
         events.register("before-call.dynamodb", counter.before)
         counter.time_moto()
         pages = [("Сводка, 30 дней", "/panel/summary", "period=30"),
-                 ("Заявки, первая страница", "/panel/leads", ""),
+                 ("Заявки, первая страница", "/panel/leads", "period=7"),
                  ("Заявка", f"/panel/leads/{shown.lead_id}", "")]  # fmt: skip
         results = []
         for title, path, query in pages:
@@ -245,7 +252,41 @@ def measure(args) -> list[dict]:
         clock.unfreeze()
         wiring.reset()
     print(f"stored: {args.leads:,} leads over {args.days} days (written in {fill_s:.1f} s)")
+    print(f"stream → tally: {tally['records']:,} records in {tally['batches']} batches of ≤ {tally['batch_size']} "
+          f"→ {tally['writes']} UpdateItems ({tally['writes'] / max(tally['records'], 1):.3f} a record, "
+          f"{tally['writes'] / max(args.leads, 1):.3f} a lead) in {tally['seconds']:.1f} s")  # fmt: skip
     return results
+
+
+def deliver_stream(store, template, invoke) -> dict:
+    """The leads table's stream through the real consumer (the panel function's DynamoDB event
+    source), batch by batch; its DynamoDB requests counted."""
+    import functools
+
+    import boto3
+
+    from leadflow_local.streams import StreamReader, streams_client
+
+    ((function, source),) = [(s.name, src) for s in template.functions().values() for src in s.stream_sources]
+    arn = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=source["table"])["Table"][
+        "LatestStreamArn"
+    ]
+    streams = streams_client(functools.partial(boto3.client, region_name=REGION))
+    reader = StreamReader(streams, arn, source["batch_size"], functools.partial(invoke, function), REGION)
+    writes: Counter[str] = Counter()
+
+    def count(model, **_: object) -> None:
+        writes[model.name] += 1
+
+    events = store.leads.table.meta.client.meta.events
+    events.register("before-call.dynamodb", count, unique_id="tally-cost")
+    started, batches = time.perf_counter(), 0
+    while reader.poll_once():
+        batches += 1
+    events.unregister("before-call.dynamodb", unique_id="tally-cost")
+    assert set(writes) <= {"UpdateItem"}, writes
+    return {"records": reader.delivered, "batches": batches, "batch_size": source["batch_size"],
+            "writes": writes["UpdateItem"], "seconds": time.perf_counter() - started}  # fmt: skip
 
 
 def main() -> int:
