@@ -134,6 +134,47 @@ def test_a_telegram_message_becomes_a_lead_with_a_reply_and_an_owner(stack):
     assert any(item["lead_id"] == lead["lead_id"] for item in by_port)
 
 
+def test_the_leads_stream_keeps_the_panel_s_facts_and_they_count_as_leadflow_kpi_does(stack):
+    """`leadflow up` hands the leads table's stream to the panel function as Lambda's event source
+    would: the stats table's facts follow every lead, and counted they give `leadflow kpi`."""
+    import boto3
+
+    from leadflow.business import parse_business_config
+    from leadflow.domain.facts import LeadFact
+    from leadflow.domain.kpi import compute_kpis
+
+    state = json.loads((stack["cwd"] / ".leadflow" / f"local-{stack['port']}.json").read_text())
+    hooks = Webhooks(state["url"], state["secrets"])
+    from datetime import UTC, datetime
+
+    delivery = hooks.telegram_text(88002, "Вера", "Хочу на маникюр в пятницу в 15:00", datetime.now(UTC))
+    assert hooks.post(delivery).status_code == 200
+    stats = boto3.resource("dynamodb", endpoint_url=state["aws_endpoint"], region_name="eu-central-1",
+                           aws_access_key_id="local", aws_secret_access_key="local").Table("StatsTable")  # fmt: skip
+
+    def facts_of_every_lead():
+        leads = {
+            lead["lead_id"]: lead for lead in json.loads(leadflow(stack["cwd"], "leads", "--json").stdout)
+        }
+        items = stats.scan()["Items"]  # a test's look at a small table
+        facts = {f.lead_id: f for item in items for k, v in item.items() if k.startswith("L")
+                 for f in [LeadFact.from_json(v)]}  # fmt: skip
+        settled = (
+            leads
+            and set(facts) == set(leads)
+            and all(
+                facts[i].owner == lead["owner"] and facts[i].status == lead["status"]
+                for i, lead in leads.items()
+            )
+        )
+        return list(facts.values()) if settled else None
+
+    facts = wait_for(facts_of_every_lead)
+    tz = parse_business_config(Path(state["config"]).read_text(encoding="utf-8")).tz
+    kpi = json.loads(leadflow(stack["cwd"], "kpi", "--json").stdout)
+    assert json.loads(json.dumps(compute_kpis(facts, tz=tz))) == kpi
+
+
 def test_a_poison_message_lands_in_the_dlq_with_its_reason_and_can_be_redriven(stack):
     import boto3
 
