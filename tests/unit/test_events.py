@@ -138,3 +138,14 @@ def test_the_panel_sample_is_a_login_page_for_a_link_that_does_not_work(stack):
     event = sample("panel/login_page.json") | {"queryStringParameters": {"t": token}}
     page = invoke("panel", event)
     assert page["statusCode"] == 200 and "Войти" in page["body"]
+
+
+def test_the_panel_sample_stream_batch_keeps_the_lead_s_newest_fact(stack):
+    """events/panel/lead_changes.json: a lead made, then given to Olga — the panel's tally keeps its fact."""
+    answer = invoke("panel", sample("panel/lead_changes.json"))
+    assert answer == {"batchItemFailures": []}
+    day = datetime(2025, 3, 8).date()
+    (fact,) = stack.store.stats.between(day, day)
+    assert (fact.lead_id, fact.owner, fact.version, fact.campaign) == ("L-sample-1", "olga", 1, "spring")
+    assert invoke("panel", sample("panel/lead_changes.json")) == answer  # delivered twice: the same
+    assert stack.store.stats.between(day, day) == [fact]
