@@ -7,9 +7,8 @@ stats table as leads change (steps/tally.py) so the panel reads days, not every 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
 
 from leadflow.domain.models import Lead
 
@@ -37,16 +36,27 @@ class LeadFact:
     phone: str | None = None
 
     def to_json(self) -> str:
-        data = {k: v for k, v in asdict(self).items() if v is not None and v is not False}
-        data["received_at"] = self.received_at.isoformat()
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        """``[FORMAT, value, …]`` in field order, trailing empties left out: a day's thousand facts
+        stay small to store, to read and to parse."""
+        values = [getattr(self, name) for name in FIELDS]
+        values[RECEIVED_AT] = self.received_at.isoformat()
+        while values and values[-1] in (None, False):
+            values.pop()
+        return json.dumps([FORMAT, *values], ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> LeadFact:
-        data: dict[str, Any] = json.loads(text)
-        data["received_at"] = datetime.fromisoformat(data["received_at"])
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})  # a newer writer's extra fields: ignored
+        data = json.loads(text)
+        if not isinstance(data, list) or data[:1] != [FORMAT]:
+            raise ValueError("not a lead fact of this format")
+        values = data[1 : 1 + len(FIELDS)]  # a newer writer's extra fields: ignored
+        values[RECEIVED_AT] = datetime.fromisoformat(values[RECEIVED_AT])
+        return cls(*values)
+
+
+FIELDS = tuple(f.name for f in fields(LeadFact))
+RECEIVED_AT = FIELDS.index("received_at")
+FORMAT = 1
 
 
 def fact_of(lead: Lead) -> LeadFact:
@@ -74,13 +84,3 @@ def fact_of(lead: Lead) -> LeadFact:
         name=lead.contact.name,
         phone=lead.contact.phone,
     )
-
-
-def newest(facts: list[LeadFact]) -> dict[str, LeadFact]:
-    """Each lead's newest fact (by version; the later one on a tie, as a stream delivers them)."""
-    found: dict[str, LeadFact] = {}
-    for fact in facts:
-        known = found.get(fact.lead_id)
-        if known is None or fact.version >= known.version:
-            found[fact.lead_id] = fact
-    return found

@@ -16,6 +16,7 @@ from datetime import date
 from boto3.dynamodb.conditions import Key
 
 from leadflow.domain.facts import LeadFact
+from leadflow.observability import logger
 
 PK = "facts"
 SHARDS = 4
@@ -79,10 +80,18 @@ class StatsStore:
         condition = Key("pk").eq(PK) & Key("sk").between(f"{first.isoformat()}#", f"{last.isoformat()}#~")
         kwargs: dict = {"KeyConditionExpression": condition}
         found: list[LeadFact] = []
+        unreadable = 0
         while True:
             page = self.table.query(**kwargs)  # type: ignore[attr-defined]
             for item in page.get("Items", []):
-                found.extend(LeadFact.from_json(v) for k, v in item.items() if k.startswith(PREFIX))
+                for key, value in item.items():
+                    if key.startswith(PREFIX):
+                        try:
+                            found.append(LeadFact.from_json(value))
+                        except (ValueError, TypeError, IndexError):
+                            unreadable += 1  # another version's format: left out, never a broken page
             if "LastEvaluatedKey" not in page:
+                if unreadable:
+                    logger.warning("unreadable lead facts left out", extra={"facts": unreadable})
                 return found
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
