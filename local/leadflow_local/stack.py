@@ -645,10 +645,20 @@ class LocalStack:
             for source in spec.stream_sources:
                 arn = dynamodb.describe_table(TableName=source["table"])["Table"]["LatestStreamArn"]
                 invoke = functools.partial(self.invoke, spec.name)
+                failed = self._on_failure(source["on_failure"]) if source["on_failure"] else None
                 readers.append(
-                    StreamReader(streams, arn, source["batch_size"], invoke, REGION, source["table"])
+                    StreamReader(streams, arn, source["batch_size"], invoke, REGION, source["table"], failed)
                 )
         return readers
+
+    def _on_failure(self, queue: str) -> Callable[[dict], None]:
+        """A stream batch that kept failing: its coordinates to the on-failure queue, as Lambda sends them."""
+        sqs, url = self.emulator.client("sqs"), self.emulator.queue_urls[queue]
+
+        def send(record: dict) -> None:
+            sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
+
+        return send
 
     def _worker_base_env(self) -> dict[str, str]:
         """What every worker starts from: this process's environment now (secrets, endpoints, clock),

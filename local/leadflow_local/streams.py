@@ -4,7 +4,8 @@ hand Lambda-shaped batches to the function, and move on only past what succeeded
 A batch whose invocation reports ``batchItemFailures`` is retried from the first failed record
 (ReportBatchItemFailures); one whose invocation fails is retried whole. After MAX_ATTEMPTS the
 failing record (or batch) is skipped with a line on stderr — Lambda would hand its coordinates to
-the on-failure queue. moto's stream has one shard per table, as a small table's stream does.
+the on-failure destination (``on_failure``: Lambda's record of where in the stream the batch was).
+moto's stream has one shard per table, as a small table's stream does.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 MAX_ATTEMPTS = 3
@@ -44,8 +45,10 @@ def stream_event(records: list[dict], stream_arn: str, region: str) -> dict:
 
 class StreamReader:
     def __init__(self, streams: Any, stream_arn: str, batch_size: int, invoke: Callable[[dict], Any],
-                 region: str, name: str = "stream"):  # fmt: skip
+                 region: str, name: str = "stream", on_failure: Callable[[dict], Any] | None = None):  # fmt: skip
         self.streams, self.stream_arn, self.batch_size, self.invoke = streams, stream_arn, batch_size, invoke
+        self.on_failure = on_failure
+        self.shard_id = ""
         self.region, self.name = region, name
         self.after: str | None = None  # the last sequence number done
         self.attempts = 0
@@ -57,7 +60,8 @@ class StreamReader:
         shards = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
         if not shards:
             return []
-        kwargs: dict = {"StreamArn": self.stream_arn, "ShardId": shards[0]["ShardId"]}
+        self.shard_id = shards[0]["ShardId"]
+        kwargs: dict = {"StreamArn": self.stream_arn, "ShardId": self.shard_id}
         if self.after is None:
             kwargs["ShardIteratorType"] = "TRIM_HORIZON"
         else:
@@ -93,8 +97,22 @@ class StreamReader:
             if self.attempts >= MAX_ATTEMPTS:
                 print(f"leadflow up: {self.name} stream record {first} skipped after {MAX_ATTEMPTS} attempts",
                       file=sys.stderr, flush=True)  # fmt: skip
+                if self.on_failure:
+                    self.on_failure(self._failure_record(records[at:], MAX_ATTEMPTS))
                 self.after, self.attempts = first, 0
             return len(records)
+
+    def _failure_record(self, records: list[dict], attempts: int) -> dict:
+        """What Lambda sends an on-failure destination for a stream batch: where it was, not the data."""
+        return {
+            "requestContext": {"condition": "RetryAttemptsExhausted", "approximateInvokeCount": attempts},
+            "DDBStreamBatchInfo": {
+                "shardId": self.shard_id, "streamArn": self.stream_arn, "batchSize": len(records),
+                "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
+                "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
+            },
+            "timestamp": datetime.now(UTC).isoformat(), "version": "1.0",
+        }  # fmt: skip
 
     def drain(self, max_batches: int = 100_000) -> int:
         """Deliver until caught up (the tests' way to wait for the stream); records handed over."""

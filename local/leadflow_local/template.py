@@ -99,7 +99,9 @@ class Template:
                     )
                 elif event["Type"] == "DynamoDB":
                     table = p["Stream"]["Fn::GetAtt"][0]
-                    spec.stream_sources.append({"table": table, "batch_size": p.get("BatchSize", 100)})
+                    failure = p.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+                    spec.stream_sources.append({"table": table, "batch_size": p.get("BatchSize", 100),
+                                                "on_failure": failure["Fn::GetAtt"][0] if failure else None})  # fmt: skip
                 elif event["Type"] in ("Schedule", "ScheduleV2"):
                     spec.schedules.append(p["Schedule"] if "Schedule" in p else p["ScheduleExpression"])
             specs[name] = spec
