@@ -38,6 +38,7 @@ KNOWN: frozenset[str] = frozenset(
         "route.after_card_sent",
         "escalate.after_send",
         "remind.after_send",
+        "tally.after_write",
         "workspace.after_action",
     }
 )

@@ -19,6 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
+from leadflow import failpoints
 from leadflow.adapters.store._dynamo import plain
 from leadflow.adapters.store.leads import LeadStore
 from leadflow.adapters.store.stats import StatsStore, shard_of
@@ -108,6 +109,7 @@ class Tally:
             gone = [c.lead_id for c in last.values() if c.fact is None]
             try:
                 self.stats.write(day, shard, facts, gone)
+                failpoints.hit("tally.after_write")  # one day written, the next not: the retry writes both
             except (ClientError, BotoCoreError) as exc:
                 logger.warning("tally: could not write a day's facts",
                                extra={"day": day.isoformat(), "error": type(exc).__name__})  # fmt: skip
