@@ -206,8 +206,9 @@ resource "aws_dynamodb_table" "bookings" {
 
 resource "aws_dynamodb_table" "stats" {
   # lead facts by day for the panel (store/stats.py). On AWS the leads table's stream keeps them;
-  # here no trigger feeds them yet (a YDB changefeed is not wired up), so the panel reads the leads
-  # themselves on Yandex (wiring.panel_step) and `leadflow stats-rebuild` can fill this table.
+  # here no trigger feeds them yet (a YDB changefeed is not wired up), so the panel counts the
+  # leads themselves on Yandex (wiring.panel_step) and this table stays empty: nothing would
+  # keep facts written here in step with the leads (an erased client's name, say).
   name         = "${var.business}/stats"
   billing_mode = "PAY_PER_REQUEST"
   hash_key     = "pk"
