@@ -82,3 +82,14 @@ def test_the_list_filters_and_the_specialists_view_come_from_the_facts(panel_aws
     vera = login(panel_aws, "vera")
     whatsapp = call("GET", "/panel/leads", query="period=7&channel=whatsapp", cookie=vera)["body"]
     assert set(re.findall(r'href="/panel/leads/(S\d+)"', whatsapp)) == {f"S{n:04d}" for n in range(1, 30, 2)}
+
+
+def test_on_yandex_where_no_stream_keeps_facts_the_pages_count_the_leads(panel_aws, monkeypatch):
+    monkeypatch.setenv("LEADFLOW_PLATFORM", "yandex")
+    wiring.reset()
+    cookie = login(panel_aws, "vera")
+    seed(panel_aws, 12, days=7)
+    page, seen = requests_of("/panel/summary", "period=7", cookie)
+    assert re.search(r'id="kpi-leads">12<', page["body"])
+    assert ("Query", "StatsTable", None) not in seen
+    assert seen[("Query", "LeadsTable", "by_day")] == 9  # a day each, one more each side
