@@ -4,7 +4,8 @@ table's DynamoDB stream — no write on the hot path (ingest, score, route pay n
 A batch's records are grouped by the lead's UTC day and shard; each group is ONE UpdateItem that
 SETs the newest image's fact of every lead in it (REMOVE for a deleted lead). Writing the latest
 image is idempotent, so a redelivered or retried batch changes nothing; a stream keeps one item's
-records in order, and within a batch the highest ``version`` wins. A record that cannot be read,
+records in order, and within a batch the highest ``version`` wins. A change that leaves the fact as
+it was (a message folded in, a card sent, a reminder noted: most of a lead's writes) writes nothing. A record that cannot be read,
 or a group whose write fails, is reported by its sequence number (ReportBatchItemFailures): Lambda
 retries from there (BisectBatchOnFunctionError narrows it down) and after MaximumRetryAttempts
 hands the batch's coordinates to the on-failure queue; `leadflow stats-rebuild` mends the days."""
@@ -12,7 +13,7 @@ hands the batch's coordinates to the on-failure queue; `leadflow stats-rebuild` 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -39,6 +40,7 @@ class Change:
     day: date
     lead_id: str
     fact: LeadFact | None  # None: the lead is gone
+    unchanged: bool = False  # a change of what no number or list row shows (a message, a timer): no write
 
 
 class BadRecord(ValueError):
@@ -65,7 +67,12 @@ def read_change(record: dict) -> Change:
         image = _image(data["NewImage"])
         lead = Lead.model_validate(image)
         day = date.fromisoformat(image["day"]) if "day" in image else lead.received_at.date()
-        return Change(sequence, day, lead.lead_id, fact_of(lead))
+        fact = fact_of(lead)
+        if record.get("eventName") == "MODIFY" and data.get("OldImage"):
+            before = fact_of(Lead.model_validate(_image(data["OldImage"])))
+            if replace(before, version=fact.version) == fact:
+                return Change(sequence, day, lead.lead_id, fact, unchanged=True)
+        return Change(sequence, day, lead.lead_id, fact)
     except BadRecord:
         raise
     except (KeyError, TypeError, ValueError, ValidationError) as exc:
@@ -93,7 +100,8 @@ class Tally:
                 break  # everything from here is retried: nothing after it is written out of order
         groups: dict[tuple[date, int], list[Change]] = defaultdict(list)
         for change in changes:
-            groups[(change.day, shard_of(change.lead_id))].append(change)
+            if not change.unchanged:
+                groups[(change.day, shard_of(change.lead_id))].append(change)
         for (day, shard), group in groups.items():
             last: dict[str, Change] = {}
             for change in group:  # in stream order: a later image of a lead replaces an earlier one

@@ -173,3 +173,22 @@ def test_numbers_from_stored_facts_equal_numbers_from_the_leads(aws, seed):
     facts = aws.store.stats.between((DAY - timedelta(days=10)).date(), DAY.date())
     assert len(facts) == len(leads)
     assert compute_kpis(facts, tz=KRASNOYARSK) == compute_kpis(leads, tz=KRASNOYARSK)
+
+
+def test_a_change_no_number_shows_writes_nothing(aws):
+    aws.store.leads.create(lead("L1", received_at=DAY))
+    aws.deliver_streams()
+    aws.store.leads.change(
+        "L1", lambda x: x.model_copy(update={"recent_texts": ["ещё вопрос"], "card": "1:2"})
+    )
+    writes = []
+    events = wiring.dynamodb().meta.client.meta.events
+    events.register("before-call.dynamodb.UpdateItem", lambda **kw: writes.append(1), unique_id="count")
+    try:
+        assert aws.deliver_streams() == 1
+    finally:
+        events.unregister("before-call.dynamodb.UpdateItem", unique_id="count")
+    assert writes == []
+    aws.store.leads.change("L1", lambda x: lifecycle.assign(x, "anna", "rule", DAY))  # this one shows
+    aws.deliver_streams()
+    assert facts_of_day(aws, DAY.date())["L1"].owner == "anna"
