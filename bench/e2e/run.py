@@ -260,6 +260,14 @@ def usage(meter: Meter, n: int, api_requests: int) -> dict:
             }
             for f in functions
         },
+        # The panel function's stream consumer (steps/tally.py) keeps the lead facts off the hot path;
+        # locally each batch goes as soon as records wait (no 5 s batching window): an upper bound.
+        "dynamodb_tally_per_lead": sum(
+            count
+            for (caller, op, table), count in meter.tables.items()
+            if caller == "panel" and table == "StatsTable"
+        )
+        / n,
     }
 
 
@@ -287,6 +295,8 @@ def report(result: dict, cmd: str) -> None:
         if ops:
             print(f"e2e: DynamoDB per lead in {name} {sum(ops.values()):.2f}: "
                   + ", ".join(f"{op} {n:.2f}" for op, n in ops.items()))  # fmt: skip
+    print(f"e2e: DynamoDB per lead in the panel's tally (stream consumer, not in the figure above) "
+          f"{result['dynamodb_tally_per_lead']:.2f} UpdateItem   [{cmd}]")  # fmt: skip
     fires = result["schedule_fires"]
     print(f"e2e: schedule fires during the run: escalate {fires['escalate']}, remind {fires['remind']}; "
           f"empty SQS long-poll receives {result['empty_receives']} (fixed cost, not per lead)")  # fmt: skip
