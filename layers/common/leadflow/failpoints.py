@@ -39,6 +39,7 @@ KNOWN: frozenset[str] = frozenset(
         "escalate.after_send",
         "remind.after_send",
         "workspace.after_action",
+        "booking.after_book",
     }
 )
 ACTIONS = frozenset({"crash"})

@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 from datetime import date, datetime, timedelta
 
-from leadflow import clock
+from leadflow import clock, failpoints
 from leadflow.adapters.booking import BookingSystem, BookingUnavailable, SlotTaken
 from leadflow.adapters.messenger import Messenger
 from leadflow.adapters.store import Store
@@ -92,6 +92,7 @@ class Bookings:
             near = (chosen.start.astimezone(self.business.tz).date(), f"{chosen.start:%H:%M}")
             lead, again = self.offer(lead, now, today, unsaved=unsaved, near=near, besides=chosen)
             return lead, f"{texts.slot_taken} {again}"
+        failpoints.hit("booking.after_book")  # booked in the calendar, not yet on the lead
         self.system.release([s for s in offered if s != chosen], lead.lead_id, keep=chosen)
         change = lambda current: lifecycle.book_slot(current, chosen.start, chosen.master, booked.ref, now)  # noqa: E731
         if unsaved:
