@@ -144,6 +144,8 @@ def book(lead: Lead, appointment_at: datetime, staff_id: str | None, at: datetim
         return None
     if lead.status in CLOSED_STATUSES:
         return None
+    if lead.appointment_at is not None and lead.appointment_at != appointment_at:
+        lead.calendar_sequence += 1  # a move: a calendar that imported the visit updates it
     lead.appointment_at = appointment_at
     lead.status = S.booked
     lead.accepted_at = lead.accepted_at or at

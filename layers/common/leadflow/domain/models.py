@@ -315,6 +315,9 @@ class Lead(_Model):
         default=None,
         description="the booking's «добавить в календарь» link: /ics/<token>.ics (kept on a move)",
     )
+    calendar_sequence: int = Field(
+        default=0, description="the .ics event's SEQUENCE (RFC 5545): bumped on each move of the visit"
+    )
     language: Literal["ru", "en"] = Field(default="ru", description="the language the client writes in")
     question: str | None = Field(
         default=None, description="a question the assistant could not answer: a person answers it"

@@ -265,7 +265,7 @@ class Panel:
 
     def _calendar(self, request: Request) -> Response:
         """GET /ics/<token>.ics: the booking as an iCalendar file, for the client (no login: the
-        token is the key). 404 for an unknown or expired link and for a cancelled visit."""
+        token is the key). 404 for an unknown or expired link; a cancelled visit answers a CANCEL event."""
         match = CALENDAR_PATH.fullmatch(request.path)
         if request.method not in ("GET", "HEAD") or match is None:
             return NOT_A_CALENDAR
