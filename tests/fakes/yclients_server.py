@@ -33,6 +33,7 @@ class Record:
     fullname: str = ""
     api_id: str | None = None
     deleted: bool = False
+    attendance: int = 0  # 2 confirmed, 1 came, 0 expected, -1 did not come
 
     @property
     def end(self) -> datetime:
@@ -261,7 +262,7 @@ def record_json(record: Record, company_id: int, staff: dict[int, str]) -> dict:
         "client": {"id": 1, "name": record.fullname, "phone": "+" + record.phone if record.phone else ""},
         "date": f"{record.start:%Y-%m-%d %H:%M:%S}", "datetime": record.start.isoformat(),
         "create_date": f"{record.start:%Y-%m-%dT%H:%M:%S%z}", "seance_length": record.minutes * 60,
-        "length": record.minutes * 60, "attendance": 0, "visit_attendance": 0, "confirmed": 1,
+        "length": record.minutes * 60, "attendance": record.attendance, "visit_attendance": record.attendance, "confirmed": 1,
         "deleted": record.deleted, "api_id": record.api_id or "", "online": True,
     }  # fmt: skip
 

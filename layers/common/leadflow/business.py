@@ -294,6 +294,9 @@ class Templates(_Section):
     booked_address: str = "Адрес: {address}."
     booked_payment: str = "Предоплата: {url}"
     booked_calendar: str = "Добавить в календарь: {url}"
+    booking_cancelled: str = (
+        "Ваша запись на {service} {when} отменена. Если захотите прийти в другое время — напишите, подберём."
+    )
 
 
 def _slots(text: str) -> set[str]:
@@ -374,6 +377,9 @@ class EnglishTemplates(Templates):
     booked_address: str = "Address: {address}."
     booked_payment: str = "Prepayment: {url}"
     booked_calendar: str = "Add to calendar: {url}"
+    booking_cancelled: str = (
+        "Your booking for {service} {when} has been cancelled. If you want another time, just write here."
+    )
 
 
 class Messages(Templates):

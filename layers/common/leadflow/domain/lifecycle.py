@@ -176,6 +176,30 @@ def book_slot(
     return booked
 
 
+def book_from_crm(
+    lead: Lead, appointment_at: datetime, master: str | None, ref: str | None, at: datetime
+) -> Lead | None:
+    """A visit time a manager set (or moved) in the CRM's booking field, with whose calendar it takes."""
+    if lead.status in CLOSED_STATUSES:
+        return None
+    if (
+        lead.appointment_at == appointment_at
+        and lead.status in BOOKED
+        and lead.booked_in_crm
+        and (master is None or lead.booked_master == master)
+        and (ref is None or lead.booking_ref == ref)
+    ):
+        return None
+    booked = book(lead, appointment_at, None, at) or lead
+    booked.booked_in_crm = True
+    if master is not None:
+        booked.booked_master = master
+    if ref is not None:
+        booked.booking_ref = ref
+    booked.offered = []
+    return booked
+
+
 def confirm(lead: Lead) -> Lead | None:
     return _move(lead, S.confirmed) if lead.status in BOOKED else None
 

@@ -315,6 +315,9 @@ class Lead(_Model):
         default=None,
         description="the booking's «добавить в календарь» link: /ics/<token>.ics (kept on a move)",
     )
+    booked_in_crm: bool = Field(
+        default=False, description="the visit's time came from the CRM's booking field (clearing it cancels)"
+    )
     calendar_sequence: int = Field(
         default=0, description="the .ics event's SEQUENCE (RFC 5545): bumped on each move of the visit"
     )

@@ -60,6 +60,9 @@ class LeadChanges:
             self.store.contacts.count_visit(lead.contact_id, lead.lead_id)
         for kind in TIMERS_ENDED_BY_CLOSE:
             self.store.timers.cancel(f"{kind}#{lead.lead_id}")
+        if lead.status in (LeadStatus.cancelled, LeadStatus.lost):
+            for hours in self.business.reminders.before_appointment_h:  # no reminder of a visit that is off
+                self.store.timers.cancel(f"appt#{lead.lead_id}#{hours}")
 
     # ------------------------------------------------------------------ the lead's timers
     def schedule_sla(self, lead: Lead, now: datetime) -> None:
