@@ -200,6 +200,16 @@ def book_from_crm(
     return booked
 
 
+def mark_paid(lead: Lead, payment_id: str, amount: str | None, at: datetime) -> Lead | None:
+    """The prepayment came (the provider said so): once — the same payment again changes nothing."""
+    if lead.payment_id == payment_id and lead.paid_at is not None:
+        return None
+    lead.payment_id = payment_id
+    lead.paid_amount = amount
+    lead.paid_at = at
+    return lead
+
+
 def confirm(lead: Lead) -> Lead | None:
     return _move(lead, S.confirmed) if lead.status in BOOKED else None
 

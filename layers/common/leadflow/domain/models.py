@@ -214,7 +214,9 @@ class CrmEvent(_Model):
     schema_version: Literal[1] = 1
     event_id: str
     event: str
-    entity: Literal["lead", "deal", "contact", "activity", "record"] = "lead"  # record: YCLIENTS
+    entity: Literal["lead", "deal", "contact", "activity", "record", "payment"] = (
+        "lead"  # record: YCLIENTS; payment: ЮKassa
+    )
     crm_id: str
     received_at: AwareDatetime
 
@@ -317,6 +319,11 @@ class Lead(_Model):
     )
     booked_in_crm: bool = Field(
         default=False, description="the visit's time came from the CRM's booking field (clearing it cancels)"
+    )
+    paid_at: datetime | None = Field(default=None, description="when the prepayment was confirmed")
+    payment_id: str | None = Field(default=None, description="the prepayment's id at the payment provider")
+    paid_amount: str | None = Field(
+        default=None, description="what was paid, as the provider says: «4500.00 RUB»"
     )
     calendar_sequence: int = Field(
         default=0, description="the .ics event's SEQUENCE (RFC 5545): bumped on each move of the visit"

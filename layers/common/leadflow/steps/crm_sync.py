@@ -9,6 +9,7 @@ from datetime import datetime
 from leadflow import clock
 from leadflow.adapters.booking.yclients import record_time
 from leadflow.adapters.crm import Crm
+from leadflow.adapters.payments import YookassaPayments
 from leadflow.adapters.store import Store
 from leadflow.business import BusinessConfig
 from leadflow.domain import lifecycle
@@ -20,17 +21,28 @@ from leadflow.steps.leads import LeadChanges
 
 
 class CrmSync:
-    def __init__(self, store: Store, crm: Crm, business: BusinessConfig, bookings: Bookings | None = None):
+    def __init__(
+        self, store: Store, crm: Crm, business: BusinessConfig, bookings: Bookings | None = None,
+        payments: YookassaPayments | None = None,
+    ):  # fmt: skip
         self.store = store
         self.crm = crm
         self.business = business
         self.leads = LeadChanges(store, business)
         self.bookings = bookings
+        self.payments = payments
 
-    def apply(self, event: CrmEvent) -> None:
+    def apply(self, event: CrmEvent) -> Lead | None:
+        """Apply the event; the lead whose card must be redrawn for it (a payment), else None."""
+        if event.event.startswith("PAYMENT_SUCCEEDED:"):
+            return self._payment(event)
         if event.event.startswith("YCLIENTS_RECORD_"):
             self._yclients_record(event)
-            return
+            return None
+        self._crm_record(event)
+        return None
+
+    def _crm_record(self, event: CrmEvent) -> None:
         lead = self.store.leads.by_crm_id(event.crm_id)
         if lead is None:
             logger.info("crm event for a record we do not track", extra={"event": event.event})
@@ -97,6 +109,35 @@ class CrmSync:
             self.bookings.confirm_to_client(result.lead)
         logger.info("booking read from the crm", extra={"lead_id": lead.lead_id})
         return result.lead
+
+    def _payment(self, event: CrmEvent) -> Lead | None:
+        """A ЮKassa notification that the prepayment went through: believed only as far as the
+        ЮKassa API confirms it (status succeeded, the same lead in its metadata) when the shop's
+        credentials are set; else on the sender's address alone, checked by ingest."""
+        _, _, lead_id = event.event.partition(":")
+        lead = self.store.leads.get(lead_id)
+        if lead is None:
+            logger.info("payment for a lead we do not have", extra={"payment": event.crm_id})
+            return None
+        amount: str | None = None
+        if self.payments is not None:
+            payment = self.payments.payment(event.crm_id)
+            if payment is None or payment.status != "succeeded" or payment.lead_id != lead.lead_id:
+                logger.warning(
+                    "payment notification not confirmed by ЮKassa",
+                    extra={"lead_id": lead.lead_id, "status": payment.status if payment else "unknown"},
+                )
+                return None
+            if payment.amount is not None:
+                amount = f"{payment.amount:.2f} {payment.currency or 'RUB'}"
+        now = clock.now()
+        result = self.leads.apply(
+            lead.lead_id, lambda current: lifecycle.mark_paid(current, event.crm_id, amount, now), known=lead
+        )
+        if result is None:
+            return None
+        logger.info("prepayment received", extra={"lead_id": lead.lead_id, "new": result.changed})
+        return result.lead  # redrawn on a repeat too: the card edit is keyed, a retry repeats it harmlessly
 
     def _cleared_in_crm(self, lead: Lead, now: datetime) -> Lead | None:
         """The booking field emptied on a visit that came from it: the visit is cancelled (a visit the

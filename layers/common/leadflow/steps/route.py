@@ -101,7 +101,9 @@ class RouteStep:
             if isinstance(message, StaffEvent):
                 self.workspace.handle(message)
             elif isinstance(message, CrmEvent):
-                self.crm_sync.apply(message)
+                redraw = self.crm_sync.apply(message)
+                if redraw is not None:
+                    self.cards.refresh(redraw, f"{message.entity or 'crm'}:{message.event_id}")
             elif isinstance(message, DeliveryReport):
                 self.sms_reports.apply(message)
             else:
