@@ -178,7 +178,13 @@ class YclientsBooking:
         try:
             self._check(slot)
         except SlotTaken:
-            own = self._own_record(slot, lead)
+            try:
+                own = self._own_record(slot, lead)
+            except BookingUnavailable as exc:
+                if exc.retryable:
+                    raise  # the queue tries again: better later than a wrong «заняли»
+                log.warning("yclients: own record not looked up (%s)", exc)
+                own = None
             if own is None:
                 raise
             log.info("yclients: the lead's own record adopted")
