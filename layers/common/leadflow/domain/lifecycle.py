@@ -179,7 +179,8 @@ def book_slot(
 def book_from_crm(
     lead: Lead, appointment_at: datetime, master: str | None, ref: str | None, at: datetime
 ) -> Lead | None:
-    """A visit time a manager set (or moved) in the CRM's booking field, with whose calendar it takes."""
+    """A visit time a manager set (or moved) in the CRM's booking field, with whose calendar it takes;
+    ``ref`` None keeps the calendar's ref, "" clears it (the time could not be taken)."""
     if lead.status in CLOSED_STATUSES:
         return None
     if (
@@ -187,7 +188,7 @@ def book_from_crm(
         and lead.status in BOOKED
         and lead.booked_in_crm
         and (master is None or lead.booked_master == master)
-        and (ref is None or lead.booking_ref == ref)
+        and (ref is None or lead.booking_ref == (ref or None))
     ):
         return None
     booked = book(lead, appointment_at, None, at) or lead
@@ -195,7 +196,7 @@ def book_from_crm(
     if master is not None:
         booked.booked_master = master
     if ref is not None:
-        booked.booking_ref = ref
+        booked.booking_ref = ref or None  # "": the calendar holds no time for it
     booked.offered = []
     return booked
 

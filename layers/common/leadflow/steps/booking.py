@@ -208,8 +208,9 @@ class Bookings:
     def take_crm_time(self, lead: Lead, at: datetime, master: str, now: datetime) -> str | None:
         """A visit booked in the CRM takes the master's time in the built-in calendar, so the bot
         does not offer it (a move gives the old time back). The calendar's ref of the visit; None
-        when there is nothing to take (no built-in calendar) or it could not be taken — the CRM
-        is the truth then, and the owner is told about a clash."""
+        when there is nothing to take (no built-in calendar or no such master); "" when the time is
+        another client's — the CRM is the truth then: the owner is told about the clash and a time
+        this visit held before is given back."""
         if self.system is None or self.system.name != "builtin":
             return None  # YCLIENTS keeps its own calendar; records made there come by webhook
         if self.business.staff_member(master) is None:
@@ -227,7 +228,9 @@ class Bookings:
                 f"В CRM запись на {local:%d.%m %H:%M}, мастер — {name}, но в календаре бота это время "
                 f"уже занято другим клиентом. Проверьте запись ({lead.lead_id}).",
             )  # fmt: skip
-            return None
+            if lead.booking_ref:
+                self.system.cancel(lead)  # moved onto a taken time: the old one is free all the same
+            return ""
         except BookingUnavailable as exc:
             logger.warning(
                 "crm booking not taken in the calendar", extra={"lead_id": lead.lead_id, "error": str(exc)}

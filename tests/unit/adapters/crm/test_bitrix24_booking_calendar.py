@@ -149,3 +149,26 @@ def test_a_booked_lead_moved_to_a_lost_stage_is_cancelled_to_the_client_once(crm
     assert stack.store.leads.get(lead.lead_id).status == "lost"
     assert len(_cancel_messages(stack, lead.lead_id)) == 1
     assert _reminders(stack, lead.lead_id) == [] and "14:00" in _free("olga")
+
+
+def test_a_bitrix24_time_another_client_holds_is_kept_and_the_owner_told(crm) -> None:
+    portal, stack, lead = crm
+    _set(portal, lead.crm_id, **{FIELD: "2026-12-05T12:00:00+03:00", "ASSIGNED_BY_ID": 7})
+    _crm_event(lead.crm_id)
+    assert "12:00" not in _free("olga")
+    # another client books Ольга at 14:00 through the bot
+    other = client_writes(stack.store, "Хочу на окрашивание в субботу в 14:00 к Ольге", chat="6001")
+    client_writes(stack.store, "давайте в 14:00", chat="6001")
+    other = stack.store.leads.get(other.lead_id)
+    assert other.booked_master == "olga" and other.appointment_at == datetime(2026, 12, 5, 14, 0, tzinfo=MSK)
+
+    # When the manager moves our client onto Ольга's 14:00 in Bitrix24
+    _set(portal, lead.crm_id, **{FIELD: "2026-12-05T14:00:00+03:00"})
+    _crm_event(lead.crm_id)
+
+    # Then the CRM's time stands, the owner hears of the clash, 12:00 is free, 14:00 stays the other's
+    moved = stack.store.leads.get(lead.lead_id)
+    assert moved.appointment_at == datetime(2026, 12, 5, 14, 0, tzinfo=MSK) and moved.booking_ref is None
+    notes = [m["text"] for m in stack.store.conversation.outbound(lead.lead_id) if m["kind"] == "owner_note"]
+    assert any("уже занято другим клиентом" in n for n in notes)
+    assert "12:00" in _free("olga") and "14:00" not in _free("olga")
