@@ -298,6 +298,22 @@ def test_deactivating_a_member_ends_their_sessions_and_hands_their_leads_on(pane
     assert panel_aws.store.staff.state(["anna"])["anna"].open_leads == 0
 
 
+def test_deactivating_keeps_the_owners_comments_and_every_other_line(panel_aws):
+    commented = CONFIG.replace("staff:\n", "staff:  # кто работает\n  # Анна — новенькая, до мая\n", 1)
+    panel_aws.push_config(commented)
+    wiring.reset()
+    owner = login(panel_aws, "vera")
+    token = csrf_of(call("GET", "/panel/staff", cookie=owner))
+    assert (
+        call("POST", "/panel/staff/anna/deactivate", form={"csrf": token}, cookie=owner)["statusCode"] == 303
+    )
+    stored_text = panel_aws.store.config.yaml_text()
+    before, after = commented.splitlines(), stored_text.splitlines()
+    changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    assert len(changed) == 1 and "id: anna" in changed[0][1] and changed[0][1].endswith("active: false}")
+    assert "  # Анна — новенькая, до мая" in after and "staff:  # кто работает" in after
+
+
 def test_only_the_owner_may_deactivate(panel_aws):
     elena = login(panel_aws, "elena")
     token = csrf_of(call("GET", "/panel/staff", cookie=elena))

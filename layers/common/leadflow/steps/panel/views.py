@@ -582,16 +582,10 @@ class Panel:
     def deactivate(self, staff_id: str, who: str = "panel") -> int:
         """The member stops getting leads (the stored config says so), their panel sessions end,
         and their open leads go to others by the rules. Returns how many leads were handed on."""
-        import yaml
-
         from leadflow.business import parse_business_config
+        from leadflow.config_yaml import set_staff_active
 
-        text = self.store.config.yaml_text()
-        data = yaml.safe_load(text) or {}
-        for entry in data.get("staff") or []:
-            if isinstance(entry, dict) and entry.get("id") == staff_id:
-                entry["active"] = False
-        new_text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+        new_text = set_staff_active(self.store.config.yaml_text(), staff_id, False)  # comments kept
         self.business = parse_business_config(new_text, source="panel")
         self.store.config.put(new_text, who=who)
         self.leads = LeadChanges(self.store, self.business)
