@@ -363,6 +363,10 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     print(
         f"off hours, called back at opening: {report['night_callback']['now']} → {report['night_callback']['draft']}"
     )
+    breach = report["sla_breach"]
+    # Definition: leadflow.domain.whatif (the owner's first shift moment is past the SLA, or over capacity).
+    print(f"would breach the SLA: {breach['now']} → {breach['draft']}"
+          + (f" ({', '.join(breach['draft_leads'][:10])})" if breach["draft_leads"] else ""))  # fmt: skip
     return 0
 
 

@@ -454,6 +454,7 @@ def test_what_if_replays_the_last_days_under_the_draft_then_save_and_restore(pan
     assert re.search(r'id="replay-changed">2<', body)
     assert re.search(r"<td>Катя</td><td>2</td><td><b>0</b></td>", body)
     assert re.search(r"<td>Анна</td><td>2</td><td><b>4</b></td>", body)
+    assert re.search(r'Нарушили бы SLA: 0 → <b id="replay-breach">0<', body)  # Anna is on shift for all four
     assert wiring.business().staff_member("katya").active  # nothing saved by a what-if
 
     saved = call("POST", "/panel/rules", cookie=cookie, form={"csrf": token, "yaml": draft, "action": "save"})
