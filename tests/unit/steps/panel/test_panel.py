@@ -314,6 +314,40 @@ def test_deactivating_keeps_the_owners_comments_and_every_other_line(panel_aws):
     assert "  # Анна — новенькая, до мая" in after and "staff:  # кто работает" in after
 
 
+def test_an_invite_is_a_t_me_link_with_its_qr_code_when_the_bot_is_named(panel_aws, monkeypatch):
+    import segno
+
+    monkeypatch.setenv("TELEGRAM_BOT_USERNAME", "@lime_salon_bot")
+    wiring.reset()
+    owner = login(panel_aws, "vera")
+    token = csrf_of(call("GET", "/panel/staff", cookie=owner))
+    answer = call("POST", "/panel/staff/anna/invite", form={"csrf": token}, cookie=owner)
+    assert answer["statusCode"] == 303
+    page = call("GET", "/panel/staff", query=answer["headers"]["Location"].split("?", 1)[1], cookie=owner)[
+        "body"
+    ]
+    link = re.search(r'href="(https://t\.me/lime_salon_bot\?start=inv-([A-Za-z0-9]+))"', page)
+    assert link and "Приглашение для Анна" in page
+    assert panel_aws.store.staff.redeem_invite(link.group(2), clock.wall_now()) == "anna"  # the stored invite
+    qr = re.search(r'<div class="qr"[^>]*>(<svg.*?</svg>)</div>', page, re.S).group(1)
+    # The code drawn is the QR of exactly that link (and not, say, of the bare command).
+    assert qr == segno.make(link.group(1), error="m").svg_inline(scale=4, border=2, dark="#111", light="#fff")
+
+
+def test_without_the_bots_name_the_invite_is_a_command_and_says_what_to_set(panel_aws):
+    owner = login(panel_aws, "vera")
+    token = csrf_of(call("GET", "/panel/staff", cookie=owner))
+    answer = call("POST", "/panel/staff/anna/invite", form={"csrf": token}, cookie=owner)
+    page = call("GET", "/panel/staff", query=answer["headers"]["Location"].split("?", 1)[1], cookie=owner)[
+        "body"
+    ]
+    assert re.search(r"отправит боту <b>/start inv-[A-Za-z0-9]+</b>", page)
+    assert "TELEGRAM_BOT_USERNAME" in page and "<svg" not in page
+    # A forged invite parameter is neither shown nor drawn.
+    forged = call("GET", "/panel/staff", query="invite=%3Cscript%3E&for=anna", cookie=owner)["body"]
+    assert "<script>" not in forged and 'id="invite"' not in forged
+
+
 def test_only_the_owner_may_deactivate(panel_aws):
     elena = login(panel_aws, "elena")
     token = csrf_of(call("GET", "/panel/staff", cookie=elena))

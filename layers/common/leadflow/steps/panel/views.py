@@ -34,6 +34,7 @@ from leadflow.domain.panel import (
     ROLE_LABEL,
     bar_chart,
     heat_map,
+    invite_qr_svg,
     manages_staff,
     sees_lead,
     sees_problems,
@@ -75,6 +76,7 @@ class Forbidden(Exception):
     pass
 
 
+INVITE_CODE = re.compile(r"[A-Za-z0-9]{8,32}")
 CALENDAR_PATH = re.compile(r"/ics/([A-Za-z0-9_-]{16,64})\.ics")
 NOT_A_CALENDAR = Response(404, "not found", "text/plain; charset=utf-8")
 
@@ -114,6 +116,7 @@ class Panel:
         crm: Crm,
         dead_letters: DeadLetters | None,
         public_base_url: str | None = None,
+        bot_username: str | None = None,
     ):
         self.store = store
         self.business = business
@@ -121,6 +124,7 @@ class Panel:
         self.crm = crm
         self.dead_letters = dead_letters
         self.public_base_url = public_base_url
+        self.bot_username = (bot_username or "").strip().lstrip("@") or None
         self.leads = LeadChanges(store, business)
         self.cards = Cards(store, messenger, business)
 
@@ -536,9 +540,16 @@ class Panel:
                 "off": state.is_off(now),
                 "off_until": _local(state.off_until, self.business.tz) if state.off_until else "",
             })  # fmt: skip
+        invite = None
+        code = request.arg("invite")
+        if INVITE_CODE.fullmatch(code):
+            link = f"https://t.me/{self.bot_username}?start=inv-{code}" if self.bot_username else None
+            invite = {"command": f"/start inv-{code}", "link": link,
+                      "qr": Markup(invite_qr_svg(link)) if link else None}  # noqa: S704 - drawn here from our own URL  # fmt: skip
+        invited = self.business.staff_member(request.arg("for"))
         return self._render(
             viewer, "staff.html", title="Сотрудники", rows=rows, manages=manages_staff(viewer.member),
-            invite=request.arg("invite"), invited=request.arg("for"), done=request.arg("done"),
+            invite=invite, invited=invited.name if invited else "", done=request.arg("done"),
         )  # fmt: skip
 
     def _invite(self, viewer: Viewer, staff_id: str) -> Response:
@@ -552,7 +563,7 @@ class Panel:
 
         code = secrets.token_urlsafe(12).replace("-", "").replace("_", "")[:16]
         self.store.staff.add_invite(code, staff_id, clock.wall_now() + timedelta(days=7))
-        return redirect("/panel/staff?" + urlencode({"invite": f"/start inv-{code}", "for": staff_id}))
+        return redirect("/panel/staff?" + urlencode({"invite": code, "for": staff_id}))
 
     def _day_off(self, viewer: Viewer, staff_id: str, off: bool) -> Response:
         """«Выходной»: no new leads for the member until the end of the business's today."""
