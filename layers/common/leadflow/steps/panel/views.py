@@ -47,6 +47,7 @@ from leadflow.observability import logger
 from leadflow.steps.cards import Cards
 from leadflow.steps.leads import LeadChanges
 from leadflow.steps.panel.auth import SESSION_COOKIE, SESSION_TTL
+from leadflow.steps.panel.config_forms import SECTIONS, russian_config_error
 from leadflow.steps.panel.http import (
     BadRequest,
     Request,
@@ -180,6 +181,8 @@ class Panel:
             if method == "POST" and len(parts) == 5 and parts[4] in ("reassign", "lose"):
                 action = self._reassign if parts[4] == "reassign" else self._lose
                 return action(request, viewer, lead)
+        if len(parts) == 5 and parts[2] == "rules" and parts[3] == "section":
+            return self._section(request, viewer, parts[4])
         if len(parts) >= 5 and parts[2] == "rules" and parts[3] == "v" and parts[4].isdigit():
             if method == "GET" and len(parts) == 5:
                 return self._version(viewer, int(parts[4]))
@@ -668,7 +671,7 @@ class Panel:
         return self._render(
             viewer, "rules.html", extra.pop("status", 200), title="Правила", rules=self.business.routing,
             services=self.business.services, branches=self.business.branches, channels=[c.value for c in Channel],
-            sample=sample, result=result, editor=editor, name=lambda sid: staff_name(self.business, sid),
+            sample=sample, result=result, editor=editor, name=lambda sid: staff_name(self.business, sid), sections=SECTIONS,
             **{k: v for k, v in values.items() if k != "status"},
         )  # fmt: skip
 
@@ -700,6 +703,77 @@ class Panel:
             self._received(today - timedelta(days=days - 1), today), self.business, parsed
         ).as_dict()
         return self._rules(request, viewer, draft=draft, replay=report, days=days)
+
+    def _section(self, request: Request, viewer: Viewer, section: str) -> Response:
+        """One section of the config as a form: GET shows it (with `config check`'s warnings at
+        their fields); POST «Что будет, если» replays the draft, «Сохранить» stores a new version.
+        A draft that does not validate comes back with each problem next to its field."""
+        import yaml
+
+        from leadflow.config_yaml import ConfigEditError, assign, edit_config
+        from leadflow.steps.panel.config_forms import apply_form, attach, check_draft, form_groups
+
+        if section not in SECTIONS:
+            raise NotFound
+        if not self._may_edit_rules(viewer.member):
+            raise Forbidden
+        text, version = self.store.config.current()
+        raw = yaml.safe_load(text) or {}
+        if request.method == "GET":
+            groups = form_groups(section, raw)
+            top = attach(groups, [], check_draft(text)[2])
+            return self._section_form(viewer, section, groups, version, top=top, done=request.arg("done"))
+        if request.form.get("version") != str(version):
+            return self._message(
+                409, "Настройки изменились",
+                "Пока вы редактировали, настройки сохранил кто-то другой. Откройте форму снова: в ней будут новые значения.",
+            )  # fmt: skip
+        try:
+            days = min(max(int(request.form.get("days") or 30), 1), MAX_PERIOD_DAYS)
+        except ValueError:
+            days = 30
+        changes = apply_form(section, request.form, raw)
+
+        def change(data: Any) -> None:
+            for key, value in changes.items():
+                if value is None:
+                    data.pop(key, None)
+                else:
+                    assign(data, key, value)
+
+        try:
+            draft = edit_config(text, change)
+        except ConfigEditError as exc:  # the stored text itself is broken: the YAML form can mend it
+            return self._message(400, "Настройки не читаются", str(exc))
+        parsed, problems, warnings = check_draft(draft)
+        stored_rows = len(raw.get(section) or []) if isinstance(raw.get(section), list) else 0
+        groups = form_groups(section, yaml.safe_load(draft) or {}, stored_rows)
+        top = attach(groups, problems, warnings)
+        if problems or parsed is None:
+            return self._section_form(viewer, section, groups, version, top=top, status=400, days=days)
+        if request.form.get("action") == "save":
+            if not changes:
+                return redirect(f"/panel/rules/section/{section}?done=unchanged")
+            self.store.config.put(draft, who=f"panel:{viewer.member.id}")
+            logger.info(
+                "config section saved in the panel", extra={"staff_id": viewer.member.id, "section": section}
+            )
+            return redirect(f"/panel/rules/section/{section}?done=saved")
+        from leadflow.domain.whatif import replay
+
+        today = self._today()
+        report = replay(
+            self._received(today - timedelta(days=days - 1), today), self.business, parsed
+        ).as_dict()
+        return self._section_form(viewer, section, groups, version, top=top, replay=report, days=days)
+
+    def _section_form(self, viewer: Viewer, section: str, groups: list, version: int, status: int = 200,
+                      **values: Any) -> Response:  # fmt: skip
+        values.setdefault("days", 30)
+        return self._render(
+            viewer, "section.html", status, title=SECTIONS[section], section=section, sections=SECTIONS,
+            groups=groups, version=version, name=lambda sid: staff_name(self.business, sid), **values,
+        )  # fmt: skip
 
     def _version(self, viewer: Viewer, version: int) -> Response:
         if not (self._may_edit_rules(viewer.member) or viewer.member.role == "senior"):
@@ -744,33 +818,6 @@ class Panel:
             "reason": chosen.reason,
             "callback_at": _local(chosen.callback_at, tz) if chosen.callback_at else None,
         }
-
-
-_RUSSIAN = (
-    ("Field required", "обязательное поле"),
-    ("Extra inputs are not permitted", "неизвестное поле (опечатка?)"),
-    ("Input should be a valid integer", "нужно целое число"),
-    ("Input should be a valid number", "нужно число"),
-    ("Input should be a valid string", "нужен текст"),
-    ("Input should be a valid list", "нужен список"),
-    ("Input should be a valid boolean", "нужно true или false"),
-    ("Input should be a valid dictionary", "нужен раздел с полями"),
-    ("Input should be greater than or equal to", "не меньше чем"),
-    ("Input should be less than or equal to", "не больше чем"),
-    ("Input should be", "допустимые значения:"),
-    ("not valid YAML", "это не YAML"),
-    ("is not a known", "нет такого"),
-    ("expected a mapping with at least 'timezone' and 'services'", "нужны хотя бы timezone и services"),
-)
-
-
-def russian_config_error(line: str) -> str:
-    """«черновик: staff.2.capacity (line 14): нужно целое число» — the validator's words in Russian
-    where we know them; the location and line stay as they are."""
-    text = line.replace("(line ", "(строка ").replace(", column ", ", столбец ")
-    for english, russian in _RUSSIAN:
-        text = text.replace(english, russian)
-    return text
 
 
 def _cell(text: str | None) -> str:
