@@ -187,3 +187,18 @@ def test_what_was_typed_is_shown_as_text(panel_aws):
     body = call("POST", "/panel/rules/section/staff", form=form, cookie=cookie)["body"]
     assert "<script>alert(1)" not in body and "<b>x</b>" not in body
     assert "&lt;script&gt;alert(1)&lt;/script&gt;&#34;" in body
+
+
+def test_config_checks_warnings_are_shown_at_their_fields_without_stopping_a_save(panel_aws):
+    anna = "{id: anna, name: Анна, role: specialist, skills: [nails, face], branch: center, capacity: 15}"
+    panel_aws.push_config(CONFIG.replace(anna, anna[:-1] + ', shifts: {mon: ["08:00-12:00"]}}'))
+    wiring.reset()
+    cookie = login(panel_aws, "vera")
+    page = call("GET", "/panel/rules/section/staff", cookie=cookie)
+    warnings = re.findall(
+        r'<small class="field-warning" data-field="staff\.1\.shifts\.mon">(.*?)</small>', page["body"]
+    )
+    assert warnings == ["смена 08:00-12:00 вне часов работы"]  # the branch opens at 09:00
+    form = _form(page)
+    form.update({"staff.1.capacity": "14", "action": "save"})
+    assert call("POST", "/panel/rules/section/staff", form=form, cookie=cookie)["statusCode"] == 303

@@ -63,7 +63,7 @@ REMINDER_FIELDS = [
 class FormField:
     name: str  # the config path, which is also the form field's name
     label: str
-    kind: str  # text | number | list | check | select | textarea
+    kind: str  # text | number | list | check | select | textarea | day (of a week) | note (a week's heading)
     value: Any
     choices: list[tuple[str, str]] = field(default_factory=list)
     hint: str = ""
@@ -137,11 +137,12 @@ def form_groups(section: str, raw: dict, stored_rows: int | None = None) -> list
 
 def _hours_fields(path: str, hours: Any, hint: str) -> list[FormField]:
     hours = hours if isinstance(hours, dict) else {}
+    days = [FormField(f"{path}.{day}", DAY_LABEL[day], "day", _day_text(hours.get(day)) if hours else "")
+            for day in WEEKDAYS]  # fmt: skip
     return [
-        FormField(f"{path}.{day}", DAY_LABEL[day], "day", _day_text(hours.get(day)) if hours else "",
-                  hint=hint if day == "mon" else "")
-        for day in WEEKDAYS
-    ]  # fmt: skip
+        FormField(path, "Смены" if path.endswith("shifts") else "Часы работы", "note", "", hint=hint),
+        *days,
+    ]
 
 
 def _staff_groups(raw: dict, stored_rows: int | None) -> list[Group]:
@@ -292,6 +293,8 @@ def _changed_fields(groups: list[Group], form: dict[str, str]) -> dict[str, tupl
     changed = {}
     for group in groups:
         for f in group.fields:
+            if f.kind == "note":
+                continue
             if f.kind == "check":
                 posted: Any = f.name in form
             else:
@@ -484,6 +487,7 @@ _RUSSIAN: list[tuple[str, str]] = [
     (r"Extra inputs are not permitted", "неизвестное поле (опечатка?)"),
     (r"not valid YAML", "это не YAML"),
     (r"expected a mapping with at least 'timezone' and 'services'", "нужны хотя бы timezone и services"),
+    (r"^staff \S+ has no branch: they work in every branch", "без филиала: работает во всех филиалах"),
     (r"^staff [^:]+: ", ""),
     (r"^routing rule '[^']*': ", ""),
     (r"unknown skill", "нет такой услуги или группы"),
@@ -504,13 +508,12 @@ _RUSSIAN: list[tuple[str, str]] = [
     (r"this text can use", "в этом тексте можно"),
     (r"no slots", "без подстановок"),
     # config check's warnings
-    (r"has no branch: they work in every branch", "без филиала: работает во всех"),
     (r"^branch (\S+) has no manager or senior: nobody is told when its leads wait",
      r"у филиала \1 нет менеджера или старшего: никто не узнает, что заявки ждут"),
     (r"^service (\S+): no active specialist has it in their skills", r"услуга \1: её нет в навыках ни у одного работающего специалиста"),
     (r"never fires: rule ('[^']*') above it takes all its leads", r"никогда не сработает: правило \1 выше забирает все его заявки"),
     (r"^routing rule ", "правило "),
-    (r"the (\w+) shift (\S+) is outside the opening hours( of branch \S+)?", r"смена \1 \2 вне часов работы"),
+    (r"the (\w+) shift (\S+) is outside the opening hours( of branch \S+)?", r"смена \2 вне часов работы"),
 ]  # fmt: skip
 
 
