@@ -202,3 +202,24 @@ def test_config_checks_warnings_are_shown_at_their_fields_without_stopping_a_sav
     form = _form(page)
     form.update({"staff.1.capacity": "14", "action": "save"})
     assert call("POST", "/panel/rules/section/staff", form=form, cookie=cookie)["statusCode"] == 303
+
+
+def test_reminders_show_times_as_written_and_save_numbers_as_numbers(panel_aws):
+    # Unquoted, YAML reads 21:00 as the number 1260: the form still shows 21:00.
+    panel_aws.push_config(CONFIG + "reminders: {digest_at: 21:00, quiet_hours: {start: 22:00, end: 08:00}}\n")
+    wiring.reset()
+    cookie, form = _open(panel_aws, "reminders")
+    assert form["reminders.digest_at"] == "21:00" and form["reminders.quiet_hours"] == "22:00-08:00"
+    form.update({"reminders.before_appointment_h": "24, 3", "action": "save"})
+    assert call("POST", "/panel/rules/section/reminders", form=form, cookie=cookie)["statusCode"] == 303
+    wiring.reset()
+    reminders = wiring.business().reminders
+    assert reminders.before_appointment_h == [24, 3] and reminders.digest_at == "21:00"
+    assert (
+        "reminders: {digest_at: 21:00, quiet_hours: {start: 22:00, end: 08:00}, before_appointment_h: [24, 3]}"
+        in (panel_aws.store.config.yaml_text())
+    )
+    cookie, form = _open(panel_aws, "reminders")
+    form.update({"reminders.before_appointment_h": "24, завтра", "action": "save"})
+    answer = call("POST", "/panel/rules/section/reminders", form=form, cookie=cookie)
+    assert _errors(answer["body"]) == {"reminders.before_appointment_h": ["нужно целое число"]}

@@ -19,6 +19,7 @@ from leadflow.business import (
     Reminders,
     Sla,
     dotted,
+    hhmm,
     validation_problems,
 )
 
@@ -54,8 +55,8 @@ REMINDER_FIELDS = [
     ("nudge_after_days", "Напомнить незаписавшимся через, дней", "ints", "через запятую: 1, 3"),
     ("nurture_after_days", "Передать в «прогрев» через, дней", "int", ""),
     ("winback_after_days", "Вернуть не пришедших через, дней", "int", ""),
-    ("quiet_hours", "Тихие часы (не писать клиентам)", "text", "например 21:00-09:00"),
-    ("digest_at", "Ежедневная сводка в", "text", "ЧЧ:ММ"),
+    ("quiet_hours", "Тихие часы (не писать клиентам)", "range", "например 21:00-09:00"),
+    ("digest_at", "Ежедневная сводка в", "time", "ЧЧ:ММ"),
 ]
 
 
@@ -94,9 +95,17 @@ def _list_text(value: Any) -> str:
     return ", ".join(str(v) for v in _items(value))
 
 
+def _time_text(value: Any) -> str:
+    """A time of day as the owner meant it (YAML reads an unquoted 21:00 as the number 1260)."""
+    try:
+        return hhmm(value)
+    except ValueError:
+        return str(value)
+
+
 def _range_text(value: Any) -> str:
     if isinstance(value, dict):
-        return f"{value.get('start', '')}-{value.get('end', '')}"
+        return f"{_time_text(value.get('start', ''))}-{_time_text(value.get('end', ''))}"
     return str(value)
 
 
@@ -249,15 +258,15 @@ def _reminder_groups(raw: dict, stored_rows: int | None) -> list[Group]:
     fields = []
     for name, label, kind, hint in REMINDER_FIELDS:
         value = reminders.get(name, defaults[name])
-        shown = (
-            _list_text(value)
-            if kind == "ints"
-            else _range_text(value)
-            if name == "quiet_hours"
-            else str(value)
-        )
+        shown = {"ints": _list_text, "range": _range_text, "time": _time_text}.get(kind, str)(value)
         fields.append(
-            FormField(f"reminders.{name}", label, "number" if kind == "int" else "text", shown, hint=hint)
+            FormField(
+                f"reminders.{name}",
+                label,
+                {"int": "number", "ints": "ints"}.get(kind, "text"),
+                shown,
+                hint=hint,
+            )
         )
     return [Group("reminders", "Напоминания", fields)]
 
@@ -285,6 +294,8 @@ def _typed(f: FormField, text: str) -> Any:
         return _number(text)
     if f.kind == "list":
         return _split(text)
+    if f.kind == "ints":
+        return [_number(part) for part in _split(text)]
     return text.replace("\r\n", "\n").strip()
 
 
@@ -307,107 +318,112 @@ def _changed_fields(groups: list[Group], form: dict[str, str]) -> dict[str, tupl
     return changed
 
 
-def apply_form(section: str, form: dict[str, str], raw: dict) -> dict[str, Any]:
-    """The new value of each top-level key the form changed (absent: left as it is; None: removed).
-    ``raw`` is the config in force as plain data; it is not modified."""
-    import copy
+Path = tuple[str | int, ...]
+Edit = tuple[str, Path, Any]  # ("set", path, value) | ("del", path, None) | ("append", (section,), row)
 
-    data = copy.deepcopy(raw)
+
+def _path(name: str) -> Path:
+    return tuple(int(p) if p.isdigit() else p for p in name.split("."))
+
+
+def _value(f: FormField, posted: Any) -> Any:
+    """What a changed field means in the config; None: the key goes (back to its default)."""
+    if f.kind == "check":
+        return bool(posted)
+    if f.kind == "select" and f.choices is TRISTATE:
+        return (posted == "yes") if posted else None
+    value = _typed(f, posted)
+    return None if value in ("", []) else value
+
+
+def form_edits(section: str, form: dict[str, str], raw: dict) -> list[Edit]:
+    """The edits a posted form makes to the config in force (``raw``, as plain data): only the
+    fields that changed, a week (shifts, hours) whole when any day of it changed, a new row whole
+    when anything was typed in it, and the routing rules marked «Удалить»."""
     groups = form_groups(section, raw)
     changed = _changed_fields(groups, form)
-    touched: set[str] = set()
-    for name, (f, posted) in changed.items():
-        parts = name.split(".")
-        touched.add(parts[0])
-        if parts[-1] == "delete" or (len(parts) >= 3 and parts[2] == "id"):
-            continue  # handled below, row by row
-        if (len(parts) >= 2 and parts[-2] in ("shifts", "hours")) or (
-            parts[0] == "hours" and len(parts) == 2
-        ):
-            continue  # whole weeks below
-        _set(data, parts, f, posted)
+    edits: list[Edit] = []
+    doomed: list[int] = []
     for group in groups:
-        _apply_week(data, group, form, changed)
-    _rows(data, section, groups, form, changed)
-    return {key: data.get(key) for key in touched}
-
-
-def _container(data: Any, parts: list[str]) -> Any:
-    """The dict/list that holds ``parts[-1]``, made as needed (a new row, a new ``match``)."""
-    node = data
-    for i, part in enumerate(parts[:-1]):
-        key: Any = int(part) if part.isdigit() else part
-        if isinstance(node, list):
-            while len(node) <= key:
-                node.append({})
-            node = node[key]
+        mine = {name: fp for name, fp in changed.items() if any(f.name == name for f in group.fields)}
+        if not mine:
             continue
-        if not isinstance(node.get(key), dict | list):
-            node[key] = [] if parts[i + 1].isdigit() else {}
-        node = node[key]
-    return node
+        if group.new:
+            edits.append(("append", (section,), _new_row(section, group, form)))
+            continue
+        weeks: set[str] = set()
+        for name, (f, posted) in mine.items():
+            path = _path(name)
+            if path[-1] == "delete":
+                doomed.append(int(path[1]))
+            elif f.kind == "day":
+                weeks.add(name.rsplit(".", 1)[0])
+            else:
+                value = _value(f, posted)
+                edits.append(("del", path, None) if value is None else ("set", path, value))
+        for week in sorted(weeks):
+            days = {day: _split(form.get(f"{week}.{day}", "")) for day in WEEKDAYS}
+            edits.append(("set", _path(week), days) if any(days.values()) else ("del", _path(week), None))
+    edits += [("del", (section, i), None) for i in sorted(doomed, reverse=True)]
+    return edits
 
 
-def _set(data: dict, parts: list[str], f: FormField, posted: Any) -> None:
-    holder = _container(data, parts)
-    key = parts[-1]
-    if f.kind == "check":
-        holder[key] = bool(posted)
-        return
-    if f.kind == "select" and f.choices is TRISTATE:
-        if posted:
-            holder[key] = posted == "yes"
-        else:
-            holder.pop(key, None)
-        return
-    value = _typed(f, posted)
-    if value in ("", []):
-        holder.pop(key, None)  # empty: back to the default
-        if parts[0] == "routing" and parts[-2] == "match" and not holder:
-            _container(data, parts[:-1]).pop("match", None)
-    else:
-        holder[key] = value
-
-
-def _apply_week(data: dict, group: Group, form: dict[str, str], changed: dict) -> None:
-    """A week (shifts or hours) is written whole when any day changed: days left empty are days off;
-    a week empty on every day goes back to the default (the branch's hours, the general hours)."""
-    weeks: dict[str, list[FormField]] = {}
+def _new_row(section: str, group: Group, form: dict[str, str]) -> dict:
+    """A new staff member, branch or rule from its blank row: what was typed, the id first (a row
+    typed without one is kept, for the check to ask for the id at its field)."""
+    row: dict[str, Any] = {}
+    prefix = len(group.key) + 1
     for f in group.fields:
-        parts = f.name.split(".")
-        if parts[-1] in WEEKDAYS:
-            weeks.setdefault(".".join(parts[:-1]), []).append(f)
-    for path, days in weeks.items():
-        if not any(f.name in changed for f in days):
+        if f.kind == "note" or f.kind == "day":
             continue
-        week = {f.name.rsplit(".", 1)[1]: _split(form.get(f.name, "")) for f in days}
-        parts = path.split(".")
-        holder = _container(data, parts)
-        if any(week.values()):
-            holder[parts[-1]] = week
+        posted: Any = (
+            f.name in form if f.kind == "check" else form.get(f.name, "").replace("\r\n", "\n").strip()
+        )
+        if posted == (f.value if f.kind == "check" else str(f.value).strip()):
+            continue  # left as the blank row showed it: the default
+        value = _value(f, posted)
+        if value is None:
+            continue
+        node = row
+        keys = f.name[prefix:].split(".")
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = value
+    weeks = {f.name.rsplit(".", 1)[0] for f in group.fields if f.kind == "day"}
+    for week in weeks:
+        days = {day: _split(form.get(f"{week}.{day}", "")) for day in WEEKDAYS}
+        if any(days.values()):
+            row[week[prefix:]] = days
+    return row
+
+
+def apply_edits(data: Any, edits: list[Edit]) -> None:
+    """The edits onto the config as loaded (ruamel's round-trip mapping, or plain data)."""
+    from leadflow.config_yaml import assign
+
+    for op, path, value in edits:
+        if op == "append":
+            rows = data.get(path[0])
+            if not isinstance(rows, list):
+                data[path[0]] = rows = []
+            rows.append(value)
+            continue
+        node = data
+        for key in path[:-1]:
+            inside = node.get(key) if isinstance(node, dict) else node[key]
+            if not isinstance(inside, dict | list):
+                if op == "del":
+                    break
+                inside = node[key] = {}
+            node = inside
         else:
-            holder.pop(parts[-1], None)
-
-
-def _rows(data: dict, section: str, groups: list[Group], form: dict[str, str], changed: dict) -> None:
-    """A new row's id comes first (a row typed without one stays, for the check to ask for it);
-    routing rules marked «Удалить» go."""
-    rows = data.get(section)
-    if section not in ("staff", "routing", "branches") or not isinstance(rows, list):
-        return
-    blank = next((g for g in groups if g.new), None)
-    if blank is not None and section != "routing":
-        index = int(blank.key.split(".")[1])
-        named = form.get(f"{blank.key}.id", "").strip()
-        if named and index < len(rows):
-            rows[index] = {"id": named, **{k: v for k, v in rows[index].items() if k != "id"}}
-        elif named:
-            rows.append({"id": named})
-    if section == "routing":
-        doomed = {int(name.split(".")[1]) for name in changed if name.endswith(".delete")}
-        data[section] = [rule for i, rule in enumerate(rows) if i not in doomed]
-    if not data.get(section):
-        data.pop(section, None)
+            last = path[-1]
+            if op == "set":
+                assign(node, last, value)
+            elif isinstance(node, dict):
+                node.pop(last, None)
+            elif isinstance(last, int) and last < len(node):
+                del node[last]
 
 
 # --------------------------------------------------------------------------- problems → fields

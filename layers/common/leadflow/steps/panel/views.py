@@ -710,8 +710,14 @@ class Panel:
         A draft that does not validate comes back with each problem next to its field."""
         import yaml
 
-        from leadflow.config_yaml import ConfigEditError, assign, edit_config
-        from leadflow.steps.panel.config_forms import apply_form, attach, check_draft, form_groups
+        from leadflow.config_yaml import ConfigEditError, edit_config
+        from leadflow.steps.panel.config_forms import (
+            apply_edits,
+            attach,
+            check_draft,
+            form_edits,
+            form_groups,
+        )
 
         if section not in SECTIONS:
             raise NotFound
@@ -732,17 +738,9 @@ class Panel:
             days = min(max(int(request.form.get("days") or 30), 1), MAX_PERIOD_DAYS)
         except ValueError:
             days = 30
-        changes = apply_form(section, request.form, raw)
-
-        def change(data: Any) -> None:
-            for key, value in changes.items():
-                if value is None:
-                    data.pop(key, None)
-                else:
-                    assign(data, key, value)
-
+        edits = form_edits(section, request.form, raw)
         try:
-            draft = edit_config(text, change)
+            draft = edit_config(text, lambda data: apply_edits(data, edits))
         except ConfigEditError as exc:  # the stored text itself is broken: the YAML form can mend it
             return self._message(400, "Настройки не читаются", str(exc))
         parsed, problems, warnings = check_draft(draft)
@@ -752,7 +750,7 @@ class Panel:
         if problems or parsed is None:
             return self._section_form(viewer, section, groups, version, top=top, status=400, days=days)
         if request.form.get("action") == "save":
-            if not changes:
+            if not edits:
                 return redirect(f"/panel/rules/section/{section}?done=unchanged")
             self.store.config.put(draft, who=f"panel:{viewer.member.id}")
             logger.info(
