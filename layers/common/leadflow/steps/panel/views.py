@@ -779,8 +779,9 @@ class Panel:
         text = self.store.config.version_yaml(version)
         if text is None:
             raise NotFound
+        entry = next((v for v in self.store.config.versions() if v.get("version") == version), {})
         return self._render(viewer, "version.html", title=f"Версия {version}", version=version, text=text,
-                            editor=self._may_edit_rules(viewer.member))  # fmt: skip
+                            editor=self._may_edit_rules(viewer.member), entry=entry)  # fmt: skip
 
     def _restore(self, viewer: Viewer, version: int) -> Response:
         if not self._may_edit_rules(viewer.member):
