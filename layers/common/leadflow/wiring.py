@@ -448,7 +448,7 @@ def panel_step() -> Panel:
     biz = business()
     return Panel(
         store(), biz, messenger(biz), crm(), DeadLetters(sqs(), queues), cfg.public_base_url,
-        cfg.telegram_bot_username,
+        cfg.telegram_bot_username, lambda: secret("TELEGRAM_BOT_TOKEN"),
     )  # fmt: skip
 
 

@@ -5,10 +5,12 @@ CSRF token. Texts in Russian; whatever clients typed is escaped by the templates
 from __future__ import annotations
 
 import csv
+import functools
 import hmac
 import io
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -46,7 +48,7 @@ from leadflow.domain.rules import LeadFacts, first_matching_rule
 from leadflow.observability import logger
 from leadflow.steps.cards import Cards
 from leadflow.steps.leads import LeadChanges
-from leadflow.steps.panel.auth import SESSION_COOKIE, SESSION_TTL
+from leadflow.steps.panel.auth import MINI_APP_MAX_AGE, SESSION_COOKIE, SESSION_TTL, verify_init_data
 from leadflow.steps.panel.config_forms import SECTIONS, russian_config_error
 from leadflow.steps.panel.http import (
     BadRequest,
@@ -75,6 +77,18 @@ class Viewer:
 
 class Forbidden(Exception):
     pass
+
+
+# The Mini App's entry page runs one script of our own (no inline script, nothing from elsewhere).
+CSP_WITH_OWN_SCRIPT = (
+    "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+@functools.cache
+def mini_app_script() -> str:
+    return (Path(__file__).with_name("static") / "tg.js").read_text(encoding="utf-8")
 
 
 INVITE_CODE = re.compile(r"[A-Za-z0-9]{8,32}")
@@ -118,6 +132,7 @@ class Panel:
         dead_letters: DeadLetters | None,
         public_base_url: str | None = None,
         bot_username: str | None = None,
+        bot_token: Callable[[], str | None] = lambda: None,
     ):
         self.store = store
         self.business = business
@@ -126,6 +141,7 @@ class Panel:
         self.dead_letters = dead_letters
         self.public_base_url = public_base_url
         self.bot_username = (bot_username or "").strip().lstrip("@") or None
+        self.bot_token = bot_token  # read only when the Mini App asks (a secret: SSM in AWS)
         self.leads = LeadChanges(store, business)
         self.cards = Cards(store, messenger, business)
 
@@ -149,7 +165,13 @@ class Panel:
             return self._calendar(request)
         if path == "/panel/login":
             return self._login_page(request) if method == "GET" else self._login(request)
+        if path == "/panel/static/tg.js" and method == "GET":
+            return Response(200, mini_app_script(), "text/javascript; charset=utf-8")
         viewer = self._viewer(request)
+        if path == "/panel/tg":
+            if viewer is not None and method == "GET":
+                return redirect("/panel/summary")  # the Mini App opened again: the session goes on
+            return self._mini_app(request)
         if viewer is None:
             return self._message(
                 401,
@@ -219,6 +241,42 @@ class Panel:
             )  # fmt: skip
         session_id, _ = self.store.panel.open_session(member.id, clock.wall_now() + SESSION_TTL)
         logger.info("panel login", extra={"staff_id": member.id})
+        cookie = session_cookie(
+            SESSION_COOKIE, session_id, int(SESSION_TTL.total_seconds()), self._secure(request)
+        )
+        return redirect("/panel/summary", [cookie])
+
+    def _mini_app(self, request: Request) -> Response:
+        """The panel as a Telegram Mini App: GET is a page whose script posts Telegram's signed
+        initData back; POST checks it with the bot token and opens a session for the staff member
+        whose Telegram chat it is (private chat id = user id), as «Войти» does."""
+        if request.method == "GET":
+            page = self._page("tg.html", title="Вход")
+            page.headers["Content-Security-Policy"] = CSP_WITH_OWN_SCRIPT
+            return page
+        self._check_origin(request)
+        now = clock.wall_now()
+        token = self.bot_token() or ""
+        fields = verify_init_data(request.form.get("init_data", ""), token, now) if token else None
+        refused = self._message(
+            403, "Вход не удался",
+            "Откройте панель заново из меню бота. Если не помогло — отправьте боту /panel и войдите по ссылке.",
+        )  # fmt: skip
+        if fields is None:
+            return refused
+        chat = str(fields["user"].get("id") or "")
+        staff_id = self.store.staff.staff_for_chat(chat) if chat.isdigit() else None
+        member = self.business.staff_member(staff_id) if staff_id else None
+        member = member or next((m for m in self.business.staff if m.telegram_chat_id == chat and chat), None)
+        if member is None or not member.active:
+            return self._message(
+                403, "Нет доступа",
+                "Этот Telegram не подключён к салону как сотрудник. Попросите владельца прислать приглашение.",
+            )  # fmt: skip
+        if not self.store.panel.first_use(request.form["init_data"], now + MINI_APP_MAX_AGE):
+            return refused  # the same signed data a second time: a replay, not Telegram
+        session_id, _ = self.store.panel.open_session(member.id, now + SESSION_TTL)
+        logger.info("panel login from the Telegram Mini App", extra={"staff_id": member.id})
         cookie = session_cookie(
             SESSION_COOKIE, session_id, int(SESSION_TTL.total_seconds()), self._secure(request)
         )
@@ -779,7 +837,7 @@ class Panel:
         text = self.store.config.version_yaml(version)
         if text is None:
             raise NotFound
-        entry = next((v for v in self.store.config.versions() if v.get("version") == version), {})
+        entry: dict = next((v for v in self.store.config.versions() if v.get("version") == version), {})
         return self._render(viewer, "version.html", title=f"Версия {version}", version=version, text=text,
                             editor=self._may_edit_rules(viewer.member), entry=entry)  # fmt: skip
 
