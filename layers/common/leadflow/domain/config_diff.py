@@ -27,7 +27,10 @@ def describe_changes(before: Any, after: Any) -> list[str]:
         if old is _MISSING or new is _MISSING:
             lines.append(f"{label}: {'добавлен раздел' if old is _MISSING else 'раздел удалён'}")
             continue
-        lines += [f"{label}: {change}" for change in _changes(old, new, "")]
+        if isinstance(old, dict | list) or isinstance(new, dict | list):
+            lines += [f"{label}: {change}" for change in _changes(old, new, "")]
+        else:
+            lines.append(f"{label}: {_short(old)} → {_short(new)}")
     if len(lines) > MAX_LINES:
         lines = [*lines[: MAX_LINES - 1], f"… и ещё {len(lines) - MAX_LINES + 1}"]
     return lines
