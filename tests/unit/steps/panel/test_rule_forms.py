@@ -223,3 +223,16 @@ def test_reminders_show_times_as_written_and_save_numbers_as_numbers(panel_aws):
     form.update({"reminders.before_appointment_h": "24, завтра", "action": "save"})
     answer = call("POST", "/panel/rules/section/reminders", form=form, cookie=cookie)
     assert _errors(answer["body"]) == {"reminders.before_appointment_h": ["нужно целое число"]}
+
+
+def test_a_rule_moved_up_by_its_order_field_is_checked_first(panel_aws):
+    panel_aws.push_config(CONFIG.replace("routing:\n", "routing:\n  # VIP first\n", 1))
+    wiring.reset()
+    cookie, form = _open(panel_aws, "routing")
+    assert [form[f"routing.{i}.position"] for i in range(3)] == ["1", "2", "3"]
+    form.update({"routing.2.position": "1", "action": "save"})  # instagram-promo to the top
+    assert call("POST", "/panel/rules/section/routing", form=form, cookie=cookie)["statusCode"] == 303
+    wiring.reset()
+    assert [r.name for r in wiring.business().routing] == ["instagram-promo", "vip", "questions"]
+    assert "  # VIP first" in panel_aws.store.config.yaml_text()
+    assert panel_aws.store.config.versions()[0]["summary"] == ["Правила: изменён порядок"]

@@ -7,6 +7,7 @@ puts each problem, in Russian, next to the field its location names."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -204,6 +205,8 @@ def _routing_groups(raw: dict, stored_rows: int | None) -> list[Group]:
             FormField(f"{path}.priority", "Приоритет", "select", rule.get("priority") or "", PRIORITIES),
         ]  # fmt: skip
         if i < len(rules):
+            fields.insert(1, FormField(f"{path}.position", "Порядок (первое подходящее правило срабатывает)",
+                                       "number", str(i + 1)))  # fmt: skip
             fields.append(FormField(f"{path}.delete", "Удалить правило", "check", False))
         title = "Новое правило" if i == len(rules) else f"{i + 1}. {rule.get('name') or ''}"
         groups.append(Group(path, title, fields, new=i == len(rules)))
@@ -319,7 +322,8 @@ def _changed_fields(groups: list[Group], form: dict[str, str]) -> dict[str, tupl
 
 
 Path = tuple[str | int, ...]
-Edit = tuple[str, Path, Any]  # ("set", path, value) | ("del", path, None) | ("append", (section,), row)
+# ("set", path, value) | ("del", path, None) | ("append", (section,), row) | ("order", (section,), (kept, count))
+Edit = tuple[str, Path, Any]
 
 
 def _path(name: str) -> Path:
@@ -339,11 +343,12 @@ def _value(f: FormField, posted: Any) -> Any:
 def form_edits(section: str, form: dict[str, str], raw: dict) -> list[Edit]:
     """The edits a posted form makes to the config in force (``raw``, as plain data): only the
     fields that changed, a week (shifts, hours) whole when any day of it changed, a new row whole
-    when anything was typed in it, and the routing rules marked «Удалить»."""
+    when anything was typed in it, and the routing rules moved («Порядок») or marked «Удалить»."""
     groups = form_groups(section, raw)
     changed = _changed_fields(groups, form)
     edits: list[Edit] = []
     doomed: list[int] = []
+    moved: dict[int, float] = {}
     for group in groups:
         mine = {name: fp for name, fp in changed.items() if any(f.name == name for f in group.fields)}
         if not mine:
@@ -356,6 +361,9 @@ def form_edits(section: str, form: dict[str, str], raw: dict) -> list[Edit]:
             path = _path(name)
             if path[-1] == "delete":
                 doomed.append(int(path[1]))
+            elif path[-1] == "position":
+                with contextlib.suppress(ValueError):  # not a number: the rule stays where it was
+                    moved[int(path[1])] = float(posted.replace(",", "."))
             elif f.kind == "day":
                 weeks.add(name.rsplit(".", 1)[0])
             else:
@@ -364,7 +372,11 @@ def form_edits(section: str, form: dict[str, str], raw: dict) -> list[Edit]:
         for week in sorted(weeks):
             days = {day: _split(form.get(f"{week}.{day}", "")) for day in WEEKDAYS}
             edits.append(("set", _path(week), days) if any(days.values()) else ("del", _path(week), None))
-    edits += [("del", (section, i), None) for i in sorted(doomed, reverse=True)]
+    if doomed or moved:
+        rows = len(_items(raw.get(section)))
+        # A moved rule goes before the ones already at its place; a deleted one goes.
+        order = sorted(range(rows), key=lambda i: (moved.get(i, i + 1), i not in moved, i))
+        edits.append(("order", (section,), ([i for i in order if i not in doomed], rows)))
     return edits
 
 
@@ -407,6 +419,16 @@ def apply_edits(data: Any, edits: list[Edit]) -> None:
             if not isinstance(rows, list):
                 data[path[0]] = rows = []
             rows.append(value)
+            continue
+        if op == "order":  # (the rows kept, in their new order; how many there were): new ones stay last
+            rows = data.get(path[0])
+            kept, count = value
+            if isinstance(rows, list):
+                reordered = [rows[i] for i in kept] + list(rows[count:])
+                del rows[:]
+                rows.extend(reordered)
+                if not rows:
+                    del data[path[0]]
             continue
         node = data
         for key in path[:-1]:
