@@ -35,8 +35,17 @@ def edit_config(text: str, change: Callable[[Any], None]) -> str:
     rt = _round_trip()
     try:
         data = rt.load(text)
-    except YAMLError as exc:
-        raise ConfigEditError(f"not valid YAML: {exc}") from None
+    except YAMLError:
+        # What PyYAML reads but ruamel refuses (a key twice: PyYAML keeps the last) is still edited,
+        # as plain data: its comments are lost, its meaning is not.
+        try:
+            plain = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigEditError(f"not valid YAML: {exc}") from None
+        if not isinstance(plain, dict):
+            raise ConfigEditError("expected a mapping at the top") from None
+        change(plain)
+        return str(yaml.safe_dump(plain, allow_unicode=True, sort_keys=False))
     if not isinstance(data, dict):
         raise ConfigEditError("expected a mapping at the top")
     change(data)
