@@ -86,6 +86,7 @@ class Meter:
     def __init__(self, gsi_keys: dict[str, list[str]]):
         self.gsi_keys = gsi_keys  # table → attribute names that put an item into a GSI
         self.calls: Counter[tuple[str, str, str]] = Counter()  # (caller, service, operation)
+        self.tables: Counter[tuple[str, str, str]] = Counter()  # DynamoDB (caller, operation, table)
         self.rru: Counter[str] = Counter()  # caller → read request units
         self.wru: Counter[str] = Counter()
         self.durations: dict[str, list[float]] = defaultdict(list)
@@ -115,8 +116,11 @@ class Meter:
         with self._lock:
             self.calls[(current_caller(), service, model.name)] += 1
 
-    def _keep_params(self, params: dict, context: dict, **_: Any) -> None:
+    def _keep_params(self, params: dict, context: dict, model: Any, **_: Any) -> None:
         context["meter_params"] = dict(params)  # after-call gets the context, not the params
+        table = params.get("TableName") or ",".join(params.get("RequestItems", {}))
+        with self._lock:
+            self.tables[(current_caller(), model.name, table)] += 1
 
     def _after_receive(self, parsed: dict, **_: Any) -> None:
         if not parsed.get("Messages"):
@@ -185,11 +189,13 @@ class Meter:
         with self._lock:
             counted = {
                 "calls": [[service, op, n] for (_, service, op), n in self.calls.items()],
+                "tables": [[op, table, n] for (_, op, table), n in self.tables.items()],
                 "rru": sum(self.rru.values()),
                 "wru": sum(self.wru.values()),
                 "unsized": [[table, key] for _, table, key in self.unsized],
             }
             self.calls.clear()
+            self.tables.clear()
             self.rru.clear()
             self.wru.clear()
             self.unsized.clear()
@@ -202,6 +208,8 @@ class Meter:
             self.invocations[function] += 1
             for service, op, n in counted.get("calls", []):
                 self.calls[(function, service, op)] += n
+            for op, table, n in counted.get("tables", []):
+                self.tables[(function, op, table)] += n
             self.rru[function] += counted.get("rru", 0.0)
             self.wru[function] += counted.get("wru", 0.0)
             self.unsized.extend((function, table, key) for table, key in counted.get("unsized", []))

@@ -252,6 +252,14 @@ def usage(meter: Meter, n: int, api_requests: int) -> dict:
         "empty_receives": meter.empty_receives,
         "durations": durations,
         "calls_by_function": per_function_calls,
+        "dynamodb_by_function": {
+            f: {
+                f"{op} {table.removesuffix('Table')}": round(count / n, 2)
+                for (caller, op, table), count in sorted(meter.tables.items())
+                if caller == f
+            }
+            for f in functions
+        },
     }
 
 
@@ -275,6 +283,10 @@ def report(result: dict, cmd: str) -> None:
           f"{p['dynamodb_rru']:.2f} RRU, {p['dynamodb_wru']:.2f} WRU (estimated from item sizes)   [{cmd}]")  # fmt: skip
     print(f"e2e: flavour {result['flavor']}: queue sends by the functions {p['queue_sends']:.2f} per lead "
           f"(on yandex, failed records re-enqueued with their attempt count are among them)   [{cmd}]")  # fmt: skip
+    for name, ops in result["dynamodb_by_function"].items():
+        if ops:
+            print(f"e2e: DynamoDB per lead in {name} {sum(ops.values()):.2f}: "
+                  + ", ".join(f"{op} {n:.2f}" for op, n in ops.items()))  # fmt: skip
     fires = result["schedule_fires"]
     print(f"e2e: schedule fires during the run: escalate {fires['escalate']}, remind {fires['remind']}; "
           f"empty SQS long-poll receives {result['empty_receives']} (fixed cost, not per lead)")  # fmt: skip

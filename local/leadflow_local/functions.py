@@ -68,6 +68,10 @@ def invoke(name: str, event: dict, env: dict[str, str] | None = None, timeout_s:
         try:
             return handler(event, LambdaContext(name, timeout_s))
         finally:
+            # The invocation is over, the process goes on (a test, the CLI): its deadline ends too.
+            from leadflow.adapters.channels.toolkit import end_requests_by
+
+            end_requests_by(None)
             for key, value in saved.items():
                 if value is None:
                     os.environ.pop(key, None)

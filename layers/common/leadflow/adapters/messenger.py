@@ -26,6 +26,7 @@ from typing import Literal, Protocol
 
 from leadflow import clock
 from leadflow.adapters.channels.base import Sender, SendError, SendResult, UnknownOutcome
+from leadflow.adapters.channels.toolkit import end_requests_by
 from leadflow.adapters.store import Store
 from leadflow.business import BusinessConfig, clock_time
 from leadflow.domain.models import Builder, Lead, OutboundMessage, StaffState
@@ -102,9 +103,11 @@ class Messenger:
     # ------------------------------------------------------------------ claims
     def until_deadline(self, context: object) -> None:
         """Claims made from now on last until this Lambda invocation's deadline (its context's
-        remaining time); without a context (CLI, tests) they last DEFAULT_CLAIM_S."""
+        remaining time), and requests end before it; without a context (CLI, tests) claims last
+        DEFAULT_CLAIM_S and requests their own timeouts."""
         remaining = getattr(context, "get_remaining_time_in_millis", None)
         self._deadline = time.time() + remaining() / 1000 if callable(remaining) else None
+        end_requests_by(self._deadline)  # and no channel's request outlives the invocation
 
     def claim_until(self) -> float:
         """Until when a claim made now holds (wall-clock epoch seconds)."""

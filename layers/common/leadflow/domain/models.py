@@ -240,6 +240,8 @@ class LeadReady(_Model):
     lead_id: str
     # booked: the assistant booked a lead that is routed already — route brings its CRM record and card up to date
     reason: Literal["complete", "hot", "waited", "not_target", "booked"] = "complete"
+    # The client as score last wrote them: route chooses the owner without reading the contact.
+    contact: ContactRecord | None = None
 
 
 QueueMessage = Annotated[
@@ -465,3 +467,6 @@ class OutboundMessage(_Model):
     attachment: Attachment | None = Field(
         default=None, description="a client's file forwarded to staff; ``text`` is its caption or note"
     )
+
+
+LeadReady.model_rebuild()  # it carries a ContactRecord, defined below it

@@ -58,8 +58,7 @@ class LeadChanges:
             # Only by the change that closed it: a lead an earlier version closed is in the old
             # bare count already (a crash between the two writes costs one visit, never adds one).
             self.store.contacts.count_visit(lead.contact_id, lead.lead_id)
-        for kind in TIMERS_ENDED_BY_CLOSE:
-            self.store.timers.cancel(f"{kind}#{lead.lead_id}")
+        self.store.timers.cancel_all([f"{kind}#{lead.lead_id}" for kind in TIMERS_ENDED_BY_CLOSE])
 
     # ------------------------------------------------------------------ the lead's timers
     def schedule_sla(self, lead: Lead, now: datetime) -> None:

@@ -101,8 +101,7 @@ class Privacy:
             report.media_checked = False
         timers = [f"{kind}#{lead.lead_id}" for kind in TIMER_KINDS]
         timers += [f"appt#{lead.lead_id}#{hours}" for hours in self.business.reminders.before_appointment_h]
-        for timer_id in timers:
-            self.store.timers.cancel(timer_id)
+        self.store.timers.cancel_all(timers)
         report.timers += len(timers)
         if self.store.leads.change(lead.lead_id, lifecycle.anonymised, known=lead) is not None:
             report.leads += 1

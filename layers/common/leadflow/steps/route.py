@@ -130,7 +130,7 @@ class RouteStep:
         known: dict[str, tuple[ContactRecord | None, str | None]] = {}  # read while assigning: no second read
         for ready in batch:
             try:
-                assigned = self._assign(ready.lead_id, now)
+                assigned = self._assign(ready.lead_id, now, ready.contact)
             except Exception as exc:
                 failures[ready.lead_id] = exc
                 continue
@@ -159,7 +159,8 @@ class RouteStep:
                 failures[lead.lead_id] = exc
         return failures
 
-    def _assign(self, lead_id: str, now: datetime) -> Assigned | None:
+    def _assign(self, lead_id: str, now: datetime, known: ContactRecord | None = None) -> Assigned | None:
+        """``known``: the client as the LeadReady carried them (no read of the contact)."""
         lead = self.store.leads.get(lead_id)
         if lead is None:
             raise Poison(f"lead {lead_id} does not exist")
@@ -170,7 +171,10 @@ class RouteStep:
             return None
         if lead.owner:
             return Assigned(lead)  # assigned on an earlier delivery; finish the remaining steps
-        contact = self.store.contacts.get(lead.contact_id)
+        if known is not None and known.contact_id == lead.contact_id:
+            contact = known
+        else:
+            contact = self.store.contacts.get(lead.contact_id)
         facts = LeadFacts(
             repeat_client=contact.is_repeat_client or bool(lead.previous_owner),
             vip=contact.vip or (lead.contact.phone or "") in self.business.vip_phones,

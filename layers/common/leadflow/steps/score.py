@@ -128,7 +128,7 @@ class ScoreStep:
         if understood.master is None and message.text:
             understood.master = named_master(message.text, self.business)
         branch = branch_for(self.business, message)
-        lead, is_first, unsaved = self._lead_for(message, understood, branch, collected.attachments)
+        lead, contact, is_first, unsaved = self._lead_for(message, understood, branch, collected.attachments)
         if self.media is not None and collected.blobs:
             self.media.keep(lead.lead_id, collected)  # before the lead is written, or right after its merge
 
@@ -184,7 +184,7 @@ class ScoreStep:
                 )
                 lead = changed.lead if changed else lead
         failpoints.hit("score.before_hand_on")
-        self._hand_on(lead, message)
+        self._hand_on(lead, message, contact)
         metrics.add_metric(name="ScoreSeconds", unit="Seconds", value=(clock.now() - started).total_seconds())
         if reply_error is not None:
             raise reply_error
@@ -219,8 +219,8 @@ class ScoreStep:
     def _lead_for(
         self, message: InboundMessage, understood: Qualification, branch: str | None,
         attachments: list[Attachment] | None = None,
-    ) -> tuple[Lead, bool, bool]:  # fmt: skip
-        """(lead, is it the lead's first message, is it still to be written): the contact's open
+    ) -> tuple[Lead, ContactRecord, bool, bool]:  # fmt: skip
+        """(lead, its contact, is it the lead's first message, is it still to be written): the contact's open
         lead if it is recent, else a new one named after this message — written after its reply.
 
         Only identities the channel vouches for join a contact: the sender's id in its channel
@@ -252,12 +252,13 @@ class ScoreStep:
                         ),
                         known=existing,
                     )
-                    return (changed.lead if changed else existing), False, False
+                    return (changed.lead if changed else existing), contact, False, False
             openings = sorted({*contact.recent_openings, message.received_at})[-RECENT_OPENINGS:]
-            if open_id == own_id or self.store.contacts.open_lead(
+            opened = open_id == own_id or self.store.contacts.open_lead(
                 contact.contact_id, own_id, replacing=open_id, openings=openings, identities=identities
-            ):
-                previous = self._previous_lead(contact, existing, own_id)
+            )
+            if opened:
+                previous = self._previous_lead(contact, existing, own_id)  # as read: before this lead
                 fresh = Lead(
                     lead_id=own_id,
                     channel=message.channel,
@@ -277,7 +278,7 @@ class ScoreStep:
                 lead = lead or fresh
                 # A chat that keeps opening leads (a flood of nonsense closes each one) counts as one chat.
                 lead.inbound_at = sorted({*lead.inbound_at, *openings})[-RECENT_OPENINGS:]
-                return lead, True, True
+                return lead, (contact if opened is True else opened), True, True
             contact = self.store.contacts.get(contact.contact_id)  # a concurrent message opened a lead first
         raise RuntimeError("could not settle the contact's open lead")
 
@@ -439,7 +440,7 @@ class ScoreStep:
         return True
 
     # ------------------------------------------------------------------ hand-on to route
-    def _hand_on(self, lead: Lead, message: InboundMessage) -> None:
+    def _hand_on(self, lead: Lead, message: InboundMessage, contact: ContactRecord) -> None:
         if lead.routed or lead.status in CLOSED_STATUSES:
             return
         if lead.intent == Intent.not_target:
@@ -447,13 +448,17 @@ class ScoreStep:
             if wait is not None:  # «💅🔥»: open for a day in case words follow; closed by the timer else
                 self.store.timers.put(wait, only_if_new=True)
                 return
-            self.route_queue.send(LeadReady(lead_id=lead.lead_id, reason="not_target"))
+            self.route_queue.send(LeadReady(lead_id=lead.lead_id, reason="not_target", contact=contact))
             return
         complete = not missing_fields(lead, self.business) or lead.intent == Intent.question
         hot = lead.temperature == Temperature.hot or bool(message.call and message.call.missed)
         if complete or hot:
             self.route_queue.send(
-                LeadReady(lead_id=lead.lead_id, reason="hot" if hot and not complete else "complete")
+                LeadReady(
+                    lead_id=lead.lead_id,
+                    reason="hot" if hot and not complete else "complete",
+                    contact=contact,
+                )
             )
             return
         due = lead.received_at + timedelta(minutes=self.business.qualify.route_after_min)

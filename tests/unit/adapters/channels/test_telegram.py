@@ -852,3 +852,42 @@ def test_split_counts_emoji_as_two_units_and_never_halves_them() -> None:
 def test_short_text_is_one_part() -> None:
     assert telegram_parts("  Добрый день!  ") == ["Добрый день!"]
     assert telegram_parts("") == []
+
+
+@pytest.fixture
+def invocation_ends_in():
+    """The Lambda invocation's end, as the messenger sets it from the context."""
+    from leadflow.adapters.channels import toolkit
+
+    yield lambda seconds: toolkit.end_requests_by(time.time() + seconds)
+    toolkit.end_requests_by(None)
+
+
+def test_an_upload_answered_too_slowly_ends_before_the_invocation_does(
+    tg: FakeTelegram, invocation_ends_in
+) -> None:
+    # A client's file goes up with a 40 s read timeout; score has 30 s. Cut off by the runtime,
+    # nothing would be recorded: cut off here, it is an unknown outcome (never blindly sent twice).
+    from leadflow.adapters.media import Blob
+
+    tg.fail_next("slow", delay_s=6, method="sendPhoto")
+    invocation_ends_in(4.5)
+    started = time.monotonic()
+
+    with pytest.raises(UnknownOutcome):
+        bot_for(tg).send_file("sendPhoto", "photo", 5123456789, Blob(b"\xff\xd8jpeg", "image/jpeg", "a.jpg"))
+
+    assert time.monotonic() - started < 4.0  # the invocation's 4.5 s less the margin, not 6 s or 40 s
+
+
+def test_a_request_with_no_time_left_is_not_started_and_is_retried_later(
+    tg: FakeTelegram, invocation_ends_in
+) -> None:
+    invocation_ends_in(2.5)
+
+    with pytest.raises(SendError) as failed:
+        bot_for(tg).send_message(5123456789, "Добрый день!")
+
+    assert failed.value.retryable and not isinstance(failed.value, UnknownOutcome)
+    assert "not started" in failed.value.reason
+    assert tg.requests == []  # nothing left: the message may be sent again safely

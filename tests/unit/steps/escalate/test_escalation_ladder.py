@@ -256,7 +256,7 @@ def test_waiting_lead_is_handed_to_route_after_route_after_min(aws):
     # Then route got the lead exactly once, at 10:10, as "waited"
     (message,) = aws.receive("RouteQueue")
     assert json.loads(message["Body"]) | {} == {"type": "lead_ready", "schema_version": 1,
-                                                 "lead_id": lead.lead_id, "reason": "waited"}  # fmt: skip
+                                                 "lead_id": lead.lead_id, "reason": "waited", "contact": None}  # fmt: skip
     assert aws.store.timers.get(f"route_wait#{lead.lead_id}") is None
 
 

@@ -5,16 +5,44 @@ way to cut a long text into the parts a channel accepts.
 before the request left (connect timeout, refused connection) is retryable; a read timeout after
 it left is an ``UnknownOutcome`` when it was a send — the message may have arrived, so it is
 never blindly sent again. Error texts never hold the URL (a bot token or a webhook code lives there).
+
+A request never outlives the function that makes it (``end_requests_by``, set from the Lambda
+context): its timeouts are cut to the invocation's time left, so a slow answer is recorded as an
+outcome rather than the function being killed mid-request, and a request with no time left is
+not started (retryable: the queue brings it back to a fresh invocation).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from leadflow.adapters.channels.base import SendError, UnknownOutcome
+
+DEADLINE_MARGIN_S = 2.0  # kept for recording the outcome and answering the queue
+MIN_REQUEST_S = 1.0  # less time than this left: the request is not started
+
+_deadline: float | None = None  # wall-clock epoch seconds; None outside a Lambda invocation
+
+
+def end_requests_by(deadline: float | None) -> None:
+    """Every request from now on ends by ``deadline`` (epoch seconds) less a margin; None: no limit."""
+    global _deadline
+    _deadline = deadline
+
+
+def _within_deadline(what: str, timeout: float | tuple[float, float]) -> float | tuple[float, float]:
+    if _deadline is None:
+        return timeout
+    left = _deadline - time.time() - DEADLINE_MARGIN_S
+    if left < MIN_REQUEST_S:
+        ends_in = max(left, 0) + DEADLINE_MARGIN_S
+        raise SendError(f"{what}: not started, the invocation ends in {ends_in:.0f} s", retryable=True)
+    connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+    return (min(connect, left), min(read, left))
 
 
 def post(
@@ -29,6 +57,7 @@ def post(
     """``session.post`` with its failures as ``SendError``s; the response otherwise (any status)."""
     import requests
 
+    timeout = _within_deadline(what, timeout)
     failure: SendError | None = None
     try:
         return session.post(url, timeout=timeout, **kwargs)

@@ -108,9 +108,10 @@ class ContactStore:
     def open_lead(
         self, contact_id: str, lead_id: str, replacing: str | None = None, *,
         openings: list[datetime] = (), identities: list[str] = (),  # type: ignore[assignment]
-    ) -> bool:  # fmt: skip
+    ) -> ContactRecord | None:  # fmt: skip
         """Make lead_id the contact's open lead (in place of ``replacing``, a lead that is closed
-        or went quiet); False if another lead got there first. In the same write the contact keeps
+        or went quiet): the contact as written, or None if another lead got there first (what route
+        needs to know of the client travels with the lead, so it reads no contact). In the same write the contact keeps
         when its recent leads were opened, every lead of its own and its identities — what
         forgetting a person or counting a flood needs, without a scan."""
         values: dict = {":l": lead_id, ":one": 1, ":none": "", ":old": replacing or "", ":lead": {lead_id}}
@@ -123,17 +124,18 @@ class ContactStore:
             adds.append("identities :ids")
             values[":ids"] = set(identities)
         try:
-            self.table.update_item(
+            written = self.table.update_item(
                 Key={"pk": f"contact#{contact_id}"},
                 UpdateExpression=f"SET {', '.join(sets)} ADD {', '.join(adds)}",
                 ConditionExpression=("attribute_not_exists(open_lead_id) OR open_lead_id IN (:none, :old)"),
                 ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
             )
-            return True
         except ClientError as exc:
             if is_conditional_failure(exc):
-                return False
+                return None
             raise
+        return _record(contact_id, plain(written["Attributes"]))
 
     def forget(self, contact: ContactRecord, identities: set[str]) -> int:
         """Delete the contact and every identity that points at it; how many items went."""

@@ -114,6 +114,13 @@ class TimerStore:
     def cancel(self, timer_id: str) -> None:
         self.table.delete_item(Key={"timer_id": timer_id})
 
+    def cancel_all(self, timer_ids: list[str]) -> None:
+        """Several timers, whether they exist or not, in one request (BatchWriteItem; what it
+        leaves unprocessed is sent again by boto3's batch writer)."""
+        with self.table.batch_writer() as batch:
+            for timer_id in dict.fromkeys(timer_ids):
+                batch.delete_item(Key={"timer_id": timer_id})
+
 
 _FIELDS = frozenset(Timer.__dataclass_fields__)
 
