@@ -236,3 +236,16 @@ def test_a_rule_moved_up_by_its_order_field_is_checked_first(panel_aws):
     assert [r.name for r in wiring.business().routing] == ["instagram-promo", "vip", "questions"]
     assert "  # VIP first" in panel_aws.store.config.yaml_text()
     assert panel_aws.store.config.versions()[0]["summary"] == ["Правила: изменён порядок"]
+
+
+def test_the_whole_file_form_refuses_a_save_over_someone_elses(panel_aws):
+    cookie = login(panel_aws, "vera")
+    page = call("GET", "/panel/rules", cookie=cookie)["body"]
+    opened = re.search(r'name="version" value="(\d+)"', page).group(1)
+    text = panel_aws.store.config.yaml_text()
+    panel_aws.push_config(CONFIG.replace("hot_min: 15", "hot_min: 20"))  # someone else saved meanwhile
+    form = {"csrf": re.search(r'name="csrf" value="([^"]+)"', page).group(1), "yaml": text.replace("capacity: 15}", "capacity: 14}", 1),
+            "version": opened, "action": "save"}  # fmt: skip
+    answer = call("POST", "/panel/rules", form=form, cookie=cookie)
+    assert answer["statusCode"] == 409
+    assert "hot_min: 20" in panel_aws.store.config.yaml_text()

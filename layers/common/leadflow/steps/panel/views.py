@@ -720,8 +720,9 @@ class Panel:
             result = self._what_if(sample, vip=request.arg("vip") == "1")
         editor = self._may_edit_rules(viewer.member)
         sees_versions = editor or viewer.member.role == "senior"
+        stored, version = self.store.config.current() if editor else ("", 0)
         values: dict[str, Any] = {
-            "draft": self.store.config.yaml_text() if editor else "",
+            "draft": stored, "version": version,
             "versions": self.store.config.versions() if sees_versions else [],
             "errors": [], "replay": None, "days": 30, "done": request.arg("done"),
         }  # fmt: skip
@@ -741,6 +742,17 @@ class Panel:
 
         # A browser sends a textarea's lines ended by CRLF (HTML's form submission): store them as typed.
         draft = request.form.get("yaml", "").replace("\r\n", "\n")
+        opened_at = request.form.get("version")
+        if (
+            request.form.get("action") == "save"
+            and opened_at
+            and opened_at != str(self.store.config.current()[1])
+        ):
+            return self._message(
+                409, "Настройки изменились",
+                "Пока вы редактировали, настройки сохранил кто-то другой. Откройте страницу снова и внесите правку ещё раз.",
+            )  # fmt: skip
+        kept = {"version": int(opened_at)} if opened_at and opened_at.isdigit() else {}  # the draft's base
         try:
             days = min(max(int(request.form.get("days") or 30), 1), MAX_PERIOD_DAYS)
         except ValueError:
@@ -749,7 +761,7 @@ class Panel:
             parsed = parse_business_config(draft, source="черновик")
         except ConfigError as exc:
             errors = [russian_config_error(line) for line in str(exc).splitlines()]
-            return self._rules(request, viewer, draft=draft, errors=errors, days=days, status=400)
+            return self._rules(request, viewer, draft=draft, errors=errors, days=days, status=400, **kept)
         if request.form.get("action") == "save":
             self.store.config.put(draft, who=f"panel:{viewer.member.id}")
             logger.info("config saved in the panel", extra={"staff_id": viewer.member.id})
@@ -760,7 +772,7 @@ class Panel:
         report = replay(
             self._received(today - timedelta(days=days - 1), today), self.business, parsed
         ).as_dict()
-        return self._rules(request, viewer, draft=draft, replay=report, days=days)
+        return self._rules(request, viewer, draft=draft, replay=report, days=days, **kept)
 
     def _section(self, request: Request, viewer: Viewer, section: str) -> Response:
         """One section of the config as a form: GET shows it (with `config check`'s warnings at
