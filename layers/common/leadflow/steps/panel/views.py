@@ -92,6 +92,7 @@ def mini_app_script() -> str:
 
 
 INVITE_CODE = re.compile(r"[A-Za-z0-9]{8,32}")
+BOT_USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,31}")
 CALENDAR_PATH = re.compile(r"/ics/([A-Za-z0-9_-]{16,64})\.ics")
 NOT_A_CALENDAR = Response(404, "not found", "text/plain; charset=utf-8")
 
@@ -140,7 +141,8 @@ class Panel:
         self.crm = crm
         self.dead_letters = dead_letters
         self.public_base_url = public_base_url
-        self.bot_username = (bot_username or "").strip().lstrip("@") or None
+        username = (bot_username or "").strip().lstrip("@")
+        self.bot_username = username if BOT_USERNAME.fullmatch(username) else None  # as Telegram allows
         self.bot_token = bot_token  # read only when the Mini App asks (a secret: SSM in AWS)
         self.leads = LeadChanges(store, business)
         self.cards = Cards(store, messenger, business)
