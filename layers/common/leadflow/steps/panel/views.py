@@ -1,5 +1,6 @@
 """The panel's pages: Сводка, Заявки (and a lead's page), Сотрудники, Проблемы, Правила with
-«кто получит этот лид». Every page checks the session and the member's role; every POST its
+«кто получит этот лид» and a form per config section (config_forms.py), and the way in as a
+Telegram Mini App (/panel/tg). Every page checks the session and the member's role; every POST its
 CSRF token. Texts in Russian; whatever clients typed is escaped by the templates."""
 
 from __future__ import annotations
