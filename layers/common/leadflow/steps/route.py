@@ -134,7 +134,7 @@ class RouteStep:
         if lead.card_shows == shows:
             return
         self.crm.update_details(lead, self.business)  # a lead not in the CRM yet gets them with its push
-        self.cards.refresh(lead, f"details:{lead_id}:{shows}")
+        self.cards.refresh(lead, f"details:{lead_id}:{lead.version}")  # A → B → A edits thrice
         self.store.leads.change(lead_id, lambda current: _showing(current, shows), known=lead)
 
     # ------------------------------------------------------------------ routing ready leads
