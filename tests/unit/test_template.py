@@ -153,6 +153,7 @@ def test_transcription_and_chatfuel_settings_are_stack_parameters(template):
     for variable, parameter in {
         "TRANSCRIBE_BASE_URL": "TranscribeBaseUrl", "TRANSCRIBE_MODEL": "TranscribeModel",
         "CHATFUEL_BOT_ID": "ChatfuelBotId", "CHATFUEL_BLOCK": "ChatfuelBlock",
+        "TELEGRAM_BOT_USERNAME": "TelegramBotUsername",
     }.items():  # fmt: skip
         assert variables[variable] == {"Ref": parameter}
         assert template["Parameters"][parameter]["Default"] == ""

@@ -101,6 +101,10 @@ class Settings(BaseModel):
         default=None,
         description="the stack's public address: panel login links and booking calendar files (/ics/…) start with it",
     )
+    telegram_bot_username: str | None = Field(
+        default=None,
+        description="the bot's username: staff invites as t.me links (and QR codes) in the panel",
+    )
     score_dead_letter_queue_url: str | None = None  # the panel's «Проблемы» page lists and redrives these
     route_dead_letter_queue_url: str | None = None
     amocrm_base_url: str | None = Field(

@@ -464,7 +464,10 @@ def panel_step() -> Panel:
     if cfg.route_dead_letter_queue_url and cfg.route_queue_url:
         queues["route"] = (cfg.route_dead_letter_queue_url, cfg.route_queue_url)
     biz = business()
-    return Panel(store(), biz, messenger(biz), crm(), DeadLetters(sqs(), queues), cfg.public_base_url)
+    return Panel(
+        store(), biz, messenger(biz), crm(), DeadLetters(sqs(), queues), cfg.public_base_url,
+        cfg.telegram_bot_username, lambda: secret("TELEGRAM_BOT_TOKEN"),
+    )  # fmt: skip
 
 
 def _required(value: str | None, name: str) -> str:

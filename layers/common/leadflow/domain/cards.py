@@ -7,6 +7,7 @@ a card already in a chat keeps working.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import date, datetime
 from enum import StrEnum
@@ -115,6 +116,23 @@ def parse_button(data: str) -> tuple[Button, str, str] | None:
 
 def button(text: str, action: Button, lead_id: str, argument: str = "") -> dict:
     return {"text": text, "callback_data": f"{action}:{lead_id}" + (f":{argument}" if argument else "")}
+
+
+def card_details_key(lead: Lead) -> str:
+    """What the client said that the card and the CRM record show, as a short key: when it changes
+    after the lead was routed (a hot lead's phone that follows), both are brought up to date."""
+    shown = (
+        lead.contact.name,
+        lead.contact.phone,
+        lead.service,
+        tuple(lead.services),
+        lead.preferred_date,
+        lead.preferred_time,
+        lead.preferred_window,
+        lead.branch,
+        lead.master,
+    )
+    return hashlib.sha256(repr(shown).encode()).hexdigest()[:16]
 
 
 def card_buttons(lead: Lead) -> list[list[dict]]:

@@ -240,8 +240,9 @@ class LeadReady(_Model):
     type: Literal["lead_ready"] = "lead_ready"
     schema_version: Literal[1] = 1
     lead_id: str
-    # booked: the assistant booked a lead that is routed already — route brings its CRM record and card up to date
-    reason: Literal["complete", "hot", "waited", "not_target", "booked"] = "complete"
+    # After routing, route brings the CRM record and the card up to date: booked — the assistant
+    # booked the lead; updated — the client gave details the card shows (a phone, a time).
+    reason: Literal["complete", "hot", "waited", "not_target", "booked", "updated"] = "complete"
     # The client as score last wrote them: route chooses the owner without reading the contact.
     contact: ContactRecord | None = None
 
@@ -361,6 +362,10 @@ class Lead(_Model):
     callback_at: datetime | None = Field(default=None, description="off-hours lead: call back at opening")
     business_connection_id: str | None = None
     card: str | None = Field(default=None, description="the owner's lead card: '<chat id>:<message id>'")
+    card_shows: str | None = Field(
+        default=None,
+        description="``card_details_key`` of what the card and the CRM record show of the client",
+    )
     routed: bool = False
     previous_owner: str | None = Field(
         default=None, description="who owned the client's lead before this one"

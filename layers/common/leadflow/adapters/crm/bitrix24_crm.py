@@ -109,6 +109,11 @@ class Bitrix24Crm:
                 "update_status", self.client.update_status, lead.crm_id, lead.crm_entity, str(lead.status)
             )
 
+    def update_details(self, lead: Lead, business: BusinessConfig) -> None:
+        if lead.crm_id and lead.crm_entity:
+            record = crm_lead(lead, business, None)
+            self._call("update_details", self.client.add_details, lead.crm_id, lead.crm_entity, record)
+
     def raise_priority(self, lead: Lead) -> None:
         if lead.crm_id and lead.crm_entity:
             self._call("raise_priority", self.client.raise_priority, lead.crm_id, lead.crm_entity)
