@@ -51,7 +51,7 @@ variable "secrets" {
 }
 
 variable "settings" {
-  description = "Plain settings (not secrets): SMS_PROVIDER, SMS_SENDER, WHATSAPP_PHONE_NUMBER_ID, VK_GROUP_ID, CALL_TIMEZONE, OPENAI_BASE_URL, OPENAI_MODEL, AMOCRM_BASE_URL, GOOGLE_SHEETS_API_BASE, GOOGLE_OAUTH_TOKEN_URL, TRANSCRIBE_BASE_URL, TRANSCRIBE_MODEL, CHATFUEL_BOT_ID, CHATFUEL_BLOCK, YCLIENTS_API_BASE, PUBLIC_BASE_URL (the API gateway's address or your domain: the panel's login links and booking confirmations' calendar links start with it)."
+  description = "Plain settings (not secrets): SMS_PROVIDER, SMS_SENDER, WHATSAPP_PHONE_NUMBER_ID, VK_GROUP_ID, CALL_TIMEZONE, OPENAI_BASE_URL, OPENAI_MODEL, AMOCRM_BASE_URL, GOOGLE_SHEETS_API_BASE, GOOGLE_OAUTH_TOKEN_URL, TRANSCRIBE_BASE_URL, TRANSCRIBE_MODEL, CHATFUEL_BOT_ID, CHATFUEL_BLOCK, YCLIENTS_API_BASE, YOOKASSA_API_BASE, PAYMENT_WEBHOOK_IPS, PUBLIC_BASE_URL (the API gateway's address or your domain: the panel's login links and booking confirmations' calendar links start with it), TELEGRAM_BOT_USERNAME (the bot's username: staff invites as t.me links with a QR code)."
   type        = map(string)
   default     = {}
 }

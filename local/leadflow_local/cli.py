@@ -379,6 +379,10 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     print(
         f"off hours, called back at opening: {report['night_callback']['now']} → {report['night_callback']['draft']}"
     )
+    breach = report["sla_breach"]
+    # Definition: leadflow.domain.whatif (the owner's first shift moment is past the SLA, or over capacity).
+    print(f"would breach the SLA: {breach['now']} → {breach['draft']}"
+          + (f" ({', '.join(breach['draft_leads'][:10])})" if breach["draft_leads"] else ""))  # fmt: skip
     return 0
 
 
@@ -446,7 +450,8 @@ def cmd_staff(args: argparse.Namespace) -> int:
 
     _connected(args)
     try:
-        code, link = invite(args.staff_id, args.bot)
+        bot = args.bot or os.environ.get("TELEGRAM_BOT_USERNAME", "").lstrip("@") or None
+        code, link = invite(args.staff_id, bot)
     except LookupError as exc:
         print(f"leadflow staff invite: {exc}", file=sys.stderr)
         return 1
@@ -651,7 +656,7 @@ def build_parser() -> argparse.ArgumentParser:
     staff_sub = staff.add_subparsers(dest="staff_command", required=True)
     inv = with_stack(staff_sub.add_parser("invite", help="a one-time /start link for a staff member"))
     inv.add_argument("staff_id")
-    inv.add_argument("--bot", help="bot username, to print a t.me link")
+    inv.add_argument("--bot", help="bot username, to print a t.me link (default: TELEGRAM_BOT_USERNAME)")
     inv.set_defaults(func=cmd_staff)
     return parser
 

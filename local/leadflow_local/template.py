@@ -17,7 +17,8 @@ LOCAL_PARAMETERS = {"Stage": "local", "SecretsPrefix": "", "AlarmEmail": "", "Re
 # Plain settings the deployed stack takes as parameters come from the environment locally.
 FROM_ENVIRONMENT = ("SmsProvider", "SmsSender", "WhatsAppPhoneNumberId", "VkGroupId", "CallTimezone",
                     "OpenAiBaseUrl", "OpenAiModel", "TranscribeBaseUrl", "TranscribeModel", "ChatfuelBotId",
-                    "ChatfuelBlock", "AmoCrmBaseUrl", "GoogleSheetsApiBase", "GoogleOAuthTokenUrl", "PublicBaseUrl")  # fmt: skip
+                    "ChatfuelBlock", "AmoCrmBaseUrl", "GoogleSheetsApiBase", "GoogleOAuthTokenUrl", "PublicBaseUrl",
+                    "TelegramBotUsername")  # fmt: skip
 
 
 class _CfnLoader(yaml.SafeLoader):

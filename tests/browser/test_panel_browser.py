@@ -2,7 +2,8 @@
 ``executable_path``; nothing is downloaded) against a real `leadflow up`, on a 360 px phone screen:
 log in through the printed link, see the numbers of the leads this test sent, find a lead by phone,
 hand it to a colleague, ask the rules who would get a lead; edit the rules (a field error in
-Russian, «Что будет, если» with its change counts, «Сохранить» and the new version) and send a
+Russian, «Что будет, если» with its change counts, «Сохранить» and the new version — in the whole
+file, and in a section's form with the error next to its field) and send a
 dead letter back; a specialist sees only their own leads and gets 403 on another's lead.
 
 Screenshots of each page go to $LEADFLOW_SCREENSHOTS when it is set (else the test's tmp dir)."""
@@ -185,6 +186,7 @@ def test_the_owner_edits_the_rules_tries_them_saves_and_redrives_a_dead_letter(s
     # A field error, in Russian, next to the draft (which is kept for the owner to fix).
     phone.goto(f"http://127.0.0.1:{port}/panel/rules")
     versions_before = phone.locator("tr.version").count()
+    phone.locator("summary", has_text="Для опытных").click()  # the whole-file form is folded away
     stored_yaml = phone.input_value("textarea[name=yaml]")
     olga = "{id: olga, name: Ольга, role: specialist, skills: [hair], branch: center, capacity: 15}"
     igor = "{id: igor, name: Игорь, role: specialist, skills: [dental], branch: center, capacity: 10}"
@@ -216,7 +218,7 @@ def test_the_owner_edits_the_rules_tries_them_saves_and_redrives_a_dead_letter(s
     assert "Сохранено" in phone.inner_text("main")
     assert phone.locator("tr.version").count() == versions_before + 1
     newest = phone.locator("tr.version").first.inner_text()
-    assert "panel:vera" in newest and "staff" in newest, newest
+    assert "panel:vera" in newest and "«olga» skills: [hair] → [dental]" in newest, newest
     shot(phone, "rules-saved")
     phone.locator("tr.version").first.get_by_role("link").click()
     assert "[dental]" in phone.inner_text("main")
@@ -228,6 +230,38 @@ def test_the_owner_edits_the_rules_tries_them_saves_and_redrives_a_dead_letter(s
         "Item"
     ]
     assert in_force["yaml"]["S"] == draft
+
+    # The same through the Сотрудники section's form: a field error next to the field, then a save.
+    phone.goto(f"http://127.0.0.1:{port}/panel/rules")
+    phone.locator("#sections").get_by_role("link", name="Сотрудники").click()
+    phone.wait_for_url(re.compile(r"/panel/rules/section/staff"))
+    capacity = (
+        phone.locator('input[name$=".name"][value="Ольга"]')
+        .get_attribute("name")
+        .replace(".name", ".capacity")
+    )
+    row = phone.locator("details.group", has=phone.locator(f'input[name="{capacity}"]'))
+    row.locator("summary").click()
+    phone.fill(f'input[name="{capacity}"]', "много")
+    phone.get_by_role("button", name="Сохранить").click()
+    error = phone.locator(f'.field-error[data-field="{capacity}"]')
+    assert error.inner_text() == "нужно целое число" and error.is_visible()
+    assert phone.input_value(f'input[name="{capacity}"]') == "много"
+    shot(phone, "rules-form-error")
+    phone.fill(f'input[name="{capacity}"]', "12")
+    phone.get_by_role("button", name="Сохранить").click()
+    phone.wait_for_url(re.compile(r"done=saved"))
+    assert "Сохранено" in phone.inner_text("main")
+    shot(phone, "rules-form-saved")
+    phone.goto(f"http://127.0.0.1:{port}/panel/rules")
+    assert phone.locator("tr.version").count() == versions_before + 2
+    newest = phone.locator("tr.version").first.inner_text()
+    assert "panel:vera" in newest and "«olga» capacity: 15 → 12" in newest, newest
+    in_force = dynamodb.get_item(TableName=table, Key={"name": {"S": CONFIG_NAME}}, ConsistentRead=True)[
+        "Item"
+    ]
+    assert in_force["yaml"]["S"] == draft.replace(olga.replace("[hair]", "[dental]"),
+                                                  olga.replace("[hair]", "[dental]").replace("15", "12"))  # fmt: skip
 
     # A poison message in the score stage's dead-letter queue: the owner sends it back.
     sqs = boto3.client("sqs", endpoint_url=state["aws_endpoint"], region_name="eu-central-1",

@@ -184,6 +184,15 @@ class AmoCrmAccount:
                 if str(t["entity_id"]) == entity and t["entity_type"] == query.get("filter[entity_type]")
             ]
             return self._list("tasks", found)
+        match = re.fullmatch(r"contacts/(\d+)", path)
+        if match:
+            contact = self.contacts.get(int(match.group(1)))
+            if contact is None:
+                return Response(204)
+            if method == "GET":
+                return Response(200, {k: v for k, v in contact.items() if k != "leads"}, headers=HAL)
+            if method == "PATCH":
+                return self._patch_contact(contact, request.json())
         match = re.fullmatch(r"leads/(\d+)(/notes)?", path)
         if match:
             lead = self.leads.get(int(match.group(1)))
@@ -194,7 +203,9 @@ class AmoCrmAccount:
                     self.notes.append({"entity_id": lead["id"], **note})
                 return Response(200, {"_embedded": {"notes": [{"id": next(self._ids)}]}}, headers=HAL)
             if method == "GET":
-                return Response(200, self._lead_out(lead), headers=HAL)
+                return Response(
+                    200, self._lead_out(lead, with_contacts=query.get("with") == "contacts"), headers=HAL
+                )
             if method == "PATCH":
                 return self._patch(lead, request.json())
         return problem(404, "Not Found", "Method not found")
@@ -225,8 +236,10 @@ class AmoCrmAccount:
         }
         return Response(200, body, headers=HAL)
 
-    def _lead_out(self, lead: dict[str, Any]) -> dict[str, Any]:
+    def _lead_out(self, lead: dict[str, Any], *, with_contacts: bool = False) -> dict[str, Any]:
         out = {k: v for k, v in lead.items() if k != "contact_id"}
+        if not with_contacts:  # amoCRM embeds a lead's contacts only when asked (?with=contacts)
+            out["_embedded"] = {k: v for k, v in lead["_embedded"].items() if k != "contacts"}
         out["_links"] = {"self": {"href": f"{self.base_url}/api/v4/leads/{lead['id']}"}}
         return out
 
@@ -382,6 +395,22 @@ class AmoCrmAccount:
             }
         )
         return Response(200, {"id": lead["id"], "updated_at": int(time.time())}, headers=HAL)
+
+    def _patch_contact(self, contact: dict[str, Any], body: dict[str, Any]) -> Response:
+        """A field sent replaces that field's values (amoCRM's PATCH); fields not sent stay."""
+        for n, field in enumerate(body.get("custom_fields_values") or []):
+            if field.get("field_code") not in ("PHONE", "EMAIL"):
+                raise Invalid(
+                    "0",
+                    f"custom_fields_values.{n}.field_code",
+                    "The value you selected is not a valid choice.",
+                )
+        if "name" in body:
+            contact["name"] = body["name"]
+        sent = {f.get("field_code"): f for f in body.get("custom_fields_values") or []}
+        kept = [f for f in contact.get("custom_fields_values") or [] if f.get("field_code") not in sent]
+        contact["custom_fields_values"] = kept + list(sent.values())
+        return Response(200, {"id": contact["id"], "updated_at": int(time.time())}, headers=HAL)
 
     # ------------------------------------------------------------------ webhooks amoCRM sends
     def status_webhook(self, lead_id: int, status_id: int, old_status_id: int = FIRST_STAGE) -> str:

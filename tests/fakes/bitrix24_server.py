@@ -449,8 +449,33 @@ class Bitrix24Portal:
         if not isinstance(fields, dict):
             raise MethodError("", "Parameter 'fields' must be array.")
         self._validate(entity, {**record, **fields})
-        record.update({name: _as_stored(value) for name, value in fields.items()})
+        for name, value in fields.items():
+            if name in MULTI_FIELDS and isinstance(value, list):
+                record[name] = self._merge_multi(record.get(name) or [], value)
+            else:
+                record[name] = _as_stored(value)
         return True
+
+    def _merge_multi(self, stored: list[dict[str, Any]], sent: list[Any]) -> list[dict[str, Any]]:
+        """crm.*.update on a multi-field (PHONE…): a value with an ID changes that value (an empty
+        VALUE deletes it); one without an ID is added beside the others."""
+        values = [dict(v) for v in stored]
+        for item in (v for v in sent if isinstance(v, dict)):
+            if item.get("ID"):
+                match = next((v for v in values if v["ID"] == str(item["ID"])), None)
+                if match is not None and item.get("VALUE") in (None, ""):
+                    values.remove(match)
+                elif match is not None:
+                    match.update({k: _as_stored(v) for k, v in item.items() if k != "ID"})
+            else:
+                values.append(
+                    {
+                        "ID": str(self.portal.new_id()),
+                        "VALUE_TYPE": item.get("VALUE_TYPE", "WORK"),
+                        "VALUE": item.get("VALUE"),
+                    }
+                )
+        return values
 
     def _list(self, entity: str, params: dict[str, Any]) -> _ListPage:
         filter_ = params.get("filter") or {}

@@ -33,6 +33,7 @@ class Record:
     fullname: str = ""
     api_id: str | None = None
     deleted: bool = False
+    attendance: int = 0  # 2 confirmed, 1 came, 0 expected, -1 did not come
 
     @property
     def end(self) -> datetime:
@@ -88,7 +89,7 @@ class FakeYclients:
             self.rate_limited -= 1
             return Response(429, {"success": False, "data": None, "meta": {"message": "Too Many Requests"}})
         path = request.path.removeprefix("/api/v1/").strip("/").split("/")
-        admin = path[0] == "record"
+        admin = path[0] in ("record", "records")
         if not self._authorised(request, user=admin):
             return self._fail(401, "Unauthorized")
         if len(path) < 2 or path[1] != str(self.company_id):
@@ -99,6 +100,7 @@ class FakeYclients:
             ("POST", "book_check"): self._book_check,
             ("POST", "book_record"): self._book_record,
             ("GET", "record"): self._get_record,
+            ("GET", "records"): self._list_records,
             ("DELETE", "record"): self._delete_record,
         }.get((request.method, path[0]))
         if handler is None:
@@ -218,6 +220,31 @@ class FakeYclients:
             return self._fail(404, "Not found")
         return self._ok(record_json(record, self.company_id, self.staff))
 
+    def _list_records(self, request: Request, rest: list[str]) -> Response:
+        """GET /records/{company_id}: ``staff_id``, ``start_date``/``end_date`` (visit days, inclusive),
+        ``page``/``count`` (at most 200 a page); deleted records only with ``with_deleted=1``."""
+        query = request.query
+        try:
+            staff_id = int(query["staff_id"]) if query.get("staff_id") else None
+            start = date.fromisoformat(query["start_date"]) if query.get("start_date") else None
+            end = date.fromisoformat(query["end_date"]) if query.get("end_date") else None
+            page, count = int(query.get("page") or 1), min(int(query.get("count") or 25), 200)
+        except ValueError:
+            return self._fail(400, "Invalid parameters")
+        with_deleted = query.get("with_deleted") in ("1", "true")
+        chosen = [
+            r for r in self.records
+            if (with_deleted or not r.deleted)
+            and (staff_id is None or r.staff_id == staff_id)
+            and (start is None or r.start.astimezone(self.tz).date() >= start)
+            and (end is None or r.start.astimezone(self.tz).date() <= end)
+        ]  # fmt: skip
+        chosen.sort(key=lambda r: r.start)
+        window = chosen[(page - 1) * count : page * count]
+        return self._ok(
+            [record_json(r, self.company_id, self.staff) for r in window], meta={"total_count": len(chosen)}
+        )
+
     def _delete_record(self, request: Request, rest: list[str]) -> Response:
         record = self._find(rest)
         if record is None or record.deleted:
@@ -235,7 +262,7 @@ def record_json(record: Record, company_id: int, staff: dict[int, str]) -> dict:
         "client": {"id": 1, "name": record.fullname, "phone": "+" + record.phone if record.phone else ""},
         "date": f"{record.start:%Y-%m-%d %H:%M:%S}", "datetime": record.start.isoformat(),
         "create_date": f"{record.start:%Y-%m-%dT%H:%M:%S%z}", "seance_length": record.minutes * 60,
-        "length": record.minutes * 60, "attendance": 0, "visit_attendance": 0, "confirmed": 1,
+        "length": record.minutes * 60, "attendance": record.attendance, "visit_attendance": record.attendance, "confirmed": 1,
         "deleted": record.deleted, "api_id": record.api_id or "", "online": True,
     }  # fmt: skip
 

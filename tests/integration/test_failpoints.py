@@ -80,7 +80,10 @@ def _post(hooks, delivery, attempts: int = 6) -> int:
 # re-enqueued with an attempt counter): every failpoint inside a queue-fed function runs on both
 # flavours; ingest's (HTTP) and escalate's/remind's (timers) recover the same way on both.
 QUEUE_FED = sorted(p for p in failpoints.KNOWN if p.startswith(("score.", "route.", "workspace.")))
-CASES = [(point, "aws") for point in sorted(failpoints.KNOWN)] + [(point, "yandex") for point in QUEUE_FED]
+# booking.after_book sits in a client's pick of an offered slot, which this scenario's clients never
+# make: its crash is run by tests/unit/steps/route/test_yclients_records.py (record adopted on retry).
+SCENARIO_POINTS = sorted(p for p in failpoints.KNOWN if not p.startswith("booking."))
+CASES = [(point, "aws") for point in SCENARIO_POINTS] + [(point, "yandex") for point in QUEUE_FED]
 
 
 @pytest.mark.timeout(400)

@@ -34,9 +34,13 @@ class RecordingCrm(BuiltinCrm):
 
     def __init__(self) -> None:
         self.statuses: list[tuple[str, str]] = []
+        self.details: list[tuple[str, str | None]] = []
 
     def update_status(self, lead: Lead) -> None:
         self.statuses.append((lead.lead_id, str(lead.status)))
+
+    def update_details(self, lead: Lead, business: object) -> None:
+        self.details.append((lead.lead_id, lead.contact.phone))
 
 
 @dataclass

@@ -100,7 +100,8 @@ def test_each_function_reads_only_the_secrets_it_needs(template):
         "YCLIENTS_USER_TOKEN",
     }  # the bot books; «Записан» checks the calendar
     assert _secrets(template, "Score") == SENDING_SECRETS | {"OPENAI_API_KEY", "TRANSCRIBE_API_KEY"} | booking
-    assert _secrets(template, "Route") == SENDING_SECRETS | CRM_SECRETS | booking
+    payments = {"YOOKASSA_SHOP_ID", "YOOKASSA_SECRET_KEY"}  # a paid prepayment is re-read from ЮKassa
+    assert _secrets(template, "Route") == SENDING_SECRETS | CRM_SECRETS | booking | payments
     assert _secrets(template, "Escalate") == {"TELEGRAM_BOT_TOKEN"} | CRM_SECRETS
     assert _secrets(template, "Remind") == SENDING_SECRETS | CRM_SECRETS
     # the panel sends a moved lead's card to its new owner (Telegram) and tells the CRM
@@ -152,6 +153,7 @@ def test_transcription_and_chatfuel_settings_are_stack_parameters(template):
     for variable, parameter in {
         "TRANSCRIBE_BASE_URL": "TranscribeBaseUrl", "TRANSCRIBE_MODEL": "TranscribeModel",
         "CHATFUEL_BOT_ID": "ChatfuelBotId", "CHATFUEL_BLOCK": "ChatfuelBlock",
+        "TELEGRAM_BOT_USERNAME": "TelegramBotUsername",
     }.items():  # fmt: skip
         assert variables[variable] == {"Ref": parameter}
         assert template["Parameters"][parameter]["Default"] == ""

@@ -294,6 +294,9 @@ class Templates(_Section):
     booked_address: str = "Адрес: {address}."
     booked_payment: str = "Предоплата: {url}"
     booked_calendar: str = "Добавить в календарь: {url}"
+    booking_cancelled: str = (
+        "Ваша запись на {service} {when} отменена. Если захотите прийти в другое время — напишите, подберём."
+    )
 
 
 def _slots(text: str) -> set[str]:
@@ -374,6 +377,9 @@ class EnglishTemplates(Templates):
     booked_address: str = "Address: {address}."
     booked_payment: str = "Prepayment: {url}"
     booked_calendar: str = "Add to calendar: {url}"
+    booking_cancelled: str = (
+        "Your booking for {service} {when} has been cancelled. If you want another time, just write here."
+    )
 
 
 class Messages(Templates):
@@ -827,14 +833,22 @@ def parse_business_config(text: str, source: str = "config") -> BusinessConfig:
         return BusinessConfig.model_validate(raw)
     except ValidationError as exc:
         lines = []
-        for error in exc.errors():
-            cause = error.get("ctx", {}).get("error")
-            located = cause.problems if isinstance(cause, BadReferences) else [(error["loc"], error["msg"])]
-            for loc, msg in located:
-                line = _line_of(data, loc)
-                at = f" (line {line})" if line else ""
-                lines.append(f"{source}: {dotted(loc)}{at}: {msg.removeprefix('Value error, ')}")
+        for loc, msg in validation_problems(exc):
+            line = _line_of(data, loc)
+            at = f" (line {line})" if line else ""
+            lines.append(f"{source}: {dotted(loc)}{at}: {msg}")
         raise ConfigError("\n".join(lines)) from None
+
+
+def validation_problems(exc: ValidationError) -> list[tuple[Loc, str]]:
+    """Each problem of a config that did not validate, with where it is (a reference to nothing
+    is located at the name itself, not at the top)."""
+    problems: list[tuple[Loc, str]] = []
+    for error in exc.errors():
+        cause = error.get("ctx", {}).get("error")
+        located = cause.problems if isinstance(cause, BadReferences) else [(error["loc"], error["msg"])]
+        problems += [(tuple(loc), msg.removeprefix("Value error, ")) for loc, msg in located]
+    return problems
 
 
 def locate(text: str, loc: Loc) -> int | None:

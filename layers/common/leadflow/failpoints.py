@@ -40,6 +40,7 @@ KNOWN: frozenset[str] = frozenset(
         "remind.after_send",
         "tally.after_write",
         "workspace.after_action",
+        "booking.after_book",
     }
 )
 ACTIONS = frozenset({"crash"})

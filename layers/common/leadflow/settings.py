@@ -42,8 +42,16 @@ SECRET_NAMES = [
     "YCLIENTS_PARTNER_TOKEN",
     "YCLIENTS_USER_TOKEN",
     "YCLIENTS_WEBHOOK_SECRET",
+    "YOOKASSA_SHOP_ID",
+    "YOOKASSA_SECRET_KEY",
 ]
 
+
+# ЮKassa's notification senders (yookassa.ru/developers/using-api/webhooks, checking the IP address).
+YOOKASSA_IPS = (
+    "185.71.76.0/27,185.71.77.0/27,77.75.153.0/25,77.75.156.11/32,77.75.156.35/32,"
+    "77.75.154.128/25,2a02:5180::/32"
+)
 
 # --------------------------------------------------------------------------- settings
 
@@ -85,9 +93,18 @@ class Settings(BaseModel):
     sms_sender: str | None = None
     sms_api_base: str | None = None
     yclients_api_base: str = "https://api.yclients.com"
+    yookassa_api_base: str = "https://api.yookassa.ru"
+    payment_webhook_ips: str = Field(
+        default=YOOKASSA_IPS,
+        description="networks /webhooks/payment takes notifications from, comma-separated; default: ЮKassa's",
+    )
     public_base_url: str | None = Field(
         default=None,
         description="the stack's public address: panel login links and booking calendar files (/ics/…) start with it",
+    )
+    telegram_bot_username: str | None = Field(
+        default=None,
+        description="the bot's username: staff invites as t.me links (and QR codes) in the panel",
     )
     score_dead_letter_queue_url: str | None = None  # the panel's «Проблемы» page lists and redrives these
     route_dead_letter_queue_url: str | None = None

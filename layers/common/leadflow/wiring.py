@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # the steps are imported when built: ingest's cold start load
     from leadflow.adapters.crm import Crm
     from leadflow.adapters.media import Fetcher, MediaBucket
     from leadflow.adapters.messenger import Messenger
+    from leadflow.adapters.payments import YookassaPayments
     from leadflow.adapters.queues import Queue
     from leadflow.adapters.rate_limit import RateLimiter
     from leadflow.adapters.sqs_batch import BatchFrame
@@ -322,6 +323,21 @@ def booking(biz: BusinessConfig) -> BookingSystem | None:
     return BuiltinBooking(dynamodb().Table(settings().bookings_table), biz)
 
 
+def payments() -> YookassaPayments | None:
+    """ЮKassa's API, to re-read a payment a notification names; None without the shop's credentials
+    (then a notification is taken on its sender's address alone)."""
+    shop_id, key = secret("YOOKASSA_SHOP_ID"), secret("YOOKASSA_SECRET_KEY")
+    if not (shop_id and key):
+        return None
+    import requests
+
+    from leadflow.adapters.payments import YookassaPayments
+
+    return YookassaPayments(
+        requests.Session(), shop_id=shop_id, secret_key=key, api_base=settings().yookassa_api_base
+    )
+
+
 def bitrix24_limiter(portal: str, rate_per_s: float, burst: int) -> RateLimiter:
     """One request budget per portal: in RATE_LIMIT_TABLE for every container of every function when
     the stack has the table, else per process; the same limiter for every client in this process."""
@@ -417,7 +433,9 @@ def route_step() -> RouteStep:
     return RouteStep(
         store(), outbox, crm(), biz, frame(),
         Workspace(store(), outbox, crm(), biz, settings().public_base_url, booking(biz)),
-        CrmSync(store(), crm(), biz, Bookings(store(), outbox, biz, booking(biz), settings().public_base_url)), SmsReports(store(), outbox),
+        CrmSync(store(), crm(), biz, Bookings(store(), outbox, biz, booking(biz), settings().public_base_url),
+                payments()),
+        SmsReports(store(), outbox),
     )  # fmt: skip
 
 
@@ -449,8 +467,9 @@ def panel_step() -> Panel:
     biz = business()
     facts_kept = cfg.leadflow_platform != "yandex"  # deploy/yandex feeds no stream to the tally yet
     return Panel(
-        store(), biz, messenger(biz), crm(), DeadLetters(sqs(), queues), cfg.public_base_url, facts_kept
-    )
+        store(), biz, messenger(biz), crm(), DeadLetters(sqs(), queues), cfg.public_base_url,
+        cfg.telegram_bot_username, lambda: secret("TELEGRAM_BOT_TOKEN"), facts_kept,
+    )  # fmt: skip
 
 
 def _required(value: str | None, name: str) -> str:

@@ -43,6 +43,28 @@ def test_whatif_replays_the_last_days_under_a_draft(prod, tmp_path, capsys):
     }
 
 
+def test_whatif_says_how_many_leads_the_draft_would_let_breach_the_sla(prod, tmp_path, capsys):
+    from zoneinfo import ZoneInfo
+
+    store = LeadStore(prod.table("LeadsTable"))
+    local_noon = datetime.now(ZoneInfo("Asia/Krasnoyarsk")).replace(hour=12, minute=0) - timedelta(days=2)
+    for i in range(3):  # the salon is open at noon every day: Anna or Katya answers at once
+        at = local_noon + timedelta(minutes=i)
+        store.create(lead(f"S{i}", status="assigned", owner="anna", service="manicure", branch="center",
+                          received_at=at, last_message_at=at))  # fmt: skip
+    marina = "{id: marina, name: Марина, role: manager, branch: center, capacity: 50}"
+    # The draft gives manicure to the manager, and lets her take no leads: each one waits past its SLA.
+    text = SALON.read_text(encoding="utf-8").replace(marina, marina.replace("50", "0"))
+    text = text.replace(
+        "routing:\n",
+        "routing:\n  - {name: nails-to-marina, match: {service: manicure}, assign_to: [marina]}\n",
+    )
+    draft = tmp_path / "draft.yaml"
+    draft.write_text(text)
+    assert main(["whatif", str(draft), "--stack", STACK, "--days", "7"]) == 0
+    assert "would breach the SLA: 0 → 3 (S0, S1, S2)" in capsys.readouterr().out
+
+
 def test_whatif_refuses_a_bad_draft_with_its_line(prod, tmp_path, capsys):
     draft = tmp_path / "draft.yaml"
     draft.write_text("timezone: Asia/Krasnoyarsk\nservices: nope\n")

@@ -86,6 +86,30 @@ def prepayment_link(business: BusinessConfig, lead: Lead) -> str | None:
     return template.replace("{amount}", str(amount)).replace("{lead_id}", quote(lead.lead_id))
 
 
+def _said_service(lead: Lead, business: BusinessConfig) -> str:
+    service = business.service(lead.service)
+    if service is None:
+        return "визит" if lead.language != "en" else "a visit"
+    return service_name(service, "en") if lead.language == "en" else accusative(service.name)
+
+
+def _said_when(lead: Lead, business: BusinessConfig, today: date) -> str:
+    assert lead.appointment_at is not None
+    local: datetime = lead.appointment_at.astimezone(business.tz)
+    return describe_when(local.date(), f"{local:%H:%M}", None, today, lead.language, with_date=True)
+
+
+def cancellation_text(lead: Lead, business: BusinessConfig, today: date) -> str | None:
+    """«Ваша запись на окрашивание волос в субботу, 5 декабря, в 14:30 отменена. …»: a visit
+    cancelled in the CRM or the booking system, told to the client; None without an appointment."""
+    if lead.appointment_at is None:
+        return None
+    texts = business.messages.in_language(lead.language)
+    return texts.booking_cancelled.format(
+        service=_said_service(lead, business), when=_said_when(lead, business, today)
+    )
+
+
 def confirmation_text(
     lead: Lead, business: BusinessConfig, today: date, *, calendar_url: str | None = None
 ) -> str | None:
@@ -94,13 +118,9 @@ def confirmation_text(
     if lead.appointment_at is None:
         return None
     texts = business.messages.in_language(lead.language)
-    local: datetime = lead.appointment_at.astimezone(business.tz)
-    when = describe_when(local.date(), f"{local:%H:%M}", None, today, lead.language, with_date=True)
+    when = _said_when(lead, business, today)
     service = business.service(lead.service)
-    if service is None:
-        said_service = "визит" if lead.language != "en" else "a visit"
-    else:
-        said_service = service_name(service, "en") if lead.language == "en" else accusative(service.name)
+    said_service = _said_service(lead, business)
     name = master_name(business, lead.booked_master or lead.owner)
     master_part = texts.booked_master.format(master=name) if name and lead.booked_master else ""
     parts = [texts.booked.format(service=said_service, when=when, master_part=master_part)]

@@ -7,6 +7,7 @@ a card already in a chat keeps working.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import date, datetime
 from enum import StrEnum
@@ -115,6 +116,23 @@ def parse_button(data: str) -> tuple[Button, str, str] | None:
 
 def button(text: str, action: Button, lead_id: str, argument: str = "") -> dict:
     return {"text": text, "callback_data": f"{action}:{lead_id}" + (f":{argument}" if argument else "")}
+
+
+def card_details_key(lead: Lead) -> str:
+    """What the client said that the card and the CRM record show, as a short key: when it changes
+    after the lead was routed (a hot lead's phone that follows), both are brought up to date."""
+    shown = (
+        lead.contact.name,
+        lead.contact.phone,
+        lead.service,
+        tuple(lead.services),
+        lead.preferred_date,
+        lead.preferred_time,
+        lead.preferred_window,
+        lead.branch,
+        lead.master,
+    )
+    return hashlib.sha256(repr(shown).encode()).hexdigest()[:16]
 
 
 def card_buttons(lead: Lead) -> list[list[dict]]:
@@ -230,6 +248,12 @@ def card_text(
     if lead.appointment_at:
         master = f" · мастер {staff_name(business, lead.booked_master)}" if lead.booked_master else ""
         lines.append(f"📅 Записан на {lead.appointment_at.astimezone(tz):%d.%m %H:%M}{master}")
+    if lead.paid_at:
+        lines.append(
+            "💳 Предоплата: оплачено" + (f" ({_paid(lead.paid_amount)})" if lead.paid_amount else "")
+        )
+    elif lead.appointment_at and business.booking.prepayment_url and lead.status not in CLOSED_STATUSES:
+        lines.append("💳 Предоплата: не оплачено")
     if lead.handed_over:
         lines.append("🙋 Отвечает сотрудник, ассистент молчит")
     if lead.status in CLOSED_STATUSES:
@@ -343,3 +367,14 @@ def lead_label(business: BusinessConfig, lead: Lead) -> str:
 def _logged(action: str | None) -> str:
     """A staff note's action; notes written by earlier versions carry the short codes."""
     return str(LEGACY_CODES.get(action or "", action or ""))
+
+
+def _paid(amount: str) -> str:
+    """«4500.00 RUB» → «4 500 ₽»; anything else as it came."""
+    value, _, currency = amount.partition(" ")
+    try:
+        number = float(value)
+    except ValueError:
+        return amount
+    said = f"{number:,.2f}".replace(",", "\u202f").removesuffix(".00")
+    return f"{said}\u00a0₽" if currency in ("RUB", "") else f"{said} {currency}"

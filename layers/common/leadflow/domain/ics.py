@@ -1,8 +1,11 @@
 """A booking as an iCalendar file (RFC 5545): the «добавить в календарь» link of a confirmation.
 
 One VEVENT per lead (a lead is one visit: a cancel or a loss gets a new lead), so its UID is the
-lead's — a moved booking is the same event at a new time and a calendar that imports it again
-updates it instead of adding a second one. Times are UTC ("Z"), so no VTIMEZONE is needed.
+lead's — a moved booking is the same event at a new time with a higher SEQUENCE, and a calendar
+that imports it again updates it instead of adding a second one; a cancelled visit is the same
+event as a CANCEL. No ORGANIZER: the stack has no calendar address of its own to name, so strict
+iTIP processors may take the file as a plain import (Apple Calendar and Thunderbird honour
+STATUS:CANCELLED on re-import; Google Calendar's file import ignores METHOD). Times are UTC ("Z"), so no VTIMEZONE is needed.
 
 Hand-written rather than a library: the whole format used here is one event of six text
 properties, and its three rules (escaping, CRLF, folding at 75 octets) are tested below.
@@ -49,11 +52,19 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
+CANCELLED_STATUSES = frozenset({LeadStatus.cancelled, LeadStatus.lost})
+
+
 def booking_calendar(lead: Lead, business: BusinessConfig, now: datetime) -> str | None:
-    """The VCALENDAR of the lead's booking; None when there is no visit to put in a calendar
-    (no appointment, or it was cancelled)."""
-    if lead.appointment_at is None or lead.status == LeadStatus.cancelled:
+    """The VCALENDAR of the lead's booking; None when there is no visit to put in a calendar.
+
+    A cancelled (or lost) visit is answered with the same event as an iTIP CANCEL (RFC 5546
+    3.2.5: METHOD:CANCEL, the same UID, a SEQUENCE above the last one published) with
+    STATUS:CANCELLED, so a calendar that imported the visit removes or strikes it out."""
+    if lead.appointment_at is None:
         return None
+    cancelled = lead.status in CANCELLED_STATUSES
+    sequence = lead.calendar_sequence + (1 if cancelled else 0)
     service = business.service(lead.service)
     duration = service.duration_min if service and service.duration_min and service.duration_min > 0 else None
     start = lead.appointment_at
@@ -67,9 +78,10 @@ def booking_calendar(lead: Lead, business: BusinessConfig, now: datetime) -> str
         "VERSION:2.0",
         f"PRODID:{PRODID}",
         "CALSCALE:GREGORIAN",
-        "METHOD:PUBLISH",
+        "METHOD:CANCEL" if cancelled else "METHOD:PUBLISH",
         "BEGIN:VEVENT",
         f"UID:{escape_text(lead.lead_id)}@leadflow",
+        f"SEQUENCE:{sequence}",
         f"DTSTAMP:{_utc(now)}",
         f"DTSTART:{_utc(start)}",
         f"DTEND:{_utc(end)}",
@@ -79,5 +91,5 @@ def booking_calendar(lead: Lead, business: BusinessConfig, now: datetime) -> str
         lines.append(f"LOCATION:{escape_text(address)}")
     if directions:
         lines.append(f"DESCRIPTION:{escape_text(directions)}")
-    lines += ["STATUS:CONFIRMED", "END:VEVENT", "END:VCALENDAR"]
+    lines += ["STATUS:CANCELLED" if cancelled else "STATUS:CONFIRMED", "END:VEVENT", "END:VCALENDAR"]
     return "".join(fold(line) + "\r\n" for line in lines)

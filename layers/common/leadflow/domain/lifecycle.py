@@ -144,6 +144,8 @@ def book(lead: Lead, appointment_at: datetime, staff_id: str | None, at: datetim
         return None
     if lead.status in CLOSED_STATUSES:
         return None
+    if lead.appointment_at is not None and lead.appointment_at != appointment_at:
+        lead.calendar_sequence += 1  # a move: a calendar that imported the visit updates it
     lead.appointment_at = appointment_at
     lead.status = S.booked
     lead.accepted_at = lead.accepted_at or at
@@ -172,6 +174,41 @@ def book_slot(
     booked.booking_ref = ref
     booked.offered = []
     return booked
+
+
+def book_from_crm(
+    lead: Lead, appointment_at: datetime, master: str | None, ref: str | None, at: datetime
+) -> Lead | None:
+    """A visit time a manager set (or moved) in the CRM's booking field, with whose calendar it takes;
+    ``ref`` None keeps the calendar's ref, "" clears it (the time could not be taken)."""
+    if lead.status in CLOSED_STATUSES:
+        return None
+    if (
+        lead.appointment_at == appointment_at
+        and lead.status in BOOKED
+        and lead.booked_in_crm
+        and (master is None or lead.booked_master == master)
+        and (ref is None or lead.booking_ref == (ref or None))
+    ):
+        return None
+    booked = book(lead, appointment_at, None, at) or lead
+    booked.booked_in_crm = True
+    if master is not None:
+        booked.booked_master = master
+    if ref is not None:
+        booked.booking_ref = ref or None  # "": the calendar holds no time for it
+    booked.offered = []
+    return booked
+
+
+def mark_paid(lead: Lead, payment_id: str, amount: str | None, at: datetime) -> Lead | None:
+    """The prepayment came (the provider said so): once — the same payment again changes nothing."""
+    if lead.payment_id == payment_id and lead.paid_at is not None:
+        return None
+    lead.payment_id = payment_id
+    lead.paid_amount = amount
+    lead.paid_at = at
+    return lead
 
 
 def confirm(lead: Lead) -> Lead | None:

@@ -214,7 +214,9 @@ class CrmEvent(_Model):
     schema_version: Literal[1] = 1
     event_id: str
     event: str
-    entity: Literal["lead", "deal", "contact", "activity", "record"] = "lead"  # record: YCLIENTS
+    entity: Literal["lead", "deal", "contact", "activity", "record", "payment"] = (
+        "lead"  # record: YCLIENTS; payment: ЮKassa
+    )
     crm_id: str
     received_at: AwareDatetime
 
@@ -238,8 +240,9 @@ class LeadReady(_Model):
     type: Literal["lead_ready"] = "lead_ready"
     schema_version: Literal[1] = 1
     lead_id: str
-    # booked: the assistant booked a lead that is routed already — route brings its CRM record and card up to date
-    reason: Literal["complete", "hot", "waited", "not_target", "booked"] = "complete"
+    # After routing, route brings the CRM record and the card up to date: booked — the assistant
+    # booked the lead; updated — the client gave details the card shows (a phone, a time).
+    reason: Literal["complete", "hot", "waited", "not_target", "booked", "updated"] = "complete"
     # The client as score last wrote them: route chooses the owner without reading the contact.
     contact: ContactRecord | None = None
 
@@ -317,6 +320,17 @@ class Lead(_Model):
         default=None,
         description="the booking's «добавить в календарь» link: /ics/<token>.ics (kept on a move)",
     )
+    booked_in_crm: bool = Field(
+        default=False, description="the visit's time came from the CRM's booking field (clearing it cancels)"
+    )
+    paid_at: datetime | None = Field(default=None, description="when the prepayment was confirmed")
+    payment_id: str | None = Field(default=None, description="the prepayment's id at the payment provider")
+    paid_amount: str | None = Field(
+        default=None, description="what was paid, as the provider says: «4500.00 RUB»"
+    )
+    calendar_sequence: int = Field(
+        default=0, description="the .ics event's SEQUENCE (RFC 5545): bumped on each move of the visit"
+    )
     language: Literal["ru", "en"] = Field(default="ru", description="the language the client writes in")
     question: str | None = Field(
         default=None, description="a question the assistant could not answer: a person answers it"
@@ -348,6 +362,10 @@ class Lead(_Model):
     callback_at: datetime | None = Field(default=None, description="off-hours lead: call back at opening")
     business_connection_id: str | None = None
     card: str | None = Field(default=None, description="the owner's lead card: '<chat id>:<message id>'")
+    card_shows: str | None = Field(
+        default=None,
+        description="``card_details_key`` of what the card and the CRM record show of the client",
+    )
     routed: bool = False
     previous_owner: str | None = Field(
         default=None, description="who owned the client's lead before this one"

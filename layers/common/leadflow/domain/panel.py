@@ -133,3 +133,10 @@ def heat_map(counts: dict[tuple[int, int], int], width: int = 320) -> str:
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def invite_qr_svg(url: str) -> str:
+    """The invite link as a QR code, an inline SVG a phone's camera reads off the screen."""
+    import segno  # imported here: only the Сотрудники page after «Пригласить» draws one
+
+    return str(segno.make(url, error="m").svg_inline(scale=4, border=2, dark="#111", light="#fff"))

@@ -14,13 +14,13 @@ from __future__ import annotations
 import secrets
 from datetime import date, datetime, timedelta
 
-from leadflow import clock
+from leadflow import clock, failpoints
 from leadflow.adapters.booking import BookingSystem, BookingUnavailable, SlotTaken
 from leadflow.adapters.messenger import Messenger
 from leadflow.adapters.store import Store
 from leadflow.business import BusinessConfig
 from leadflow.domain import lifecycle
-from leadflow.domain.booking_words import confirmation_text, offer_text
+from leadflow.domain.booking_words import cancellation_text, confirmation_text, offer_text
 from leadflow.domain.models import CLOSED_STATUSES, Intent, Lead, OfferedSlot
 from leadflow.domain.schedule import Offer, Slot, bookable_duration, find_offer, picked_slot
 from leadflow.observability import logger, metrics
@@ -92,6 +92,7 @@ class Bookings:
             near = (chosen.start.astimezone(self.business.tz).date(), f"{chosen.start:%H:%M}")
             lead, again = self.offer(lead, now, today, unsaved=unsaved, near=near, besides=chosen)
             return lead, f"{texts.slot_taken} {again}"
+        failpoints.hit("booking.after_book")  # booked in the calendar, not yet on the lead
         self.system.release([s for s in offered if s != chosen], lead.lead_id, keep=chosen)
         change = lambda current: lifecycle.book_slot(current, chosen.start, chosen.master, booked.ref, now)  # noqa: E731
         if unsaved:
@@ -182,6 +183,62 @@ class Bookings:
         text = confirmation_text(lead, self.business, today, calendar_url=url) or ""
         key = f"booked:{lead.lead_id}:{lead.appointment_at.astimezone(self.business.tz):%Y%m%dT%H%M}"
         self.messenger.to_client(lead, key, "booking_confirmation", text)
+
+    def cancelled_elsewhere(self, lead: Lead, *, release: bool, today: date | None = None) -> None:
+        """A visit cancelled in the CRM or the booking system (the lead as it was, still booked): the
+        client is told, once per visit time — the message is claimed by that key, so a duplicate
+        webhook or a retry after a crash sends nothing more — and with ``release`` the calendar's
+        time is given back (not when the booking system itself cancelled it). Called before the
+        lead's write, so a crash in between repeats this harmlessly instead of skipping it."""
+        if lead.appointment_at is None:
+            return
+        if release:
+            self.cancel(lead)
+        if self.system is None:
+            return  # without real booking the administrator tells the client, as before
+        if lead.client_address()[0] == "sms" and not lead.contact.phone:
+            return
+        today = today or clock.now().astimezone(self.business.tz).date()
+        text = cancellation_text(lead, self.business, today)
+        if text is None:
+            return
+        key = f"cancelled:{lead.lead_id}:{lead.appointment_at.astimezone(self.business.tz):%Y%m%dT%H%M}"
+        self.messenger.to_client(lead, key, "booking_cancelled", text)
+
+    def take_crm_time(self, lead: Lead, at: datetime, master: str, now: datetime) -> str | None:
+        """A visit booked in the CRM takes the master's time in the built-in calendar, so the bot
+        does not offer it (a move gives the old time back). The calendar's ref of the visit; None
+        when there is nothing to take (no built-in calendar or no such master); "" when the time is
+        another client's — the CRM is the truth then: the owner is told about the clash and a time
+        this visit held before is given back."""
+        if self.system is None or self.system.name != "builtin":
+            return None  # YCLIENTS keeps its own calendar; records made there come by webhook
+        if self.business.staff_member(master) is None:
+            return None
+        service = self.business.service(lead.service)
+        minutes = service.duration_min if service and service.duration_min else self.business.booking.step_min
+        slot = Slot(at, master, minutes, service=service.id if service else None)
+        try:
+            booked = self.system.book(slot, lead, now)
+        except SlotTaken:
+            name = self.business.staff_member(master).name  # type: ignore[union-attr]
+            local = at.astimezone(self.business.tz)
+            self.messenger.to_owner(
+                lead, f"owner_note:crm_clash:{lead.lead_id}:{local:%Y%m%dT%H%M}",
+                f"В CRM запись на {local:%d.%m %H:%M}, мастер — {name}, но в календаре бота это время "
+                f"уже занято другим клиентом. Проверьте запись ({lead.lead_id}).",
+            )  # fmt: skip
+            if lead.booking_ref:
+                self.system.cancel(lead)  # moved onto a taken time: the old one is free all the same
+            return ""
+        except BookingUnavailable as exc:
+            logger.warning(
+                "crm booking not taken in the calendar", extra={"lead_id": lead.lead_id, "error": str(exc)}
+            )
+            return None
+        if lead.booking_ref and lead.booking_ref != booked.ref:
+            self.system.cancel(lead)  # a move: the old time is given back (only the old visit's cells)
+        return booked.ref
 
     def calendar_link(self, lead: Lead, *, unsaved: bool = False) -> tuple[Lead, str | None]:
         """(the lead with its calendar token, «<PUBLIC_BASE_URL>/ics/<token>.ics»); no link without

@@ -6,7 +6,7 @@ from leadflow import clock
 from leadflow.adapters.messenger import Delivery, Messenger
 from leadflow.adapters.store import Store
 from leadflow.business import BusinessConfig
-from leadflow.domain.cards import card_buttons, card_text
+from leadflow.domain.cards import card_buttons, card_details_key, card_text
 from leadflow.domain.models import ContactRecord, Lead, OutboundMessage
 from leadflow.observability import logger
 from leadflow.steps.media import forward_attachments
@@ -52,7 +52,10 @@ class Cards:
                 forward_attachments(self.messenger, lead)  # a retry after the card: its files too
             return lead
         ref = f"{chat}:{delivery.provider_message_id}"  # a reply to the card names its lead (its first line)
-        changed = self.store.leads.change(lead.lead_id, lambda current: _with_card(current, ref), known=lead)
+        shows = card_details_key(lead)  # what this card's text was made from
+        changed = self.store.leads.change(
+            lead.lead_id, lambda current: _with_card(current, ref, shows), known=lead
+        )
         current = changed.lead if changed else lead
         if with_files:  # the write above shows every file named before it
             forward_attachments(self.messenger, current)
@@ -87,8 +90,9 @@ class Cards:
         return delivery
 
 
-def _with_card(lead: Lead, ref: str) -> Lead | None:
+def _with_card(lead: Lead, ref: str, shows: str) -> Lead | None:
     if lead.card == ref:
         return None
     lead.card = ref
+    lead.card_shows = shows
     return lead

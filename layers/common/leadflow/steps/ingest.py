@@ -34,6 +34,7 @@ CHANNEL_MODULES = {
     "bitrix24": "leadflow.adapters.channels.bitrix24_events",
     "yclients": "leadflow.adapters.channels.yclients_events",
     "amocrm": "leadflow.adapters.channels.amocrm_events",
+    "payment": "leadflow.adapters.channels.payment_events",
 }
 # SQS refuses a body over 256 KiB; DynamoDB an item over 400 KB. The raw payload gets what the
 # queue message leaves of the item (it is a debugging aid, the queue message is what counts).

@@ -58,7 +58,12 @@ class LeadChanges:
             # Only by the change that closed it: a lead an earlier version closed is in the old
             # bare count already (a crash between the two writes costs one visit, never adds one).
             self.store.contacts.count_visit(lead.contact_id, lead.lead_id)
-        self.store.timers.cancel_all([f"{kind}#{lead.lead_id}" for kind in TIMERS_ENDED_BY_CLOSE])
+        ended = [f"{kind}#{lead.lead_id}" for kind in TIMERS_ENDED_BY_CLOSE]
+        if lead.status in (LeadStatus.cancelled, LeadStatus.lost):  # no reminder of a visit that is off
+            ended += [
+                f"appt#{lead.lead_id}#{hours}" for hours in self.business.reminders.before_appointment_h
+            ]
+        self.store.timers.cancel_all(ended)
 
     # ------------------------------------------------------------------ the lead's timers
     def schedule_sla(self, lead: Lead, now: datetime) -> None:

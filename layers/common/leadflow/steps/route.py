@@ -23,7 +23,7 @@ from leadflow.adapters.store import Store
 from leadflow.business import BusinessConfig
 from leadflow.domain import lifecycle
 from leadflow.domain.assignment import choose_owner
-from leadflow.domain.cards import lead_label
+from leadflow.domain.cards import card_details_key, lead_label
 from leadflow.domain.models import (
     CLOSED_STATUSES,
     ContactRecord,
@@ -85,7 +85,7 @@ class RouteStep:
                 message = parse_queue_message(record["body"])
             except ValueError:
                 continue  # the per-record pass dead-letters it with the reason
-            if isinstance(message, LeadReady) and message.reason != "booked":
+            if isinstance(message, LeadReady) and message.reason not in ("booked", "updated"):
                 ready.setdefault(message.lead_id, message)  # one lead twice in a batch is routed once
                 redelivered |= self.frame.may_be_redelivered(record)
         failures = self.route(list(ready.values()), redelivered) if ready else {}
@@ -94,6 +94,9 @@ class RouteStep:
             if isinstance(message, LeadReady) and message.reason == "booked":
                 self._booked_by_the_assistant(message.lead_id)
                 return
+            if isinstance(message, LeadReady) and message.reason == "updated":
+                self._updated_by_the_client(message.lead_id)
+                return
             if isinstance(message, LeadReady):
                 if message.lead_id in failures:
                     raise failures[message.lead_id]  # Poison → DLQ now; anything else → retried
@@ -101,7 +104,9 @@ class RouteStep:
             if isinstance(message, StaffEvent):
                 self.workspace.handle(message)
             elif isinstance(message, CrmEvent):
-                self.crm_sync.apply(message)
+                redraw = self.crm_sync.apply(message)
+                if redraw is not None:
+                    self.cards.refresh(redraw, f"{message.entity or 'crm'}:{message.event_id}")
             elif isinstance(message, DeliveryReport):
                 self.sms_reports.apply(message)
             else:
@@ -119,6 +124,20 @@ class RouteStep:
         if lead.crm_id:
             self.crm.update_status(lead)
         self.cards.refresh(lead, f"booked:{lead_id}:{lead.appointment_at.isoformat()}")
+
+    def _updated_by_the_client(self, lead_id: str) -> None:
+        """The client gave what the card and the CRM record show (a phone after a hot lead went
+        out): the record gets it, the card is edited in place, then the lead notes what they show.
+        A redelivery sets the same fields and finds the edit claimed."""
+        lead = self.store.leads.get(lead_id)
+        if lead is None or lead.status in CLOSED_STATUSES:
+            return
+        shows = card_details_key(lead)
+        if lead.card_shows == shows:
+            return
+        self.crm.update_details(lead, self.business)  # a lead not in the CRM yet gets them with its push
+        self.cards.refresh(lead, f"details:{lead_id}:{lead.version}")  # A → B → A edits thrice
+        self.store.leads.change(lead_id, lambda current: _showing(current, shows), known=lead)
 
     # ------------------------------------------------------------------ routing ready leads
     def route(self, batch: list[LeadReady], redelivered: bool = False) -> dict[str, Exception]:
@@ -300,4 +319,11 @@ def _set_crm_error(lead: Lead, error: str, mirrored: bool = False) -> Lead | Non
         return None
     lead.crm_error = error[:500]
     lead.mirrored = lead.mirrored or mirrored
+    return lead
+
+
+def _showing(lead: Lead, shows: str) -> Lead | None:
+    if lead.card_shows == shows:
+        return None
+    lead.card_shows = shows
     return lead

@@ -25,6 +25,7 @@ from leadflow.clock import iso
 from leadflow.domain import lifecycle
 from leadflow.domain.branches import branch_for
 from leadflow.domain.calendar import Calendar
+from leadflow.domain.cards import card_details_key
 from leadflow.domain.models import (
     CLOSED_STATUSES,
     Attachment,
@@ -441,7 +442,13 @@ class ScoreStep:
 
     # ------------------------------------------------------------------ hand-on to route
     def _hand_on(self, lead: Lead, message: InboundMessage, contact: ContactRecord) -> None:
-        if lead.routed or lead.status in CLOSED_STATUSES:
+        if lead.status in CLOSED_STATUSES:
+            return
+        if lead.routed:
+            # What the client added (a phone after a hot lead went out) reaches the card and the CRM:
+            # compared with what they show, so a redelivery after a crash still sends it.
+            if lead.card and lead.card_shows != card_details_key(lead):
+                self.route_queue.send(LeadReady(lead_id=lead.lead_id, reason="updated"))
             return
         if lead.intent == Intent.not_target:
             wait = emoji_wait_timer(lead)

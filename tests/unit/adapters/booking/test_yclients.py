@@ -155,3 +155,50 @@ def test_fifty_clients_picking_at_once_get_each_time_at_most_once(yclients) -> N
         for b in records:
             assert a is b or a.staff_id != b.staff_id or a.end <= b.start or b.end <= a.start
     assert outcomes.count("booked") == len(records) >= 2
+
+
+def test_booking_again_for_the_same_lead_adopts_its_own_record(yclients) -> None:
+    # book_record succeeded, the answer was lost (or the invocation died): the retry books again
+    fake, client, server = yclients
+    slot = client.free_slots(client.business.service("coloring"), DAY, NOW)[0]
+    first = client.book(slot, lead(), NOW)
+    again = client.book(slot, lead(), NOW)
+    assert again.ref == first.ref and len(fake.live()) == 1
+    listing = [r for r in server.requests if r.path == "/api/v1/records/555"]
+    assert (
+        listing
+        and listing[-1].query["staff_id"] == "6544"
+        and listing[-1].query["start_date"] == "2026-12-05"
+    )
+    assert listing[-1].headers["authorization"] == "Bearer partner-token, User user-token"
+    # another client at that time is told it is taken
+    with pytest.raises(SlotTaken):
+        client.book(slot, lead(2), NOW)
+
+
+def test_without_a_user_token_a_taken_time_stays_taken(yclients) -> None:
+    fake, client, _ = yclients
+    slot = client.free_slots(client.business.service("coloring"), DAY, NOW)[0]
+    client.book(slot, lead(), NOW)
+    client.user_token = None  # nothing to read the records with
+    with pytest.raises(SlotTaken):
+        client.book(slot, lead(), NOW)
+    assert len(fake.live()) == 1
+
+
+def test_a_rate_limited_lookup_is_retried_later_not_called_taken(yclients) -> None:
+    fake, client, _ = yclients
+    slot = client.free_slots(client.business.service("coloring"), DAY, NOW)[0]
+    client.book(slot, lead(), NOW)
+    check = client._check
+
+    def check_then_limit(s):
+        try:
+            check(s)
+        finally:
+            fake.rate_limited = 1  # the records lookup that follows gets a 429
+
+    client._check = check_then_limit  # type: ignore[method-assign]
+    with pytest.raises(BookingUnavailable) as refused:
+        client.book(slot, lead(), NOW)
+    assert refused.value.retryable

@@ -216,3 +216,44 @@ def test_a_full_route_batch_stays_inside_seven_requests_a_second(amo, salon):
     assert all(o.crm_id for o in outcomes)
     assert len(amo.calls) == 12 + 1 + 1  # ≤ 3 per lead: here 14 for 12 leads
     # the fixture fails the test if amoCRM saw more than 7 requests in any second
+
+
+def test_details_given_later_reach_the_deal_and_its_contact_once(amo, salon):
+    """A hot lead went in with no phone (its contact «Клиент»); the phone and name that follow
+    land on the main contact beside what it has — twice delivered, still one phone."""
+    business = configured(salon)
+    crm = amo_crm(amo, business)
+    first = make_lead("L0100", contact=Contact(), service="manicure", owner="anna", status="assigned")
+    [pushed] = crm.push([(first, "111")], business)
+    deal = amo.leads[int(pushed.crm_id)]
+    contact = amo.contacts[deal["contact_id"]]
+    assert contact["name"] == "Клиент" and not contact["custom_fields_values"]
+
+    later = first.model_copy(
+        update={"crm_id": pushed.crm_id, "contact": Contact(name="Ирина", phone="+79138402765")}
+    )
+    crm.update_details(later, business)
+    crm.update_details(later, business)
+
+    phones = [
+        v["value"] for f in contact["custom_fields_values"] if f["field_code"] == "PHONE" for v in f["values"]
+    ]
+    assert phones == ["+79138402765"]
+    assert contact["name"] == "Ирина"
+    assert "Ирина" in deal["name"] and deal["name"].endswith("· L0100")
+
+
+def test_a_later_phone_joins_the_ones_a_manager_typed(amo, salon):
+    business = configured(salon)
+    crm = amo_crm(amo, business)
+    [pushed] = crm.push([(lead(7, phone="+79130000007"), "111")], business)
+    contact = amo.contacts[amo.leads[int(pushed.crm_id)]["contact_id"]]
+    contact["name"] = "Ирина Петровна"  # the manager's
+
+    crm.update_details(lead(7, phone="+79138402765", crm_id=pushed.crm_id), business)
+
+    phones = [
+        v["value"] for f in contact["custom_fields_values"] if f["field_code"] == "PHONE" for v in f["values"]
+    ]
+    assert phones == ["+79130000007", "+79138402765"]
+    assert contact["name"] == "Ирина Петровна"

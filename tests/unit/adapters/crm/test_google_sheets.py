@@ -224,3 +224,22 @@ def test_a1_helpers():
     assert a1("It's", "1:1") == "'It''s'!1:1"
     assert row_of("'Лиды'!A42:M42") == 42
     assert [column_letter(i) for i in (0, 12, 25, 26, 701, 702)] == ["A", "M", "Z", "AA", "ZZ", "AAA"]
+
+
+def test_a_phone_given_later_fills_the_row_and_keeps_what_the_owner_typed(google, salon):
+    crm = sheets_crm(google, salon)
+    hot = lead(3, contact=Contact(name=None, phone=None))
+    crm.push([(hot, None)], salon)
+
+    def owner_types(grid):
+        grid[1][grid[0].index("Имя")] = "Ирина (звонила сама)"
+
+    google.edit(SHEET_ID, "Лиды", owner_types)
+    later = hot.model_copy(
+        update={"crm_id": "L0003", "contact": Contact(phone="+79138402765"), "preferred_time": "17:00"}
+    )
+    crm.update_details(later, salon)
+
+    row = by_id(google)["L0003"]
+    assert row["Телефон"] == "+79138402765" and "17:00" in row["Пожелание"]
+    assert row["Имя"] == "Ирина (звонила сама)"  # we have no name: the owner's stays

@@ -115,3 +115,29 @@ def test_a_full_route_batch_lands_in_two_requests(aws, portal):
     for lead in leads:
         assert len(portal.records_with_origin(lead.lead_id)) == 1
         assert aws.store.leads.get(lead.lead_id).crm_id
+
+
+def test_a_phone_the_client_gives_after_the_push_reaches_the_record_once(aws, portal):
+    """score (real) merges the phone into a routed lead and asks route to bring the record and
+    the card up to date; the portal is busy once (503) — the queue retries, nothing doubles."""
+    from tests.support.builders import client_writes
+
+    clock.freeze(SATURDAY_NOON)
+    lead = client_writes(aws.store, "Срочно! Нужен маникюр сегодня", chat="7001")
+    ready = aws.receive("RouteQueue")
+    assert invoke("route", sqs_event(ready, "RouteQueue")) == {"batchItemFailures": []}
+    lead = aws.store.leads.get(lead.lead_id)
+    record = portal.portal.leads[int(lead.crm_id)]
+    assert not record.get("PHONE")
+
+    client_writes(aws.store, "Ирина, 89138402765, в 17:00", chat="7001")
+    updated = aws.receive("RouteQueue")
+    assert [LeadReady.model_validate_json(m["Body"]).reason for m in updated] == ["updated"]
+    portal.fail_next(503, "QUERY_LIMIT_EXCEEDED", "Too many requests")
+    assert invoke("route", sqs_event(updated, "RouteQueue"))["batchItemFailures"]  # back to the queue
+    for _ in range(2):  # the retry, then a duplicate delivery
+        assert invoke("route", sqs_event(updated, "RouteQueue")) == {"batchItemFailures": []}
+
+    assert [p["VALUE"] for p in record["PHONE"]] == ["+79138402765"]
+    assert "17:00" in record["COMMENTS"]
+    assert aws.store.leads.get(lead.lead_id).card_shows is not None

@@ -5,10 +5,11 @@ backslash, semicolon, comma and newlines, UTC date-times, one VEVENT whose UID i
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from leadflow.domain import lifecycle
 from leadflow.domain.ics import booking_calendar, escape_text, fold
 from tests.support.builders import business, lead
 
@@ -114,8 +115,37 @@ def test_a_service_without_a_duration_lasts_an_hour_and_no_address_leaves_locati
     assert "LOCATION" not in props and "DESCRIPTION" not in props
 
 
-def test_no_event_without_an_appointment_or_for_a_cancelled_visit() -> None:
+def test_no_event_without_an_appointment() -> None:
     b = business(SALON)
     assert booking_calendar(lead("L-1", service="coloring"), b, NOW) is None
-    cancelled = lead("L-2", service="coloring", appointment_at=SAT_1430_KRS, status="cancelled")
-    assert booking_calendar(cancelled, b, NOW) is None
+
+
+def test_a_booking_starts_at_sequence_0_and_each_move_bumps_it() -> None:
+    b = business(SALON)
+    booked = lifecycle.book(lead("L-3", service="coloring"), SAT_1430_KRS, "olga", NOW)
+    assert booked is not None and booked.calendar_sequence == 0
+    assert properties(booking_calendar(booked, b, NOW) or "")["SEQUENCE"] == "0"
+    assert lifecycle.book(booked, SAT_1430_KRS, "olga", NOW) is None  # the same time again: no change
+    moved = lifecycle.book(booked, SAT_1430_KRS + timedelta(hours=1), "olga", NOW)
+    assert moved is not None and moved.calendar_sequence == 1
+    props = properties(booking_calendar(moved, b, NOW) or "")
+    assert (props["SEQUENCE"], props["DTSTART"], props["METHOD"]) == ("1", "20260314T083000Z", "PUBLISH")
+
+
+@pytest.mark.parametrize("status", ["cancelled", "lost"])
+def test_a_cancelled_visit_is_a_cancel_of_the_same_event_with_a_higher_sequence(status: str) -> None:
+    # RFC 5546 3.2.5: METHOD:CANCEL, the same UID, a SEQUENCE above the last one sent; RFC 5545
+    # 3.8.1.11: STATUS:CANCELLED — a calendar that imported the visit removes or strikes it out
+    b = business(SALON)
+    moved = lead("L-4", service="coloring", appointment_at=SAT_1430_KRS, status="booked", calendar_sequence=2)
+    published = properties(booking_calendar(moved, b, NOW) or "")
+    gone = moved.model_copy(update={"status": status})
+    text = booking_calendar(gone, b, NOW) or ""
+    lines = unfold(text)
+    assert lines[0] == "BEGIN:VCALENDAR" and lines[-1] == "END:VCALENDAR"
+    assert lines.count("BEGIN:VEVENT") == 1
+    props = properties(text)
+    assert props["METHOD"] == "CANCEL" and props["STATUS"] == "CANCELLED"
+    assert props["UID"] == published["UID"] == "L-4@leadflow"
+    assert int(props["SEQUENCE"]) > int(published["SEQUENCE"])
+    assert props["DTSTART"] == published["DTSTART"]

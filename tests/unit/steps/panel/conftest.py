@@ -1,3 +1,2 @@
-"""The panel's fixture for every test module here (test_panel.py defines it)."""
-
+# The panel's stack fixture, for every test module here (it lives beside the tests it was written for).
 from tests.unit.steps.panel.test_panel import panel_aws  # noqa: F401

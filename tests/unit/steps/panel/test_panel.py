@@ -299,6 +299,56 @@ def test_deactivating_a_member_ends_their_sessions_and_hands_their_leads_on(pane
     assert panel_aws.store.staff.state(["anna"])["anna"].open_leads == 0
 
 
+def test_deactivating_keeps_the_owners_comments_and_every_other_line(panel_aws):
+    commented = CONFIG.replace("staff:\n", "staff:  # кто работает\n  # Анна — новенькая, до мая\n", 1)
+    panel_aws.push_config(commented)
+    wiring.reset()
+    owner = login(panel_aws, "vera")
+    token = csrf_of(call("GET", "/panel/staff", cookie=owner))
+    assert (
+        call("POST", "/panel/staff/anna/deactivate", form={"csrf": token}, cookie=owner)["statusCode"] == 303
+    )
+    stored_text = panel_aws.store.config.yaml_text()
+    before, after = commented.splitlines(), stored_text.splitlines()
+    changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    assert len(changed) == 1 and "id: anna" in changed[0][1] and changed[0][1].endswith("active: false}")
+    assert "  # Анна — новенькая, до мая" in after and "staff:  # кто работает" in after
+
+
+def test_an_invite_is_a_t_me_link_with_its_qr_code_when_the_bot_is_named(panel_aws, monkeypatch):
+    import segno
+
+    monkeypatch.setenv("TELEGRAM_BOT_USERNAME", "@lime_salon_bot")
+    wiring.reset()
+    owner = login(panel_aws, "vera")
+    token = csrf_of(call("GET", "/panel/staff", cookie=owner))
+    answer = call("POST", "/panel/staff/anna/invite", form={"csrf": token}, cookie=owner)
+    assert answer["statusCode"] == 303
+    page = call("GET", "/panel/staff", query=answer["headers"]["Location"].split("?", 1)[1], cookie=owner)[
+        "body"
+    ]
+    link = re.search(r'href="(https://t\.me/lime_salon_bot\?start=inv-([A-Za-z0-9]+))"', page)
+    assert link and "Приглашение для Анна" in page
+    assert panel_aws.store.staff.redeem_invite(link.group(2), clock.wall_now()) == "anna"  # the stored invite
+    qr = re.search(r'<div class="qr"[^>]*>(<svg.*?</svg>)</div>', page, re.S).group(1)
+    # The code drawn is the QR of exactly that link (and not, say, of the bare command).
+    assert qr == segno.make(link.group(1), error="m").svg_inline(scale=4, border=2, dark="#111", light="#fff")
+
+
+def test_without_the_bots_name_the_invite_is_a_command_and_says_what_to_set(panel_aws):
+    owner = login(panel_aws, "vera")
+    token = csrf_of(call("GET", "/panel/staff", cookie=owner))
+    answer = call("POST", "/panel/staff/anna/invite", form={"csrf": token}, cookie=owner)
+    page = call("GET", "/panel/staff", query=answer["headers"]["Location"].split("?", 1)[1], cookie=owner)[
+        "body"
+    ]
+    assert re.search(r"отправит боту <b>/start inv-[A-Za-z0-9]+</b>", page)
+    assert "TELEGRAM_BOT_USERNAME" in page and "<svg" not in page
+    # A forged invite parameter is neither shown nor drawn.
+    forged = call("GET", "/panel/staff", query="invite=%3Cscript%3E&for=anna", cookie=owner)["body"]
+    assert "<script>" not in forged and 'id="invite"' not in forged
+
+
 def test_only_the_owner_may_deactivate(panel_aws):
     elena = login(panel_aws, "elena")
     token = csrf_of(call("GET", "/panel/staff", cookie=elena))
@@ -439,6 +489,7 @@ def test_what_if_replays_the_last_days_under_the_draft_then_save_and_restore(pan
     assert re.search(r'id="replay-changed">2<', body)
     assert re.search(r"<td>Катя</td><td>2</td><td><b>0</b></td>", body)
     assert re.search(r"<td>Анна</td><td>2</td><td><b>4</b></td>", body)
+    assert re.search(r'Нарушили бы SLA: 0 → <b id="replay-breach">0<', body)  # Anna is on shift for all four
     assert wiring.business().staff_member("katya").active  # nothing saved by a what-if
 
     saved = call("POST", "/panel/rules", cookie=cookie, form={"csrf": token, "yaml": draft, "action": "save"})

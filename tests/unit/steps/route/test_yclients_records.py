@@ -119,3 +119,86 @@ def test_a_webhook_without_the_secret_is_refused(yclients) -> None:
     record = fake.take(6544, datetime(2026, 12, 3, 12, 0, tzinfo=MSK), 90)
     assert _webhook(fake, record, "create", secret="wrong") == 403
     assert stack.receive("RouteQueue") == []
+
+
+class Killed(BaseException):
+    """The Lambda runtime killing the invocation at a failpoint (nothing after it runs)."""
+
+
+def test_a_record_made_before_a_crash_is_adopted_on_the_retry_not_called_taken(yclients, monkeypatch) -> None:
+    from leadflow import failpoints
+    from leadflow.domain.models import Contact, InboundMessage
+
+    fake, stack = yclients
+    lead = client_writes(stack.store, "окрашивание в субботу в 13, 89138402765")
+    assert [f"{o.start.astimezone(MSK):%H:%M}" for o in lead.offered] == ["12:30", "13:00", "13:30"]
+    pick = InboundMessage(
+        message_id="telegram:5001:pick", channel="telegram", chat_id="5001",
+        contact=Contact(name="Ирина", channel_user_id="5001"), text="давайте в 13:00", received_at=clock.now(),
+    )  # fmt: skip
+
+    # Given the record was made in YCLIENTS and the invocation died before the lead was saved
+    def dies(point: str) -> None:
+        if point == "booking.after_book":
+            monkeypatch.setattr(failpoints, "hit", lambda point: None)
+            raise Killed(point)
+
+    monkeypatch.setattr(failpoints, "hit", dies)
+    with pytest.raises(Killed):
+        wiring.score_step().handle(pick)
+    assert len(fake.live()) == 1 and stack.store.leads.get(lead.lead_id).appointment_at is None
+
+    # When the queue retries the message
+    wiring.score_step().handle(pick)
+
+    # Then our own record is adopted: one record, the lead booked on it, the client told «записали»
+    (record,) = fake.live()
+    booked = stack.store.leads.get(lead.lead_id)
+    assert booked.status == "booked" and booked.booking_ref == str(record.record_id)
+    assert booked.appointment_at == datetime(2026, 12, 5, 13, 0, tzinfo=MSK)
+    texts = [m["text"] for m in stack.store.conversation.outbound(lead.lead_id)]
+    assert texts[-1].startswith("Готово! Записали вас на окрашивание волос в субботу, 5 декабря, в 13:00")
+    assert not any("занял" in t for t in texts)
+
+
+def _cancel_messages(stack, lead_id: str) -> list[str]:
+    return [m["text"] for m in stack.store.conversation.outbound(lead_id) if m["kind"] == "booking_cancelled"]
+
+
+def test_a_record_deleted_in_yclients_is_confirmed_to_the_client_once(yclients) -> None:
+    fake, stack = yclients
+    client_writes(stack.store, "окрашивание в субботу в 13, 89138402765")
+    lead = client_writes(stack.store, "давайте в 13:00")
+    (record,) = fake.live()
+    assert _reminders(stack, lead.lead_id) and stack.receive("RouteQueue") is not None
+
+    # the administrator deletes the record in YCLIENTS; YCLIENTS sends its webhook twice
+    record.deleted = True
+    assert _webhook(fake, record, "delete") == 200
+    batch = stack.receive("RouteQueue")
+    assert _webhook(fake, record, "delete") == 200  # ingest's dedupe may take the copy or not:
+    batch += stack.receive("RouteQueue")
+    assert invoke("route", sqs_event(batch + batch, "RouteQueue")) == {"batchItemFailures": []}
+    assert invoke("route", sqs_event(batch, "RouteQueue")) == {"batchItemFailures": []}  # the queue again
+
+    cancelled = stack.store.leads.get(lead.lead_id)
+    assert cancelled.status == "cancelled"
+    assert _cancel_messages(stack, lead.lead_id) == [
+        "Ваша запись на окрашивание волос в субботу, 5 декабря, в 13:00 отменена. "
+        "Если захотите прийти в другое время — напишите, подберём."
+    ]
+    assert _reminders(stack, lead.lead_id) == []
+
+
+def test_a_record_marked_did_not_come_before_the_visit_is_a_cancel(yclients) -> None:
+    fake, stack = yclients
+    client_writes(stack.store, "окрашивание в субботу в 13, 89138402765")
+    lead = client_writes(stack.store, "давайте в 13:00")
+    (record,) = fake.live()
+    stack.receive("RouteQueue")
+    # the desk marks «не пришёл» on Tuesday for Saturday's visit: the client called it off
+    record.attendance = -1
+    assert _webhook(fake, record, "update") == 200
+    _route_all(stack)
+    assert stack.store.leads.get(lead.lead_id).status == "cancelled"
+    assert len(_cancel_messages(stack, lead.lead_id)) == 1

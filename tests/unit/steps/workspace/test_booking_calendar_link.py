@@ -72,9 +72,10 @@ def test_a_moved_visit_keeps_the_link_and_the_file_shows_the_new_time(linked_ws)
     assert LINK.search(confirmations[-1]["text"]).group(1) == url  # type: ignore[union-attr]
     body = get(url.removeprefix(BASE))["body"]
     assert "DTSTART:20260315T050000Z\r\n" in body and "20260315T080000Z" not in body
+    assert "SEQUENCE:1\r\n" in body  # a calendar that imported the first file updates the event
 
 
-def test_a_cancelled_visit_and_an_expired_link_answer_404(linked_ws) -> None:
+def test_an_expired_link_answers_404_and_a_cancelled_visit_a_cancel_event(linked_ws) -> None:
     ws = linked_ws
     lead = booked_from_the_card(ws)
     (confirmation,) = ws.outbox(lead.lead_id, "booking_confirmation")
@@ -87,7 +88,9 @@ def test_a_cancelled_visit_and_an_expired_link_answer_404(linked_ws) -> None:
     ws.say("Отмена")
     assert ws.lead(lead.lead_id).status == "cancelled"
     answer = get(path)
-    assert answer["statusCode"] == 404 and answer["body"] == "not found"
+    assert answer["statusCode"] == 200, answer["body"]  # a calendar that imported it removes it
+    assert "METHOD:CANCEL\r\n" in answer["body"] and "STATUS:CANCELLED\r\n" in answer["body"]
+    assert f"UID:{lead.lead_id}@leadflow\r\n" in answer["body"] and "SEQUENCE:1\r\n" in answer["body"]
 
 
 @pytest.mark.parametrize(

@@ -168,7 +168,10 @@ class BuiltinBooking:
         for i in range(0, len(cells), MAX_CELLS):
             self._delete(cells[i : i + MAX_CELLS], "lead_id = :me AND kind = :hold", values)
 
-    def _delete(self, keys: list[dict[str, str]], condition: str, values: dict[str, Any]) -> None:
+    def _delete(
+        self, keys: list[dict[str, str]], condition: str, values: dict[str, Any],
+        names: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
         """The cells that are still this lead's: one transaction; when some are not (a hold that ran
         out and was taken), cell by cell."""
         if not keys:
@@ -179,7 +182,7 @@ class BuiltinBooking:
             client.transact_write_items(
                 TransactItems=[
                     {"Delete": {"TableName": self.table.name, "Key": key, "ConditionExpression": condition,
-                                "ExpressionAttributeValues": values}}
+                                "ExpressionAttributeValues": values, **({"ExpressionAttributeNames": names} if names else {})}}
                     for key in keys
                 ]
             )  # fmt: skip
@@ -191,8 +194,9 @@ class BuiltinBooking:
             self._count()
             try:
                 self.table.delete_item(
-                    Key=key, ConditionExpression=condition, ExpressionAttributeValues=values
-                )
+                    Key=key, ConditionExpression=condition, ExpressionAttributeValues=values,
+                    **({"ExpressionAttributeNames": names} if names else {}),
+                )  # fmt: skip
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                     raise
@@ -208,4 +212,9 @@ class BuiltinBooking:
         begin = datetime.fromisoformat(start)
         service = self.business.service(lead.service)
         minutes = service.duration_min if service and service.duration_min else self.business.booking.step_min
-        self._delete(self._cell_keys(Slot(begin, master, minutes)), "lead_id = :me", {":me": lead.lead_id})
+        # Only the cells of this visit (its start): on a move to an overlapping time the new
+        # visit's cells are the same lead's and must stay.
+        self._delete(
+            self._cell_keys(Slot(begin, master, minutes)), "lead_id = :me AND #start = :start",
+            {":me": lead.lead_id, ":start": start}, {"#start": "start"},
+        )  # fmt: skip

@@ -172,7 +172,23 @@ class YclientsBooking:
         self._call("POST", f"book_check/{self.company}", body={"appointments": [self._appointment(slot)]})
 
     def book(self, slot: Slot, lead: Lead, now: datetime) -> Booked:
-        self._check(slot)
+        """book_check then book_record; when YCLIENTS says the time is taken, the taker may be this
+        very lead (book_record succeeded, the invocation died before the lead was saved, the queue
+        retried): its record, found by our ``api_id``, is adopted instead of a «время заняли»."""
+        try:
+            self._check(slot)
+        except SlotTaken:
+            try:
+                own = self._own_record(slot, lead)
+            except BookingUnavailable as exc:
+                if exc.retryable:
+                    raise  # the queue tries again: better later than a wrong «заняли»
+                log.warning("yclients: own record not looked up (%s)", exc)
+                own = None
+            if own is None:
+                raise
+            log.info("yclients: the lead's own record adopted")
+            return Booked(slot, own)
         appointment = self._appointment(slot)
         phone = (lead.contact.phone or "").lstrip("+")
         body = {
@@ -189,6 +205,33 @@ class YclientsBooking:
         if not record_id:
             raise BookingUnavailable("YCLIENTS book_record: no record_id in the answer", retryable=False)
         return Booked(slot, str(record_id))
+
+    def _own_record(self, slot: Slot, lead: Lead) -> str | None:
+        """The id of the live record this lead already holds at the slot's master and time: the
+        admin list ``GET /records/{company}`` of that master's day (user token), matched by the
+        ``api_id`` book_record was given. None without a user token (nothing to look it up with)."""
+        if not self.user_token:
+            return None
+        member = self.business.staff_member(slot.master)
+        if member is None or member.yclients_id is None:
+            return None
+        day = slot.start.astimezone(self.business.tz).date().isoformat()
+        params = {"staff_id": member.yclients_id, "start_date": day, "end_date": day, "count": 200}
+        for page in range(1, 6):  # one master's day: a page of 200 is plenty; five is a hard stop
+            data = self._call("GET", f"records/{self.company}", params={**params, "page": page}, user=True)
+            records = data if isinstance(data, list) else []
+            for record in records:
+                if (
+                    isinstance(record, dict)
+                    and str(record.get("api_id") or "") == lead.lead_id
+                    and not record.get("deleted")
+                    and record_time(record, self.business) == slot.start
+                    and record.get("id")
+                ):
+                    return str(record["id"])
+            if len(records) < 200:
+                break
+        return None
 
     def cancel(self, lead: Lead) -> None:
         if lead.booking_ref and lead.booking_ref.isdigit():

@@ -45,7 +45,9 @@ def handle_webhook(request: WebhookRequest) -> WebhookResult:
     data: dict = given if isinstance(given, dict) else {}
     # One event per state of the record: a redelivery of the same change is dropped by ingest.
     version = str(data.get("last_change_date") or data.get("datetime") or "")
-    digest = hashlib.sha256(f"{status}:{version}:{data.get('deleted')}".encode()).hexdigest()[:12]
+    # attendance too: «не пришёл» marked on a record changes neither its time nor its deleted flag
+    state = f"{status}:{version}:{data.get('deleted')}:{data.get('attendance')}"
+    digest = hashlib.sha256(state.encode()).hexdigest()[:12]
     api_id = str(data.get("api_id") or "")[:64] or None
     event = CrmEvent(
         event_id=f"yclients:{record_id}:{digest}",

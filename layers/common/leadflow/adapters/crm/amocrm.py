@@ -206,14 +206,29 @@ class AmoCrmClient:
         body = self.request("GET", f"leads/unsorted/{uid}", what="unsorted")
         return body if isinstance(body, dict) else None
 
-    def lead(self, lead_id: int | str) -> dict[str, Any] | None:
+    def lead(self, lead_id: int | str, *, with_contacts: bool = False) -> dict[str, Any] | None:
+        """The lead; ``with_contacts``: its linked contacts too (``_embedded.contacts``: id, is_main)."""
+        params = {"with": "contacts"} if with_contacts else None
         try:
-            body = self.request("GET", f"leads/{lead_id}", what="lead")
+            body = self.request("GET", f"leads/{lead_id}", params=params, what="lead")
         except AmoCrmError as exc:
             if exc.status == 404:
                 return None
             raise
         return body if isinstance(body, dict) else None
+
+    def contact(self, contact_id: int | str) -> dict[str, Any] | None:
+        try:
+            body = self.request("GET", f"contacts/{contact_id}", what="contact")
+        except AmoCrmError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return body if isinstance(body, dict) else None
+
+    def update_contact(self, contact_id: int | str, fields: dict[str, Any]) -> None:
+        """PATCH: a multi-value field (PHONE) is replaced by the values sent — send them all."""
+        self.request("PATCH", f"contacts/{contact_id}", body=fields, what="contacts/update")
 
     def tasks_of(self, lead_id: int) -> list[dict[str, Any]]:
         body = self.request(

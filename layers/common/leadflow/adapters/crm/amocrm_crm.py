@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from leadflow.adapters.crm.amocrm import MAX_COMPLEX_LEADS, AmoCrmClient, AmoCrmError, Created
+from leadflow.adapters.crm.amocrm import MAX_COMPLEX_LEADS, AmoCrmClient, AmoCrmError, Created, same_phone
 from leadflow.adapters.crm.base import CrmUnavailable, Pushed, not_pushed
 from leadflow.business import AMOCRM_CLOSING_STAGES, BusinessConfig
 from leadflow.domain.cards import CHANNEL_LABEL
@@ -265,6 +265,42 @@ class AmoCrm:
         if pipeline:
             fields["pipeline_id"] = int(pipeline)
         self._call("update_status", self.client.update_lead, lead.crm_id, fields)
+
+    def update_details(self, lead: Lead, business: BusinessConfig) -> None:
+        """The deal's name (service, client) and its main contact: the name when it has only the
+        placeholder, the phone beside those it has (PATCH replaces a field's values: all are sent)."""
+        if not lead.crm_id:
+            return
+        self._call(
+            "update_details", self.client.update_lead, lead.crm_id, {"name": lead_name(lead, business)}
+        )
+        crm_id = lead.crm_id
+        record = self._call("update_details", lambda: self.client.lead(crm_id, with_contacts=True)) or {}
+        linked = (record.get("_embedded") or {}).get("contacts") or []
+        main = next((c for c in linked if c.get("is_main")), linked[0] if linked else None)
+        if main is None:
+            return
+        contact = self._call("update_details", self.client.contact, main["id"])
+        if not contact:
+            return
+        fields: dict[str, Any] = {}
+        if lead.contact.name and contact.get("name") in ("", "Клиент", lead.contact.phone):
+            fields["name"] = lead.contact.name
+        phones = [
+            value
+            for field in contact.get("custom_fields_values") or []
+            if field.get("field_code") == "PHONE"
+            for value in field.get("values") or []
+        ]
+        if lead.contact.phone and not any(
+            same_phone(str(v.get("value", "")), lead.contact.phone) for v in phones
+        ):
+            kept = [{"value": v["value"], "enum_code": v.get("enum_code", "WORK")} for v in phones]
+            fields["custom_fields_values"] = [
+                {"field_code": "PHONE", "values": [*kept, {"enum_code": "MOB", "value": lead.contact.phone}]}
+            ]
+        if fields:
+            self._call("update_details", self.client.update_contact, main["id"], fields)
 
     def raise_priority(self, lead: Lead) -> None:
         if lead.crm_id:

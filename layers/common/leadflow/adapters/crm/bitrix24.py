@@ -31,6 +31,7 @@ import requests
 
 from leadflow.adapters.channels.toolkit import keep_url_secrets_out_of_logs
 from leadflow.adapters.rate_limit import RateLimited, RateLimiter
+from leadflow.domain.phones import e164_or_raw
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +194,16 @@ def _iso(moment: datetime) -> str:
 
 def _digits(phone: str) -> str:
     return re.sub(r"\D", "", phone)
+
+
+def _missing_person_fields(person: Mapping[str, Any], lead: CrmLead) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if lead.name and not person.get("NAME"):
+        fields["NAME"] = lead.name
+    phones = [e164_or_raw(str(p.get("VALUE") or "")) for p in person.get("PHONE") or []]
+    if lead.phone and e164_or_raw(lead.phone) not in phones:  # «8 (913) 840-27-65» is +79138402765
+        fields["PHONE"] = [{"VALUE": lead.phone, "VALUE_TYPE": "WORK"}]
+    return fields
 
 
 def _as_id(value: Any) -> str | None:
@@ -754,6 +765,34 @@ class Bitrix24Client:
                 if not (exc.status in (400, 404) and "not found" in exc.description.lower()):
                     raise
         return deleted
+
+    def add_details(self, crm_id: str, entity: str, lead: CrmLead) -> None:
+        """What the client said after the record was written (a phone after a hot lead went out).
+        Our own record (its ORIGIN_ID is ours) gets the new title and comments; the person — the
+        lead itself, or the deal's contact — gets the name if it has none and the phone if it
+        lacks it (a multi-field value without an ID is added beside the others). A record that
+        joined an older one of the client keeps that record's texts. Safe to repeat."""
+        kind = self._entity(entity)
+        record = self.read(crm_id, kind)
+        if record is None:
+            return  # deleted in the CRM: nothing to bring up to date
+        fields: dict[str, Any] = {}
+        if str(record.get("ORIGIN_ID") or "") == lead.origin_id:
+            fields.update(TITLE=lead.title, COMMENTS=lead.comments)
+        if kind == "lead":
+            fields.update(_missing_person_fields(record, lead))
+        else:
+            contact_id = _as_id(record.get("CONTACT_ID"))
+            contact = self.call("crm.contact.get", {"id": contact_id}) if contact_id else None
+            person = _missing_person_fields(contact if isinstance(contact, dict) else {}, lead)
+            if contact_id and person:
+                self.call("crm.contact.update", {"id": contact_id, "fields": person})
+            elif person:
+                fields["CONTACT_ID"] = self.call(
+                    "crm.contact.add", {"fields": {**person, "ORIGIN_ID": lead.origin_id}}
+                )
+        if fields:
+            self.call(f"crm.{kind}.update", {"id": crm_id, "fields": fields})
 
     def read(self, crm_id: str, entity: str) -> dict[str, Any] | None:
         """The record as ``crm.lead.get`` / ``crm.deal.get`` return it; None when it is gone."""

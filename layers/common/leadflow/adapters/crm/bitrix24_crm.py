@@ -3,6 +3,7 @@ owner and priority in step with ours."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from leadflow.adapters.crm.base import CrmUnavailable, Pushed, not_pushed
@@ -11,6 +12,16 @@ from leadflow.business import BusinessConfig
 from leadflow.domain.knowledge import describe_services, lead_services
 from leadflow.domain.models import Lead
 from leadflow.domain.wording import describe_time
+
+
+@dataclass(frozen=True)
+class CrmBooking:
+    """The visit as the CRM record holds it: its time (None: the field is empty) and the CRM user
+    responsible for the record (whose calendar the visit takes)."""
+
+    at: datetime | None
+    responsible: str | None
+
 
 # Bitrix24's built-in SOURCE_IDs; other channels go in as OTHER with the channel named.
 DEFAULT_SOURCE_IDS = {"call": "CALL", "form": "WEBFORM", "sms": "OTHER"}
@@ -98,6 +109,11 @@ class Bitrix24Crm:
                 "update_status", self.client.update_status, lead.crm_id, lead.crm_entity, str(lead.status)
             )
 
+    def update_details(self, lead: Lead, business: BusinessConfig) -> None:
+        if lead.crm_id and lead.crm_entity:
+            record = crm_lead(lead, business, None)
+            self._call("update_details", self.client.add_details, lead.crm_id, lead.crm_entity, record)
+
     def raise_priority(self, lead: Lead) -> None:
         if lead.crm_id and lead.crm_entity:
             self._call("raise_priority", self.client.raise_priority, lead.crm_id, lead.crm_entity)
@@ -117,20 +133,35 @@ class Bitrix24Crm:
     def booking_time(self, lead: Lead, field: str) -> datetime | None:
         """The visit's time a manager set in the record's date field (``crm.booking_field``); None
         when it is empty, not a date, or the record is gone."""
+        found = self.booking_in_crm(lead, field)
+        return found.at if found else None
+
+    def booking_in_crm(self, lead: Lead, field: str) -> CrmBooking | None:
+        """The record's date field (``crm.booking_field``) and who is responsible for the record
+        (``ASSIGNED_BY_ID``), read with one ``crm.lead.get``/``crm.deal.get``: ``at`` None when the
+        field is empty (a manager cleared it). None when the record is gone or the field holds
+        something that is not a date-time with an offset (nothing to act on)."""
         if not (lead.crm_id and lead.crm_entity):
             return None
         try:
             record = self.client.read(lead.crm_id, lead.crm_entity)
         except Bitrix24Error as exc:
             raise CrmUnavailable(str(exc)) from None
-        value = (record or {}).get(field)
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(record, dict):
+            return None
+        responsible = str(record.get("ASSIGNED_BY_ID") or "").strip() or None
+        value = record.get(field)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return CrmBooking(None, responsible)
+        if not isinstance(value, str):
             return None
         try:
             parsed = datetime.fromisoformat(value.strip())
         except ValueError:
             return None
-        return parsed if parsed.tzinfo else None  # Bitrix24 sends "2026-12-05T14:30:00+03:00"
+        if parsed.tzinfo is None:  # Bitrix24 sends "2026-12-05T14:30:00+03:00"
+            return None
+        return CrmBooking(parsed, responsible)
 
     def forget(self, lead: Lead) -> str | None:
         if not (lead.crm_id and lead.crm_entity):

@@ -23,6 +23,9 @@ class BuiltinCrm:
     def update_status(self, lead: Lead) -> None:
         return None
 
+    def update_details(self, lead: Lead, business: BusinessConfig) -> None:
+        return None
+
     def raise_priority(self, lead: Lead) -> None:
         return None
 

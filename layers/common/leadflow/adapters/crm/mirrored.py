@@ -66,6 +66,10 @@ class MirroredCrm:
     def mirror_status(self, lead: Lead) -> None:
         self._follow("status", lead, self.sheet.update_status)
 
+    def update_details(self, lead: Lead, business: BusinessConfig) -> None:
+        self.crm.update_details(lead, business)
+        self._follow("details", lead, lambda row: self.sheet.update_details(row, business))
+
     def raise_priority(self, lead: Lead) -> None:
         self.crm.raise_priority(lead)
         self._follow("priority", lead, self.sheet.raise_priority)

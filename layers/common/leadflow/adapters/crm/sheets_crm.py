@@ -211,6 +211,12 @@ class SheetsCrm:
         if lead.crm_id:
             self._update_row(lead, ("status", "owner"))
 
+    def update_details(self, lead: Lead, business: BusinessConfig) -> None:
+        """The row's client cells; one we have nothing for keeps what the owner typed there."""
+        if lead.crm_id:
+            values = self.row_values(lead, business)
+            self._update_row(lead, [k for k in ("name", "phone", "service", "wish") if values[k]], values)
+
     def raise_priority(self, lead: Lead) -> None:
         if lead.crm_id:
             self._update_row(lead, ("temperature",))

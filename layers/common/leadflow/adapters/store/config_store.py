@@ -17,6 +17,7 @@ from typing import Any
 
 from leadflow.adapters.store._dynamo import plain
 from leadflow.business import BusinessConfig, parse_business_config
+from leadflow.domain.config_diff import describe_changes
 
 NAME = "business"
 LOG_KEEP = 50  # entries in the versions log; older versions stay readable by number
@@ -33,13 +34,12 @@ class ConfigStore:
 
         parsed = parse_business_config(yaml_text)
         before = self.table.get_item(Key={"name": NAME}, ConsistentRead=True).get("Item")
-        changed = _changed_sections(
-            yaml.safe_load(before["yaml"]) if before else {}, yaml.safe_load(yaml_text)
-        )
+        old, new = (yaml.safe_load(before["yaml"]) if before else {}), yaml.safe_load(yaml_text)
         entry: dict[str, Any] = {
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
             "who": who,
-            "changed": changed,
+            "changed": _changed_sections(old, new),
+            "summary": describe_changes(old, new) if before else ["первая версия"],
         }
         answer = self.table.update_item(
             Key={"name": f"{NAME}#versions"},
@@ -62,10 +62,14 @@ class ConfigStore:
 
     def yaml_text(self) -> str:
         """The stored config as written (the panel edits it and stores a new one)."""
+        return self.current()[0]
+
+    def current(self) -> tuple[str, int]:
+        """The stored config as written and its version number (0: pushed before versions)."""
         item = self.table.get_item(Key={"name": NAME}, ConsistentRead=True).get("Item")
         if not item:
             raise LookupError("no business config stored: run `leadflow config push FILE`")
-        return str(item["yaml"])
+        return str(item["yaml"]), int(item.get("version") or 0)
 
     def versions(self) -> list[dict]:
         """The saves, newest first (at most the last LOG_KEEP)."""

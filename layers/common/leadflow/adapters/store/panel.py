@@ -4,6 +4,7 @@
 ``session#<sha256 of id>``     a session: staff id, csrf token, generation, expires_at (TTL)
 ``staff#<id>``.panel_gen       bumped when a member is deactivated: their sessions end at once
 ``ics#<sha256 of token>``      a booking's «добавить в календарь» link: lead id, expires_at
+``tgapp#<hash>``               a Telegram Mini App's initData already used to open a session (TTL)
 
 Only hashes of the secrets are stored, so a read of the table gives nobody a working link or
 cookie. TTL deletes expired items eventually; expiry is also checked on every read.
@@ -17,7 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from leadflow.adapters.store._dynamo import plain, spend_once
+from botocore.exceptions import ClientError
+
+from leadflow.adapters.store._dynamo import is_conditional_failure, plain, spend_once
 
 
 def _digest(value: str) -> str:
@@ -57,6 +60,20 @@ class PanelStore:
         concurrent POSTs of one link exactly one wins)."""
         spent = spend_once(self.table, f"login#{_digest(token)}", int(now.timestamp()))
         return str(spent["staff_id"]) if spent else None
+
+    def first_use(self, key: str, expires_at: datetime) -> bool:
+        """True the first time ``key`` is used (a Mini App's signed initData opens one session);
+        a conditional put: of two concurrent uses one wins."""
+        try:
+            self.table.put_item(
+                Item={"pk": f"tgapp#{_digest(key)}", "expires_at": int(expires_at.timestamp())},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+        return True
 
     # ------------------------------------------------------------------ sessions
     def _generation(self, staff_id: str) -> int:

@@ -1,14 +1,17 @@
 """The panel's pages: Сводка, Заявки (and a lead's page), Сотрудники, Проблемы, Правила with
-«кто получит этот лид». Every page checks the session and the member's role; every POST its
+«кто получит этот лид» and a form per config section (config_forms.py), and the way in as a
+Telegram Mini App (/panel/tg). Every page checks the session and the member's role; every POST its
 CSRF token. Texts in Russian; whatever clients typed is escaped by the templates."""
 
 from __future__ import annotations
 
 import csv
+import functools
 import hmac
 import io
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -35,6 +38,7 @@ from leadflow.domain.panel import (
     ROLE_LABEL,
     bar_chart,
     heat_map,
+    invite_qr_svg,
     manages_staff,
     sees_lead,
     sees_problems,
@@ -46,7 +50,8 @@ from leadflow.domain.rules import LeadFacts, first_matching_rule
 from leadflow.observability import logger
 from leadflow.steps.cards import Cards
 from leadflow.steps.leads import LeadChanges
-from leadflow.steps.panel.auth import SESSION_COOKIE, SESSION_TTL
+from leadflow.steps.panel.auth import MINI_APP_MAX_AGE, SESSION_COOKIE, SESSION_TTL, verify_init_data
+from leadflow.steps.panel.config_forms import SECTIONS, russian_config_error
 from leadflow.steps.panel.http import (
     BadRequest,
     Request,
@@ -76,6 +81,20 @@ class Forbidden(Exception):
     pass
 
 
+# The Mini App's entry page runs one script of our own (no inline script, nothing from elsewhere).
+CSP_WITH_OWN_SCRIPT = (
+    "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+@functools.cache
+def mini_app_script() -> str:
+    return (Path(__file__).with_name("static") / "tg.js").read_text(encoding="utf-8")
+
+
+INVITE_CODE = re.compile(r"[A-Za-z0-9]{8,32}")
+BOT_USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,31}")
 CALENDAR_PATH = re.compile(r"/ics/([A-Za-z0-9_-]{16,64})\.ics")
 NOT_A_CALENDAR = Response(404, "not found", "text/plain; charset=utf-8")
 
@@ -115,6 +134,8 @@ class Panel:
         crm: Crm,
         dead_letters: DeadLetters | None,
         public_base_url: str | None = None,
+        bot_username: str | None = None,
+        bot_token: Callable[[], str | None] = lambda: None,
         facts_kept: bool = True,
     ):
         """``facts_kept``: the leads table's stream keeps the stats table's lead facts (AWS); False
@@ -126,6 +147,9 @@ class Panel:
         self.crm = crm
         self.dead_letters = dead_letters
         self.public_base_url = public_base_url
+        username = (bot_username or "").strip().lstrip("@")
+        self.bot_username = username if BOT_USERNAME.fullmatch(username) else None  # as Telegram allows
+        self.bot_token = bot_token  # read only when the Mini App asks (a secret: SSM in AWS)
         self.leads = LeadChanges(store, business)
         self.cards = Cards(store, messenger, business)
 
@@ -149,7 +173,13 @@ class Panel:
             return self._calendar(request)
         if path == "/panel/login":
             return self._login_page(request) if method == "GET" else self._login(request)
+        if path == "/panel/static/tg.js" and method == "GET":
+            return Response(200, mini_app_script(), "text/javascript; charset=utf-8")
         viewer = self._viewer(request)
+        if path == "/panel/tg":
+            if viewer is not None and method == "GET":
+                return redirect("/panel/summary")  # the Mini App opened again: the session goes on
+            return self._mini_app(request)
         if viewer is None:
             return self._message(
                 401,
@@ -181,6 +211,8 @@ class Panel:
             if method == "POST" and len(parts) == 5 and parts[4] in ("reassign", "lose"):
                 action = self._reassign if parts[4] == "reassign" else self._lose
                 return action(request, viewer, lead)
+        if len(parts) == 5 and parts[2] == "rules" and parts[3] == "section":
+            return self._section(request, viewer, parts[4])
         if len(parts) >= 5 and parts[2] == "rules" and parts[3] == "v" and parts[4].isdigit():
             if method == "GET" and len(parts) == 5:
                 return self._version(viewer, int(parts[4]))
@@ -217,6 +249,42 @@ class Panel:
             )  # fmt: skip
         session_id, _ = self.store.panel.open_session(member.id, clock.wall_now() + SESSION_TTL)
         logger.info("panel login", extra={"staff_id": member.id})
+        cookie = session_cookie(
+            SESSION_COOKIE, session_id, int(SESSION_TTL.total_seconds()), self._secure(request)
+        )
+        return redirect("/panel/summary", [cookie])
+
+    def _mini_app(self, request: Request) -> Response:
+        """The panel as a Telegram Mini App: GET is a page whose script posts Telegram's signed
+        initData back; POST checks it with the bot token and opens a session for the staff member
+        whose Telegram chat it is (private chat id = user id), as «Войти» does."""
+        if request.method == "GET":
+            page = self._page("tg.html", title="Вход")
+            page.headers["Content-Security-Policy"] = CSP_WITH_OWN_SCRIPT
+            return page
+        self._check_origin(request)
+        now = clock.wall_now()
+        token = self.bot_token() or ""
+        fields = verify_init_data(request.form.get("init_data", ""), token, now) if token else None
+        refused = self._message(
+            403, "Вход не удался",
+            "Откройте панель заново из меню бота. Если не помогло — отправьте боту /panel и войдите по ссылке.",
+        )  # fmt: skip
+        if fields is None:
+            return refused
+        chat = str(fields["user"].get("id") or "")
+        staff_id = self.store.staff.staff_for_chat(chat) if chat.isdigit() else None
+        member = self.business.staff_member(staff_id) if staff_id else None
+        member = member or next((m for m in self.business.staff if m.telegram_chat_id == chat and chat), None)
+        if member is None or not member.active:
+            return self._message(
+                403, "Нет доступа",
+                "Этот Telegram не подключён к салону как сотрудник. Попросите владельца прислать приглашение.",
+            )  # fmt: skip
+        if not self.store.panel.first_use(request.form["init_data"], now + MINI_APP_MAX_AGE):
+            return refused  # the same signed data a second time: a replay, not Telegram
+        session_id, _ = self.store.panel.open_session(member.id, now + SESSION_TTL)
+        logger.info("panel login from the Telegram Mini App", extra={"staff_id": member.id})
         cookie = session_cookie(
             SESSION_COOKIE, session_id, int(SESSION_TTL.total_seconds()), self._secure(request)
         )
@@ -270,7 +338,7 @@ class Panel:
 
     def _calendar(self, request: Request) -> Response:
         """GET /ics/<token>.ics: the booking as an iCalendar file, for the client (no login: the
-        token is the key). 404 for an unknown or expired link and for a cancelled visit."""
+        token is the key). 404 for an unknown or expired link; a cancelled visit answers a CANCEL event."""
         match = CALENDAR_PATH.fullmatch(request.path)
         if request.method not in ("GET", "HEAD") or match is None:
             return NOT_A_CALENDAR
@@ -552,9 +620,16 @@ class Panel:
                 "off": state.is_off(now),
                 "off_until": _local(state.off_until, self.business.tz) if state.off_until else "",
             })  # fmt: skip
+        invite = None
+        code = request.arg("invite")
+        if INVITE_CODE.fullmatch(code):
+            link = f"https://t.me/{self.bot_username}?start=inv-{code}" if self.bot_username else None
+            invite = {"command": f"/start inv-{code}", "link": link,
+                      "qr": Markup(invite_qr_svg(link)) if link else None}  # noqa: S704 - drawn here from our own URL  # fmt: skip
+        invited = self.business.staff_member(request.arg("for"))
         return self._render(
             viewer, "staff.html", title="Сотрудники", rows=rows, manages=manages_staff(viewer.member),
-            invite=request.arg("invite"), invited=request.arg("for"), done=request.arg("done"),
+            invite=invite, invited=invited.name if invited else "", done=request.arg("done"),
         )  # fmt: skip
 
     def _invite(self, viewer: Viewer, staff_id: str) -> Response:
@@ -568,7 +643,7 @@ class Panel:
 
         code = secrets.token_urlsafe(12).replace("-", "").replace("_", "")[:16]
         self.store.staff.add_invite(code, staff_id, clock.wall_now() + timedelta(days=7))
-        return redirect("/panel/staff?" + urlencode({"invite": f"/start inv-{code}", "for": staff_id}))
+        return redirect("/panel/staff?" + urlencode({"invite": code, "for": staff_id}))
 
     def _day_off(self, viewer: Viewer, staff_id: str, off: bool) -> Response:
         """«Выходной»: no new leads for the member until the end of the business's today."""
@@ -598,16 +673,10 @@ class Panel:
     def deactivate(self, staff_id: str, who: str = "panel") -> int:
         """The member stops getting leads (the stored config says so), their panel sessions end,
         and their open leads go to others by the rules. Returns how many leads were handed on."""
-        import yaml
-
         from leadflow.business import parse_business_config
+        from leadflow.config_yaml import set_staff_active
 
-        text = self.store.config.yaml_text()
-        data = yaml.safe_load(text) or {}
-        for entry in data.get("staff") or []:
-            if isinstance(entry, dict) and entry.get("id") == staff_id:
-                entry["active"] = False
-        new_text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+        new_text = set_staff_active(self.store.config.yaml_text(), staff_id, False)  # comments kept
         self.business = parse_business_config(new_text, source="panel")
         self.store.config.put(new_text, who=who)
         self.leads = LeadChanges(self.store, self.business)
@@ -670,8 +739,9 @@ class Panel:
             result = self._what_if(sample, vip=request.arg("vip") == "1")
         editor = self._may_edit_rules(viewer.member)
         sees_versions = editor or viewer.member.role == "senior"
+        stored, version = self.store.config.current() if editor else ("", 0)
         values: dict[str, Any] = {
-            "draft": self.store.config.yaml_text() if editor else "",
+            "draft": stored, "version": version,
             "versions": self.store.config.versions() if sees_versions else [],
             "errors": [], "replay": None, "days": 30, "done": request.arg("done"),
         }  # fmt: skip
@@ -679,7 +749,7 @@ class Panel:
         return self._render(
             viewer, "rules.html", extra.pop("status", 200), title="Правила", rules=self.business.routing,
             services=self.business.services, branches=self.business.branches, channels=[c.value for c in Channel],
-            sample=sample, result=result, editor=editor, name=lambda sid: staff_name(self.business, sid),
+            sample=sample, result=result, editor=editor, name=lambda sid: staff_name(self.business, sid), sections=SECTIONS,
             **{k: v for k, v in values.items() if k != "status"},
         )  # fmt: skip
 
@@ -691,6 +761,17 @@ class Panel:
 
         # A browser sends a textarea's lines ended by CRLF (HTML's form submission): store them as typed.
         draft = request.form.get("yaml", "").replace("\r\n", "\n")
+        opened_at = request.form.get("version")
+        if (
+            request.form.get("action") == "save"
+            and opened_at
+            and opened_at != str(self.store.config.current()[1])
+        ):
+            return self._message(
+                409, "Настройки изменились",
+                "Пока вы редактировали, настройки сохранил кто-то другой. Откройте страницу снова и внесите правку ещё раз.",
+            )  # fmt: skip
+        kept = {"version": int(opened_at)} if opened_at and opened_at.isdigit() else {}  # the draft's base
         try:
             days = min(max(int(request.form.get("days") or 30), 1), MAX_PERIOD_DAYS)
         except ValueError:
@@ -699,7 +780,7 @@ class Panel:
             parsed = parse_business_config(draft, source="черновик")
         except ConfigError as exc:
             errors = [russian_config_error(line) for line in str(exc).splitlines()]
-            return self._rules(request, viewer, draft=draft, errors=errors, days=days, status=400)
+            return self._rules(request, viewer, draft=draft, errors=errors, days=days, status=400, **kept)
         if request.form.get("action") == "save":
             self.store.config.put(draft, who=f"panel:{viewer.member.id}")
             logger.info("config saved in the panel", extra={"staff_id": viewer.member.id})
@@ -710,7 +791,76 @@ class Panel:
         report = replay(
             self._received(today - timedelta(days=days - 1), today), self.business, parsed
         ).as_dict()
-        return self._rules(request, viewer, draft=draft, replay=report, days=days)
+        return self._rules(request, viewer, draft=draft, replay=report, days=days, **kept)
+
+    def _section(self, request: Request, viewer: Viewer, section: str) -> Response:
+        """One section of the config as a form: GET shows it (with `config check`'s warnings at
+        their fields); POST «Что будет, если» replays the draft, «Сохранить» stores a new version.
+        A draft that does not validate comes back with each problem next to its field."""
+        import yaml
+
+        from leadflow.config_yaml import ConfigEditError, edit_config
+        from leadflow.steps.panel.config_forms import (
+            apply_edits,
+            attach,
+            check_draft,
+            form_edits,
+            form_groups,
+        )
+
+        if section not in SECTIONS:
+            raise NotFound
+        if not self._may_edit_rules(viewer.member):
+            raise Forbidden
+        text, version = self.store.config.current()
+        raw = yaml.safe_load(text) or {}
+        if request.method == "GET":
+            groups = form_groups(section, raw)
+            top = attach(groups, [], check_draft(text)[2])
+            return self._section_form(viewer, section, groups, version, top=top, done=request.arg("done"))
+        if request.form.get("version") != str(version):
+            return self._message(
+                409, "Настройки изменились",
+                "Пока вы редактировали, настройки сохранил кто-то другой. Откройте форму снова: в ней будут новые значения.",
+            )  # fmt: skip
+        try:
+            days = min(max(int(request.form.get("days") or 30), 1), MAX_PERIOD_DAYS)
+        except ValueError:
+            days = 30
+        edits = form_edits(section, request.form, raw)
+        try:
+            draft = edit_config(text, lambda data: apply_edits(data, edits))
+        except ConfigEditError as exc:  # the stored text itself is broken: the YAML form can mend it
+            return self._message(400, "Настройки не читаются", str(exc))
+        parsed, problems, warnings = check_draft(draft)
+        stored_rows = len(raw.get(section) or []) if isinstance(raw.get(section), list) else 0
+        groups = form_groups(section, yaml.safe_load(draft) or {}, stored_rows)
+        top = attach(groups, problems, warnings)
+        if problems or parsed is None:
+            return self._section_form(viewer, section, groups, version, top=top, status=400, days=days)
+        if request.form.get("action") == "save":
+            if not edits:
+                return redirect(f"/panel/rules/section/{section}?done=unchanged")
+            self.store.config.put(draft, who=f"panel:{viewer.member.id}")
+            logger.info(
+                "config section saved in the panel", extra={"staff_id": viewer.member.id, "section": section}
+            )
+            return redirect(f"/panel/rules/section/{section}?done=saved")
+        from leadflow.domain.whatif import replay
+
+        today = self._today()
+        report = replay(
+            self._received(today - timedelta(days=days - 1), today), self.business, parsed
+        ).as_dict()
+        return self._section_form(viewer, section, groups, version, top=top, replay=report, days=days)
+
+    def _section_form(self, viewer: Viewer, section: str, groups: list, version: int, status: int = 200,
+                      **values: Any) -> Response:  # fmt: skip
+        values.setdefault("days", 30)
+        return self._render(
+            viewer, "section.html", status, title=SECTIONS[section], section=section, sections=SECTIONS,
+            groups=groups, version=version, name=lambda sid: staff_name(self.business, sid), **values,
+        )  # fmt: skip
 
     def _version(self, viewer: Viewer, version: int) -> Response:
         if not (self._may_edit_rules(viewer.member) or viewer.member.role == "senior"):
@@ -718,8 +868,9 @@ class Panel:
         text = self.store.config.version_yaml(version)
         if text is None:
             raise NotFound
+        entry: dict = next((v for v in self.store.config.versions() if v.get("version") == version), {})
         return self._render(viewer, "version.html", title=f"Версия {version}", version=version, text=text,
-                            editor=self._may_edit_rules(viewer.member))  # fmt: skip
+                            editor=self._may_edit_rules(viewer.member), entry=entry)  # fmt: skip
 
     def _restore(self, viewer: Viewer, version: int) -> Response:
         if not self._may_edit_rules(viewer.member):
@@ -755,33 +906,6 @@ class Panel:
             "reason": chosen.reason,
             "callback_at": _local(chosen.callback_at, tz) if chosen.callback_at else None,
         }
-
-
-_RUSSIAN = (
-    ("Field required", "обязательное поле"),
-    ("Extra inputs are not permitted", "неизвестное поле (опечатка?)"),
-    ("Input should be a valid integer", "нужно целое число"),
-    ("Input should be a valid number", "нужно число"),
-    ("Input should be a valid string", "нужен текст"),
-    ("Input should be a valid list", "нужен список"),
-    ("Input should be a valid boolean", "нужно true или false"),
-    ("Input should be a valid dictionary", "нужен раздел с полями"),
-    ("Input should be greater than or equal to", "не меньше чем"),
-    ("Input should be less than or equal to", "не больше чем"),
-    ("Input should be", "допустимые значения:"),
-    ("not valid YAML", "это не YAML"),
-    ("is not a known", "нет такого"),
-    ("expected a mapping with at least 'timezone' and 'services'", "нужны хотя бы timezone и services"),
-)
-
-
-def russian_config_error(line: str) -> str:
-    """«черновик: staff.2.capacity (line 14): нужно целое число» — the validator's words in Russian
-    where we know them; the location and line stay as they are."""
-    text = line.replace("(line ", "(строка ").replace(", column ", ", столбец ")
-    for english, russian in _RUSSIAN:
-        text = text.replace(english, russian)
-    return text
 
 
 def _cell(text: str | None) -> str:
