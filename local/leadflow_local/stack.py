@@ -647,8 +647,11 @@ class LocalStack:
                 invoke = functools.partial(self.invoke, spec.name)
                 failed = self._on_failure(source["on_failure"]) if source["on_failure"] else None
                 readers.append(
-                    StreamReader(streams, arn, source["batch_size"], invoke, REGION, source["table"], failed)
-                )
+                    StreamReader(
+                        streams, arn, source["batch_size"], invoke, REGION, source["table"], failed,
+                        window_s=source["window_s"],
+                    )
+                )  # fmt: skip
         return readers
 
     def _on_failure(self, queue: str) -> Callable[[dict], None]:

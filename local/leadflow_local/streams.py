@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -45,7 +46,8 @@ def stream_event(records: list[dict], stream_arn: str, region: str) -> dict:
 
 class StreamReader:
     def __init__(self, streams: Any, stream_arn: str, batch_size: int, invoke: Callable[[dict], Any],
-                 region: str, name: str = "stream", on_failure: Callable[[dict], Any] | None = None):  # fmt: skip
+                 region: str, name: str = "stream", on_failure: Callable[[dict], Any] | None = None,
+                 window_s: float = 0.0):  # fmt: skip
         self.streams, self.stream_arn, self.batch_size, self.invoke = streams, stream_arn, batch_size, invoke
         self.on_failure = on_failure
         self.shard_id = ""
@@ -54,6 +56,10 @@ class StreamReader:
         self.attempts = 0
         self.caught_up = False
         self.delivered = 0  # records handed to the function (retries counted again)
+        # As Lambda's MaximumBatchingWindowInSeconds: a batch short of batch_size waits this long
+        # for more records (one write per day of facts serves the whole batch).
+        self.window_s = window_s
+        self._waiting_since: float | None = None
         self._lock = threading.Lock()
 
     def _records(self) -> list[dict]:
@@ -69,14 +75,20 @@ class StreamReader:
         iterator = self.streams.get_shard_iterator(**kwargs)["ShardIterator"]
         return list(self.streams.get_records(ShardIterator=iterator, Limit=self.batch_size)["Records"])
 
-    def poll_once(self) -> int:
-        """Deliver at most one batch; the number of records handed over (0: caught up)."""
+    def poll_once(self, *, now: bool = False) -> int:
+        """Deliver at most one batch; the number of records handed over (0: caught up, or a short
+        batch waiting out the batching window). ``now``: no window (tests waiting for the stream)."""
         with self._lock:
             records = self._records()
             if not records:
-                self.caught_up = True
+                self.caught_up, self._waiting_since = True, None
                 return 0
             self.caught_up = False
+            if not now and len(records) < self.batch_size and self.window_s:
+                self._waiting_since = self._waiting_since or time.monotonic()
+                if time.monotonic() - self._waiting_since < self.window_s:
+                    return 0
+            self._waiting_since = None
             self.delivered += len(records)
             sequences = [r["dynamodb"]["SequenceNumber"] for r in records]
             try:
@@ -118,7 +130,7 @@ class StreamReader:
         """Deliver until caught up (the tests' way to wait for the stream); records handed over."""
         total = 0
         for _ in range(max_batches):
-            done = self.poll_once()
+            done = self.poll_once(now=True)
             if not done:
                 return total
             total += done

@@ -51,7 +51,9 @@ class FunctionSpec:
     environment: dict[str, Any]
     sqs_sources: list[dict] = field(default_factory=list)  # {queue, batch_size, window_s}
     schedules: list[str] = field(default_factory=list)  # rate(…) expressions
-    stream_sources: list[dict] = field(default_factory=list)  # {table, batch_size}: DynamoDB streams
+    stream_sources: list[dict] = field(
+        default_factory=list
+    )  # {table, batch_size, window_s}: DynamoDB streams
 
 
 @dataclass
@@ -102,6 +104,7 @@ class Template:
                     table = p["Stream"]["Fn::GetAtt"][0]
                     failure = p.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
                     spec.stream_sources.append({"table": table, "batch_size": p.get("BatchSize", 100),
+                                                "window_s": p.get("MaximumBatchingWindowInSeconds", 0),
                                                 "on_failure": failure["Fn::GetAtt"][0] if failure else None})  # fmt: skip
                 elif event["Type"] in ("Schedule", "ScheduleV2"):
                     spec.schedules.append(p["Schedule"] if "Schedule" in p else p["ScheduleExpression"])

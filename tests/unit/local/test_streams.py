@@ -61,3 +61,32 @@ def test_a_batch_whose_invocation_fails_comes_back_whole(aws):
     reader = reader_for(aws, invoke)
     assert reader.drain() == 4  # 2 records, delivered twice
     assert calls == [2, 2] and reader.caught_up
+
+
+def test_a_short_batch_waits_out_the_batching_window_as_lambda_does(aws):
+    """MaximumBatchingWindowInSeconds: records short of a full batch wait for more, so one
+    invocation (one write per day of facts) serves many lead changes; a full batch goes at once."""
+    import time
+
+    make_leads(aws, 3)
+    batches: list[int] = []
+
+    def invoke(event: dict) -> dict:
+        batches.append(len(event["Records"]))
+        return {"batchItemFailures": []}
+
+    reader = reader_for(aws, invoke, batch_size=10)
+    reader.window_s = 0.4
+    assert reader.poll_once() == 0 and batches == [] and not reader.caught_up  # waiting, not idle
+    for n in (3, 4):
+        aws.store.leads.create(lead(f"L{n}", received_at=datetime(2026, 3, 16, 3, n, tzinfo=UTC)))
+    time.sleep(0.45)
+    assert reader.poll_once() == 5 and batches == [5]  # the window ran out: what came meanwhile too
+
+    full = reader_for(aws, invoke, batch_size=2)
+    full.window_s = 60
+    full.after = reader.after
+    for n in (0, 1):
+        aws.store.leads.create(lead(f"M{n}", received_at=datetime(2026, 3, 16, 4, n, tzinfo=UTC)))
+    assert full.poll_once() == 2  # a full batch does not wait
+    assert reader.drain() == 2  # tests waiting for the stream do not wait either
