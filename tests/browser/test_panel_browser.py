@@ -112,13 +112,23 @@ def shot(page, name: str) -> None:
     page.set_viewport_size({"width": 360, "height": 740})
 
 
+def _settled(phone, read, expected, timeout_s: float = 20):
+    """``read()`` of the page as it reads once the panel's facts caught up: they follow the leads
+    through the leads table's stream, batched for up to its window (5 s), as on AWS."""
+    deadline = time.monotonic() + timeout_s
+    while (value := read()) != expected and time.monotonic() < deadline:
+        time.sleep(0.5)
+        phone.reload()
+    return value
+
+
 def test_the_owner_logs_in_reads_the_numbers_finds_and_hands_on_a_lead(stack, phone):
     phone.goto(stack["link"])
     shot(phone, "login")
     phone.get_by_role("button", name="Войти").click()
     phone.wait_for_url(re.compile(r"/panel/summary"))
     # The numbers equal what this test sent (counted here, not by the panel's code).
-    assert phone.inner_text("#kpi-leads") == str(len(CLIENTS))
+    assert _settled(phone, lambda: phone.inner_text("#kpi-leads"), str(len(CLIENTS))) == str(len(CLIENTS))
     shot(phone, "summary")
 
     phone.goto(f"http://127.0.0.1:{stack['port']}/panel/leads")
@@ -159,7 +169,7 @@ def test_a_specialist_sees_only_their_own_leads(stack, phone):
     # The clients' hair booking is Ольга's; the nails and the question are others'.
     assert mine and others, [lead["owner"] for lead in stack["leads"]]
     phone.goto(f"http://127.0.0.1:{stack['port']}/panel/leads")
-    assert phone.locator("tr.lead-row").count() == len(mine)
+    assert _settled(phone, lambda: phone.locator("tr.lead-row").count(), len(mine)) == len(mine)
     shot(phone, "specialist-leads")
     answer = phone.goto(f"http://127.0.0.1:{stack['port']}/panel/leads/{others[0]['lead_id']}")
     assert answer.status == 403 and "Нет доступа" in phone.inner_text("main")
