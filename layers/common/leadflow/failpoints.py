@@ -41,6 +41,7 @@ KNOWN: frozenset[str] = frozenset(
         "tally.after_write",
         "workspace.after_action",
         "booking.after_book",
+        "route.after_details_shown",
     }
 )
 ACTIONS = frozenset({"crash"})

@@ -137,6 +137,7 @@ class RouteStep:
             return
         self.crm.update_details(lead, self.business)  # a lead not in the CRM yet gets them with its push
         self.cards.refresh(lead, f"details:{lead_id}:{lead.version}")  # A → B → A edits thrice
+        failpoints.hit("route.after_details_shown")  # a retry finds the edit claimed
         self.store.leads.change(lead_id, lambda current: _showing(current, shows), known=lead)
 
     # ------------------------------------------------------------------ routing ready leads

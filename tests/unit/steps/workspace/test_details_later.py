@@ -4,6 +4,11 @@ place and reaches the CRM record — once, however often the queue delivers it."
 
 from __future__ import annotations
 
+import pytest
+
+from leadflow import failpoints
+from leadflow.domain.cards import card_details_key
+from leadflow.domain.models import LeadReady
 from tests.support.workspace import ANNA, KATYA, MARINA, Workspace
 
 HOT = "Срочно! Сломался ноготь, нужен маникюр сегодня"
@@ -54,8 +59,6 @@ def test_words_that_change_nothing_on_the_card_edit_nothing(telegram_ws):
 
 
 def test_a_second_delivery_of_the_update_edits_nothing_more(telegram_ws):
-    from leadflow.domain.models import LeadReady
-
     ws = telegram_ws
     ws.say(HOT)
     ws.say(DETAILS)
@@ -75,3 +78,41 @@ def test_a_second_delivery_of_the_update_edits_nothing_more(telegram_ws):
 
     assert _edits(ws) == 1
     assert len(ws.crm.details) == 1
+
+
+class Killed(BaseException):
+    """The Lambda runtime killing the invocation at a failpoint (nothing after it runs)."""
+
+
+def test_a_crash_after_the_card_edit_edits_it_once_on_the_retry(telegram_ws, monkeypatch):
+    ws = telegram_ws
+    ws.say(HOT)
+    lead_id, chat = _card_chat(ws)
+
+    def dies(point: str) -> None:
+        if point == "route.after_details_shown":
+            monkeypatch.setattr(failpoints, "hit", lambda point: None)
+            raise Killed(point)
+
+    monkeypatch.setattr(failpoints, "hit", dies)
+    with pytest.raises(Killed):  # route dies after the edit, before the lead notes what it shows
+        ws.say(DETAILS)
+    assert _edits(ws) == 1 and ws.lead(lead_id).card_shows != card_details_key(ws.lead(lead_id))
+
+    # the queue brings the message back
+    body = LeadReady(lead_id=lead_id, reason="updated").model_dump_json()
+    ws.route(
+        [
+            {
+                "MessageId": "back",
+                "ReceiptHandle": "rh",
+                "Body": body,
+                "Attributes": {"ApproximateReceiveCount": "2"},
+            }
+        ]
+    )
+
+    assert _edits(ws) == 1  # the edit was claimed: not made twice
+    assert "Телефон: +79138402765" in _card(ws, chat)["text"]
+    lead = ws.lead(lead_id)
+    assert lead.card_shows == card_details_key(lead)
