@@ -79,8 +79,9 @@ def _post(hooks, delivery, attempts: int = 6) -> int:
 # booking.after_book sits in a client's pick of an offered slot, which this scenario's clients never
 # make: its crash is run by tests/unit/steps/route/test_yclients_records.py (record adopted on retry).
 # route.after_details_shown needs a client writing again after routing: its crash is run by
-# tests/unit/steps/workspace/test_details_later.py.
-NOT_ON_THE_PATH = {"booking.after_book", "route.after_details_shown"}
+# tests/unit/steps/workspace/test_details_later.py; crm_sync.after_booking_write a visit booked in
+# the CRM: tests/unit/adapters/crm/test_bitrix24_booking_calendar.py.
+NOT_ON_THE_PATH = {"booking.after_book", "route.after_details_shown", "crm_sync.after_booking_write"}
 SCENARIO_POINTS = sorted(failpoints.KNOWN - NOT_ON_THE_PATH)
 # On Yandex Cloud what differs is how a queue hands a crashed batch back (whole, no receive count,
 # re-enqueued with an attempt counter): every failpoint inside a queue-fed function runs on both

@@ -42,6 +42,7 @@ KNOWN: frozenset[str] = frozenset(
         "workspace.after_action",
         "booking.after_book",
         "route.after_details_shown",
+        "crm_sync.after_booking_write",
     }
 )
 ACTIONS = frozenset({"crash"})

@@ -10,6 +10,7 @@ and each sees the business config as it is now (functions re-read it once a minu
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from leadflow.observability import logger
@@ -488,6 +489,14 @@ def reset() -> None:
         cached.cache_clear()
     rate_limit.reset()
     reset_caches()
+
+
+def panel_handler(event: dict) -> Callable[[dict, Any], dict]:
+    """The panel function takes two kinds of event: its pages (HTTP) and the leads table's stream
+    (the tally); the tally's code is loaded only for a stream batch."""
+    from leadflow.adapters.platform import is_stream_batch
+
+    return tally_step().handle_event if is_stream_batch(event) else panel_step().handle_event
 
 
 def tally_step() -> Tally:

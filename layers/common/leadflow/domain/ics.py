@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from leadflow.business import BusinessConfig
 from leadflow.domain.booking_words import visit_place
 from leadflow.domain.models import Lead, LeadStatus
+from leadflow.domain.schedule import bookable_duration
 from leadflow.domain.wording import service_name
 
 DEFAULT_DURATION_MIN = 60  # a service without a duration still gets an event of an hour
@@ -66,7 +67,7 @@ def booking_calendar(lead: Lead, business: BusinessConfig, now: datetime) -> str
     cancelled = lead.status in CANCELLED_STATUSES
     sequence = lead.calendar_sequence + (1 if cancelled else 0)
     service = business.service(lead.service)
-    duration = service.duration_min if service and service.duration_min and service.duration_min > 0 else None
+    duration = bookable_duration(service)
     start = lead.appointment_at
     end = start + timedelta(minutes=duration or DEFAULT_DURATION_MIN)
     what = (

@@ -21,6 +21,7 @@ from leadflow.adapters.store import Store
 from leadflow.business import BusinessConfig
 from leadflow.domain import lifecycle
 from leadflow.domain.booking_words import cancellation_text, confirmation_text, offer_text
+from leadflow.domain.cards import lead_label
 from leadflow.domain.models import CLOSED_STATUSES, Intent, Lead, OfferedSlot
 from leadflow.domain.schedule import Offer, Slot, bookable_duration, find_offer, picked_slot
 from leadflow.observability import logger, metrics
@@ -226,7 +227,7 @@ class Bookings:
             self.messenger.to_owner(
                 lead, f"owner_note:crm_clash:{lead.lead_id}:{local:%Y%m%dT%H%M}",
                 f"В CRM запись на {local:%d.%m %H:%M}, мастер — {name}, но в календаре бота это время "
-                f"уже занято другим клиентом. Проверьте запись ({lead.lead_id}).",
+                f"уже занято другим клиентом. Проверьте запись: {lead_label(self.business, lead)}.",
             )  # fmt: skip
             if lead.booking_ref:
                 self.system.cancel(lead)  # moved onto a taken time: the old one is free all the same
@@ -290,7 +291,10 @@ class Bookings:
             name = self.business.staff_member(who).name  # type: ignore[union-attr]
             return f"у мастера {name} это время уже занято ({at.astimezone(self.business.tz):%d.%m %H:%M}, {duration} мин)"
         except BookingUnavailable as exc:
-            return f"календарь не ответил: {exc}"
+            logger.warning(
+                "booking by staff: calendar unavailable", extra={"lead_id": lead.lead_id, "error": str(exc)}
+            )
+            return "календарь записи сейчас не отвечает, попробуйте через минуту"
         if lead.booking_ref and lead.booking_ref != booked.ref:
             self.system.cancel(lead)  # a move: the old time is given back
         self.store.leads.change(lead.lead_id, lambda current: _set_booking(current, who, booked.ref))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from leadflow import clock
+from leadflow import clock, failpoints
 from leadflow.adapters.booking.yclients import record_time
 from leadflow.adapters.crm import Crm
 from leadflow.adapters.payments import YookassaPayments
@@ -95,20 +95,25 @@ class CrmSync:
         if at <= now:
             return None
         master = self._staff_of_crm_user(found.responsible) or lead.booked_master or lead.owner
-        if at == lead.appointment_at and lead.booked_in_crm and master == lead.booked_master:
-            return None
-        ref = self.bookings.take_crm_time(lead, at, master, now) if self.bookings and master else None
-        result = self.leads.apply(
-            lead.lead_id, lambda current: lifecycle.book_from_crm(current, at, master, ref, now), known=lead
-        )
-        if result is None or not result.changed:
-            return None
+        if not (at == lead.appointment_at and lead.booked_in_crm and master == lead.booked_master):
+            ref = self.bookings.take_crm_time(lead, at, master, now) if self.bookings and master else None
+            result = self.leads.apply(
+                lead.lead_id,
+                lambda current: lifecycle.book_from_crm(current, at, master, ref, now),
+                known=lead,
+            )
+            if result is None or result.lead.appointment_at != at:
+                return None
+            lead = result.lead
+            failpoints.hit("crm_sync.after_booking_write")
+        # Also when the lead shows this booking already: an attempt that died here left the rest
+        # undone. Each is safe to repeat (reminders only ahead of now, the confirmation claimed once).
         self.store.timers.cancel(f"sla#{lead.lead_id}")
-        self.leads.schedule_booking(result.lead, now)
+        self.leads.schedule_booking(lead, now)
         if self.bookings is not None:
-            self.bookings.confirm_to_client(result.lead)
+            self.bookings.confirm_to_client(lead)
         logger.info("booking read from the crm", extra={"lead_id": lead.lead_id})
-        return result.lead
+        return lead
 
     def _payment(self, event: CrmEvent) -> Lead | None:
         """A ЮKassa notification that the prepayment went through: believed only as far as the
@@ -214,8 +219,10 @@ class CrmSync:
             lambda current: lifecycle.book_slot(current, at, master, event.crm_id, now),
             known=lead,
         )
-        if result is None or not result.changed:
+        if result is None or result.lead.appointment_at != at or result.lead.booking_ref != event.crm_id:
             return
+        failpoints.hit("crm_sync.after_booking_write")
+        # Also when the lead showed this record already: an attempt that died here left the rest undone.
         self.store.timers.cancel(f"sla#{lead.lead_id}")
         self.leads.schedule_booking(result.lead, now)
         assert self.bookings is not None

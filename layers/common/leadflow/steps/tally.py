@@ -29,11 +29,6 @@ from leadflow.domain.models import Lead
 from leadflow.observability import logger
 
 
-def is_stream_batch(event: dict) -> bool:
-    records = event.get("Records") or []
-    return bool(records) and all(r.get("eventSource") == "aws:dynamodb" for r in records)
-
-
 @dataclass(frozen=True)
 class Change:
     sequence: str

@@ -172,3 +172,37 @@ def test_a_bitrix24_time_another_client_holds_is_kept_and_the_owner_told(crm) ->
     notes = [m["text"] for m in stack.store.conversation.outbound(lead.lead_id) if m["kind"] == "owner_note"]
     assert any("уже занято другим клиентом" in n for n in notes)
     assert "12:00" in _free("olga") and "14:00" not in _free("olga")
+
+
+class Killed(BaseException):
+    """The Lambda runtime killing the invocation at a failpoint (nothing after it runs)."""
+
+
+def test_a_crash_after_the_booking_is_written_still_confirms_and_reminds_on_the_retry(
+    crm, monkeypatch
+) -> None:
+    from leadflow import failpoints
+
+    portal, stack, lead = crm
+    _set(portal, lead.crm_id, **{FIELD: "2026-12-05T14:00:00+03:00", "ASSIGNED_BY_ID": 7})
+
+    def dies(point: str) -> None:
+        if point == "crm_sync.after_booking_write":
+            monkeypatch.setattr(failpoints, "hit", lambda point: None)
+            raise Killed(point)
+
+    monkeypatch.setattr(failpoints, "hit", dies)
+    event = CrmEvent(event_id="b-crash", event="ONCRMLEADUPDATE", crm_id=lead.crm_id, received_at=clock.now())
+    with pytest.raises(Killed):
+        wiring.route_step().crm_sync.apply(event)
+    assert stack.store.leads.get(lead.lead_id).status == "booked"  # written, the rest not done
+    assert _reminders(stack, lead.lead_id) == []
+
+    wiring.route_step().crm_sync.apply(event)  # the queue brings the event back
+    wiring.route_step().crm_sync.apply(event)  # and once more
+
+    assert sorted(_reminders(stack, lead.lead_id)) == [f"appt#{lead.lead_id}#2", f"appt#{lead.lead_id}#24"]
+    confirmations = [
+        m for m in stack.store.conversation.outbound(lead.lead_id) if m["kind"] == "booking_confirmation"
+    ]
+    assert len(confirmations) == 1 and "в субботу, 5 декабря, в 14:00" in confirmations[0]["text"]

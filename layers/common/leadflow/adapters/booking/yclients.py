@@ -195,7 +195,7 @@ class YclientsBooking:
             "phone": phone,
             "fullname": lead.contact.name or "Клиент",
             "email": "",
-            "comment": "leadflow",
+            "comment": "Запись через бота",
             "api_id": lead.lead_id,
             "appointments": [appointment],
         }

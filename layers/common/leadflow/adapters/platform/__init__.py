@@ -38,9 +38,18 @@ def attempt(record: dict[str, Any]) -> int:
     return int((record.get("attributes") or {}).get("ApproximateReceiveCount") or 1)
 
 
-def is_yandex_batch(event: dict[str, Any]) -> bool:
+def _all_from(event: dict[str, Any], source: str) -> bool:
     records = event.get("Records") or []
-    return bool(records) and all(r.get("eventSource") == yandex.EVENT_SOURCE for r in records)
+    return bool(records) and all(r.get("eventSource") == source for r in records)
+
+
+def is_yandex_batch(event: dict[str, Any]) -> bool:
+    return _all_from(event, yandex.EVENT_SOURCE)
+
+
+def is_stream_batch(event: dict[str, Any]) -> bool:
+    """A DynamoDB stream batch (the leads table's changes for the panel's tally)."""
+    return _all_from(event, "aws:dynamodb")
 
 
 def may_be_redelivered(record: dict[str, Any], now: float | None = None) -> bool:
