@@ -249,3 +249,22 @@ def test_the_whole_file_form_refuses_a_save_over_someone_elses(panel_aws):
     answer = call("POST", "/panel/rules", form=form, cookie=cookie)
     assert answer["statusCode"] == 409
     assert "hot_min: 20" in panel_aws.store.config.yaml_text()
+
+
+def test_of_two_saves_at_one_moment_exactly_one_wins(panel_aws, monkeypatch):
+    """Both read version N and pass the check; the other's write lands between this one's check
+    and its write: this save is refused (409), the other's stays in force, no lost update."""
+    cookie, form = _open(panel_aws, "sla")
+    config = wiring.store().config
+    text, base = config.current()
+    panel_aws.push_config(CONFIG.replace("hot_min: 15", "hot_min: 20"))  # the other save
+    monkeypatch.setattr(config, "current", lambda: (text, base))  # as this request read it, before
+    form.update({"sla.warm_min": "30", "action": "save"})
+
+    answer = call("POST", "/panel/rules/section/sla", form=form, cookie=cookie)
+
+    assert answer["statusCode"] == 409 and "Откройте форму снова" in answer["body"]
+    monkeypatch.undo()
+    in_force = yaml.safe_load(config.current()[0])
+    assert in_force["sla"]["hot_min"] == 20 and in_force["sla"].get("warm_min") != 30
+    assert len(config.versions()) == base + 1  # the refused save is not listed

@@ -15,7 +15,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from leadflow.adapters.store._dynamo import plain
+from botocore.exceptions import ClientError
+
+from leadflow.adapters.store._dynamo import is_conditional_failure, plain
 from leadflow.business import BusinessConfig, parse_business_config
 from leadflow.domain.config_diff import describe_changes
 
@@ -23,13 +25,21 @@ NAME = "business"
 LOG_KEEP = 50  # entries in the versions log; older versions stay readable by number
 
 
+class ConfigChanged(Exception):
+    """Someone stored another version since the one the caller started from."""
+
+
 class ConfigStore:
     def __init__(self, table: Any):
         self.table = table
         self._cached: tuple[float, BusinessConfig] | None = None
 
-    def put(self, yaml_text: str, who: str = "leadflow config push") -> BusinessConfig:
-        """Validate and store ``yaml_text`` as the config in force, as a new version."""
+    def put(
+        self, yaml_text: str, who: str = "leadflow config push", *, based_on: int | None = None
+    ) -> BusinessConfig:
+        """Validate and store ``yaml_text`` as the config in force, as a new version. ``based_on``:
+        the version the edit started from — ConfigChanged if another is in force now (of two
+        panel saves at one moment exactly one wins; the loser's version is never listed)."""
         import yaml
 
         parsed = parse_business_config(yaml_text)
@@ -50,13 +60,23 @@ class ConfigStore:
         version = int(answer["Attributes"]["n"])
         entry["version"] = version
         self.table.put_item(Item={"name": f"{NAME}#v{version}", "yaml": yaml_text, **entry})
+        in_force: dict[str, Any] = {"Item": {"name": NAME, "yaml": yaml_text, "version": version}}
+        if based_on is not None:
+            in_force["ConditionExpression"] = "attribute_not_exists(#v) OR #v = :base"
+            in_force["ExpressionAttributeNames"] = {"#v": "version"}
+            in_force["ExpressionAttributeValues"] = {":base": based_on}
+        try:
+            self.table.put_item(**in_force)
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                raise ConfigChanged(f"version {based_on} is no longer the one in force") from None
+            raise
         self.table.update_item(
             Key={"name": f"{NAME}#versions"},
             UpdateExpression="SET #log = list_append(if_not_exists(#log, :empty), :entry)",
             ExpressionAttributeNames={"#log": "log"},
             ExpressionAttributeValues={":empty": [], ":entry": [entry]},
         )
-        self.table.put_item(Item={"name": NAME, "yaml": yaml_text, "version": version})
         self._cached = None
         return parsed
 

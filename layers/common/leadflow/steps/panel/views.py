@@ -26,6 +26,7 @@ from leadflow.adapters.crm import Crm
 from leadflow.adapters.dead_letters import DeadLetters
 from leadflow.adapters.messenger import Messenger
 from leadflow.adapters.store import Store
+from leadflow.adapters.store.config_store import ConfigChanged
 from leadflow.business import BusinessConfig, StaffMember
 from leadflow.domain import lifecycle
 from leadflow.domain.assignment import choose_owner
@@ -731,6 +732,13 @@ class Panel:
             member.role == "senior" and member.id in self.business.panel.rule_editors
         )
 
+    def _changed_meanwhile(self, what_to_do: str) -> Response:
+        return self._message(
+            409,
+            "Настройки изменились",
+            f"Пока вы редактировали, настройки сохранил кто-то другой. {what_to_do}",
+        )
+
     def _rules(self, request: Request, viewer: Viewer, **extra: Any) -> Response:
         result = None
         sample = {name: request.arg(name) for name in
@@ -767,10 +775,7 @@ class Panel:
             and opened_at
             and opened_at != str(self.store.config.current()[1])
         ):
-            return self._message(
-                409, "Настройки изменились",
-                "Пока вы редактировали, настройки сохранил кто-то другой. Откройте страницу снова и внесите правку ещё раз.",
-            )  # fmt: skip
+            return self._changed_meanwhile("Откройте страницу снова и внесите правку ещё раз.")
         kept = {"version": int(opened_at)} if opened_at and opened_at.isdigit() else {}  # the draft's base
         try:
             days = min(max(int(request.form.get("days") or 30), 1), MAX_PERIOD_DAYS)
@@ -782,7 +787,10 @@ class Panel:
             errors = [russian_config_error(line) for line in str(exc).splitlines()]
             return self._rules(request, viewer, draft=draft, errors=errors, days=days, status=400, **kept)
         if request.form.get("action") == "save":
-            self.store.config.put(draft, who=f"panel:{viewer.member.id}")
+            try:
+                self.store.config.put(draft, who=f"panel:{viewer.member.id}", based_on=kept.get("version"))
+            except ConfigChanged:
+                return self._changed_meanwhile("Откройте страницу снова и внесите правку ещё раз.")
             logger.info("config saved in the panel", extra={"staff_id": viewer.member.id})
             return redirect("/panel/rules?done=saved")
         from leadflow.domain.whatif import replay
@@ -819,10 +827,7 @@ class Panel:
             top = attach(groups, [], check_draft(text)[2])
             return self._section_form(viewer, section, groups, version, top=top, done=request.arg("done"))
         if request.form.get("version") != str(version):
-            return self._message(
-                409, "Настройки изменились",
-                "Пока вы редактировали, настройки сохранил кто-то другой. Откройте форму снова: в ней будут новые значения.",
-            )  # fmt: skip
+            return self._changed_meanwhile("Откройте форму снова: в ней будут новые значения.")
         try:
             days = min(max(int(request.form.get("days") or 30), 1), MAX_PERIOD_DAYS)
         except ValueError:
@@ -841,7 +846,10 @@ class Panel:
         if request.form.get("action") == "save":
             if not edits:
                 return redirect(f"/panel/rules/section/{section}?done=unchanged")
-            self.store.config.put(draft, who=f"panel:{viewer.member.id}")
+            try:
+                self.store.config.put(draft, who=f"panel:{viewer.member.id}", based_on=version)
+            except ConfigChanged:
+                return self._changed_meanwhile("Откройте форму снова: в ней будут новые значения.")
             logger.info(
                 "config section saved in the panel", extra={"staff_id": viewer.member.id, "section": section}
             )
