@@ -228,7 +228,7 @@ def test_the_owner_edits_the_rules_tries_them_saves_and_redrives_a_dead_letter(s
     assert "Сохранено" in phone.inner_text("main")
     assert phone.locator("tr.version").count() == versions_before + 1
     newest = phone.locator("tr.version").first.inner_text()
-    assert "panel:vera" in newest and "«olga» skills: [hair] → [dental]" in newest, newest
+    assert "Вера (панель)" in newest and "«olga» skills: [hair] → [dental]" in newest, newest
     shot(phone, "rules-saved")
     phone.locator("tr.version").first.get_by_role("link").click()
     assert "[dental]" in phone.inner_text("main")
@@ -266,7 +266,7 @@ def test_the_owner_edits_the_rules_tries_them_saves_and_redrives_a_dead_letter(s
     phone.goto(f"http://127.0.0.1:{port}/panel/rules")
     assert phone.locator("tr.version").count() == versions_before + 2
     newest = phone.locator("tr.version").first.inner_text()
-    assert "panel:vera" in newest and "«olga» capacity: 15 → 12" in newest, newest
+    assert "Вера (панель)" in newest and "«olga» capacity: 15 → 12" in newest, newest
     in_force = dynamodb.get_item(TableName=table, Key={"name": {"S": CONFIG_NAME}}, ConsistentRead=True)[
         "Item"
     ]

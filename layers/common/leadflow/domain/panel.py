@@ -140,3 +140,14 @@ def invite_qr_svg(url: str) -> str:
     import segno  # imported here: only the Сотрудники page after «Пригласить» draws one
 
     return str(segno.make(url, error="m").svg_inline(scale=4, border=2, dark="#111", light="#fff"))
+
+
+def saved_by(business: BusinessConfig, who: str) -> str:
+    """Who stored a config version, as the owner reads it: «Вера (панель)», not ``panel:vera``."""
+    if who.startswith("panel:"):
+        staff_id, _, rest = who.removeprefix("panel:").partition(" ")
+        member = business.staff_member(staff_id)
+        return f"{member.name if member else staff_id} (панель)" + (f" {rest}" if rest else "")
+    if who.startswith("leadflow"):
+        return f"командой {who}"
+    return who

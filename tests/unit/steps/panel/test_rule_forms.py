@@ -92,6 +92,7 @@ def test_saving_a_section_keeps_the_comments_and_the_version_says_what_changed(p
     ]
     rules = call("GET", "/panel/rules", cookie=cookie)["body"]
     assert "«anna» capacity: 15 → 10" in html.unescape(rules)
+    assert "Вера (панель)" in rules and "panel:vera" not in rules  # who saved it, by name
 
 
 def test_a_new_member_without_an_id_is_asked_for_one_then_added(panel_aws):

@@ -82,9 +82,6 @@ class BuiltinBooking:
         busy = self.busy(day, now, ignore_lead=lead_id)
         return free_slots(self.business, service, day, busy, now=now, branch=branch)
 
-    def booking_of(self, lead_id: str, day: date) -> list[dict]:
-        return [c for c in self._cells(day) if c.get("lead_id") == lead_id and c.get("kind") == "booking"]
-
     # ------------------------------------------------------------------ writing
     def _cell_keys(self, slot: Slot) -> list[dict[str, str]]:
         """The grid cells [start, end + gap) of the slot covers, in the master's local time."""

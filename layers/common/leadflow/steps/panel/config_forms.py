@@ -43,7 +43,7 @@ MATCH_FIELDS = [
     ("temperature", "Температура", "hot, warm, cold"),
     ("intent", "Намерение", "booking, question, not_target"),
     ("source", "Источник", ""),
-    ("utm_source", "UTM source", ""),
+    ("utm_source", "UTM-источник", ""),
     ("utm_campaign", "UTM-кампании", ""),
 ]
 SLA_FIELDS = [

@@ -41,6 +41,7 @@ from leadflow.domain.panel import (
     heat_map,
     invite_qr_svg,
     manages_staff,
+    saved_by,
     sees_lead,
     sees_problems,
     sees_staff,
@@ -335,7 +336,8 @@ class Panel:
         if sees_problems(member):
             nav.append(("problems", "Проблемы"))
         nav.append(("rules", "Правила"))
-        return self._page(template, status, viewer=member, csrf=viewer.csrf, nav=nav, **values)
+        who = functools.partial(saved_by, self.business)
+        return self._page(template, status, viewer=member, csrf=viewer.csrf, nav=nav, saved_by=who, **values)
 
     def _calendar(self, request: Request) -> Response:
         """GET /ics/<token>.ics: the booking as an iCalendar file, for the client (no login: the
